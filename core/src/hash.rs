@@ -1,0 +1,123 @@
+//! The hash hook: every digest of the state commitment, transaction and receipt roots
+//! and the block hash is computed through a [`Hasher`], in whole batches (one Merkle
+//! level, all leaves of a block, all transactions of a block), so an appliance can plug
+//! in a hardware Keccak engine and the host an OpenCL device (`parex-offload`).
+//!
+//! All digests are Keccak-256 with the original Keccak padding (`0x01`, rate 136 bytes),
+//! as Ethereum uses; [`KeccakHasher`] is the default, built on `tiny-keccak`.
+//! The VM's `KECCAK` opcodes hash single small messages inline with [`keccak256`]:
+//! they are part of a transaction's execution, not of the commitment.
+
+use crate::types::Hash32;
+use tiny_keccak::{Hasher as _, Keccak};
+
+/// A batch Keccak-256 engine.
+///
+/// Implementations must be byte-exact with [`keccak256`] for every message. They are
+/// infallible by contract: a device backend that fails must fall back (for example to
+/// the CPU) rather than return a partial batch, because the core has already committed
+/// to the batch when it asks. The core always passes consistent lengths; an
+/// implementation given inconsistent ones hashes as many whole messages as fit and
+/// leaves the remaining outputs untouched (it must not panic).
+pub trait Hasher {
+    /// Hashes `out.len()` messages of `msg_len` bytes each, laid end to end in `data`
+    /// (`data.len() == msg_len * out.len()`). `msg_len` may be 0.
+    fn hash_fixed(&mut self, data: &[u8], msg_len: usize, out: &mut [Hash32]);
+
+    /// Hashes variable-length messages: message `i` is `data[ends[i - 1]..ends[i]]`
+    /// (with `ends[-1] = 0`), `ends` non-decreasing, `ends.len() == out.len()`.
+    fn hash_var(&mut self, data: &[u8], ends: &[u32], out: &mut [Hash32]);
+}
+
+impl<H: Hasher + ?Sized> Hasher for &mut H {
+    fn hash_fixed(&mut self, data: &[u8], msg_len: usize, out: &mut [Hash32]) {
+        (**self).hash_fixed(data, msg_len, out)
+    }
+    fn hash_var(&mut self, data: &[u8], ends: &[u32], out: &mut [Hash32]) {
+        (**self).hash_var(data, ends, out)
+    }
+}
+
+/// Keccak-256 of one message.
+#[inline]
+pub fn keccak256(data: &[u8]) -> Hash32 {
+    let mut k = Keccak::v256();
+    k.update(data);
+    let mut out = [0u8; 32];
+    k.finalize(&mut out);
+    out
+}
+
+/// Keccak-256 of the concatenation of two messages (a Merkle node pair, say).
+#[inline]
+pub fn keccak256_pair(a: &[u8], b: &[u8]) -> Hash32 {
+    let mut k = Keccak::v256();
+    k.update(a);
+    k.update(b);
+    let mut out = [0u8; 32];
+    k.finalize(&mut out);
+    out
+}
+
+/// The default [`Hasher`]: `tiny-keccak` on the calling core, one message after another.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct KeccakHasher;
+
+impl Hasher for KeccakHasher {
+    fn hash_fixed(&mut self, data: &[u8], msg_len: usize, out: &mut [Hash32]) {
+        if msg_len == 0 {
+            let empty = keccak256(&[]);
+            out.iter_mut().for_each(|o| *o = empty);
+            return;
+        }
+        for (msg, o) in data.chunks_exact(msg_len).zip(out.iter_mut()) {
+            *o = keccak256(msg);
+        }
+    }
+
+    fn hash_var(&mut self, data: &[u8], ends: &[u32], out: &mut [Hash32]) {
+        let mut start = 0usize;
+        for (&end, o) in ends.iter().zip(out.iter_mut()) {
+            let end = end as usize;
+            match data.get(start..end) {
+                Some(msg) => *o = keccak256(msg),
+                None => return,
+            }
+            start = end;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_message_digest() {
+        // Keccak-256("") as published by the Keccak team (and used by Ethereum).
+        let expect = [
+            0xc5, 0xd2, 0x46, 0x01, 0x86, 0xf7, 0x23, 0x3c, 0x92, 0x7e, 0x7d, 0xb2, 0xdc, 0xc7,
+            0x03, 0xc0, 0xe5, 0x00, 0xb6, 0x53, 0xca, 0x82, 0x27, 0x3b, 0x7b, 0xfa, 0xd8, 0x04,
+            0x5d, 0x85, 0xa4, 0x70,
+        ];
+        assert_eq!(keccak256(&[]), expect);
+        let mut out = [[0u8; 32]; 2];
+        KeccakHasher.hash_fixed(&[], 0, &mut out);
+        assert_eq!(out, [expect, expect]);
+        KeccakHasher.hash_var(&[], &[0, 0], &mut out);
+        assert_eq!(out, [expect, expect]);
+    }
+
+    #[test]
+    fn batch_matches_single() {
+        let data: [u8; 12] = *b"abcdefghijkl";
+        let mut out = [[0u8; 32]; 3];
+        KeccakHasher.hash_fixed(&data, 4, &mut out);
+        assert_eq!(out[1], keccak256(b"efgh"));
+        KeccakHasher.hash_var(&data, &[1, 1, 12], &mut out);
+        assert_eq!(out[0], keccak256(b"a"));
+        assert_eq!(out[1], keccak256(b""));
+        assert_eq!(out[2], keccak256(b"bcdefghijkl"));
+        assert_eq!(keccak256_pair(b"ab", b"cd"), keccak256(b"abcd"));
+    }
+}

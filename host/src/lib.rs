@@ -1,0 +1,1 @@
+//! parex-host placeholder.

@@ -1,0 +1,2 @@
+//! parex-offload placeholder.
+#![no_std]
