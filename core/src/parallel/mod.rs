@@ -1,0 +1,535 @@
+//! The parallel executor: Block-STM-class optimistic execution in the block's preset
+//! order, producing exactly the sequential executor's receipts and write set.
+//!
+//! # The worker loop
+//!
+//! Every worker (a host thread, or the single core of an appliance) calls
+//! [`ParallelExecutor::run_worker`], which repeats:
+//!
+//! 1. Ask the [`scheduler`] for a task (it prefers validations while they lag).
+//! 2. **Execute** `(txn, incarnation)`: run the shared transaction code
+//!    ([`crate::exec::execute_transaction`]) against an [`MvView`], which reads
+//!    [`mvmemory`] at `txn` and records every value read. A read that hits an estimate
+//!    interrupts the run; the transaction waits on the writer
+//!    ([`scheduler::Scheduler::add_dependency`]) or, if that writer already finished,
+//!    runs again at once. Otherwise record the read set (under the transaction's read
+//!    lock), diff the write set against the previous incarnation's (removing dropped
+//!    keys, updating kept ones in place, inserting new ones) and finish; a write to a
+//!    new key forces every higher transaction to be validated again.
+//! 3. **Validate** `(txn, incarnation)`: re-read every key of the read set at `txn`; if
+//!    any value differs or hits an estimate and this is the first failed validation of
+//!    that incarnation, turn its writes into estimates (dependents then wait instead of
+//!    reading doomed values) and schedule it again.
+//! 4. When the scheduler reports done, every transaction's last incarnation has been
+//!    validated against the final versions of everything below it: the block's result
+//!    is read out in order by [`ParallelExecutor::finish`] (each key at the end of the
+//!    block, deltas folded in, sorted), and is the sequential result.
+//!
+//! Validation compares values, not versions: a transaction's execution is a
+//! deterministic function of the values it read, so equal values mean an equal outcome.
+//! This is also what makes commutative adds ([`crate::exec::Write::Add`]) cheap: an add
+//! is never read back by its writer's peers, only folded in by whoever reads the key.
+//!
+//! # Declared access lists
+//!
+//! Before workers start, every transaction that declares an access list gets estimates
+//! at its declared write keys (and its sender's nonce and balance). Transactions that
+//! read such a key wait for the declarer rather than speculating, and transactions with
+//! disjoint declarations run side by side without a single abort (Sealevel-style). A
+//! transaction that touches an undeclared key is still run optimistically and validated,
+//! so the result stays exact; its receipt says `undeclared_access`.
+//!
+//! # Memory
+//!
+//! All of it from the caller, sized by [`ParallelMemory::lengths`] from the block size
+//! and [`Limits`]; each worker brings its own [`WorkerMemory`]. No buffer can overflow
+//! when sized so; a too-small buffer is a [`BlockError`] before anything runs, and any
+//! broken invariant ends the block with [`BlockError::ParallelInvariant`], after which
+//! the caller runs it sequentially.
+
+pub mod mvmemory;
+pub mod scheduler;
+
+use crate::error::BlockError;
+use crate::exec::{execute_transaction, Access, AccessSet, BlockEnv, Limits, View, Write};
+use crate::receipt::Receipt;
+use crate::sequential::ExecStats;
+use crate::state::{StateEntry, StateReader};
+use crate::sync::{AtomicU32, Ordering, RawSpin, UnsafeCell};
+use crate::tx::Transaction;
+use crate::types::{Address, StateKey};
+use crate::vm::{Interrupt, VmScratch};
+use mvmemory::{MvKey, MvMemory, MvNode, MvRead};
+use scheduler::{Scheduler, Task, TxState};
+
+/// Per-transaction results of the latest incarnation.
+#[derive(Debug)]
+pub struct TxData {
+    /// Guards `reads_meta` and the transaction's read cells.
+    reads_lock: RawSpin,
+    /// (incarnation, number of reads) of the recorded read set.
+    reads_meta: UnsafeCell<(u32, u32)>,
+    /// Entries in the transaction's write list.
+    writes_len: UnsafeCell<u32>,
+    /// The latest incarnation's receipt.
+    receipt: UnsafeCell<Receipt>,
+}
+
+// SAFETY: `reads_meta` (and the transaction's read cells) are accessed only under
+// `reads_lock`. `writes_len`, the write cells and `receipt` are written only by the
+// worker executing the transaction (status `Executing`, exclusive) and read by the
+// executor of its next incarnation, by the validator that aborted it (status
+// `Aborting`), or after all workers joined; each of those is ordered after the writes by
+// the acquire/release of the status lock transitions in between.
+unsafe impl Sync for TxData {}
+
+impl Default for TxData {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TxData {
+    /// Empty.
+    pub fn new() -> Self {
+        Self {
+            reads_lock: RawSpin::new(),
+            reads_meta: UnsafeCell::new((u32::MAX, 0)),
+            writes_len: UnsafeCell::new(0),
+            receipt: UnsafeCell::new(Receipt::EMPTY),
+        }
+    }
+}
+
+/// One recorded read: key and the value seen.
+#[derive(Debug)]
+pub struct ReadCell(UnsafeCell<(StateKey, u64)>);
+
+// SAFETY: accessed only under the owning transaction's `reads_lock`.
+unsafe impl Sync for ReadCell {}
+
+impl Default for ReadCell {
+    fn default() -> Self {
+        Self(UnsafeCell::new((StateKey::balance(Address(0)), 0)))
+    }
+}
+
+/// One entry of a transaction's write list: key and the node holding its version.
+#[derive(Debug)]
+pub struct WriteCell(UnsafeCell<(StateKey, u32)>);
+
+// SAFETY: same discipline as `TxData::writes_len` (see there).
+unsafe impl Sync for WriteCell {}
+
+impl Default for WriteCell {
+    fn default() -> Self {
+        Self(UnsafeCell::new((StateKey::balance(Address(0)), 0)))
+    }
+}
+
+/// Caller memory for one parallel block.
+pub struct ParallelMemory<'a> {
+    /// Scheduler state, one per transaction.
+    pub states: &'a mut [TxState],
+    /// Results, one per transaction.
+    pub data: &'a mut [TxData],
+    /// Read sets: `txs * limits.access_entries()`.
+    pub reads: &'a mut [ReadCell],
+    /// Write lists: `txs * limits.writes_per_tx()`.
+    pub writes: &'a mut [WriteCell],
+    /// Multi-version key table: a power of two, at least twice the number of nodes.
+    pub keys: &'a mut [MvKey],
+    /// Versions: `txs * limits.writes_per_tx()`.
+    pub nodes: &'a mut [MvNode],
+}
+
+/// Buffer lengths for [`ParallelMemory`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lengths {
+    /// `states` and `data`.
+    pub txs: usize,
+    /// `reads`.
+    pub reads: usize,
+    /// `writes` and `nodes`.
+    pub writes: usize,
+    /// `keys`.
+    pub keys: usize,
+}
+
+impl ParallelMemory<'_> {
+    /// Lengths for a block of `txs` transactions under `limits`.
+    pub const fn lengths(txs: usize, limits: &Limits) -> Lengths {
+        let writes = txs * limits.writes_per_tx();
+        let keys = if writes == 0 { 2 } else { (2 * writes).next_power_of_two() };
+        Lengths { txs, reads: txs * limits.access_entries(), writes, keys }
+    }
+}
+
+/// One worker's own memory.
+pub struct WorkerMemory<'w> {
+    /// VM stack and memory.
+    pub vm: VmScratch<'w>,
+    /// The access set of the transaction being executed: `limits.access_entries()`.
+    pub access: &'w mut [Access],
+}
+
+/// Reads multi-version memory at one transaction, over committed state.
+pub struct MvView<'v, S: StateReader> {
+    mv: &'v MvMemory<'v>,
+    state: &'v S,
+    txn: u32,
+}
+
+impl<S: StateReader> View for MvView<'_, S> {
+    #[inline]
+    fn read(&mut self, key: &StateKey) -> Result<u64, Interrupt> {
+        match self.mv.read(key, self.txn) {
+            MvRead::Value(v) => Ok(v),
+            MvRead::Storage(d) => Ok(self.state.read(key).wrapping_add(d)),
+            MvRead::Dependency(b) => Err(Interrupt::Dependency(b)),
+        }
+    }
+}
+
+const NO_ERROR: u32 = 0;
+const ERR_MV_FULL: u32 = 1;
+const ERR_SCRATCH: u32 = 2;
+
+/// A block being executed in parallel (see the module docs).
+pub struct ParallelExecutor<'a, S: StateReader> {
+    state: &'a S,
+    env: BlockEnv<'a>,
+    txs: &'a [Transaction],
+    sched: Scheduler<'a>,
+    mv: MvMemory<'a>,
+    data: &'a [TxData],
+    reads: &'a [ReadCell],
+    writes: &'a [WriteCell],
+    reads_per_tx: usize,
+    writes_per_tx: usize,
+    error: AtomicU32,
+    executions: AtomicU32,
+    aborts: AtomicU32,
+    waits: AtomicU32,
+}
+
+fn too_small(buffer: &'static str, needed: usize, given: usize) -> Result<(), BlockError> {
+    if given < needed {
+        Err(BlockError::BufferTooSmall { buffer, needed, given })
+    } else {
+        Ok(())
+    }
+}
+
+impl<'a, S: StateReader + Sync> ParallelExecutor<'a, S> {
+    /// Prepares `txs` for execution over `state`: resets the buffers and installs the
+    /// estimates of declared access lists.
+    pub fn new(
+        state: &'a S,
+        env: BlockEnv<'a>,
+        txs: &'a [Transaction],
+        mem: ParallelMemory<'a>,
+    ) -> Result<Self, BlockError> {
+        let n = txs.len();
+        if n >= (u32::MAX / 2) as usize {
+            return Err(BlockError::TooManyTransactions { txs: n, limit: (u32::MAX / 2) as usize });
+        }
+        let want = ParallelMemory::lengths(n, &env.limits);
+        let ParallelMemory { states, data, reads, writes, keys, nodes } = mem;
+        too_small("states", want.txs, states.len())?;
+        too_small("data", want.txs, data.len())?;
+        too_small("reads", want.reads, reads.len())?;
+        too_small("writes", want.writes, writes.len())?;
+        too_small("nodes", want.writes, nodes.len())?;
+        if !keys.len().is_power_of_two() {
+            return Err(BlockError::BufferTooSmall { buffer: "keys (power of two)", needed: want.keys, given: keys.len() });
+        }
+        too_small("keys", want.keys, keys.len())?;
+        let data = &mut data[..n];
+        data.iter_mut().for_each(|d| *d = TxData::new());
+        let exec = Self {
+            state,
+            env,
+            txs,
+            sched: Scheduler::new(&mut states[..n]),
+            mv: MvMemory::new(keys, &mut nodes[..want.writes]),
+            data,
+            reads: &reads[..want.reads],
+            writes: &writes[..want.writes],
+            reads_per_tx: env.limits.access_entries(),
+            writes_per_tx: env.limits.writes_per_tx(),
+            error: AtomicU32::new(NO_ERROR),
+            executions: AtomicU32::new(0),
+            aborts: AtomicU32::new(0),
+            waits: AtomicU32::new(0),
+        };
+        exec.install_declared()?;
+        Ok(exec)
+    }
+
+    /// Estimates for every declared write (plus sender nonce and balance) of every
+    /// transaction with an access list. Single-threaded, before any worker runs.
+    fn install_declared(&self) -> Result<(), BlockError> {
+        for (t, tx) in self.txs.iter().enumerate() {
+            let Some(list) = &tx.access else { continue };
+            let implicit = [StateKey::nonce(tx.from), StateKey::balance(tx.from)];
+            let declared = list.iter().filter(|a| a.write).map(|a| a.key);
+            let base = t * self.writes_per_tx;
+            let mut len = 0;
+            for key in implicit.into_iter().chain(declared) {
+                if len == self.writes_per_tx || self.write_list(t).iter().any(|(k, _)| *k == key) {
+                    continue;
+                }
+                let node = (base + len) as u32;
+                self.mv
+                    .write(&key, t as u32, node, false, Write::None, true)
+                    .map_err(|_| BlockError::ParallelInvariant("multi-version table full"))?;
+                // SAFETY: no worker runs yet; this thread is the only one touching t's list.
+                self.writes[base + len].0.with_mut(|p| unsafe { *p = (key, node) });
+                len += 1;
+                // SAFETY: as above.
+                self.data[t].writes_len.with_mut(|p| unsafe { *p = len as u32 });
+            }
+        }
+        Ok(())
+    }
+
+    /// Copy of transaction `t`'s current write list (at most `writes_per_tx`).
+    /// Caller must have the access documented at `TxData`.
+    fn write_list(&self, t: usize) -> WriteList {
+        // SAFETY: see the caller's contract (TxData's discipline).
+        let len = self.data[t].writes_len.with(|p| unsafe { *p }) as usize;
+        let base = t * self.writes_per_tx;
+        let mut out = WriteList::new();
+        for c in &self.writes[base..base + len] {
+            // SAFETY: as above.
+            let e = c.0.with(|p| unsafe { *p });
+            // Cannot overflow: len <= writes_per_tx <= MAX_WRITE_LIST (checked in run_worker).
+            let _ = out.push(e);
+        }
+        out
+    }
+
+    /// Runs tasks until the block is done. Call from as many threads as you like, with
+    /// one [`WorkerMemory`] each; returns when every transaction is final (or another
+    /// worker failed, in which case [`Self::finish`] reports the error).
+    pub fn run_worker(&self, worker: WorkerMemory<'_>) -> Result<(), BlockError> {
+        let WorkerMemory { mut vm, access } = worker;
+        let Some(mut acc) = AccessSet::new(access, self.env.limits) else {
+            self.fail(ERR_SCRATCH);
+            return Err(BlockError::BadScratch);
+        };
+        if vm.stack.is_empty() || self.writes_per_tx > MAX_WRITE_LIST {
+            self.fail(ERR_SCRATCH);
+            return Err(BlockError::BadScratch);
+        }
+        let mut task: Option<Task> = None;
+        loop {
+            if self.error.load(Ordering::Relaxed) != NO_ERROR {
+                return Ok(());
+            }
+            task = match task {
+                Some(Task::Execute(t, i)) => match self.execute(t, i, &mut acc, &mut vm) {
+                    Ok(next) => next,
+                    Err(code) => {
+                        self.fail(code);
+                        return Ok(());
+                    }
+                },
+                Some(Task::Validate(t, i)) => self.validate(t, i),
+                None => match self.sched.next_task() {
+                    Some(t) => Some(t),
+                    None => return Ok(()),
+                },
+            };
+        }
+    }
+
+    fn fail(&self, code: u32) {
+        // Relaxed is enough: the flag only makes workers stop early; `finish` runs after
+        // the workers were joined (a happens-before edge of its own).
+        let _ = self.error.compare_exchange(NO_ERROR, code, Ordering::Relaxed, Ordering::Relaxed);
+        self.sched.halt();
+    }
+
+    fn execute(&self, t: u32, inc: u32, acc: &mut AccessSet<'_>, vm: &mut VmScratch<'_>) -> Result<Option<Task>, u32> {
+        let tx = &self.txs[t as usize];
+        loop {
+            self.executions.fetch_add(1, Ordering::Relaxed);
+            let mut view = MvView { mv: &self.mv, state: self.state, txn: t };
+            match execute_transaction(tx, &self.env, &mut view, acc, vm) {
+                Err(Interrupt::Dependency(blocking)) => {
+                    self.waits.fetch_add(1, Ordering::Relaxed);
+                    if self.sched.add_dependency(t, blocking) {
+                        return Ok(None);
+                    }
+                }
+                Ok(receipt) => {
+                    let wrote_new_path = self.record(t, inc, acc, receipt)?;
+                    return Ok(self.sched.finish_execution(t, inc, wrote_new_path));
+                }
+            }
+        }
+    }
+
+    /// Publishes an incarnation's read set, write set and receipt. Returns whether it
+    /// wrote a key the previous incarnation did not.
+    fn record(&self, t: u32, inc: u32, acc: &AccessSet<'_>, receipt: Receipt) -> Result<bool, u32> {
+        let ti = t as usize;
+        let data = &self.data[ti];
+        {
+            let _g = data.reads_lock.lock();
+            let base = ti * self.reads_per_tx;
+            let mut n = 0;
+            for a in acc.accesses() {
+                if let Some(v) = a.read {
+                    // In bounds: an access set holds at most reads_per_tx entries.
+                    let Some(cell) = self.reads.get(base + n) else { return Err(ERR_SCRATCH) };
+                    // SAFETY: `reads_lock` of t is held.
+                    cell.0.with_mut(|p| unsafe { *p = (a.key, v) });
+                    n += 1;
+                }
+            }
+            // SAFETY: `reads_lock` of t is held.
+            data.reads_meta.with_mut(|p| unsafe { *p = (inc, n as u32) });
+        }
+
+        // Write set: t is Executing, so this worker owns t's write list and free nodes.
+        let old = self.write_list(ti);
+        for (key, node) in old.iter() {
+            if !acc.accesses().iter().any(|a| a.key == *key && a.write != Write::None) {
+                self.mv.remove(key, *node);
+            }
+        }
+        let base = ti * self.writes_per_tx;
+        let mut new = WriteList::new();
+        let mut wrote_new_path = false;
+        for a in acc.accesses().iter().filter(|a| a.write != Write::None) {
+            let (node, existing) = match old.iter().find(|(k, _)| *k == a.key) {
+                Some(&(_, node)) => (node, true),
+                None => {
+                    // A node of t's range used neither by a kept old entry nor a new one.
+                    let free = (base..base + self.writes_per_tx).map(|n| n as u32).find(|n| {
+                        !new.iter().any(|(_, m)| m == n)
+                            && !old.iter().any(|(k, m)| m == n && acc_writes(acc, k))
+                    });
+                    match free {
+                        Some(n) => (n, false),
+                        None => return Err(ERR_SCRATCH),
+                    }
+                }
+            };
+            wrote_new_path |= !existing;
+            self.mv.write(&a.key, t, node, existing, a.write, false).map_err(|_| ERR_MV_FULL)?;
+            new.push((a.key, node)).map_err(|_| ERR_SCRATCH)?;
+        }
+        for (i, e) in new.iter().enumerate() {
+            // SAFETY: t is Executing; this worker owns t's write list (TxData docs).
+            self.writes[base + i].0.with_mut(|p| unsafe { *p = *e });
+        }
+        // SAFETY: as above.
+        data.writes_len.with_mut(|p| unsafe { *p = new.len() as u32 });
+        // SAFETY: as above.
+        data.receipt.with_mut(|p| unsafe { *p = receipt });
+        Ok(wrote_new_path)
+    }
+
+    fn validate(&self, t: u32, inc: u32) -> Option<Task> {
+        let ti = t as usize;
+        let data = &self.data[ti];
+        let valid = {
+            let _g = data.reads_lock.lock();
+            // SAFETY: `reads_lock` of t is held.
+            let (recorded, n) = data.reads_meta.with(|p| unsafe { *p });
+            // A newer incarnation already replaced the reads: this one was aborted by
+            // someone else, and `try_validation_abort` below would fail anyway.
+            recorded != inc || {
+                let base = ti * self.reads_per_tx;
+                self.reads[base..base + n as usize].iter().all(|c| {
+                    // SAFETY: `reads_lock` of t is held.
+                    let (key, seen) = c.0.with(|p| unsafe { *p });
+                    match self.mv.read(&key, t) {
+                        MvRead::Value(v) => v == seen,
+                        MvRead::Storage(d) => self.state.read(&key).wrapping_add(d) == seen,
+                        MvRead::Dependency(_) => false,
+                    }
+                })
+            }
+        };
+        let aborted = !valid && self.sched.try_validation_abort(t, inc);
+        if aborted {
+            self.aborts.fetch_add(1, Ordering::Relaxed);
+            // t is Aborting(inc): its write list is stable until it is Ready again.
+            for (key, node) in self.write_list(ti).iter() {
+                self.mv.mark_estimate(key, *node);
+            }
+        }
+        self.sched.finish_validation(t, aborted)
+    }
+
+    /// After every worker returned: copies the receipts into `receipts` and the block's
+    /// sorted write set into `out`.
+    pub fn finish<'o>(
+        self,
+        receipts: &mut [Receipt],
+        out: &'o mut [StateEntry],
+    ) -> Result<(&'o [StateEntry], ExecStats), BlockError> {
+        match self.error.load(Ordering::Relaxed) {
+            NO_ERROR => {}
+            ERR_MV_FULL => return Err(BlockError::ParallelInvariant("multi-version table full")),
+            _ => return Err(BlockError::BadScratch),
+        }
+        let n = self.txs.len();
+        too_small("receipts", n, receipts.len())?;
+        if !self.sched.is_done() {
+            return Err(BlockError::ParallelInvariant("finish called before the block was done"));
+        }
+        let mut stats = ExecStats::default();
+        for (t, r) in receipts[..n].iter_mut().enumerate() {
+            if self.sched.status(t as u32).0 != scheduler::TxStatus::Executed {
+                return Err(BlockError::ParallelInvariant("transaction not executed at the end"));
+            }
+            // SAFETY: all workers have returned (the caller joined them), so nothing else
+            // accesses the receipt.
+            *r = self.data[t].receipt.with(|p| unsafe { *p });
+            stats.gas_used += r.gas_used;
+            stats.undeclared += r.undeclared_access as u64;
+        }
+        let mut len = 0;
+        let mut bad = None;
+        self.mv.for_each_final(n as u32, |key, read| {
+            let value = match read {
+                MvRead::Value(v) => v,
+                MvRead::Storage(d) => self.state.read(&key).wrapping_add(d),
+                MvRead::Dependency(_) => {
+                    bad = Some(BlockError::ParallelInvariant("estimate left at the end"));
+                    return;
+                }
+            };
+            match out.get_mut(len) {
+                Some(slot) => *slot = StateEntry { key, value },
+                None => bad = Some(BlockError::BufferTooSmall { buffer: "writes", needed: len + 1, given: len }),
+            }
+            len += 1;
+        });
+        if let Some(e) = bad {
+            return Err(e);
+        }
+        let out = &mut out[..len];
+        out.sort_unstable_by_key(|e| e.key);
+        let execs = self.executions.load(Ordering::Relaxed) as u64;
+        stats.reexecutions = execs.saturating_sub(n as u64);
+        stats.aborts = self.aborts.load(Ordering::Relaxed) as u64;
+        stats.dependency_waits = self.waits.load(Ordering::Relaxed) as u64;
+        Ok((out, stats))
+    }
+}
+
+fn acc_writes(acc: &AccessSet<'_>, key: &StateKey) -> bool {
+    acc.accesses().iter().any(|a| a.key == *key && a.write != Write::None)
+}
+
+/// Most entries of one write list (bounds `Limits::writes_per_tx`).
+pub const MAX_WRITE_LIST: usize = 64;
+
+type WriteList = heapless::Vec<(StateKey, u32), MAX_WRITE_LIST>;

@@ -1,0 +1,292 @@
+//! Multi-version memory: for every key the block writes, the writes of each transaction
+//! index, so that transaction `t` reads exactly what the transactions before it wrote.
+//!
+//! # Layout (caller memory)
+//!
+//! * `keys`: an open-addressing table of [`MvKey`]s. A slot is claimed once with a CAS
+//!   (`EMPTY -> INIT`), its key written, then published (`READY`, release); keys are
+//!   never removed during a block, so probing needs no tombstones.
+//! * `nodes`: [`MvNode`]s, `writes_per_tx` per transaction: transaction `t` owns
+//!   `nodes[t * W .. (t + 1) * W]` and decides alone which of them are in use (it records
+//!   `(key, node)` pairs in its write list). A key's versions form a linked list through
+//!   `next`, sorted by descending transaction index, guarded by the key's lock.
+//!
+//! # Reads
+//!
+//! Reading key `k` at transaction `t` walks `k`'s list past versions `>= t`, then:
+//! an *estimate* (the writer was aborted or has not run its declared writes yet) returns
+//! [`MvRead::Dependency`]; a `Set(v)` returns `v` plus the adds above it; an `Add(d)`
+//! accumulates `d` and continues; the end of the list returns the accumulated adds, to be
+//! applied to committed state. Adds (commutative deltas) therefore never conflict with
+//! each other, and a reader still gets the exact value.
+
+use crate::exec::Write;
+use crate::sync::{spin_hint, AtomicU32, Ordering, RawSpin, UnsafeCell};
+use crate::types::{Address, StateKey};
+
+const NIL: u32 = u32::MAX;
+const EMPTY: u32 = 0;
+const INIT: u32 = 1;
+const READY: u32 = 2;
+
+/// One key's slot in the table.
+#[derive(Debug)]
+pub struct MvKey {
+    /// `EMPTY`, `INIT` (claimed, key being written) or `READY`.
+    state: AtomicU32,
+    /// Written once by the claimer before `READY` is published; read-only afterwards.
+    key: UnsafeCell<StateKey>,
+    lock: RawSpin,
+    /// Newest version (highest transaction), or `NIL`; guarded by `lock`.
+    head: UnsafeCell<u32>,
+}
+
+// SAFETY: `key` is written only by the thread that won the `EMPTY -> INIT` CAS, before
+// it publishes `READY` with release; other threads read it only after observing `READY`
+// with acquire. `head` is only accessed under `lock`.
+unsafe impl Sync for MvKey {}
+
+impl Default for MvKey {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MvKey {
+    /// An empty slot.
+    pub fn new() -> Self {
+        Self {
+            state: AtomicU32::new(EMPTY),
+            key: UnsafeCell::new(StateKey::balance(Address(0))),
+            lock: RawSpin::new(),
+            head: UnsafeCell::new(NIL),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct NodeData {
+    txn: u32,
+    next: u32,
+    estimate: bool,
+    value: Write,
+}
+
+/// One version of one key.
+#[derive(Debug)]
+pub struct MvNode {
+    data: UnsafeCell<NodeData>,
+}
+
+// SAFETY: a node is accessed only under the lock of the key whose list it is in, or,
+// while in no list, only by the executor of the transaction that owns it (which links
+// it under the key's lock before anyone else can reach it).
+unsafe impl Sync for MvNode {}
+
+impl Default for MvNode {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MvNode {
+    /// An unused node.
+    pub fn new() -> Self {
+        Self { data: UnsafeCell::new(NodeData { txn: NIL, next: NIL, estimate: false, value: Write::None }) }
+    }
+}
+
+/// What a read at some transaction found.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum MvRead {
+    /// The exact value.
+    Value(u64),
+    /// No `Set` below: committed state plus this (wrapping) sum of adds.
+    Storage(u64),
+    /// An estimate of this transaction is in the way.
+    Dependency(u32),
+}
+
+/// The table is full (cannot happen when sized with the engine's lengths).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct MvFull;
+
+/// Multi-version memory over caller buffers.
+pub struct MvMemory<'a> {
+    keys: &'a [MvKey],
+    nodes: &'a [MvNode],
+}
+
+impl<'a> MvMemory<'a> {
+    /// Wraps (and resets) caller memory. `keys.len()` must be a power of two.
+    pub fn new(keys: &'a mut [MvKey], nodes: &'a mut [MvNode]) -> Self {
+        keys.iter_mut().for_each(|k| *k = MvKey::new());
+        nodes.iter_mut().for_each(|n| *n = MvNode::new());
+        Self { keys, nodes }
+    }
+
+    /// Finds `key`'s slot, claiming one if `insert`.
+    fn slot(&self, key: &StateKey, insert: bool) -> Result<Option<&MvKey>, MvFull> {
+        let mask = self.keys.len() - 1;
+        let mut i = key.table_hash() as usize & mask;
+        for _ in 0..self.keys.len() {
+            let s = &self.keys[i];
+            // Acquire: pairs with the release store of READY, making `key` readable.
+            let mut st = s.state.load(Ordering::Acquire);
+            if st == EMPTY {
+                if !insert {
+                    return Ok(None);
+                }
+                match s.state.compare_exchange(EMPTY, INIT, Ordering::AcqRel, Ordering::Acquire) {
+                    Ok(_) => {
+                        // SAFETY: we won the claim; nobody reads `key` before READY.
+                        s.key.with_mut(|p| unsafe { *p = *key });
+                        // Release: publishes the key written just above.
+                        s.state.store(READY, Ordering::Release);
+                        return Ok(Some(s));
+                    }
+                    Err(now) => st = now,
+                }
+            }
+            while st == INIT {
+                spin_hint();
+                st = s.state.load(Ordering::Acquire);
+            }
+            // SAFETY: state is READY (observed with acquire), so `key` is immutable now.
+            if s.key.with(|p| unsafe { *p }) == *key {
+                return Ok(Some(s));
+            }
+            i = (i + 1) & mask;
+        }
+        Err(MvFull)
+    }
+
+    /// Runs `f` on node `n`. Caller must hold the lock of the key whose list holds `n`,
+    /// or own `n` while it is in no list.
+    #[inline]
+    fn node<R>(&self, n: u32, f: impl FnOnce(&mut NodeData) -> R) -> R {
+        // SAFETY: per this function's contract, the caller has exclusive access to node
+        // `n` (its key's lock, or sole ownership while unlinked).
+        self.nodes[n as usize].data.with_mut(|p| f(unsafe { &mut *p }))
+    }
+
+    /// Runs `f` with `key`'s list head under its lock.
+    #[inline]
+    fn with_list<R>(&self, slot: &MvKey, f: impl FnOnce(&mut u32) -> R) -> R {
+        let _g = slot.lock.lock();
+        // SAFETY: `head` is only accessed under `lock`, held for the closure.
+        slot.head.with_mut(|p| f(unsafe { &mut *p }))
+    }
+
+    /// Reads `key` as transaction `txn` sees it.
+    pub fn read(&self, key: &StateKey, txn: u32) -> MvRead {
+        let Ok(Some(slot)) = self.slot(key, false) else { return MvRead::Storage(0) };
+        self.with_list(slot, |head| {
+            let mut sum: u64 = 0;
+            let mut n = *head;
+            while n != NIL {
+                let d = self.node(n, |d| *d);
+                if d.txn < txn {
+                    if d.estimate {
+                        return MvRead::Dependency(d.txn);
+                    }
+                    match d.value {
+                        Write::Set(v) => return MvRead::Value(v.wrapping_add(sum)),
+                        Write::Add(x) => sum = sum.wrapping_add(x),
+                        Write::None => {}
+                    }
+                }
+                n = d.next;
+            }
+            MvRead::Storage(sum)
+        })
+    }
+
+    /// Writes (or replaces) transaction `txn`'s version of `key` in node `node`, which
+    /// `txn` owns. `existing`: `node` is already in `key`'s list. `estimate`: publish it
+    /// as an estimate (declared but not yet executed).
+    pub fn write(
+        &self,
+        key: &StateKey,
+        txn: u32,
+        node: u32,
+        existing: bool,
+        value: Write,
+        estimate: bool,
+    ) -> Result<(), MvFull> {
+        let slot = self.slot(key, true)?.ok_or(MvFull)?;
+        self.with_list(slot, |head| {
+            if existing {
+                self.node(node, |d| {
+                    d.value = value;
+                    d.estimate = estimate;
+                });
+                return;
+            }
+            // Insert keeping the list sorted by descending txn.
+            let mut prev = NIL;
+            let mut cur = *head;
+            while cur != NIL {
+                let d = self.node(cur, |d| *d);
+                if d.txn < txn {
+                    break;
+                }
+                prev = cur;
+                cur = d.next;
+            }
+            self.node(node, |d| *d = NodeData { txn, next: cur, estimate, value });
+            if prev == NIL {
+                *head = node;
+            } else {
+                self.node(prev, |d| d.next = node);
+            }
+        });
+        Ok(())
+    }
+
+    /// Marks `txn`'s version (node `node`) of `key` as an estimate.
+    pub fn mark_estimate(&self, key: &StateKey, node: u32) {
+        if let Ok(Some(slot)) = self.slot(key, false) {
+            self.with_list(slot, |_| self.node(node, |d| d.estimate = true));
+        }
+    }
+
+    /// Unlinks node `node` from `key`'s list.
+    pub fn remove(&self, key: &StateKey, node: u32) {
+        let Ok(Some(slot)) = self.slot(key, false) else { return };
+        self.with_list(slot, |head| {
+            let mut prev = NIL;
+            let mut cur = *head;
+            while cur != NIL {
+                let next = self.node(cur, |d| d.next);
+                if cur == node {
+                    if prev == NIL {
+                        *head = next;
+                    } else {
+                        self.node(prev, |d| d.next = next);
+                    }
+                    self.node(cur, |d| d.txn = NIL);
+                    return;
+                }
+                prev = cur;
+                cur = next;
+            }
+        });
+    }
+
+    /// After all workers finished: calls `f(key, read)` for every key with at least one
+    /// version, with the value after the whole block (`read` at index `end`).
+    pub fn for_each_final(&self, end: u32, mut f: impl FnMut(StateKey, MvRead)) {
+        for s in self.keys {
+            if s.state.load(Ordering::Acquire) != READY {
+                continue;
+            }
+            // SAFETY: READY observed with acquire: `key` is immutable.
+            let key = s.key.with(|p| unsafe { *p });
+            let has_versions = self.with_list(s, |head| *head != NIL);
+            if has_versions {
+                f(key, self.read(&key, end));
+            }
+        }
+    }
+}

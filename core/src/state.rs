@@ -1,0 +1,322 @@
+//! The committed state: every `u64` word under its [`StateKey`], in caller memory, with
+//! the incremental Merkle commitment over it.
+//!
+//! Memory (all from the caller, sized with [`StateMemory::lengths`]):
+//! * `entries`: the words in insertion order; entry `i` is Merkle leaf `i`.
+//! * `index`: an open-addressing table (linear probing, load ≤ 1/2) of entry numbers,
+//!   `u32::MAX` when empty. Keys are never removed, so probing needs no tombstones.
+//! * `nodes`: the Merkle tree (see [`crate::merkle`]).
+//!
+//! A key absent from the state reads as 0. Contract code is immutable and lives in the
+//! genesis's [`Contract`] list (sorted by address); its digest is committed under
+//! [`crate::types::KeyKind::CodeHash`].
+
+use crate::error::{BlockError, GenesisError};
+use crate::hash::{keccak256, Hasher};
+use crate::merkle::{HashScratch, MerkleTree, LEAF_MSG_LEN};
+use crate::types::{Address, Hash32, StateKey};
+
+const EMPTY: u32 = u32::MAX;
+
+/// One word of state.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct StateEntry {
+    /// Where.
+    pub key: StateKey,
+    /// What.
+    pub value: u64,
+}
+
+impl StateEntry {
+    /// A placeholder for initialising buffers.
+    pub const EMPTY: Self = Self { key: StateKey::balance(Address(0)), value: 0 };
+
+    /// The 25-byte Merkle leaf message: key encoding then value (LE).
+    pub fn leaf_msg(&self, out: &mut [u8]) {
+        out[..StateKey::ENCODED_LEN].copy_from_slice(&self.key.to_bytes());
+        out[StateKey::ENCODED_LEN..LEAF_MSG_LEN].copy_from_slice(&self.value.to_le_bytes());
+    }
+}
+
+impl Default for StateEntry {
+    fn default() -> Self {
+        Self::EMPTY
+    }
+}
+
+/// Caller-provided memory for a [`State`] of some capacity.
+pub struct StateMemory<'a> {
+    /// Hash index: a power of two, at least `2 * entries.len()`.
+    pub index: &'a mut [u32],
+    /// One per possible key; its length is the capacity.
+    pub entries: &'a mut [StateEntry],
+    /// Merkle nodes: at least `2 * entries.len().next_power_of_two()`.
+    pub nodes: &'a mut [Hash32],
+}
+
+impl StateMemory<'_> {
+    /// `(index, entries, nodes)` lengths for a state holding up to `capacity` words.
+    pub const fn lengths(capacity: usize) -> (usize, usize, usize) {
+        let cap = if capacity == 0 { 1 } else { capacity };
+        ((2 * cap).next_power_of_two(), cap, MerkleTree::nodes_needed(cap))
+    }
+}
+
+/// A contract: code deployed at genesis under an address.
+#[derive(Clone, Copy, Debug)]
+pub struct Contract<'c> {
+    /// Where it lives.
+    pub addr: Address,
+    /// Its bytecode (see `docs/semantics.md`, "VM").
+    pub code: &'c [u8],
+}
+
+/// An account at genesis.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct GenesisAccount {
+    /// Address.
+    pub addr: Address,
+    /// Native balance.
+    pub balance: u64,
+    /// Transactions already sent.
+    pub nonce: u64,
+}
+
+/// A contract storage word at genesis.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct GenesisStorage {
+    /// The contract.
+    pub addr: Address,
+    /// The slot.
+    pub slot: u64,
+    /// Its value.
+    pub value: u64,
+}
+
+/// The initial state, as the caller provides it.
+#[derive(Clone, Copy, Debug)]
+pub struct Genesis<'g> {
+    /// Accounts and balances.
+    pub accounts: &'g [GenesisAccount],
+    /// Contracts, strictly ascending by address.
+    pub contracts: &'g [Contract<'g>],
+    /// Initial contract storage.
+    pub storage: &'g [GenesisStorage],
+}
+
+/// Read access to committed state, as the executors need it.
+pub trait StateReader {
+    /// The value under `key`, 0 when absent.
+    fn read(&self, key: &StateKey) -> u64;
+    /// The code of the contract at `addr`.
+    fn code(&self, addr: Address) -> Option<&[u8]>;
+}
+
+/// The committed state (see the module docs).
+pub struct State<'a> {
+    index: &'a mut [u32],
+    entries: &'a mut [StateEntry],
+    len: usize,
+    tree: MerkleTree<'a>,
+    contracts: &'a [Contract<'a>],
+    root: Hash32,
+}
+
+impl<'a> State<'a> {
+    /// Loads `genesis` into `mem` and computes its root.
+    pub fn from_genesis<H: Hasher + ?Sized>(
+        mem: StateMemory<'a>,
+        genesis: &Genesis<'a>,
+        hasher: &mut H,
+        scratch: &mut HashScratch<'_>,
+    ) -> Result<Self, GenesisError> {
+        let StateMemory { index, entries, nodes } = mem;
+        let cap = entries.len();
+        if cap == 0 || cap >= EMPTY as usize {
+            return Err(GenesisError::BadMemory("entries must be non-empty and < 2^32"));
+        }
+        if !index.len().is_power_of_two() || index.len() < 2 * cap {
+            return Err(GenesisError::BadMemory("index must be a power of two >= 2 * entries"));
+        }
+        if !scratch.is_usable() {
+            return Err(GenesisError::BadMemory("hash scratch must hold one node pair"));
+        }
+        let tree = MerkleTree::new(nodes, cap, hasher)
+            .ok_or(GenesisError::BadMemory("nodes must be >= 2 * entries.next_power_of_two()"))?;
+        if genesis.contracts.windows(2).any(|w| w[0].addr >= w[1].addr) {
+            return Err(GenesisError::BadMemory("contracts must be strictly ascending by address"));
+        }
+        let needed = genesis.accounts.len()
+            + genesis.accounts.iter().filter(|a| a.nonce != 0).count()
+            + genesis.contracts.len()
+            + genesis.storage.len();
+        if needed > cap {
+            return Err(GenesisError::StateFull { needed, capacity: cap });
+        }
+        let mut supply: u64 = 0;
+        for a in genesis.accounts {
+            supply = supply.checked_add(a.balance).ok_or(GenesisError::SupplyOverflow)?;
+        }
+        index.iter_mut().for_each(|i| *i = EMPTY);
+        let mut state = Self { index, entries, len: 0, tree, contracts: genesis.contracts, root: [0; 32] };
+        for a in genesis.accounts {
+            state.insert_new(StateKey::balance(a.addr), a.balance)?;
+            if a.nonce != 0 {
+                state.insert_new(StateKey::nonce(a.addr), a.nonce)?;
+            }
+        }
+        for c in genesis.contracts {
+            state.insert_new(StateKey::code_hash(c.addr), code_digest(c.code))?;
+        }
+        for s in genesis.storage {
+            state.insert_new(StateKey::storage(s.addr, s.slot), s.value)?;
+        }
+        let entries = &*state.entries;
+        state.tree.rebuild(state.len, hasher, scratch, |i, m| entries[i].leaf_msg(m));
+        state.root = state.tree.root(hasher);
+        Ok(state)
+    }
+
+    /// Inserts a key known to be new; genesis only.
+    fn insert_new(&mut self, key: StateKey, value: u64) -> Result<(), GenesisError> {
+        match self.probe(&key) {
+            Ok(_) => Err(GenesisError::DuplicateKey(key)),
+            Err(slot) => {
+                self.push_at(slot, key, value);
+                Ok(())
+            }
+        }
+    }
+
+    /// Appends an entry and records it at index `slot` (an empty slot found by `probe`).
+    fn push_at(&mut self, slot: usize, key: StateKey, value: u64) -> usize {
+        let i = self.len;
+        self.entries[i] = StateEntry { key, value };
+        self.index[slot] = i as u32;
+        self.len += 1;
+        i
+    }
+
+    /// `Ok(entry)` if `key` is present, else `Err(empty index slot)` where it would go.
+    /// Terminates because the index is at most half full.
+    #[inline]
+    fn probe(&self, key: &StateKey) -> Result<usize, usize> {
+        let mask = self.index.len() - 1;
+        let mut slot = key.table_hash() as usize & mask;
+        loop {
+            let e = self.index[slot];
+            if e == EMPTY {
+                return Err(slot);
+            }
+            if self.entries[e as usize].key == *key {
+                return Ok(e as usize);
+            }
+            slot = (slot + 1) & mask;
+        }
+    }
+
+    /// The value under `key`, if present.
+    #[inline]
+    pub fn get(&self, key: &StateKey) -> Option<u64> {
+        self.probe(key).ok().map(|i| self.entries[i].value)
+    }
+
+    /// Number of words stored.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when nothing is stored.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Maximum number of words.
+    pub fn capacity(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Every stored word, in insertion (leaf) order.
+    pub fn entries(&self) -> &[StateEntry] {
+        &self.entries[..self.len]
+    }
+
+    /// The genesis contracts.
+    pub fn contracts(&self) -> &'a [Contract<'a>] {
+        self.contracts
+    }
+
+    /// The current state root.
+    pub fn root(&self) -> Hash32 {
+        self.root
+    }
+
+    /// Applies a block's write set and updates the commitment.
+    ///
+    /// `writes` must be sorted by key without duplicates (both executors produce it so);
+    /// new keys are appended in that order. `dirty` needs `writes.len()` elements.
+    /// On error nothing has changed.
+    pub fn apply<H: Hasher + ?Sized>(
+        &mut self,
+        writes: &[StateEntry],
+        dirty: &mut [u32],
+        hasher: &mut H,
+        scratch: &mut HashScratch<'_>,
+    ) -> Result<Hash32, BlockError> {
+        if dirty.len() < writes.len() {
+            return Err(BlockError::BufferTooSmall {
+                buffer: "dirty",
+                needed: writes.len(),
+                given: dirty.len(),
+            });
+        }
+        if !scratch.is_usable() {
+            return Err(BlockError::BufferTooSmall { buffer: "hash scratch", needed: 64, given: 0 });
+        }
+        if writes.windows(2).any(|w| w[0].key >= w[1].key) {
+            return Err(BlockError::ParallelInvariant("write set not sorted and unique"));
+        }
+        let new = writes.iter().filter(|w| self.probe(&w.key).is_err()).count();
+        if self.len + new > self.capacity() {
+            return Err(BlockError::StateFull { needed: self.len + new, capacity: self.capacity() });
+        }
+        let dirty = &mut dirty[..writes.len()];
+        for (w, d) in writes.iter().zip(dirty.iter_mut()) {
+            let i = match self.probe(&w.key) {
+                Ok(i) => {
+                    self.entries[i].value = w.value;
+                    i
+                }
+                Err(slot) => self.push_at(slot, w.key, w.value),
+            };
+            *d = i as u32;
+        }
+        dirty.sort_unstable();
+        let entries = &*self.entries;
+        self.tree.update(dirty, hasher, scratch, |i, m| entries[i].leaf_msg(m));
+        self.root = self.tree.root(hasher);
+        Ok(self.root)
+    }
+}
+
+impl StateReader for State<'_> {
+    #[inline]
+    fn read(&self, key: &StateKey) -> u64 {
+        self.get(key).unwrap_or(0)
+    }
+
+    fn code(&self, addr: Address) -> Option<&[u8]> {
+        self.contracts.binary_search_by_key(&addr, |c| c.addr).ok().map(|i| self.contracts[i].code)
+    }
+}
+
+/// The committed code digest: the first 8 bytes (LE) of Keccak-256 of the code.
+pub fn code_digest(code: &[u8]) -> u64 {
+    let h = keccak256(code);
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&h[..8]);
+    u64::from_le_bytes(b)
+}

@@ -1,0 +1,83 @@
+//! Every atomic and shared cell of the parallel engine comes from here, so that
+//! `RUSTFLAGS="--cfg loom"` swaps in loom's model-checked versions (see
+//! `core/tests/loom.rs`). Only 32-bit atomics are used: `thumbv7em-none-eabihf` and
+//! `riscv32imac-unknown-none-elf` have no 64-bit ones.
+
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+#[cfg(not(loom))]
+pub(crate) use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+
+/// An `UnsafeCell` with loom's closure-based API.
+#[cfg(not(loom))]
+#[derive(Debug, Default)]
+pub(crate) struct UnsafeCell<T>(core::cell::UnsafeCell<T>);
+
+#[cfg(not(loom))]
+impl<T> UnsafeCell<T> {
+    pub(crate) const fn new(v: T) -> Self {
+        Self(core::cell::UnsafeCell::new(v))
+    }
+    #[inline(always)]
+    pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+        f(self.0.get())
+    }
+    #[inline(always)]
+    pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+        f(self.0.get())
+    }
+}
+
+#[cfg(loom)]
+pub(crate) use loom::cell::UnsafeCell;
+
+/// Tells the processor (or loom's scheduler) that this thread is waiting.
+#[inline(always)]
+pub(crate) fn spin_hint() {
+    #[cfg(loom)]
+    loom::thread::yield_now();
+    #[cfg(not(loom))]
+    core::hint::spin_loop();
+}
+
+/// A test-and-test-and-set spin lock protecting data that lives elsewhere (the caller
+/// pairs it with `UnsafeCell`s and says so in a `// SAFETY:` comment). Critical sections
+/// in the engine are a few dozen instructions and never nest except as documented in
+/// `parallel::scheduler` (lower transaction index first).
+#[derive(Debug, Default)]
+pub(crate) struct RawSpin {
+    locked: AtomicBool,
+}
+
+impl RawSpin {
+    pub(crate) fn new() -> Self {
+        Self { locked: AtomicBool::new(false) }
+    }
+
+    /// Acquire: everything the previous holder wrote before `unlock` is visible to us.
+    #[inline]
+    pub(crate) fn lock(&self) -> SpinGuard<'_> {
+        loop {
+            if self.locked.compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed).is_ok() {
+                return SpinGuard { lock: self };
+            }
+            // Relaxed suffices while waiting: the successful CAS above is what acquires.
+            while self.locked.load(Ordering::Relaxed) {
+                spin_hint();
+            }
+        }
+    }
+}
+
+/// Releases the lock when dropped.
+pub(crate) struct SpinGuard<'a> {
+    lock: &'a RawSpin,
+}
+
+impl Drop for SpinGuard<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        // Release: publishes the critical section's writes to the next acquirer.
+        self.lock.locked.store(false, Ordering::Release);
+    }
+}

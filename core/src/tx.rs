@@ -1,0 +1,301 @@
+//! Transactions: native transfers and contract calls, their optional declared access
+//! lists, and their canonical byte encoding (hashed for the block's transaction root,
+//! and decoded by appliances that receive transactions as bytes).
+//!
+//! Validity, nonce and fee rules are in `docs/semantics.md` ("Transactions").
+
+use core::fmt;
+
+use heapless::Vec;
+
+use crate::types::{Address, KeyKind, StateKey};
+
+/// Maximum arguments of a contract call.
+pub const MAX_ARGS: usize = 4;
+/// Maximum entries of a declared access list.
+pub const MAX_ACCESS: usize = 8;
+/// Maximum length of [`Transaction::encode`]'s output.
+pub const MAX_ENCODED_LEN: usize = 8 * 4 + 1 + 8 + 8 + 1 + 8 * MAX_ARGS + 2 + 18 * MAX_ACCESS;
+
+/// What a transaction does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum TxKind {
+    /// Move `value` native units from the sender to `to`.
+    Transfer {
+        /// Recipient.
+        to: Address,
+        /// Amount.
+        value: u64,
+    },
+    /// Run the contract at `to` with `args`, after moving `value` to it.
+    Call {
+        /// The contract.
+        to: Address,
+        /// Native units sent along (the VM's `CALLVALUE`).
+        value: u64,
+        /// Arguments (the VM's `ARG`); by convention `args[0]` selects the method.
+        args: Vec<u64, MAX_ARGS>,
+    },
+}
+
+/// One declared access: a key and whether the transaction may write it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct AccessEntry {
+    /// The key.
+    pub key: StateKey,
+    /// Declared as written (a write implies a read may happen too).
+    pub write: bool,
+}
+
+/// A declared access list: the keys a transaction promises to touch besides its implicit
+/// ones (sender nonce and balance, beneficiary balance).
+pub type AccessList = Vec<AccessEntry, MAX_ACCESS>;
+
+/// A transaction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Transaction {
+    /// Sender; pays value and fee.
+    pub from: Address,
+    /// Must equal the sender's nonce.
+    pub nonce: u64,
+    /// Most gas the transaction may use.
+    pub gas_limit: u64,
+    /// Native units per gas paid to the block's beneficiary.
+    pub gas_price: u64,
+    /// Transfer or call.
+    pub kind: TxKind,
+    /// Optional declared access list (used by the parallel scheduler).
+    pub access: Option<AccessList>,
+}
+
+impl Transaction {
+    /// A native transfer without an access list.
+    pub fn transfer(from: Address, nonce: u64, to: Address, value: u64, gas_limit: u64, gas_price: u64) -> Self {
+        Self { from, nonce, gas_limit, gas_price, kind: TxKind::Transfer { to, value }, access: None }
+    }
+
+    /// A contract call without an access list; extra arguments beyond [`MAX_ARGS`] are
+    /// an error.
+    pub fn call(
+        from: Address,
+        nonce: u64,
+        to: Address,
+        value: u64,
+        args: &[u64],
+        gas_limit: u64,
+        gas_price: u64,
+    ) -> Result<Self, DecodeError> {
+        let args = Vec::from_slice(args).map_err(|_| DecodeError::TooManyArgs)?;
+        Ok(Self { from, nonce, gas_limit, gas_price, kind: TxKind::Call { to, value, args }, access: None })
+    }
+
+    /// The account the transaction is addressed to.
+    pub fn to(&self) -> Address {
+        match &self.kind {
+            TxKind::Transfer { to, .. } | TxKind::Call { to, .. } => *to,
+        }
+    }
+
+    /// Native units moved to [`Self::to`].
+    pub fn value(&self) -> u64 {
+        match &self.kind {
+            TxKind::Transfer { value, .. } | TxKind::Call { value, .. } => *value,
+        }
+    }
+
+    /// True when the access list (if any) has the documented shape: no key twice and no
+    /// code-hash keys.
+    pub fn access_list_is_well_formed(&self) -> bool {
+        let Some(list) = &self.access else { return true };
+        list.iter().enumerate().all(|(i, a)| {
+            a.key.kind != KeyKind::CodeHash && list[..i].iter().all(|b| b.key != a.key)
+        })
+    }
+
+    /// Whether the access list declares `key` (for writing when `write`).
+    pub fn declares(&self, key: &StateKey, write: bool) -> bool {
+        match &self.access {
+            None => true,
+            Some(list) => list.iter().any(|a| a.key == *key && (a.write || !write)),
+        }
+    }
+
+    /// Writes the canonical encoding into `out` and returns its length (at most
+    /// [`MAX_ENCODED_LEN`]; `out` must be that long). Layout, all integers LE:
+    /// `from, nonce, gas_limit, gas_price` (8 each), kind (1: 0 transfer, 1 call), `to`,
+    /// `value` (8 each); for calls `nargs` (1) and the args (8 each); then the access flag
+    /// (1: 0 none, 1 present) and, when present, count (1) and per entry the key (17) and
+    /// the write flag (1).
+    pub fn encode(&self, out: &mut [u8; MAX_ENCODED_LEN]) -> usize {
+        let mut w = Writer { buf: out, pos: 0 };
+        w.u64(self.from.0);
+        w.u64(self.nonce);
+        w.u64(self.gas_limit);
+        w.u64(self.gas_price);
+        match &self.kind {
+            TxKind::Transfer { to, value } => {
+                w.u8(0);
+                w.u64(to.0);
+                w.u64(*value);
+            }
+            TxKind::Call { to, value, args } => {
+                w.u8(1);
+                w.u64(to.0);
+                w.u64(*value);
+                w.u8(args.len() as u8);
+                args.iter().for_each(|a| w.u64(*a));
+            }
+        }
+        match &self.access {
+            None => w.u8(0),
+            Some(list) => {
+                w.u8(1);
+                w.u8(list.len() as u8);
+                for a in list {
+                    w.bytes(&a.key.to_bytes());
+                    w.u8(a.write as u8);
+                }
+            }
+        }
+        w.pos
+    }
+
+    /// Decodes [`Self::encode`]'s format; the whole input must be consumed.
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader { buf: bytes, pos: 0 };
+        let from = Address(r.u64()?);
+        let nonce = r.u64()?;
+        let gas_limit = r.u64()?;
+        let gas_price = r.u64()?;
+        let kind = match r.u8()? {
+            0 => TxKind::Transfer { to: Address(r.u64()?), value: r.u64()? },
+            1 => {
+                let to = Address(r.u64()?);
+                let value = r.u64()?;
+                let n = r.u8()? as usize;
+                if n > MAX_ARGS {
+                    return Err(DecodeError::TooManyArgs);
+                }
+                let mut args = Vec::new();
+                for _ in 0..n {
+                    // Cannot fail: n <= MAX_ARGS was checked above.
+                    let _ = args.push(r.u64()?);
+                }
+                TxKind::Call { to, value, args }
+            }
+            k => return Err(DecodeError::BadKind(k)),
+        };
+        let access = match r.u8()? {
+            0 => None,
+            1 => {
+                let n = r.u8()? as usize;
+                if n > MAX_ACCESS {
+                    return Err(DecodeError::TooManyAccesses);
+                }
+                let mut list = AccessList::new();
+                for _ in 0..n {
+                    let addr = Address(r.u64()?);
+                    let tag = r.u8()?;
+                    let kind = KeyKind::from_u8(tag).ok_or(DecodeError::BadKeyKind(tag))?;
+                    let slot = r.u64()?;
+                    let write = match r.u8()? {
+                        0 => false,
+                        1 => true,
+                        b => return Err(DecodeError::BadFlag(b)),
+                    };
+                    // Cannot fail: n <= MAX_ACCESS was checked above.
+                    let _ = list.push(AccessEntry { key: StateKey { addr, kind, slot }, write });
+                }
+                Some(list)
+            }
+            b => return Err(DecodeError::BadFlag(b)),
+        };
+        if r.pos != bytes.len() {
+            return Err(DecodeError::TrailingBytes(bytes.len() - r.pos));
+        }
+        Ok(Self { from, nonce, gas_limit, gas_price, kind, access })
+    }
+}
+
+/// Why bytes are not a transaction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum DecodeError {
+    /// Input ended at this offset.
+    Truncated(usize),
+    /// Unknown transaction kind byte.
+    BadKind(u8),
+    /// More than [`MAX_ARGS`] arguments.
+    TooManyArgs,
+    /// More than [`MAX_ACCESS`] access entries.
+    TooManyAccesses,
+    /// Unknown key kind byte.
+    BadKeyKind(u8),
+    /// A flag byte other than 0 or 1.
+    BadFlag(u8),
+    /// Bytes left after the transaction.
+    TrailingBytes(usize),
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Truncated(at) => write!(f, "transaction truncated at byte {at}"),
+            Self::BadKind(k) => write!(f, "unknown transaction kind {k}"),
+            Self::TooManyArgs => write!(f, "more than {MAX_ARGS} call arguments"),
+            Self::TooManyAccesses => write!(f, "more than {MAX_ACCESS} access-list entries"),
+            Self::BadKeyKind(k) => write!(f, "unknown key kind {k}"),
+            Self::BadFlag(b) => write!(f, "flag byte {b} is neither 0 nor 1"),
+            Self::TrailingBytes(n) => write!(f, "{n} trailing bytes after the transaction"),
+        }
+    }
+}
+
+impl core::error::Error for DecodeError {}
+
+struct Writer<'a> {
+    buf: &'a mut [u8; MAX_ENCODED_LEN],
+    pos: usize,
+}
+
+impl Writer<'_> {
+    // The encoding of any `Transaction` fits MAX_ENCODED_LEN by construction (bounded
+    // args and access list), so these never run past the buffer; `get_mut` keeps them
+    // panic-free regardless.
+    fn bytes(&mut self, b: &[u8]) {
+        if let Some(dst) = self.buf.get_mut(self.pos..self.pos + b.len()) {
+            dst.copy_from_slice(b);
+        }
+        self.pos += b.len();
+    }
+    fn u8(&mut self, b: u8) {
+        self.bytes(&[b]);
+    }
+    fn u64(&mut self, v: u64) {
+        self.bytes(&v.to_le_bytes());
+    }
+}
+
+struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl Reader<'_> {
+    fn take<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
+        let s = self.buf.get(self.pos..self.pos + N).ok_or(DecodeError::Truncated(self.pos))?;
+        self.pos += N;
+        let mut a = [0u8; N];
+        a.copy_from_slice(s);
+        Ok(a)
+    }
+    fn u8(&mut self) -> Result<u8, DecodeError> {
+        Ok(self.take::<1>()?[0])
+    }
+    fn u64(&mut self) -> Result<u64, DecodeError> {
+        Ok(u64::from_le_bytes(self.take::<8>()?))
+    }
+}

@@ -1,0 +1,109 @@
+//! Replaying a chain of blocks from a genesis: the one place the host turns a
+//! [`World`] into a [`State`], executes each block with some [`Mode`], commits it and
+//! measures both steps.
+
+use std::time::{Duration, Instant};
+
+use parex_core::block::BlockHeader;
+use parex_core::error::{BlockError, GenesisError};
+use parex_core::exec::{BlockEnv, Limits};
+use parex_core::hash::Hasher;
+use parex_core::receipt::Receipt;
+use parex_core::sequential::ExecStats;
+use parex_core::state::{Contract, Genesis, StateEntry};
+use parex_core::tx::Transaction;
+use parex_core::Hash32;
+
+use crate::engine::{Executor, HashBuffers, Mode, StateBuffers};
+use crate::workload::World;
+
+/// One block's result.
+#[derive(Clone, Debug)]
+pub struct BlockOutcome {
+    /// The committed header.
+    pub header: BlockHeader,
+    /// Its hash.
+    pub hash: Hash32,
+    /// One per transaction.
+    pub receipts: Vec<Receipt>,
+    /// Engine statistics.
+    pub stats: ExecStats,
+    /// Execution time.
+    pub exec_time: Duration,
+    /// Commitment time (roots and state update).
+    pub commit_time: Duration,
+}
+
+/// A replay's result.
+#[derive(Clone, Debug)]
+pub struct ChainOutcome {
+    /// Root of the genesis state.
+    pub genesis_root: Hash32,
+    /// Per block.
+    pub blocks: Vec<BlockOutcome>,
+    /// Every state word at the end, in leaf order.
+    pub state: Vec<StateEntry>,
+}
+
+/// Why a replay stopped.
+#[derive(Debug)]
+pub enum ReplayError {
+    /// The genesis is unusable.
+    Genesis(GenesisError),
+    /// Block `.0` (0-based) failed.
+    Block(usize, BlockError),
+}
+
+impl std::fmt::Display for ReplayError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Genesis(e) => write!(f, "genesis: {e}"),
+            Self::Block(i, e) => write!(f, "block {i}: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ReplayError {}
+
+/// Capacity given to the state: the genesis plus room for what the blocks may create.
+pub fn state_capacity(world: &World, blocks: &[Vec<Transaction>], limits: &Limits) -> usize {
+    let txs: usize = blocks.iter().map(Vec::len).sum();
+    world.words() + txs * limits.writes_per_tx() + 16
+}
+
+/// Executes and commits `blocks` (numbered from 1) on top of `world`.
+pub fn replay<H: Hasher + ?Sized>(
+    world: &World,
+    blocks: &[Vec<Transaction>],
+    mode: Mode,
+    limits: Limits,
+    hasher: &mut H,
+) -> Result<ChainOutcome, ReplayError> {
+    let contracts: Vec<Contract<'_>> = world.contracts.iter().map(|(a, c)| Contract { addr: *a, code: c }).collect();
+    let genesis = Genesis { accounts: &world.accounts, contracts: &contracts, storage: &world.storage };
+    let mut bufs = StateBuffers::new(state_capacity(world, blocks, &limits));
+    let mut hash = HashBuffers::default();
+    let mut state = bufs.load(&genesis, hasher, &mut hash).map_err(ReplayError::Genesis)?;
+    let genesis_root = state.root();
+    let mut exec = Executor::new(limits);
+    let mut parent = [0u8; 32];
+    let mut out = Vec::with_capacity(blocks.len());
+    for (i, txs) in blocks.iter().enumerate() {
+        let env = BlockEnv { number: i as u64 + 1, beneficiary: world.beneficiary, contracts: &contracts, limits };
+        let executed = exec.execute(&state, &env, txs, mode).map_err(|e| ReplayError::Block(i, e))?;
+        let t = Instant::now();
+        let (header, hash) =
+            exec.commit(&mut state, parent, &env, txs, &executed, hasher).map_err(|e| ReplayError::Block(i, e))?;
+        let commit_time = t.elapsed();
+        parent = hash;
+        out.push(BlockOutcome {
+            header,
+            hash,
+            receipts: executed.receipts,
+            stats: executed.stats,
+            exec_time: executed.exec_time,
+            commit_time,
+        });
+    }
+    Ok(ChainOutcome { genesis_root, blocks: out, state: state.entries().to_vec() })
+}

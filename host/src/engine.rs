@@ -1,0 +1,328 @@
+//! Running the core on the host: buffers sized from `Vec`s, the parallel engine on
+//! `std::thread::scope` workers (or rayon's pool with the `rayon` feature), and the
+//! sequential fallback.
+
+use std::time::{Duration, Instant};
+
+use parex_core::block::{commit, BlockHeader, CommitMemory};
+use parex_core::error::{BlockError, GenesisError};
+use parex_core::exec::{Access, BlockEnv, Limits};
+use parex_core::hash::Hasher;
+use parex_core::merkle::HashScratch;
+use parex_core::parallel::mvmemory::{MvKey, MvNode};
+use parex_core::parallel::scheduler::TxState;
+use parex_core::parallel::{ParallelExecutor, ParallelMemory, ReadCell, TxData, WorkerMemory, WriteCell};
+use parex_core::receipt::Receipt;
+use parex_core::sequential::{execute_sequential, ExecStats, SeqMemory};
+use parex_core::state::{Genesis, State, StateEntry, StateMemory};
+use parex_core::tx::Transaction;
+use parex_core::vm::VmScratch;
+use parex_core::Hash32;
+
+/// VM stack depth used by the host.
+pub const VM_STACK: usize = 256;
+/// VM memory bytes used by the host.
+pub const VM_MEMORY: usize = 1024;
+/// Messages per hash batch.
+pub const HASH_BATCH: usize = 4096;
+
+fn filled<T>(n: usize, f: impl Fn() -> T) -> Vec<T> {
+    (0..n).map(|_| f()).collect()
+}
+
+/// Memory for a [`State`].
+pub struct StateBuffers {
+    index: Vec<u32>,
+    entries: Vec<StateEntry>,
+    nodes: Vec<Hash32>,
+}
+
+impl StateBuffers {
+    /// Room for `capacity` state words.
+    pub fn new(capacity: usize) -> Self {
+        let (i, e, n) = StateMemory::lengths(capacity);
+        Self { index: vec![0; i], entries: vec![StateEntry::EMPTY; e], nodes: vec![[0; 32]; n] }
+    }
+
+    /// Loads `genesis`.
+    pub fn load<'a, H: Hasher + ?Sized>(
+        &'a mut self,
+        genesis: &Genesis<'a>,
+        hasher: &mut H,
+        hash: &mut HashBuffers,
+    ) -> Result<State<'a>, GenesisError> {
+        let mem = StateMemory { index: &mut self.index, entries: &mut self.entries, nodes: &mut self.nodes };
+        State::from_genesis(mem, genesis, hasher, &mut hash.scratch())
+    }
+}
+
+/// Hash batch memory.
+pub struct HashBuffers {
+    msgs: Vec<u8>,
+    digests: Vec<Hash32>,
+    ends: Vec<u32>,
+}
+
+impl Default for HashBuffers {
+    fn default() -> Self {
+        Self::new(HASH_BATCH)
+    }
+}
+
+impl HashBuffers {
+    /// Batches of `batch` messages.
+    pub fn new(batch: usize) -> Self {
+        let (m, d, e) = HashScratch::lengths(batch);
+        Self { msgs: vec![0; m], digests: vec![[0; 32]; d], ends: vec![0; e] }
+    }
+
+    /// The core's view.
+    pub fn scratch(&mut self) -> HashScratch<'_> {
+        HashScratch { msgs: &mut self.msgs, digests: &mut self.digests, ends: &mut self.ends }
+    }
+}
+
+/// One worker's VM and access-set memory.
+pub struct WorkerBuffers {
+    stack: Vec<u64>,
+    memory: Vec<u8>,
+    access: Vec<Access>,
+}
+
+impl WorkerBuffers {
+    /// For `limits`.
+    pub fn new(limits: &Limits) -> Self {
+        Self { stack: vec![0; VM_STACK], memory: vec![0; VM_MEMORY], access: vec![Access::EMPTY; limits.access_entries()] }
+    }
+
+    fn worker(&mut self) -> WorkerMemory<'_> {
+        WorkerMemory { vm: VmScratch { stack: &mut self.stack, memory: &mut self.memory }, access: &mut self.access }
+    }
+}
+
+/// Which engine runs a block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// The sequential reference executor.
+    Sequential,
+    /// The parallel engine with this many workers.
+    Parallel(usize),
+}
+
+/// Reusable memory for executing blocks of up to some size.
+pub struct Executor {
+    limits: Limits,
+    receipts: Vec<Receipt>,
+    writes: Vec<StateEntry>,
+    seq_index: Vec<u32>,
+    workers: Vec<WorkerBuffers>,
+    states: Vec<TxState>,
+    data: Vec<TxData>,
+    reads: Vec<ReadCell>,
+    wcells: Vec<WriteCell>,
+    keys: Vec<MvKey>,
+    nodes: Vec<MvNode>,
+    dirty: Vec<u32>,
+    digests: Vec<Hash32>,
+    hash: HashBuffers,
+}
+
+/// What executing one block produced.
+#[derive(Clone, Debug)]
+pub struct Executed {
+    /// One per transaction.
+    pub receipts: Vec<Receipt>,
+    /// The block's write set, sorted by key.
+    pub writes: Vec<StateEntry>,
+    /// Engine statistics.
+    pub stats: ExecStats,
+    /// Wall time of execution.
+    pub exec_time: Duration,
+}
+
+impl Executor {
+    /// An executor for `limits`.
+    pub fn new(limits: Limits) -> Self {
+        Self {
+            limits,
+            receipts: Vec::new(),
+            writes: Vec::new(),
+            seq_index: Vec::new(),
+            workers: Vec::new(),
+            states: Vec::new(),
+            data: Vec::new(),
+            reads: Vec::new(),
+            wcells: Vec::new(),
+            keys: Vec::new(),
+            nodes: Vec::new(),
+            dirty: Vec::new(),
+            digests: Vec::new(),
+            hash: HashBuffers::default(),
+        }
+    }
+
+    /// The limits.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// Grows every buffer for `txs` transactions and `workers` workers (outside timing).
+    pub fn reserve(&mut self, txs: usize, workers: usize) {
+        let (si, sw, _) = SeqMemory::lengths(txs, &self.limits);
+        if self.receipts.len() < txs {
+            self.receipts.resize(txs, Receipt::EMPTY);
+        }
+        if self.writes.len() < sw {
+            self.writes.resize(sw, StateEntry::EMPTY);
+            self.seq_index.resize(si, 0);
+            self.dirty.resize(sw, 0);
+        }
+        if self.digests.len() < txs {
+            self.digests.resize(txs, [0; 32]);
+        }
+        while self.workers.len() < workers.max(1) {
+            self.workers.push(WorkerBuffers::new(&self.limits));
+        }
+        if workers > 0 {
+            let l = ParallelMemory::lengths(txs, &self.limits);
+            if self.states.len() < l.txs {
+                self.states = filled(l.txs, TxState::new);
+                self.data = filled(l.txs, TxData::new);
+            }
+            if self.reads.len() < l.reads {
+                self.reads = filled(l.reads, ReadCell::default);
+            }
+            if self.wcells.len() < l.writes {
+                self.wcells = filled(l.writes, WriteCell::default);
+                self.nodes = filled(l.writes, MvNode::new);
+            }
+            if self.keys.len() < l.keys {
+                self.keys = filled(l.keys, MvKey::new);
+            }
+        }
+    }
+
+    /// Executes `txs` over `state` without committing.
+    pub fn execute(
+        &mut self,
+        state: &State<'_>,
+        env: &BlockEnv<'_>,
+        txs: &[Transaction],
+        mode: Mode,
+    ) -> Result<Executed, BlockError> {
+        let workers = match mode {
+            Mode::Sequential => 0,
+            Mode::Parallel(n) => n.max(1),
+        };
+        self.reserve(txs.len(), workers);
+        let start = Instant::now();
+        let (writes, stats) = match mode {
+            Mode::Sequential => self.run_sequential(state, env, txs)?,
+            Mode::Parallel(_) => match self.run_parallel(state, env, txs, workers) {
+                Ok(r) => r,
+                Err(_) => {
+                    let (w, mut s) = self.run_sequential(state, env, txs)?;
+                    s.fell_back = true;
+                    (w, s)
+                }
+            },
+        };
+        let exec_time = start.elapsed();
+        Ok(Executed { receipts: self.receipts[..txs.len()].to_vec(), writes, stats, exec_time })
+    }
+
+    fn run_sequential(
+        &mut self,
+        state: &State<'_>,
+        env: &BlockEnv<'_>,
+        txs: &[Transaction],
+    ) -> Result<(Vec<StateEntry>, ExecStats), BlockError> {
+        let w = &mut self.workers[0];
+        let mem = SeqMemory { index: &mut self.seq_index, writes: &mut self.writes, access: &mut w.access };
+        let mut vm = VmScratch { stack: &mut w.stack, memory: &mut w.memory };
+        let (writes, stats) = execute_sequential(state, env, txs, &mut self.receipts, mem, &mut vm)?;
+        Ok((writes.to_vec(), stats))
+    }
+
+    fn run_parallel(
+        &mut self,
+        state: &State<'_>,
+        env: &BlockEnv<'_>,
+        txs: &[Transaction],
+        workers: usize,
+    ) -> Result<(Vec<StateEntry>, ExecStats), BlockError> {
+        let mem = ParallelMemory {
+            states: &mut self.states,
+            data: &mut self.data,
+            reads: &mut self.reads,
+            writes: &mut self.wcells,
+            keys: &mut self.keys,
+            nodes: &mut self.nodes,
+        };
+        let exec = ParallelExecutor::new(state, *env, txs, mem)?;
+        run_workers(&exec, &mut self.workers[..workers])?;
+        let (writes, stats) = exec.finish(&mut self.receipts, &mut self.writes)?;
+        Ok((writes.to_vec(), stats))
+    }
+
+    /// Commits an executed block onto `state`; returns the header and its hash.
+    #[allow(clippy::too_many_arguments)]
+    pub fn commit<H: Hasher + ?Sized>(
+        &mut self,
+        state: &mut State<'_>,
+        parent_hash: Hash32,
+        env: &BlockEnv<'_>,
+        txs: &[Transaction],
+        executed: &Executed,
+        hasher: &mut H,
+    ) -> Result<(BlockHeader, Hash32), BlockError> {
+        if self.dirty.len() < executed.writes.len() {
+            self.dirty.resize(executed.writes.len(), 0);
+        }
+        if self.digests.len() < txs.len() {
+            self.digests.resize(txs.len(), [0; 32]);
+        }
+        let mut mem = CommitMemory { dirty: &mut self.dirty, digests: &mut self.digests, scratch: self.hash.scratch() };
+        let header = commit(
+            state,
+            parent_hash,
+            env.number,
+            env.beneficiary,
+            txs,
+            &executed.receipts,
+            &executed.writes,
+            executed.stats.gas_used,
+            hasher,
+            &mut mem,
+        )?;
+        let hash = header.hash(hasher);
+        Ok((header, hash))
+    }
+}
+
+#[cfg(not(feature = "rayon"))]
+fn run_workers<S: parex_core::state::StateReader + Sync>(
+    exec: &ParallelExecutor<'_, S>,
+    workers: &mut [WorkerBuffers],
+) -> Result<(), BlockError> {
+    let (first, rest) = workers.split_first_mut().ok_or(BlockError::BadScratch)?;
+    std::thread::scope(|s| {
+        let handles: Vec<_> = rest.iter_mut().map(|w| s.spawn(move || exec.run_worker(w.worker()))).collect();
+        let mine = exec.run_worker(first.worker());
+        let mut result = mine;
+        for h in handles {
+            let r = h.join().unwrap_or(Err(BlockError::ParallelInvariant("worker panicked")));
+            result = result.and(r);
+        }
+        result
+    })
+}
+
+#[cfg(feature = "rayon")]
+fn run_workers<S: parex_core::state::StateReader + Sync>(
+    exec: &ParallelExecutor<'_, S>,
+    workers: &mut [WorkerBuffers],
+) -> Result<(), BlockError> {
+    use rayon::prelude::*;
+    workers.par_iter_mut().map(|w| exec.run_worker(w.worker())).collect::<Result<Vec<()>, _>>().map(|_| ())
+}
