@@ -107,7 +107,11 @@ pub fn commit<H: Hasher + ?Sized>(
 ) -> Result<BlockHeader, BlockError> {
     let n = txs.len();
     if mem.digests.len() < n || receipts.len() < n {
-        return Err(BlockError::BufferTooSmall { buffer: "digests", needed: n, given: mem.digests.len() });
+        return Err(BlockError::BufferTooSmall {
+            buffer: "digests",
+            needed: n,
+            given: mem.digests.len(),
+        });
     }
     if !mem.scratch.is_usable() {
         return Err(BlockError::BufferTooSmall {
@@ -119,9 +123,13 @@ pub fn commit<H: Hasher + ?Sized>(
     let digests = &mut mem.digests[..n];
     tx_hashes(txs, digests, hasher, &mut mem.scratch);
     let tx_root = list_root(digests, hasher, &mut mem.scratch);
-    mem.scratch.run(hasher, n, Receipt::ENCODED_LEN, |i, m| m.copy_from_slice(&receipts[i].encode()), |i, d| {
-        digests[i] = *d
-    });
+    mem.scratch.run(
+        hasher,
+        n,
+        Receipt::ENCODED_LEN,
+        |i, m| m.copy_from_slice(&receipts[i].encode()),
+        |i, d| digests[i] = *d,
+    );
     let receipts_root = list_root(digests, hasher, &mut mem.scratch);
     let state_root = state.apply(writes, mem.dirty, hasher, &mut mem.scratch)?;
     Ok(BlockHeader {

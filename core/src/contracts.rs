@@ -31,7 +31,8 @@ pub enum Sample {
 
 impl Sample {
     /// Every sample.
-    pub const ALL: [Sample; 6] = [Sample::Token, Sample::Amm, Sample::Nft, Sample::Dao, Sample::Depin, Sample::Game];
+    pub const ALL: [Sample; 6] =
+        [Sample::Token, Sample::Amm, Sample::Nft, Sample::Dao, Sample::Depin, Sample::Game];
 
     /// Assembles the contract into `buf` and returns its length.
     pub fn build(self, buf: &mut [u8]) -> Result<usize, AsmError> {

@@ -5,11 +5,11 @@
 
 use crate::lifecycle::Pending;
 use crate::receipt::Receipt;
+use crate::receipt::Status;
 use crate::state::Contract;
 use crate::tx::Transaction;
 use crate::types::{Address, StateKey};
 use crate::vm::{Exit, Host, Interrupt, VmScratch};
-use crate::receipt::Status;
 
 /// Gas every transaction pays before anything runs.
 pub const INTRINSIC_GAS: u64 = 1_000;
@@ -105,7 +105,8 @@ pub struct Access {
 
 impl Access {
     /// A placeholder for initialising buffers.
-    pub const EMPTY: Self = Self { key: StateKey::balance(Address(0)), read: None, write: Write::None };
+    pub const EMPTY: Self =
+        Self { key: StateKey::balance(Address(0)), read: None, write: Write::None };
 }
 
 impl Default for Access {

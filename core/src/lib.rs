@@ -10,6 +10,7 @@ pub mod lifecycle;
 pub mod merkle;
 pub mod parallel;
 pub mod receipt;
+pub mod reference;
 pub mod sequential;
 pub mod state;
 mod sync;

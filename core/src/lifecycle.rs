@@ -79,7 +79,12 @@ impl<'t> Pending<'t> {
 
     /// Validity: access list shape, sender not a contract, nonce, intrinsic gas, fee
     /// overflow, funds. Reads the sender's nonce and balance.
-    pub fn check<V: View>(self, env: &BlockEnv<'_>, view: &mut V, acc: &mut AccessSet<'_>) -> Checking<'t> {
+    pub fn check<V: View>(
+        self,
+        env: &BlockEnv<'_>,
+        view: &mut V,
+        acc: &mut AccessSet<'_>,
+    ) -> Checking<'t> {
         let tx = self.tx;
         let reject = |status| Ok(Err(Rejected { status }));
         if !tx.access_list_is_well_formed() {
@@ -98,7 +103,8 @@ impl<'t> Pending<'t> {
         if tx.gas_limit < INTRINSIC_GAS {
             return reject(Status::IntrinsicGas);
         }
-        let Some(upfront) = tx.gas_limit.checked_mul(tx.gas_price).and_then(|f| f.checked_add(tx.value()))
+        let Some(upfront) =
+            tx.gas_limit.checked_mul(tx.gas_price).and_then(|f| f.checked_add(tx.value()))
         else {
             return reject(Status::FeeOverflow);
         };
@@ -154,7 +160,8 @@ impl<'t> Checked<'t> {
                             max_logs: env.limits.max_logs,
                         };
                         host.acc.set_counting(true);
-                        let r = vm::run(code, &call, &mut host, tx.gas_limit - INTRINSIC_GAS, scratch);
+                        let r =
+                            vm::run(code, &call, &mut host, tx.gas_limit - INTRINSIC_GAS, scratch);
                         host.acc.set_counting(false);
                         let r = r?;
                         out.status = r.status;

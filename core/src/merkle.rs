@@ -76,7 +76,8 @@ impl HashScratch<'_> {
         mut fill: impl FnMut(usize, &mut [u8]) -> usize,
         mut take: impl FnMut(usize, &Hash32),
     ) {
-        let batch = (self.msgs.len() / max_len.max(1)).min(self.digests.len()).min(self.ends.len()).max(1);
+        let batch =
+            (self.msgs.len() / max_len.max(1)).min(self.digests.len()).min(self.ends.len()).max(1);
         let mut done = 0;
         while done < count {
             let n = batch.min(count - done);
@@ -97,7 +98,9 @@ impl HashScratch<'_> {
 
     /// True when the scratch can hold at least one node pair and one transaction.
     pub fn is_usable(&self) -> bool {
-        self.msgs.len() >= crate::tx::MAX_ENCODED_LEN.max(64) && !self.digests.is_empty() && !self.ends.is_empty()
+        self.msgs.len() >= crate::tx::MAX_ENCODED_LEN.max(64)
+            && !self.digests.is_empty()
+            && !self.ends.is_empty()
     }
 
     /// Lengths `(msgs, digests, ends)` for batches of `batch` messages.

@@ -125,7 +125,11 @@ pub fn execute_sequential<'m, S: StateReader>(
 ) -> Result<(&'m [StateEntry], ExecStats), BlockError> {
     let SeqMemory { index, writes, access } = mem;
     if receipts.len() < txs.len() {
-        return Err(BlockError::BufferTooSmall { buffer: "receipts", needed: txs.len(), given: receipts.len() });
+        return Err(BlockError::BufferTooSmall {
+            buffer: "receipts",
+            needed: txs.len(),
+            given: receipts.len(),
+        });
     }
     if !index.len().is_power_of_two() || index.len() < 2 * writes.len() {
         return Err(BlockError::BufferTooSmall {

@@ -161,7 +161,8 @@ impl<'a> State<'a> {
             supply = supply.checked_add(a.balance).ok_or(GenesisError::SupplyOverflow)?;
         }
         index.iter_mut().for_each(|i| *i = EMPTY);
-        let mut state = Self { index, entries, len: 0, tree, contracts: genesis.contracts, root: [0; 32] };
+        let mut state =
+            Self { index, entries, len: 0, tree, contracts: genesis.contracts, root: [0; 32] };
         for a in genesis.accounts {
             state.insert_new(StateKey::balance(a.addr), a.balance)?;
             if a.nonce != 0 {
@@ -274,14 +275,21 @@ impl<'a> State<'a> {
             });
         }
         if !scratch.is_usable() {
-            return Err(BlockError::BufferTooSmall { buffer: "hash scratch", needed: 64, given: 0 });
+            return Err(BlockError::BufferTooSmall {
+                buffer: "hash scratch",
+                needed: 64,
+                given: 0,
+            });
         }
         if writes.windows(2).any(|w| w[0].key >= w[1].key) {
             return Err(BlockError::ParallelInvariant("write set not sorted and unique"));
         }
         let new = writes.iter().filter(|w| self.probe(&w.key).is_err()).count();
         if self.len + new > self.capacity() {
-            return Err(BlockError::StateFull { needed: self.len + new, capacity: self.capacity() });
+            return Err(BlockError::StateFull {
+                needed: self.len + new,
+                capacity: self.capacity(),
+            });
         }
         let dirty = &mut dirty[..writes.len()];
         for (w, d) in writes.iter().zip(dirty.iter_mut()) {

@@ -3,10 +3,10 @@
 //! `core/tests/loom.rs`). Only 32-bit atomics are used: `thumbv7em-none-eabihf` and
 //! `riscv32imac-unknown-none-elf` have no 64-bit ones.
 
-#[cfg(loom)]
-pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 #[cfg(not(loom))]
 pub(crate) use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 /// An `UnsafeCell` with loom's closure-based API.
 #[cfg(not(loom))]
@@ -58,7 +58,11 @@ impl RawSpin {
     #[inline]
     pub(crate) fn lock(&self) -> SpinGuard<'_> {
         loop {
-            if self.locked.compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed).is_ok() {
+            if self
+                .locked
+                .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+            {
                 return SpinGuard { lock: self };
             }
             // Relaxed suffices while waiting: the successful CAS above is what acquires.

@@ -73,8 +73,22 @@ pub struct Transaction {
 
 impl Transaction {
     /// A native transfer without an access list.
-    pub fn transfer(from: Address, nonce: u64, to: Address, value: u64, gas_limit: u64, gas_price: u64) -> Self {
-        Self { from, nonce, gas_limit, gas_price, kind: TxKind::Transfer { to, value }, access: None }
+    pub fn transfer(
+        from: Address,
+        nonce: u64,
+        to: Address,
+        value: u64,
+        gas_limit: u64,
+        gas_price: u64,
+    ) -> Self {
+        Self {
+            from,
+            nonce,
+            gas_limit,
+            gas_price,
+            kind: TxKind::Transfer { to, value },
+            access: None,
+        }
     }
 
     /// A contract call without an access list; extra arguments beyond [`MAX_ARGS`] are
@@ -89,7 +103,14 @@ impl Transaction {
         gas_price: u64,
     ) -> Result<Self, DecodeError> {
         let args = Vec::from_slice(args).map_err(|_| DecodeError::TooManyArgs)?;
-        Ok(Self { from, nonce, gas_limit, gas_price, kind: TxKind::Call { to, value, args }, access: None })
+        Ok(Self {
+            from,
+            nonce,
+            gas_limit,
+            gas_price,
+            kind: TxKind::Call { to, value, args },
+            access: None,
+        })
     }
 
     /// The account the transaction is addressed to.

@@ -79,8 +79,10 @@ pub fn replay<H: Hasher + ?Sized>(
     limits: Limits,
     hasher: &mut H,
 ) -> Result<ChainOutcome, ReplayError> {
-    let contracts: Vec<Contract<'_>> = world.contracts.iter().map(|(a, c)| Contract { addr: *a, code: c }).collect();
-    let genesis = Genesis { accounts: &world.accounts, contracts: &contracts, storage: &world.storage };
+    let contracts: Vec<Contract<'_>> =
+        world.contracts.iter().map(|(a, c)| Contract { addr: *a, code: c }).collect();
+    let genesis =
+        Genesis { accounts: &world.accounts, contracts: &contracts, storage: &world.storage };
     let mut bufs = StateBuffers::new(state_capacity(world, blocks, &limits));
     let mut hash = HashBuffers::default();
     let mut state = bufs.load(&genesis, hasher, &mut hash).map_err(ReplayError::Genesis)?;
@@ -89,11 +91,18 @@ pub fn replay<H: Hasher + ?Sized>(
     let mut parent = [0u8; 32];
     let mut out = Vec::with_capacity(blocks.len());
     for (i, txs) in blocks.iter().enumerate() {
-        let env = BlockEnv { number: i as u64 + 1, beneficiary: world.beneficiary, contracts: &contracts, limits };
-        let executed = exec.execute(&state, &env, txs, mode).map_err(|e| ReplayError::Block(i, e))?;
+        let env = BlockEnv {
+            number: i as u64 + 1,
+            beneficiary: world.beneficiary,
+            contracts: &contracts,
+            limits,
+        };
+        let executed =
+            exec.execute(&state, &env, txs, mode).map_err(|e| ReplayError::Block(i, e))?;
         let t = Instant::now();
-        let (header, hash) =
-            exec.commit(&mut state, parent, &env, txs, &executed, hasher).map_err(|e| ReplayError::Block(i, e))?;
+        let (header, hash) = exec
+            .commit(&mut state, parent, &env, txs, &executed, hasher)
+            .map_err(|e| ReplayError::Block(i, e))?;
         let commit_time = t.elapsed();
         parent = hash;
         out.push(BlockOutcome {

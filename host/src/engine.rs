@@ -11,7 +11,9 @@ use parex_core::hash::Hasher;
 use parex_core::merkle::HashScratch;
 use parex_core::parallel::mvmemory::{MvKey, MvNode};
 use parex_core::parallel::scheduler::TxState;
-use parex_core::parallel::{ParallelExecutor, ParallelMemory, ReadCell, TxData, WorkerMemory, WriteCell};
+use parex_core::parallel::{
+    ParallelExecutor, ParallelMemory, ReadCell, TxData, WorkerMemory, WriteCell,
+};
 use parex_core::receipt::Receipt;
 use parex_core::sequential::{execute_sequential, ExecStats, SeqMemory};
 use parex_core::state::{Genesis, State, StateEntry, StateMemory};
@@ -51,7 +53,11 @@ impl StateBuffers {
         hasher: &mut H,
         hash: &mut HashBuffers,
     ) -> Result<State<'a>, GenesisError> {
-        let mem = StateMemory { index: &mut self.index, entries: &mut self.entries, nodes: &mut self.nodes };
+        let mem = StateMemory {
+            index: &mut self.index,
+            entries: &mut self.entries,
+            nodes: &mut self.nodes,
+        };
         State::from_genesis(mem, genesis, hasher, &mut hash.scratch())
     }
 }
@@ -92,11 +98,18 @@ pub struct WorkerBuffers {
 impl WorkerBuffers {
     /// For `limits`.
     pub fn new(limits: &Limits) -> Self {
-        Self { stack: vec![0; VM_STACK], memory: vec![0; VM_MEMORY], access: vec![Access::EMPTY; limits.access_entries()] }
+        Self {
+            stack: vec![0; VM_STACK],
+            memory: vec![0; VM_MEMORY],
+            access: vec![Access::EMPTY; limits.access_entries()],
+        }
     }
 
     fn worker(&mut self) -> WorkerMemory<'_> {
-        WorkerMemory { vm: VmScratch { stack: &mut self.stack, memory: &mut self.memory }, access: &mut self.access }
+        WorkerMemory {
+            vm: VmScratch { stack: &mut self.stack, memory: &mut self.memory },
+            access: &mut self.access,
+        }
     }
 }
 
@@ -238,9 +251,14 @@ impl Executor {
         txs: &[Transaction],
     ) -> Result<(Vec<StateEntry>, ExecStats), BlockError> {
         let w = &mut self.workers[0];
-        let mem = SeqMemory { index: &mut self.seq_index, writes: &mut self.writes, access: &mut w.access };
+        let mem = SeqMemory {
+            index: &mut self.seq_index,
+            writes: &mut self.writes,
+            access: &mut w.access,
+        };
         let mut vm = VmScratch { stack: &mut w.stack, memory: &mut w.memory };
-        let (writes, stats) = execute_sequential(state, env, txs, &mut self.receipts, mem, &mut vm)?;
+        let (writes, stats) =
+            execute_sequential(state, env, txs, &mut self.receipts, mem, &mut vm)?;
         Ok((writes.to_vec(), stats))
     }
 
@@ -282,7 +300,11 @@ impl Executor {
         if self.digests.len() < txs.len() {
             self.digests.resize(txs.len(), [0; 32]);
         }
-        let mut mem = CommitMemory { dirty: &mut self.dirty, digests: &mut self.digests, scratch: self.hash.scratch() };
+        let mut mem = CommitMemory {
+            dirty: &mut self.dirty,
+            digests: &mut self.digests,
+            scratch: self.hash.scratch(),
+        };
         let header = commit(
             state,
             parent_hash,
@@ -307,7 +329,8 @@ fn run_workers<S: parex_core::state::StateReader + Sync>(
 ) -> Result<(), BlockError> {
     let (first, rest) = workers.split_first_mut().ok_or(BlockError::BadScratch)?;
     std::thread::scope(|s| {
-        let handles: Vec<_> = rest.iter_mut().map(|w| s.spawn(move || exec.run_worker(w.worker()))).collect();
+        let handles: Vec<_> =
+            rest.iter_mut().map(|w| s.spawn(move || exec.run_worker(w.worker()))).collect();
         let mine = exec.run_worker(first.worker());
         let mut result = mine;
         for h in handles {
@@ -324,5 +347,9 @@ fn run_workers<S: parex_core::state::StateReader + Sync>(
     workers: &mut [WorkerBuffers],
 ) -> Result<(), BlockError> {
     use rayon::prelude::*;
-    workers.par_iter_mut().map(|w| exec.run_worker(w.worker())).collect::<Result<Vec<()>, _>>().map(|_| ())
+    workers
+        .par_iter_mut()
+        .map(|w| exec.run_worker(w.worker()))
+        .collect::<Result<Vec<()>, _>>()
+        .map(|_| ())
 }

@@ -118,7 +118,16 @@ pub struct Spec {
 impl Spec {
     /// A spec with the defaults: low contention, 1% failures, no access lists.
     pub fn new(workload: Workload, accounts: usize, txs: usize, blocks: usize, seed: u64) -> Self {
-        Self { workload, accounts, txs, blocks, seed, hot: None, fail_per_mille: 10, declare_per_mille: 0 }
+        Self {
+            workload,
+            accounts,
+            txs,
+            blocks,
+            seed,
+            hot: None,
+            fail_per_mille: 10,
+            declare_per_mille: 0,
+        }
     }
 
     fn knob(&self) -> usize {
@@ -180,7 +189,9 @@ impl Generator {
     pub fn new(spec: &Spec) -> (World, Generator) {
         let accounts = spec.accounts.max(2);
         let mut world = World { beneficiary: BENEFICIARY, ..World::default() };
-        world.accounts = (0..accounts).map(|i| GenesisAccount { addr: user(i), balance: USER_BALANCE, nonce: 0 }).collect();
+        world.accounts = (0..accounts)
+            .map(|i| GenesisAccount { addr: user(i), balance: USER_BALANCE, nonce: 0 })
+            .collect();
         world.accounts.push(GenesisAccount { addr: BENEFICIARY, balance: 0, nonce: 0 });
         let mut contracts = Vec::new();
         let knob = spec.knob();
@@ -231,14 +242,23 @@ impl Generator {
             }
         }
         // AMM users hold tokens in their home pool; pools hold their native reserve.
-        let pools: Vec<Address> = contracts.iter().filter(|c| c.0 == Sample::Amm).map(|c| c.1).collect();
+        let pools: Vec<Address> =
+            contracts.iter().filter(|c| c.0 == Sample::Amm).map(|c| c.1).collect();
         if !pools.is_empty() {
             for i in 0..accounts {
                 let pool = pools[i % pools.len()];
-                world.storage.push(GenesisStorage { addr: pool, slot: amm::balance_slot(user(i).0), value: 1_000_000_000 });
+                world.storage.push(GenesisStorage {
+                    addr: pool,
+                    slot: amm::balance_slot(user(i).0),
+                    value: 1_000_000_000,
+                });
             }
             for &p in &pools {
-                world.accounts.push(GenesisAccount { addr: p, balance: 1_000_000_000_000, nonce: 0 });
+                world.accounts.push(GenesisAccount {
+                    addr: p,
+                    balance: 1_000_000_000_000,
+                    nonce: 0,
+                });
             }
         }
         for &(s, addr) in &contracts {
@@ -301,7 +321,9 @@ impl Generator {
                 },
             }
         }
-        if !(fail && fail_kind <= 1) && !matches!((&tx.kind, fail, fail_kind), (TxKind::Transfer { .. }, true, 3)) {
+        if !(fail && fail_kind <= 1)
+            && !matches!((&tx.kind, fail, fail_kind), (TxKind::Transfer { .. }, true, 3))
+        {
             self.nonces[from] += 1;
         }
         if self.rng.gen_range(0..1000) < self.spec.declare_per_mille {

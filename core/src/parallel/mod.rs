@@ -242,7 +242,11 @@ impl<'a, S: StateReader + Sync> ParallelExecutor<'a, S> {
         too_small("writes", want.writes, writes.len())?;
         too_small("nodes", want.writes, nodes.len())?;
         if !keys.len().is_power_of_two() {
-            return Err(BlockError::BufferTooSmall { buffer: "keys (power of two)", needed: want.keys, given: keys.len() });
+            return Err(BlockError::BufferTooSmall {
+                buffer: "keys (power of two)",
+                needed: want.keys,
+                given: keys.len(),
+            });
         }
         too_small("keys", want.keys, keys.len())?;
         let data = &mut data[..n];
@@ -352,7 +356,13 @@ impl<'a, S: StateReader + Sync> ParallelExecutor<'a, S> {
         self.sched.halt();
     }
 
-    fn execute(&self, t: u32, inc: u32, acc: &mut AccessSet<'_>, vm: &mut VmScratch<'_>) -> Result<Option<Task>, u32> {
+    fn execute(
+        &self,
+        t: u32,
+        inc: u32,
+        acc: &mut AccessSet<'_>,
+        vm: &mut VmScratch<'_>,
+    ) -> Result<Option<Task>, u32> {
         let tx = &self.txs[t as usize];
         loop {
             self.executions.fetch_add(1, Ordering::Relaxed);
@@ -508,7 +518,13 @@ impl<'a, S: StateReader + Sync> ParallelExecutor<'a, S> {
             };
             match out.get_mut(len) {
                 Some(slot) => *slot = StateEntry { key, value },
-                None => bad = Some(BlockError::BufferTooSmall { buffer: "writes", needed: len + 1, given: len }),
+                None => {
+                    bad = Some(BlockError::BufferTooSmall {
+                        buffer: "writes",
+                        needed: len + 1,
+                        given: len,
+                    })
+                }
             }
             len += 1;
         });

@@ -92,7 +92,14 @@ impl Default for MvNode {
 impl MvNode {
     /// An unused node.
     pub fn new() -> Self {
-        Self { data: UnsafeCell::new(NodeData { txn: NIL, next: NIL, estimate: false, value: Write::None }) }
+        Self {
+            data: UnsafeCell::new(NodeData {
+                txn: NIL,
+                next: NIL,
+                estimate: false,
+                value: Write::None,
+            }),
+        }
     }
 }
 

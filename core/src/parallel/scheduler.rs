@@ -95,7 +95,11 @@ impl TxState {
     pub fn new() -> Self {
         Self {
             lock: RawSpin::new(),
-            cell: UnsafeCell::new(StatusCell { status: TxStatus::Ready, incarnation: 0, deps_head: NIL }),
+            cell: UnsafeCell::new(StatusCell {
+                status: TxStatus::Ready,
+                incarnation: 0,
+                deps_head: NIL,
+            }),
             next_dep: AtomicU32::new(NIL),
         }
     }
@@ -190,7 +194,10 @@ impl<'a> Scheduler<'a> {
         let exec = self.execution_idx.load(Ordering::SeqCst);
         let val = self.validation_idx.load(Ordering::SeqCst);
         let active = self.num_active_tasks.load(Ordering::SeqCst);
-        if exec.min(val) >= self.n && active == 0 && observed == self.decrease_cnt.load(Ordering::SeqCst) {
+        if exec.min(val) >= self.n
+            && active == 0
+            && observed == self.decrease_cnt.load(Ordering::SeqCst)
+        {
             self.done.store(true, Ordering::SeqCst);
         }
     }
@@ -250,7 +257,11 @@ impl<'a> Scheduler<'a> {
             }
             let val = self.validation_idx.load(Ordering::SeqCst);
             let exec = self.execution_idx.load(Ordering::SeqCst);
-            let t = if val < exec { self.next_version_to_validate() } else { self.next_version_to_execute() };
+            let t = if val < exec {
+                self.next_version_to_validate()
+            } else {
+                self.next_version_to_execute()
+            };
             if t.is_some() {
                 return t;
             }
@@ -294,7 +305,12 @@ impl<'a> Scheduler<'a> {
     /// `Executing(i) -> Executed(i)`; resumes the waiters. `wrote_new_path`: this
     /// incarnation wrote a key its previous one did not, so every higher transaction
     /// must be validated again. May hand back the validation of this transaction.
-    pub fn finish_execution(&self, txn: u32, incarnation: u32, wrote_new_path: bool) -> Option<Task> {
+    pub fn finish_execution(
+        &self,
+        txn: u32,
+        incarnation: u32,
+        wrote_new_path: bool,
+    ) -> Option<Task> {
         let mut dep = self.txs[txn as usize].with_status(|c| {
             c.status = TxStatus::Executed;
             core::mem::replace(&mut c.deps_head, NIL)

@@ -189,7 +189,8 @@ impl<'b> Asm<'b> {
             return Err(e);
         }
         for &(at, l) in self.fixups.iter() {
-            let target = self.labels.get(l.0 as usize).copied().flatten().ok_or(AsmError::UnboundLabel)?;
+            let target =
+                self.labels.get(l.0 as usize).copied().flatten().ok_or(AsmError::UnboundLabel)?;
             let dst = self.buf.get_mut(at..at + 8).ok_or(AsmError::BufferFull)?;
             dst.copy_from_slice(&target.to_le_bytes());
         }

@@ -413,7 +413,12 @@ const GAS_KECCAK_WORD_U64: u64 = opcode::GAS_KECCAK_WORD;
 
 /// Moves `amount` from `from`'s balance to `to`'s: the debit reads and writes, the credit
 /// is a commutative add. Shared by `TRANSFER`, call values and native transfers.
-pub(crate) fn transfer<H: Host>(host: &mut H, from: Address, to: Address, amount: u64) -> Result<(), Exit> {
+pub(crate) fn transfer<H: Host>(
+    host: &mut H,
+    from: Address,
+    to: Address,
+    amount: u64,
+) -> Result<(), Exit> {
     let key = StateKey::balance(from);
     let bal = host.load(&key)?;
     let left = bal.checked_sub(amount).ok_or(Exit::Halt(Status::InsufficientBalance))?;

@@ -1,0 +1,289 @@
+//! The reference block: a fixed genesis and block touching every sample contract, every
+//! kind of failure and a declared access list, with all memory in one struct. The
+//! appliance test (QEMU, `appliance/`) and a host test execute it and must both arrive at
+//! [`EXPECTED_STATE_ROOT`] and [`EXPECTED_BLOCK_HASH`].
+
+use crate::block::{commit, BlockHeader, CommitMemory};
+use crate::contracts::{amm, dao, depin, game, nft, token, Sample, MAX_CODE_LEN};
+use crate::error::BlockError;
+use crate::exec::{Access, BlockEnv, Limits};
+use crate::hash::Hasher;
+use crate::merkle::HashScratch;
+use crate::parallel::mvmemory::{MvKey, MvNode};
+use crate::parallel::scheduler::TxState;
+use crate::parallel::{
+    ParallelExecutor, ParallelMemory, ReadCell, TxData, WorkerMemory, WriteCell,
+};
+use crate::receipt::Receipt;
+use crate::sequential::{execute_sequential, SeqMemory};
+use crate::state::{
+    Contract, Genesis, GenesisAccount, GenesisStorage, State, StateEntry, StateMemory,
+};
+use crate::tx::{AccessEntry, AccessList, Transaction};
+use crate::types::{Address, Hash32, StateKey};
+use crate::vm::VmScratch;
+
+/// Transactions in the reference block.
+pub const TXS: usize = 24;
+/// Users.
+pub const USERS: usize = 8;
+/// Limits of the reference run.
+pub const LIMITS: Limits = Limits { max_reads: 8, max_writes: 8, max_logs: 4 };
+/// State capacity.
+pub const CAPACITY: usize = 128;
+
+const W: usize = TXS * (LIMITS.max_writes as usize + crate::exec::SYSTEM_ACCESSES);
+const R: usize =
+    TXS * (LIMITS.max_reads as usize + LIMITS.max_writes as usize + crate::exec::SYSTEM_ACCESSES);
+const KEYS: usize = (2 * W).next_power_of_two();
+const ACC: usize =
+    LIMITS.max_reads as usize + LIMITS.max_writes as usize + crate::exec::SYSTEM_ACCESSES;
+const BATCH: usize = 8;
+
+/// State root after the reference block (pinned by `tests/tests.rs`).
+pub const EXPECTED_STATE_ROOT: Hash32 = [
+    0x19, 0x10, 0xcd, 0x92, 0x9a, 0xa3, 0xf2, 0xb2, 0xa9, 0xa7, 0xad, 0x49, 0x02, 0x69, 0x0d, 0x75,
+    0xe2, 0x24, 0xab, 0xc8, 0x90, 0x0b, 0x3c, 0xd7, 0x51, 0xb6, 0xa2, 0xe6, 0x16, 0xdc, 0xe3, 0x28,
+];
+/// Hash of the reference block (pinned by `tests/tests.rs`).
+pub const EXPECTED_BLOCK_HASH: Hash32 = [
+    0x88, 0x03, 0xc5, 0x6f, 0x2f, 0xe8, 0xd4, 0xfd, 0x4d, 0xb5, 0x22, 0x8e, 0x45, 0xaa, 0xa2, 0x2d,
+    0x25, 0x45, 0x11, 0x05, 0x89, 0x16, 0x94, 0xe6, 0xf6, 0xaf, 0xb2, 0xb5, 0x6b, 0xc3, 0x76, 0xb1,
+];
+
+/// Which engine runs the reference block.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Engine {
+    /// Sequential executor.
+    Sequential,
+    /// Parallel engine, one worker on the calling thread.
+    Parallel,
+}
+
+/// Every buffer the reference run needs (about 200 KiB); build it once with
+/// [`ReferenceMemory::new`] somewhere with room (a host `Box`, an appliance's stack).
+pub struct ReferenceMemory {
+    code: [[u8; MAX_CODE_LEN]; 6],
+    code_len: [usize; 6],
+    index: [u32; 2 * CAPACITY],
+    entries: [StateEntry; CAPACITY],
+    nodes: [Hash32; 2 * CAPACITY],
+    msgs: [u8; BATCH * crate::tx::MAX_ENCODED_LEN],
+    digests: [Hash32; TXS],
+    batch_digests: [Hash32; BATCH],
+    ends: [u32; BATCH],
+    receipts: [Receipt; TXS],
+    writes: [StateEntry; W],
+    seq_index: [u32; KEYS],
+    dirty: [u32; W],
+    access: [Access; ACC],
+    stack: [u64; 64],
+    memory: [u8; 256],
+    states: [TxState; TXS],
+    data: [TxData; TXS],
+    reads: [ReadCell; R],
+    wcells: [WriteCell; W],
+    keys: [MvKey; KEYS],
+    mv_nodes: [MvNode; W],
+}
+
+impl Default for ReferenceMemory {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ReferenceMemory {
+    /// Fresh buffers.
+    pub fn new() -> Self {
+        Self {
+            code: [[0; MAX_CODE_LEN]; 6],
+            code_len: [0; 6],
+            index: [0; 2 * CAPACITY],
+            entries: [StateEntry::EMPTY; CAPACITY],
+            nodes: [[0; 32]; 2 * CAPACITY],
+            msgs: [0; BATCH * crate::tx::MAX_ENCODED_LEN],
+            digests: [[0; 32]; TXS],
+            batch_digests: [[0; 32]; BATCH],
+            ends: [0; BATCH],
+            receipts: [Receipt::EMPTY; TXS],
+            writes: [StateEntry::EMPTY; W],
+            seq_index: [0; KEYS],
+            dirty: [0; W],
+            access: [Access::EMPTY; ACC],
+            stack: [0; 64],
+            memory: [0; 256],
+            states: core::array::from_fn(|_| TxState::new()),
+            data: core::array::from_fn(|_| TxData::new()),
+            reads: core::array::from_fn(|_| ReadCell::default()),
+            wcells: core::array::from_fn(|_| WriteCell::default()),
+            keys: core::array::from_fn(|_| MvKey::new()),
+            mv_nodes: core::array::from_fn(|_| MvNode::new()),
+        }
+    }
+}
+
+/// The user accounts' addresses.
+pub const fn user(i: usize) -> Address {
+    Address(0x1000 + i as u64)
+}
+
+/// The beneficiary.
+pub const BENEFICIARY: Address = Address(0xBEEF);
+
+/// Address of sample contract `i` (in [`Sample::ALL`] order).
+pub const fn contract(i: usize) -> Address {
+    Address(0xC000_0000 + i as u64)
+}
+
+/// The reference genesis accounts.
+pub fn accounts() -> [GenesisAccount; USERS + 3] {
+    let mut a = [GenesisAccount { addr: BENEFICIARY, balance: 0, nonce: 0 }; USERS + 3];
+    for (i, acc) in a.iter_mut().take(USERS).enumerate() {
+        *acc = GenesisAccount { addr: user(i), balance: 10_000_000 + i as u64, nonce: 0 };
+    }
+    a[USERS + 1] = GenesisAccount { addr: contract(1), balance: 1_000_000, nonce: 0 };
+    a[USERS + 2] = GenesisAccount { addr: contract(4), balance: 500_000, nonce: 0 };
+    a
+}
+
+/// The reference genesis storage.
+pub fn storage() -> [GenesisStorage; 8] {
+    let s = |c: usize, slot, value| GenesisStorage { addr: contract(c), slot, value };
+    [
+        s(0, token::OWNER, user(0).0),
+        s(0, token::TOTAL_SUPPLY, 3_000),
+        s(0, token::balance_slot(user(1).0), 1_000),
+        s(0, token::balance_slot(user(2).0), 2_000),
+        s(1, amm::RESERVE_NATIVE, 1_000_000),
+        s(1, amm::RESERVE_TOKEN, 2_000_000),
+        s(1, amm::balance_slot(user(7).0), 10_000),
+        s(2, nft::MAX_SUPPLY, 2),
+    ]
+}
+
+/// The reference block's transactions.
+pub fn block() -> [Transaction; TXS] {
+    let c = contract;
+    let call = |from: usize, nonce: u64, to: Address, value: u64, args: &[u64]| {
+        // At most 4 arguments below: cannot fail.
+        Transaction::call(user(from), nonce, to, value, args, 50_000, 2)
+            .unwrap_or_else(|_| Transaction::transfer(user(from), nonce, to, 0, 1_000, 1))
+    };
+    let xfer = |from: usize, nonce: u64, to: Address, value: u64| {
+        Transaction::transfer(user(from), nonce, to, value, 1_000, 1)
+    };
+    let mut declared = xfer(7, 2, user(1), 9);
+    let mut list = AccessList::new();
+    let _ = list.push(AccessEntry { key: StateKey::balance(user(1)), write: true });
+    declared.access = Some(list);
+    let mut low_gas = call(0, 2, c(5), 0, &[game::MOVE, 0, 1]);
+    low_gas.gas_limit = 1_010;
+    let mut broke = xfer(2, 1, user(3), 1);
+    broke.gas_price = u64::MAX / 1_000;
+    [
+        xfer(0, 0, user(1), 100),
+        call(1, 0, c(0), 0, &[token::TRANSFER, user(2).0, 50]),
+        call(2, 0, c(1), 1_000, &[amm::SWAP, 0, 0]),
+        call(3, 0, c(2), 0, &[nft::MINT]),
+        call(4, 0, c(3), 0, &[dao::VOTE, 1, 1]),
+        call(5, 0, c(4), 0, &[depin::REPORT, 10]),
+        call(6, 0, c(5), 0, &[game::MOVE, 0, 3]),
+        xfer(7, 0, user(0), 5),
+        call(0, 1, c(2), 0, &[nft::MINT]),
+        call(1, 1, c(0), 0, &[token::TRANSFER, user(2).0, 1_000_000]),
+        xfer(2, 5, user(0), 1),
+        call(3, 1, c(3), 0, &[dao::VOTE, 1, 0]),
+        call(4, 1, c(3), 0, &[dao::VOTE, 1, 1]),
+        call(5, 1, c(4), 0, &[depin::REPORT, 30]),
+        call(5, 2, c(4), 0, &[depin::CLAIM]),
+        call(7, 1, c(1), 0, &[amm::SWAP, 1, 0, 500]),
+        low_gas,
+        call(1, 2, user(2), 0, &[0]),
+        broke,
+        call(3, 2, c(2), 0, &[nft::MINT]),
+        call(4, 2, c(0), 0, &[token::MINT, user(4).0, 5]),
+        call(0, 3, c(0), 0, &[token::MINT, user(3).0, 77]),
+        xfer(6, 1, c(4), 300),
+        declared,
+    ]
+}
+
+/// What a reference run produced.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Outcome {
+    /// Root of the genesis.
+    pub genesis_root: Hash32,
+    /// The committed header.
+    pub header: BlockHeader,
+    /// Its hash.
+    pub block_hash: Hash32,
+}
+
+/// Loads the genesis, executes the block with `engine`, commits it.
+pub fn run<H: Hasher + ?Sized>(
+    mem: &mut ReferenceMemory,
+    engine: Engine,
+    hasher: &mut H,
+) -> Result<Outcome, BlockError> {
+    for (i, s) in Sample::ALL.iter().enumerate() {
+        mem.code_len[i] = s
+            .build(&mut mem.code[i])
+            .map_err(|_| BlockError::ParallelInvariant("sample contract"))?;
+    }
+    let contracts: [Contract<'_>; 6] = core::array::from_fn(|i| Contract {
+        addr: contract(i),
+        code: &mem.code[i][..mem.code_len[i]],
+    });
+    let accounts = accounts();
+    let storage = storage();
+    let genesis = Genesis { accounts: &accounts, contracts: &contracts, storage: &storage };
+    let mut scratch =
+        HashScratch { msgs: &mut mem.msgs, digests: &mut mem.batch_digests, ends: &mut mem.ends };
+    let smem =
+        StateMemory { index: &mut mem.index, entries: &mut mem.entries, nodes: &mut mem.nodes };
+    let mut state = State::from_genesis(smem, &genesis, hasher, &mut scratch)
+        .map_err(|_| BlockError::ParallelInvariant("reference genesis"))?;
+    let genesis_root = state.root();
+    let txs = block();
+    let env =
+        BlockEnv { number: 1, beneficiary: BENEFICIARY, contracts: &contracts, limits: LIMITS };
+    let mut vm = VmScratch { stack: &mut mem.stack, memory: &mut mem.memory };
+    let (writes, stats) = match engine {
+        Engine::Sequential => {
+            let smem = SeqMemory {
+                index: &mut mem.seq_index,
+                writes: &mut mem.writes,
+                access: &mut mem.access,
+            };
+            execute_sequential(&state, &env, &txs, &mut mem.receipts, smem, &mut vm)?
+        }
+        Engine::Parallel => {
+            let pmem = ParallelMemory {
+                states: &mut mem.states,
+                data: &mut mem.data,
+                reads: &mut mem.reads,
+                writes: &mut mem.wcells,
+                keys: &mut mem.keys,
+                nodes: &mut mem.mv_nodes,
+            };
+            let exec = ParallelExecutor::new(&state, env, &txs, pmem)?;
+            exec.run_worker(WorkerMemory { vm, access: &mut mem.access })?;
+            exec.finish(&mut mem.receipts, &mut mem.writes)?
+        }
+    };
+    let mut cmem = CommitMemory { dirty: &mut mem.dirty, digests: &mut mem.digests, scratch };
+    let header = commit(
+        &mut state,
+        [0; 32],
+        1,
+        BENEFICIARY,
+        &txs,
+        &mem.receipts,
+        writes,
+        stats.gas_used,
+        hasher,
+        &mut cmem,
+    )?;
+    Ok(Outcome { genesis_root, header, block_hash: header.hash(hasher) })
+}
