@@ -36,6 +36,14 @@ pub enum BlockError {
     /// A VM scratch buffer (stack, memory, per-transaction accesses) has length zero or
     /// exceeds the limits' bounds.
     BadScratch,
+    /// The parallel engine gave up on a block that kept conflicting (see
+    /// `ParallelExecutor::set_contention_fallback`); run it sequentially.
+    Contended {
+        /// Executions so far.
+        executions: u32,
+        /// Of which aborted or stopped to wait.
+        wasted: u32,
+    },
     /// An internal invariant of the parallel engine failed; the caller should run the
     /// block sequentially instead (the sequential executor never returns this).
     ParallelInvariant(&'static str),
@@ -52,6 +60,9 @@ impl fmt::Display for BlockError {
             }
             Self::StateFull { needed, capacity } => {
                 write!(f, "state full: block needs {needed} entries, capacity is {capacity}")
+            }
+            Self::Contended { executions, wasted } => {
+                write!(f, "block too contended for parallel execution: {wasted} of {executions} executions wasted")
             }
             Self::BadScratch => f.write_str("VM scratch buffers do not match the limits"),
             Self::ParallelInvariant(what) => write!(f, "parallel engine invariant failed: {what}"),

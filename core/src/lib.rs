@@ -1,4 +1,42 @@
-//! parex-core (essay to come).
+//! # parex-core
+//!
+//! Deterministic execution of blockchain transactions, sequentially or in parallel, on
+//! anything from a microcontroller to a many-core server: `#![no_std]`, no allocation,
+//! no panics on any input, at most 32-bit atomics. Every buffer larger than a few words
+//! is handed in by the caller, so a host sizes it from a `Vec` and an appliance from a
+//! `static`.
+//!
+//! ## How a block runs
+//!
+//! 1. **State** ([`state`]): every value is a `u64` under a [`StateKey`] (balance, nonce,
+//!    code hash or contract storage of an address), in caller memory, loaded from a
+//!    [`state::Genesis`].
+//! 2. **Transactions** ([`tx`]) are native transfers or contract calls, optionally with
+//!    a declared access list. Each one walks the lifecycle of [`lifecycle`]
+//!    (`Pending → Checked → Executed → Receipt`, or `Rejected`), implemented once in
+//!    [`exec`] against a [`exec::View`] of the state before it. Contracts run on the
+//!    metered [`vm`]; the sample contracts ([`contracts`]) are written with its
+//!    assembler.
+//! 3. **Executors** produce receipts and the block's sorted write set:
+//!    [`sequential`] (the reference: one transaction after another) and [`parallel`]
+//!    (Block-STM-class optimistic execution: multi-version memory, read-set validation,
+//!    estimates, commutative adds, declared access lists, a collaborative scheduler
+//!    whose workers are whatever threads the caller runs). Both give identical results.
+//! 4. **Commitment** ([`block`], [`merkle`]): transaction root, receipts root, the
+//!    incremental Merkle state root and the block hash, all hashed in batches through
+//!    the [`Hasher`] hook ([`hash`]), so hardware or an OpenCL device can do the work.
+//!
+//! The rules themselves (validity, fees, what a failed transaction changes, opcodes and
+//! gas, commitment layout) are in `docs/semantics.md`. [`reference`] is a fixed block
+//! that the host and an emulated Cortex-M4 must agree on.
+//!
+//! ## Feature flags
+//!
+//! * `defmt`: derive `defmt::Format` on public types, for logging on embedded targets.
+//!
+//! Building with `RUSTFLAGS="--cfg loom"` swaps the parallel engine's atomics for loom's
+//! (see `tests/loom.rs`).
+
 #![no_std]
 
 pub mod block;

@@ -35,7 +35,7 @@ pub const CAPACITY: usize = 128;
 const W: usize = TXS * (LIMITS.max_writes as usize + crate::exec::SYSTEM_ACCESSES);
 const R: usize =
     TXS * (LIMITS.max_reads as usize + LIMITS.max_writes as usize + crate::exec::SYSTEM_ACCESSES);
-const KEYS: usize = (2 * W).next_power_of_two();
+const KEYS: usize = (2 * W).next_power_of_two() + 1;
 const ACC: usize =
     LIMITS.max_reads as usize + LIMITS.max_writes as usize + crate::exec::SYSTEM_ACCESSES;
 const BATCH: usize = 8;
@@ -74,7 +74,7 @@ pub struct ReferenceMemory {
     ends: [u32; BATCH],
     receipts: [Receipt; TXS],
     writes: [StateEntry; W],
-    seq_index: [u32; KEYS],
+    seq_index: [u32; KEYS - 1],
     dirty: [u32; W],
     access: [Access; ACC],
     stack: [u64; 64],
@@ -108,7 +108,7 @@ impl ReferenceMemory {
             ends: [0; BATCH],
             receipts: [Receipt::EMPTY; TXS],
             writes: [StateEntry::EMPTY; W],
-            seq_index: [0; KEYS],
+            seq_index: [0; KEYS - 1],
             dirty: [0; W],
             access: [Access::EMPTY; ACC],
             stack: [0; 64],

@@ -25,6 +25,9 @@ use parex_core::Hash32;
 pub const VM_STACK: usize = 256;
 /// VM memory bytes used by the host.
 pub const VM_MEMORY: usize = 1024;
+/// Distinct keys per transaction the multi-version table is first sized for.
+pub const MV_KEYS_PER_TX: usize = 4;
+const MV_FULL: &str = parex_core::parallel::MV_FULL;
 /// Messages per hash batch.
 pub const HASH_BATCH: usize = 4096;
 
@@ -118,8 +121,13 @@ impl WorkerBuffers {
 pub enum Mode {
     /// The sequential reference executor.
     Sequential,
-    /// The parallel engine with this many workers.
+    /// The parallel engine with this many workers; a block too contended for it (see
+    /// `ParallelExecutor::set_contention_fallback`) runs sequentially instead.
     Parallel(usize),
+    /// The parallel engine with this many workers and no contention fallback: every
+    /// block runs through speculation and validation however contended (the
+    /// differential tests use it to exercise the engine on worst cases).
+    Speculative(usize),
 }
 
 /// Reusable memory for executing blocks of up to some size.
@@ -209,8 +217,12 @@ impl Executor {
                 self.wcells = filled(l.writes, WriteCell::default);
                 self.nodes = filled(l.writes, MvNode::new);
             }
-            if self.keys.len() < l.keys {
-                self.keys = filled(l.keys, MvKey::new);
+            // The key table is sized for the typical block (a few new keys per
+            // transaction) rather than the worst case, which would be n * writes_per_tx:
+            // a table that fills up makes `run_parallel` retry with the worst case.
+            let keys = l.keys.min((2 * MV_KEYS_PER_TX * txs.max(1)).next_power_of_two() + 1);
+            if self.keys.len() < keys {
+                self.keys = filled(keys, MvKey::new);
             }
         }
     }
@@ -225,13 +237,14 @@ impl Executor {
     ) -> Result<Executed, BlockError> {
         let workers = match mode {
             Mode::Sequential => 0,
-            Mode::Parallel(n) => n.max(1),
+            Mode::Parallel(n) | Mode::Speculative(n) => n.max(1),
         };
+        let fallback = matches!(mode, Mode::Parallel(_));
         self.reserve(txs.len(), workers);
         let start = Instant::now();
         let (writes, stats) = match mode {
             Mode::Sequential => self.run_sequential(state, env, txs)?,
-            Mode::Parallel(_) => match self.run_parallel(state, env, txs, workers) {
+            Mode::Parallel(_) | Mode::Speculative(_) => match self.run_parallel(state, env, txs, workers, fallback) {
                 Ok(r) => r,
                 Err(_) => {
                     let (w, mut s) = self.run_sequential(state, env, txs)?;
@@ -268,6 +281,7 @@ impl Executor {
         env: &BlockEnv<'_>,
         txs: &[Transaction],
         workers: usize,
+        fallback: bool,
     ) -> Result<(Vec<StateEntry>, ExecStats), BlockError> {
         let mem = ParallelMemory {
             states: &mut self.states,
@@ -277,10 +291,21 @@ impl Executor {
             keys: &mut self.keys,
             nodes: &mut self.nodes,
         };
-        let exec = ParallelExecutor::new(state, *env, txs, mem)?;
+        let mut exec = ParallelExecutor::new(state, *env, txs, mem)?;
+        exec.set_contention_fallback(fallback);
         run_workers(&exec, &mut self.workers[..workers])?;
-        let (writes, stats) = exec.finish(&mut self.receipts, &mut self.writes)?;
-        Ok((writes.to_vec(), stats))
+        match exec.finish(&mut self.receipts, &mut self.writes) {
+            Ok((writes, stats)) => Ok((writes.to_vec(), stats)),
+            Err(BlockError::ParallelInvariant(MV_FULL)) => {
+                let full = ParallelMemory::lengths(txs.len(), &self.limits).keys;
+                if self.keys.len() >= full {
+                    return Err(BlockError::ParallelInvariant(MV_FULL));
+                }
+                self.keys = filled(full, MvKey::new);
+                self.run_parallel(state, env, txs, workers, fallback)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Commits an executed block onto `state`; returns the header and its hash.
@@ -322,6 +347,15 @@ impl Executor {
     }
 }
 
+/// Idle workers spin briefly, then yield their core.
+fn backoff(spins: u32) {
+    if spins < 32 {
+        std::hint::spin_loop();
+    } else {
+        std::thread::yield_now();
+    }
+}
+
 #[cfg(not(feature = "rayon"))]
 fn run_workers<S: parex_core::state::StateReader + Sync>(
     exec: &ParallelExecutor<'_, S>,
@@ -329,9 +363,11 @@ fn run_workers<S: parex_core::state::StateReader + Sync>(
 ) -> Result<(), BlockError> {
     let (first, rest) = workers.split_first_mut().ok_or(BlockError::BadScratch)?;
     std::thread::scope(|s| {
-        let handles: Vec<_> =
-            rest.iter_mut().map(|w| s.spawn(move || exec.run_worker(w.worker()))).collect();
-        let mine = exec.run_worker(first.worker());
+        let handles: Vec<_> = rest
+            .iter_mut()
+            .map(|w| s.spawn(move || exec.run_worker_with(w.worker(), backoff)))
+            .collect();
+        let mine = exec.run_worker_with(first.worker(), backoff);
         let mut result = mine;
         for h in handles {
             let r = h.join().unwrap_or(Err(BlockError::ParallelInvariant("worker panicked")));

@@ -127,7 +127,8 @@ impl Default for WriteCell {
     }
 }
 
-/// Caller memory for one parallel block.
+/// Caller memory for one parallel block. The same buffers can serve block after block
+/// without clearing: the multi-version table keeps an epoch in its last slot.
 pub struct ParallelMemory<'a> {
     /// Scheduler state, one per transaction.
     pub states: &'a mut [TxState],
@@ -137,7 +138,9 @@ pub struct ParallelMemory<'a> {
     pub reads: &'a mut [ReadCell],
     /// Write lists: `txs * limits.writes_per_tx()`.
     pub writes: &'a mut [WriteCell],
-    /// Multi-version key table: a power of two, at least twice the number of nodes.
+    /// Multi-version key table: a power of two plus one header slot. [`Lengths::keys`]
+    /// (twice the nodes) can never fill up; a smaller table fails the block with
+    /// [`MV_FULL`] if the block writes more distinct keys than it holds.
     pub keys: &'a mut [MvKey],
     /// Versions: `txs * limits.writes_per_tx()`.
     pub nodes: &'a mut [MvNode],
@@ -152,7 +155,7 @@ pub struct Lengths {
     pub reads: usize,
     /// `writes` and `nodes`.
     pub writes: usize,
-    /// `keys`.
+    /// `keys` (a power of two plus one header slot).
     pub keys: usize,
 }
 
@@ -160,7 +163,7 @@ impl ParallelMemory<'_> {
     /// Lengths for a block of `txs` transactions under `limits`.
     pub const fn lengths(txs: usize, limits: &Limits) -> Lengths {
         let writes = txs * limits.writes_per_tx();
-        let keys = if writes == 0 { 2 } else { (2 * writes).next_power_of_two() };
+        let keys = if writes == 0 { 3 } else { (2 * writes).next_power_of_two() + 1 };
         Lengths { txs, reads: txs * limits.access_entries(), writes, keys }
     }
 }
@@ -191,9 +194,21 @@ impl<S: StateReader> View for MvView<'_, S> {
     }
 }
 
+/// The message of the [`BlockError::ParallelInvariant`] returned when the multi-version
+/// key table filled up (a caller may retry with a larger one).
+pub const MV_FULL: &str = "multi-version table full";
+
+/// Executions before the contention check of [`ParallelExecutor::set_contention_fallback`]
+/// may end a block.
+pub const CONTENTION_MIN_EXECUTIONS: u32 = 128;
+/// One wasted execution in this many ends a contended block (see
+/// [`ParallelExecutor::set_contention_fallback`]).
+pub const CONTENTION_RATIO: u32 = 4;
+
 const NO_ERROR: u32 = 0;
 const ERR_MV_FULL: u32 = 1;
 const ERR_SCRATCH: u32 = 2;
+const ERR_CONTENDED: u32 = 3;
 
 /// A block being executed in parallel (see the module docs).
 pub struct ParallelExecutor<'a, S: StateReader> {
@@ -208,6 +223,7 @@ pub struct ParallelExecutor<'a, S: StateReader> {
     reads_per_tx: usize,
     writes_per_tx: usize,
     error: AtomicU32,
+    contention_fallback: bool,
     executions: AtomicU32,
     aborts: AtomicU32,
     waits: AtomicU32,
@@ -241,14 +257,11 @@ impl<'a, S: StateReader + Sync> ParallelExecutor<'a, S> {
         too_small("reads", want.reads, reads.len())?;
         too_small("writes", want.writes, writes.len())?;
         too_small("nodes", want.writes, nodes.len())?;
-        if !keys.len().is_power_of_two() {
-            return Err(BlockError::BufferTooSmall {
-                buffer: "keys (power of two)",
-                needed: want.keys,
-                given: keys.len(),
-            });
+        // A key table smaller than `want.keys` is allowed: it only fails (with `MV_FULL`)
+        // if the block writes more distinct keys than it holds.
+        if keys.len() < 3 || !(keys.len() - 1).is_power_of_two() {
+            return Err(BlockError::BufferTooSmall { buffer: "keys (2^k + 1)", needed: want.keys, given: keys.len() });
         }
-        too_small("keys", want.keys, keys.len())?;
         let data = &mut data[..n];
         data.iter_mut().for_each(|d| *d = TxData::new());
         let exec = Self {
@@ -256,13 +269,15 @@ impl<'a, S: StateReader + Sync> ParallelExecutor<'a, S> {
             env,
             txs,
             sched: Scheduler::new(&mut states[..n]),
-            mv: MvMemory::new(keys, &mut nodes[..want.writes]),
+            mv: MvMemory::new(keys, &nodes[..want.writes])
+                .ok_or(BlockError::BufferTooSmall { buffer: "keys", needed: want.keys, given: 0 })?,
             data,
             reads: &reads[..want.reads],
             writes: &writes[..want.writes],
             reads_per_tx: env.limits.access_entries(),
             writes_per_tx: env.limits.writes_per_tx(),
             error: AtomicU32::new(NO_ERROR),
+            contention_fallback: true,
             executions: AtomicU32::new(0),
             aborts: AtomicU32::new(0),
             waits: AtomicU32::new(0),
@@ -281,13 +296,17 @@ impl<'a, S: StateReader + Sync> ParallelExecutor<'a, S> {
             let base = t * self.writes_per_tx;
             let mut len = 0;
             for key in implicit.into_iter().chain(declared) {
-                if len == self.writes_per_tx || self.write_list(t).iter().any(|(k, _)| *k == key) {
+                let dup = self.writes[base..base + len].iter().any(|c| {
+                    // SAFETY: no worker runs yet; this thread is the only one touching t's list.
+                    c.0.with(|p| unsafe { (*p).0 }) == key
+                });
+                if len == self.writes_per_tx || dup {
                     continue;
                 }
                 let node = (base + len) as u32;
                 self.mv
                     .write(&key, t as u32, node, false, Write::None, true)
-                    .map_err(|_| BlockError::ParallelInvariant("multi-version table full"))?;
+                    .map_err(|_| BlockError::ParallelInvariant(MV_FULL))?;
                 // SAFETY: no worker runs yet; this thread is the only one touching t's list.
                 self.writes[base + len].0.with_mut(|p| unsafe { *p = (key, node) });
                 len += 1;
@@ -298,26 +317,32 @@ impl<'a, S: StateReader + Sync> ParallelExecutor<'a, S> {
         Ok(())
     }
 
-    /// Copy of transaction `t`'s current write list (at most `writes_per_tx`).
+    /// Copies transaction `t`'s current write list (at most `writes_per_tx`) into `out`.
     /// Caller must have the access documented at `TxData`.
-    fn write_list(&self, t: usize) -> WriteList {
+    fn write_list(&self, t: usize, out: &mut WriteList) {
+        out.clear();
         // SAFETY: see the caller's contract (TxData's discipline).
         let len = self.data[t].writes_len.with(|p| unsafe { *p }) as usize;
         let base = t * self.writes_per_tx;
-        let mut out = WriteList::new();
         for c in &self.writes[base..base + len] {
             // SAFETY: as above.
             let e = c.0.with(|p| unsafe { *p });
             // Cannot overflow: len <= writes_per_tx <= MAX_WRITE_LIST (checked in run_worker).
             let _ = out.push(e);
         }
-        out
     }
 
     /// Runs tasks until the block is done. Call from as many threads as you like, with
     /// one [`WorkerMemory`] each; returns when every transaction is final (or another
     /// worker failed, in which case [`Self::finish`] reports the error).
     pub fn run_worker(&self, worker: WorkerMemory<'_>) -> Result<(), BlockError> {
+        self.run_worker_with(worker, |_| crate::sync::spin_hint())
+    }
+
+    /// [`Self::run_worker`] with a hook called while no task is available, with the
+    /// number of consecutive idle attempts: a host yields the thread there after a few
+    /// spins, so an idle worker never starves a busy one on an oversubscribed machine.
+    pub fn run_worker_with(&self, worker: WorkerMemory<'_>, mut idle: impl FnMut(u32)) -> Result<(), BlockError> {
         let WorkerMemory { mut vm, access } = worker;
         let Some(mut acc) = AccessSet::new(access, self.env.limits) else {
             self.fail(ERR_SCRATCH);
@@ -341,11 +366,44 @@ impl<'a, S: StateReader + Sync> ParallelExecutor<'a, S> {
                     }
                 },
                 Some(Task::Validate(t, i)) => self.validate(t, i),
-                None => match self.sched.next_task() {
-                    Some(t) => Some(t),
-                    None => return Ok(()),
-                },
+                None => {
+                    let mut spins = 0;
+                    loop {
+                        if let Some(t) = self.sched.try_next_task() {
+                            break Some(t);
+                        }
+                        if self.sched.is_done() {
+                            return Ok(());
+                        }
+                        spins += 1;
+                        idle(spins);
+                    }
+                }
             };
+        }
+    }
+
+    /// Whether to give up on a block that keeps conflicting (default on): once
+    /// [`CONTENTION_MIN_EXECUTIONS`] executions ran and at least one in
+    /// [`CONTENTION_RATIO`] was wasted (aborted, or stopped to wait), the block ends with
+    /// [`BlockError::Contended`] and the caller runs it sequentially, which is faster for
+    /// a block that is sequential by nature (every transfer between two accounts, every
+    /// swap on one pool). Tests turn it off to exercise the engine on such blocks.
+    pub fn set_contention_fallback(&mut self, on: bool) {
+        self.contention_fallback = on;
+    }
+
+    fn check_contention(&self) {
+        if !self.contention_fallback {
+            return;
+        }
+        let execs = self.executions.load(Ordering::Relaxed);
+        if execs < CONTENTION_MIN_EXECUTIONS {
+            return;
+        }
+        let wasted = self.aborts.load(Ordering::Relaxed) + self.waits.load(Ordering::Relaxed);
+        if wasted.saturating_mul(CONTENTION_RATIO) >= execs {
+            self.fail(ERR_CONTENDED);
         }
     }
 
@@ -370,6 +428,7 @@ impl<'a, S: StateReader + Sync> ParallelExecutor<'a, S> {
             match execute_transaction(tx, &self.env, &mut view, acc, vm) {
                 Err(Interrupt::Dependency(blocking)) => {
                     self.waits.fetch_add(1, Ordering::Relaxed);
+                    self.check_contention();
                     if self.sched.add_dependency(t, blocking) {
                         return Ok(None);
                     }
@@ -405,7 +464,8 @@ impl<'a, S: StateReader + Sync> ParallelExecutor<'a, S> {
         }
 
         // Write set: t is Executing, so this worker owns t's write list and free nodes.
-        let old = self.write_list(ti);
+        let mut old = WriteList::new();
+        self.write_list(ti, &mut old);
         for (key, node) in old.iter() {
             if !acc.accesses().iter().any(|a| a.key == *key && a.write != Write::None) {
                 self.mv.remove(key, *node);
@@ -417,6 +477,8 @@ impl<'a, S: StateReader + Sync> ParallelExecutor<'a, S> {
         for a in acc.accesses().iter().filter(|a| a.write != Write::None) {
             let (node, existing) = match old.iter().find(|(k, _)| *k == a.key) {
                 Some(&(_, node)) => (node, true),
+                // First incarnation without declared writes: nodes in write order.
+                None if old.is_empty() => ((base + new.len()) as u32, false),
                 None => {
                     // A node of t's range used neither by a kept old entry nor a new one.
                     let free = (base..base + self.writes_per_tx).map(|n| n as u32).find(|n| {
@@ -469,8 +531,11 @@ impl<'a, S: StateReader + Sync> ParallelExecutor<'a, S> {
         let aborted = !valid && self.sched.try_validation_abort(t, inc);
         if aborted {
             self.aborts.fetch_add(1, Ordering::Relaxed);
+            self.check_contention();
             // t is Aborting(inc): its write list is stable until it is Ready again.
-            for (key, node) in self.write_list(ti).iter() {
+            let mut list = WriteList::new();
+            self.write_list(ti, &mut list);
+            for (key, node) in list.iter() {
                 self.mv.mark_estimate(key, *node);
             }
         }
@@ -486,7 +551,13 @@ impl<'a, S: StateReader + Sync> ParallelExecutor<'a, S> {
     ) -> Result<(&'o [StateEntry], ExecStats), BlockError> {
         match self.error.load(Ordering::Relaxed) {
             NO_ERROR => {}
-            ERR_MV_FULL => return Err(BlockError::ParallelInvariant("multi-version table full")),
+            ERR_MV_FULL => return Err(BlockError::ParallelInvariant(MV_FULL)),
+            ERR_CONTENDED => {
+                return Err(BlockError::Contended {
+                    executions: self.executions.load(Ordering::Relaxed),
+                    wasted: self.aborts.load(Ordering::Relaxed) + self.waits.load(Ordering::Relaxed),
+                })
+            }
             _ => return Err(BlockError::BadScratch),
         }
         let n = self.txs.len();

@@ -3,9 +3,14 @@
 //!
 //! # Layout (caller memory)
 //!
-//! * `keys`: an open-addressing table of [`MvKey`]s. A slot is claimed once with a CAS
-//!   (`EMPTY -> INIT`), its key written, then published (`READY`, release); keys are
-//!   never removed during a block, so probing needs no tombstones.
+//! * `keys`: an open-addressing table of [`MvKey`]s. A slot is claimed once per block
+//!   with a CAS (`EMPTY -> INIT`), its key written, then published (`READY`, release);
+//!   keys are never removed during a block, so probing needs no tombstones. The state
+//!   word carries the block's *epoch* in its upper 30 bits: a slot stamped with an older
+//!   epoch is empty, so the table is never cleared between blocks (it is only wiped when
+//!   the epoch wraps). Claimed slots are also pushed on a lock-free list (a Treiber
+//!   stack through `next_claimed`; nothing is popped during a block, so there is no ABA)
+//!   so that reading out the block's writes visits only them.
 //! * `nodes`: [`MvNode`]s, `writes_per_tx` per transaction: transaction `t` owns
 //!   `nodes[t * W .. (t + 1) * W]` and decides alone which of them are in use (it records
 //!   `(key, node)` pairs in its write list). A key's versions form a linked list through
@@ -25,15 +30,20 @@ use crate::sync::{spin_hint, AtomicU32, Ordering, RawSpin, UnsafeCell};
 use crate::types::{Address, StateKey};
 
 const NIL: u32 = u32::MAX;
-const EMPTY: u32 = 0;
 const INIT: u32 = 1;
 const READY: u32 = 2;
+const STATE_BITS: u32 = 2;
+/// Largest epoch before the table must be wiped.
+pub const MAX_EPOCH: u32 = u32::MAX >> STATE_BITS;
 
 /// One key's slot in the table.
 #[derive(Debug)]
 pub struct MvKey {
-    /// `EMPTY`, `INIT` (claimed, key being written) or `READY`.
+    /// `epoch << 2 | INIT` (claimed, key being written) or `epoch << 2 | READY`; any other
+    /// epoch means empty.
     state: AtomicU32,
+    /// Next claimed slot of this block (see the module docs).
+    next_claimed: AtomicU32,
     /// Written once by the claimer before `READY` is published; read-only afterwards.
     key: UnsafeCell<StateKey>,
     lock: RawSpin,
@@ -41,9 +51,9 @@ pub struct MvKey {
     head: UnsafeCell<u32>,
 }
 
-// SAFETY: `key` is written only by the thread that won the `EMPTY -> INIT` CAS, before
-// it publishes `READY` with release; other threads read it only after observing `READY`
-// with acquire. `head` is only accessed under `lock`.
+// SAFETY: `key` and `head` are written by the thread that won the claim CAS, before it
+// publishes `READY` with release; other threads read `key` only after observing `READY`
+// with acquire, and `head` afterwards only under `lock`.
 unsafe impl Sync for MvKey {}
 
 impl Default for MvKey {
@@ -56,7 +66,8 @@ impl MvKey {
     /// An empty slot.
     pub fn new() -> Self {
         Self {
-            state: AtomicU32::new(EMPTY),
+            state: AtomicU32::new(0),
+            next_claimed: AtomicU32::new(NIL),
             key: UnsafeCell::new(StateKey::balance(Address(0))),
             lock: RawSpin::new(),
             head: UnsafeCell::new(NIL),
@@ -122,40 +133,70 @@ pub struct MvFull;
 pub struct MvMemory<'a> {
     keys: &'a [MvKey],
     nodes: &'a [MvNode],
+    /// This block's epoch, 1..=MAX_EPOCH.
+    epoch: u32,
+    /// Last claimed slot, or NIL.
+    claimed: AtomicU32,
 }
 
 impl<'a> MvMemory<'a> {
-    /// Wraps (and resets) caller memory. `keys.len()` must be a power of two.
-    pub fn new(keys: &'a mut [MvKey], nodes: &'a mut [MvNode]) -> Self {
-        keys.iter_mut().for_each(|k| *k = MvKey::new());
-        nodes.iter_mut().for_each(|n| *n = MvNode::new());
-        Self { keys, nodes }
+    /// Wraps caller memory for a new block. `keys` is a power of two plus one: the last
+    /// slot is the header whose `state` counts epochs (a block's epoch differs from every
+    /// block's since the table was last wiped, so its stale slots read as empty). Nodes
+    /// need no reset: a node is fully written when its transaction links it. `None` when
+    /// `keys` has the wrong length.
+    pub fn new(keys: &'a mut [MvKey], nodes: &'a [MvNode]) -> Option<Self> {
+        let (header, table) = keys.split_last_mut()?;
+        if !table.len().is_power_of_two() {
+            return None;
+        }
+        // Relaxed: `&mut` access; no other thread can see the table now.
+        let last = header.state.load(Ordering::Relaxed);
+        let epoch = if last == 0 || last >= MAX_EPOCH {
+            table.iter_mut().for_each(|k| *k = MvKey::new());
+            1
+        } else {
+            last + 1
+        };
+        header.state.store(epoch, Ordering::Relaxed);
+        Some(Self { keys: table, nodes, epoch, claimed: AtomicU32::new(NIL) })
     }
 
     /// Finds `key`'s slot, claiming one if `insert`.
     fn slot(&self, key: &StateKey, insert: bool) -> Result<Option<&MvKey>, MvFull> {
         let mask = self.keys.len() - 1;
         let mut i = key.table_hash() as usize & mask;
+        let (init, ready) = (self.epoch << STATE_BITS | INIT, self.epoch << STATE_BITS | READY);
         for _ in 0..self.keys.len() {
             let s = &self.keys[i];
             // Acquire: pairs with the release store of READY, making `key` readable.
             let mut st = s.state.load(Ordering::Acquire);
-            if st == EMPTY {
+            if st != init && st != ready {
                 if !insert {
                     return Ok(None);
                 }
-                match s.state.compare_exchange(EMPTY, INIT, Ordering::AcqRel, Ordering::Acquire) {
+                // AcqRel on success: we become the slot's only writer until READY.
+                match s.state.compare_exchange(st, init, Ordering::AcqRel, Ordering::Acquire) {
                     Ok(_) => {
-                        // SAFETY: we won the claim; nobody reads `key` before READY.
+                        // SAFETY: we won the claim; nobody reads `key` or `head` before
+                        // READY is published below.
                         s.key.with_mut(|p| unsafe { *p = *key });
-                        // Release: publishes the key written just above.
-                        s.state.store(READY, Ordering::Release);
+                        // SAFETY: as above.
+                        s.head.with_mut(|p| unsafe { *p = NIL });
+                        // Release: publishes the key and head written just above.
+                        s.state.store(ready, Ordering::Release);
+                        self.push_claimed(i as u32);
                         return Ok(Some(s));
                     }
                     Err(now) => st = now,
                 }
+                if st != init && st != ready {
+                    // Another epoch's value changed under us: a racing claim of a
+                    // different stale state cannot happen (all claims write `init`).
+                    return Err(MvFull);
+                }
             }
-            while st == INIT {
+            while st == init {
                 spin_hint();
                 st = s.state.load(Ordering::Acquire);
             }
@@ -166,6 +207,19 @@ impl<'a> MvMemory<'a> {
             i = (i + 1) & mask;
         }
         Err(MvFull)
+    }
+
+    fn push_claimed(&self, slot: u32) {
+        let mut head = self.claimed.load(Ordering::Relaxed);
+        loop {
+            // Relaxed: published by the release CAS below.
+            self.keys[slot as usize].next_claimed.store(head, Ordering::Relaxed);
+            // Release: makes `next_claimed` visible to whoever acquires the new head.
+            match self.claimed.compare_exchange_weak(head, slot, Ordering::Release, Ordering::Relaxed) {
+                Ok(_) => return,
+                Err(h) => head = h,
+            }
+        }
     }
 
     /// Runs `f` on node `n`. Caller must hold the lock of the key whose list holds `n`,
@@ -187,7 +241,13 @@ impl<'a> MvMemory<'a> {
 
     /// Reads `key` as transaction `txn` sees it.
     pub fn read(&self, key: &StateKey, txn: u32) -> MvRead {
-        let Ok(Some(slot)) = self.slot(key, false) else { return MvRead::Storage(0) };
+        match self.slot(key, false) {
+            Ok(Some(slot)) => self.read_slot(slot, txn),
+            _ => MvRead::Storage(0),
+        }
+    }
+
+    fn read_slot(&self, slot: &MvKey, txn: u32) -> MvRead {
         self.with_list(slot, |head| {
             let mut sum: u64 = 0;
             let mut n = *head;
@@ -284,16 +344,18 @@ impl<'a> MvMemory<'a> {
     /// After all workers finished: calls `f(key, read)` for every key with at least one
     /// version, with the value after the whole block (`read` at index `end`).
     pub fn for_each_final(&self, end: u32, mut f: impl FnMut(StateKey, MvRead)) {
-        for s in self.keys {
-            if s.state.load(Ordering::Acquire) != READY {
-                continue;
-            }
-            // SAFETY: READY observed with acquire: `key` is immutable.
+        // Acquire: pairs with the release pushes of every claim.
+        let mut i = self.claimed.load(Ordering::Acquire);
+        while i != NIL {
+            let s = &self.keys[i as usize];
+            // SAFETY: a claimed slot of this epoch is READY: `key` is immutable.
             let key = s.key.with(|p| unsafe { *p });
-            let has_versions = self.with_list(s, |head| *head != NIL);
-            if has_versions {
-                f(key, self.read(&key, end));
+            let read = self.read_slot(s, end);
+            // A slot whose versions were all removed reads as "no adds": not written.
+            if self.with_list(s, |head| *head != NIL) {
+                f(key, read);
             }
+            i = s.next_claimed.load(Ordering::Relaxed);
         }
     }
 }

@@ -37,6 +37,15 @@
 //! that provides it, and the counters are touched once per task, so it costs little.
 //! Per-transaction data is published by the status locks (acquire/release).
 //!
+//! # In-order executions
+//!
+//! An execution claimed while no task was active and `validation_idx` stood at its
+//! index reads only final values: every lower transaction is executed and validated,
+//! and nothing can change them without an active task. Such an execution skips its
+//! validation (`finish_execution` moves `validation_idx` past it). A single worker
+//! therefore never validates, and several workers skip validation whenever they keep
+//! up with each other in order.
+//!
 //! # Waiters
 //!
 //! A transaction that must wait for a lower one is pushed on that one's waiter list: a
@@ -68,6 +77,8 @@ struct StatusCell {
     incarnation: u32,
     /// First waiter on this transaction, or `NIL`.
     deps_head: u32,
+    /// The running incarnation was claimed in order (see `next_version_to_execute`).
+    in_order: bool,
 }
 
 /// Per-transaction scheduler state; one per transaction, in caller memory.
@@ -99,6 +110,7 @@ impl TxState {
                 status: TxStatus::Ready,
                 incarnation: 0,
                 deps_head: NIL,
+                in_order: false,
             }),
             next_dep: AtomicU32::new(NIL),
         }
@@ -203,13 +215,14 @@ impl<'a> Scheduler<'a> {
     }
 
     /// `Ready(i) -> Executing(i)`. Does not touch `num_active_tasks`.
-    fn try_incarnate(&self, txn: u32) -> Option<Task> {
+    fn try_incarnate(&self, txn: u32, in_order: bool) -> Option<Task> {
         if txn >= self.n {
             return None;
         }
         self.txs[txn as usize].with_status(|c| {
             if c.status == TxStatus::Ready {
                 c.status = TxStatus::Executing;
+                c.in_order = in_order;
                 Some(Task::Execute(txn, c.incarnation))
             } else {
                 None
@@ -222,9 +235,13 @@ impl<'a> Scheduler<'a> {
             self.check_done();
             return None;
         }
-        self.num_active_tasks.fetch_add(1, Ordering::SeqCst);
+        let was_active = self.num_active_tasks.fetch_add(1, Ordering::SeqCst);
         let idx = self.execution_idx.fetch_add(1, Ordering::SeqCst);
-        let t = self.try_incarnate(idx);
+        // In order: no task was active and every lower transaction has been validated,
+        // so every lower transaction is final and this execution reads final values; it
+        // needs no validation (see `finish_execution`).
+        let in_order = was_active == 0 && self.validation_idx.load(Ordering::SeqCst) == idx;
+        let t = self.try_incarnate(idx, in_order);
         if t.is_none() {
             self.num_active_tasks.fetch_sub(1, Ordering::SeqCst);
         }
@@ -248,22 +265,30 @@ impl<'a> Scheduler<'a> {
         None
     }
 
-    /// The next task, or `None` when the block is done. Prefers validation while it
-    /// lags execution, which keeps aborts cheap.
+    /// One attempt at getting a task: `None` when nothing is available right now or the
+    /// block is done ([`Self::is_done`] tells which). Prefers validation while it lags
+    /// execution, which keeps aborts cheap.
+    pub fn try_next_task(&self) -> Option<Task> {
+        if self.is_done() {
+            return None;
+        }
+        let val = self.validation_idx.load(Ordering::SeqCst);
+        let exec = self.execution_idx.load(Ordering::SeqCst);
+        if val < exec {
+            self.next_version_to_validate()
+        } else {
+            self.next_version_to_execute()
+        }
+    }
+
+    /// The next task, spinning while none is available; `None` when the block is done.
     pub fn next_task(&self) -> Option<Task> {
         loop {
+            if let Some(t) = self.try_next_task() {
+                return Some(t);
+            }
             if self.is_done() {
                 return None;
-            }
-            let val = self.validation_idx.load(Ordering::SeqCst);
-            let exec = self.execution_idx.load(Ordering::SeqCst);
-            let t = if val < exec {
-                self.next_version_to_validate()
-            } else {
-                self.next_version_to_execute()
-            };
-            if t.is_some() {
-                return t;
             }
             spin_hint();
         }
@@ -311,9 +336,9 @@ impl<'a> Scheduler<'a> {
         incarnation: u32,
         wrote_new_path: bool,
     ) -> Option<Task> {
-        let mut dep = self.txs[txn as usize].with_status(|c| {
+        let (mut dep, in_order) = self.txs[txn as usize].with_status(|c| {
             c.status = TxStatus::Executed;
-            core::mem::replace(&mut c.deps_head, NIL)
+            (core::mem::replace(&mut c.deps_head, NIL), c.in_order)
         });
         let mut min_dep = NIL;
         while dep != NIL {
@@ -326,6 +351,15 @@ impl<'a> Scheduler<'a> {
         }
         if min_dep != NIL {
             self.decrease_execution_idx(min_dep);
+        }
+        // An in-order execution is valid by construction. If validation still stands at
+        // this transaction, no higher one has been validated yet, so stepping past it is
+        // all that is needed (new paths included). If it moved, take the general path.
+        if in_order
+            && self.validation_idx.compare_exchange(txn, txn + 1, Ordering::SeqCst, Ordering::SeqCst).is_ok()
+        {
+            self.num_active_tasks.fetch_sub(1, Ordering::SeqCst);
+            return None;
         }
         if self.validation_idx.load(Ordering::SeqCst) > txn {
             if wrote_new_path {
@@ -358,7 +392,7 @@ impl<'a> Scheduler<'a> {
             self.set_ready(txn);
             self.decrease_validation_idx(txn + 1);
             if self.execution_idx.load(Ordering::SeqCst) > txn {
-                if let Some(t) = self.try_incarnate(txn) {
+                if let Some(t) = self.try_incarnate(txn, false) {
                     return Some(t);
                 }
             }

@@ -1,0 +1,138 @@
+//! parex-appliance: parex-core on a bare Cortex-M4.
+//!
+//! The board is QEMU's `mps2-an386` (Cortex-M4F, 4 MiB code SRAM at `0x0000_0000`,
+//! 4 MiB data SRAM at `0x2000_0000`, see `memory.x`). Output and the exit status travel
+//! over Arm semihosting, so `cargo test` in this directory runs
+//! `tests/reference.rs` in QEMU and reads its verdict from QEMU's exit code.
+//!
+//! There is no global allocator, no `std` and no 64-bit atomics on this target: that
+//! the image links at all proves parex-core needs none of them.
+//!
+//! This library holds what the test program and the size-measurement image
+//! (`src/main.rs`) share:
+//! * [`reference_memory`]: the one static [`ReferenceMemory`] (111 KiB of `.bss` on this
+//!   32-bit target), and [`reset`] to give it fresh buffers between engines;
+//! * [`check_engine`]: runs the reference block with one engine and compares the result
+//!   with the pinned [`EXPECTED_STATE_ROOT`] and [`EXPECTED_BLOCK_HASH`];
+//! * [`stack`]: paints the free stack and measures the run's high-water mark and the
+//!   peak since boot;
+//! * [`exit`] and the panic handler, which exits QEMU with a failure status.
+#![no_std]
+
+pub mod stack;
+
+use core::fmt;
+use core::mem::MaybeUninit;
+use core::panic::PanicInfo;
+use core::sync::atomic::{AtomicBool, Ordering};
+
+use cortex_m_semihosting::{debug, hprintln};
+use parex_core::error::BlockError;
+use parex_core::reference::{
+    self, Engine, Outcome, ReferenceMemory, EXPECTED_BLOCK_HASH, EXPECTED_STATE_ROOT,
+};
+use parex_core::{Hash32, KeccakHasher};
+
+/// The engines the appliance checks, with the names it prints.
+pub const ENGINES: [(Engine, &str); 2] =
+    [(Engine::Sequential, "sequential"), (Engine::Parallel, "parallel (1 worker)")];
+
+/// Returns the reference run's buffers, built once in a `static` (`.bss`).
+///
+/// Returns `None` if called a second time: the memory is handed out once, as
+/// `&'static mut`, so no two callers can alias it.
+///
+/// Out of line: `ReferenceMemory::new` returns by value and builds its arrays on the
+/// stack (about twice `size_of::<ReferenceMemory>()` at `opt-level = "s"`), and those
+/// temporaries must be gone before the run's frames go below them.
+#[inline(never)]
+pub fn reference_memory() -> Option<&'static mut ReferenceMemory> {
+    static TAKEN: AtomicBool = AtomicBool::new(false);
+    static mut MEMORY: MaybeUninit<ReferenceMemory> = MaybeUninit::uninit();
+    if TAKEN.swap(true, Ordering::AcqRel) {
+        return None;
+    }
+    // SAFETY: `TAKEN` went from false to true exactly once, here, so this is the only
+    // reference to `MEMORY` ever made; it lives for the whole program.
+    let memory = unsafe { &mut *core::ptr::addr_of_mut!(MEMORY) };
+    Some(memory.write(ReferenceMemory::new()))
+}
+
+/// A 32-byte hash printed as lowercase hex.
+pub struct Hex<'a>(pub &'a Hash32);
+
+impl fmt::Display for Hex<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.iter().try_for_each(|b| write!(f, "{:02x}", b))
+    }
+}
+
+/// Gives `mem` fresh buffers, as before each engine's run on the host.
+///
+/// `ReferenceMemory::new` returns by value, so this builds a temporary on the stack
+/// (`size_of::<ReferenceMemory>()` bytes) and copies it over `mem`; kept out of line so
+/// that temporary is gone before [`check_engine`] measures the run's stack.
+#[inline(never)]
+pub fn reset(mem: &mut ReferenceMemory) {
+    *mem = ReferenceMemory::new();
+}
+
+/// The reference run, out of line: its whole frame lies below the stack pointer that
+/// [`check_engine`] paints from, so the high-water mark counts all of it.
+#[inline(never)]
+fn run_engine(mem: &mut ReferenceMemory, engine: Engine) -> Result<Outcome, BlockError> {
+    reference::run(mem, engine, &mut KeccakHasher)
+}
+
+/// Runs the reference block with `engine` on `mem` (fresh from [`reference_memory`] or
+/// [`reset`]) and prints what it checked, with the stack the run used. Returns whether
+/// both the state root and the block hash match the pinned constants.
+pub fn check_engine(mem: &mut ReferenceMemory, engine: Engine, name: &str) -> bool {
+    stack::paint();
+    let result = run_engine(mem, engine);
+    let stack_used = stack::high_water();
+    let out = match result {
+        Ok(out) => out,
+        Err(e) => {
+            hprintln!("appliance: {}: FAIL: reference run returned an error: {}", name, e);
+            return false;
+        }
+    };
+    let root_ok = out.header.state_root == EXPECTED_STATE_ROOT;
+    let hash_ok = out.block_hash == EXPECTED_BLOCK_HASH;
+    hprintln!(
+        "appliance: {}: {} txs, gas used {}, stack high-water {} bytes",
+        name,
+        out.header.tx_count,
+        out.header.gas_used,
+        stack_used
+    );
+    report("state root", &out.header.state_root, &EXPECTED_STATE_ROOT, root_ok);
+    report("block hash", &out.block_hash, &EXPECTED_BLOCK_HASH, hash_ok);
+    let ok = root_ok && hash_ok;
+    hprintln!("appliance: {}: {}", name, if ok { "ok" } else { "FAIL" });
+    ok
+}
+
+fn report(what: &str, got: &Hash32, expected: &Hash32, ok: bool) {
+    if ok {
+        hprintln!("  {} {} (matches)", what, Hex(got));
+    } else {
+        hprintln!("  {} {} MISMATCH, expected {}", what, Hex(got), Hex(expected));
+    }
+}
+
+/// Ends the QEMU session: status 0 if `success`, 1 otherwise.
+pub fn exit(success: bool) -> ! {
+    debug::exit(if success { debug::EXIT_SUCCESS } else { debug::EXIT_FAILURE });
+    // Only reached if the semihosting host ignored the exit request.
+    loop {
+        cortex_m::asm::wfi();
+    }
+}
+
+#[panic_handler]
+fn panic(info: &PanicInfo<'_>) -> ! {
+    hprintln!("appliance: FAIL: {}", info);
+    exit(false)
+}
