@@ -1,1 +1,518 @@
-//! See tests/tests.rs.
+//! The determinism contract: for every block and every thread count, the parallel
+//! engine's receipts, block hashes, state roots and final state equal the sequential
+//! executor's.
+//!
+//! [`assert_same`] is the one comparison; the other suites use it too, so every
+//! hand-built block there is also a differential case. The generated cases sweep every
+//! workload, the key universe (`accounts`, the contention dial) from 2 to 100,000, the
+//! workload's `hot` knob, failure and declared-access rates, thread counts 1–8 and block
+//! sizes up to several thousand transactions, re-running each block several times to
+//! shake out races. `PAREX_SOAK=N` multiplies the case counts by `N`.
+//!
+//! The host's `Mode::Parallel` runs a block sequentially instead when the engine gives up
+//! on it as too contended (`BlockError::Contended`), which would hide the engine on
+//! exactly the blocks that stress it most. So besides the host path, [`assert_same`]
+//! drives the core engine itself ([`replay_engine`]) with that fallback turned off, and
+//! there any error, fallback included, fails the test.
+//!
+//! Known bug (the `*_on_the_engine` tests and `engine_race_reproduction` are ignored
+//! until it is fixed): with the contention fallback off, the engine sometimes produces
+//! wrong receipts or state on highly contended blocks. Seen with 2 accounts and 300 or
+//! more transfers on 2, 4 and 8 workers (never on 1), and on one AMM pool with 2000
+//! swaps: a transaction rejected as `InvalidNonce` that the sequential executor runs,
+//! or identical receipts but a balance off by a few hundred units in the final state.
+//! The host's `Mode::Parallel` hides it by falling back on such blocks.
+
+use std::cell::Cell;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use parex::core::exec::{Access, BlockEnv, Limits, INTRINSIC_GAS};
+use parex::core::parallel::mvmemory::{MvKey, MvNode};
+use parex::core::parallel::scheduler::TxState;
+use parex::core::parallel::{
+    ParallelExecutor, ParallelMemory, ReadCell, TxData, WorkerMemory, WriteCell,
+};
+use parex::core::receipt::{Receipt, Status};
+use parex::core::state::{Contract, Genesis, GenesisAccount, StateEntry};
+use parex::core::tx::Transaction;
+use parex::core::vm::VmScratch;
+use parex::core::{Address, KeccakHasher};
+use parex::host::chain::{replay, state_capacity, BlockOutcome, ChainOutcome};
+use parex::host::engine::{
+    Executed, Executor, HashBuffers, Mode, StateBuffers, VM_MEMORY, VM_STACK,
+};
+use parex::host::workload::{declare, Generator, Spec, Workload, World, BENEFICIARY};
+use proptest::prelude::*;
+use proptest::test_runner::{RngSeed, TestRunner};
+
+/// Replays `blocks` on `world` with `mode` and the default limits.
+pub(crate) fn replay_with(world: &World, blocks: &[Vec<Transaction>], mode: Mode) -> ChainOutcome {
+    replay(world, blocks, mode, Limits::DEFAULT, &mut KeccakHasher)
+        .unwrap_or_else(|e| panic!("{mode:?} replay failed: {e}"))
+}
+
+/// Like the host's parallel replay, but on the core engine directly with its contention
+/// fallback off: every block runs in parallel on `threads` workers or fails.
+pub(crate) fn replay_engine(
+    world: &World,
+    blocks: &[Vec<Transaction>],
+    threads: usize,
+) -> Result<ChainOutcome, String> {
+    let limits = Limits::DEFAULT;
+    let contracts: Vec<Contract<'_>> =
+        world.contracts.iter().map(|(a, c)| Contract { addr: *a, code: c }).collect();
+    let genesis =
+        Genesis { accounts: &world.accounts, contracts: &contracts, storage: &world.storage };
+    let mut bufs = StateBuffers::new(state_capacity(world, blocks, &limits));
+    let mut hash = HashBuffers::default();
+    let mut state =
+        bufs.load(&genesis, &mut KeccakHasher, &mut hash).map_err(|e| format!("genesis: {e}"))?;
+    let genesis_root = state.root();
+    let mut committer = Executor::new(limits);
+    let mut workers: Vec<_> = (0..threads.max(1))
+        .map(|_| {
+            (
+                vec![0u64; VM_STACK],
+                vec![0u8; VM_MEMORY],
+                vec![Access::EMPTY; limits.access_entries()],
+            )
+        })
+        .collect();
+    let mut parent = [0u8; 32];
+    let mut out = Vec::new();
+    for (b, txs) in blocks.iter().enumerate() {
+        let env = BlockEnv {
+            number: b as u64 + 1,
+            beneficiary: world.beneficiary,
+            contracts: &contracts,
+            limits,
+        };
+        let l = ParallelMemory::lengths(txs.len(), &limits);
+        let mut states: Vec<_> = (0..l.txs).map(|_| TxState::new()).collect();
+        let mut data: Vec<_> = (0..l.txs).map(|_| TxData::new()).collect();
+        let mut reads: Vec<_> = (0..l.reads).map(|_| ReadCell::default()).collect();
+        let mut wcells: Vec<_> = (0..l.writes).map(|_| WriteCell::default()).collect();
+        let mut keys: Vec<_> = (0..l.keys).map(|_| MvKey::new()).collect();
+        let mut nodes: Vec<_> = (0..l.writes).map(|_| MvNode::new()).collect();
+        let mem = ParallelMemory {
+            states: &mut states,
+            data: &mut data,
+            reads: &mut reads,
+            writes: &mut wcells,
+            keys: &mut keys,
+            nodes: &mut nodes,
+        };
+        let fail = |e| format!("block {b}: {e}");
+        let mut exec = ParallelExecutor::new(&state, env, txs, mem).map_err(fail)?;
+        exec.set_contention_fallback(false);
+        let shared = &exec;
+        std::thread::scope(|s| {
+            let handles: Vec<_> = workers
+                .iter_mut()
+                .map(|(stack, memory, access)| {
+                    s.spawn(move || {
+                        let w = WorkerMemory { vm: VmScratch { stack, memory }, access };
+                        shared.run_worker_with(w, |spins| {
+                            if spins < 32 {
+                                std::hint::spin_loop()
+                            } else {
+                                std::thread::yield_now()
+                            }
+                        })
+                    })
+                })
+                .collect();
+            handles.into_iter().try_for_each(|h| h.join().expect("worker panicked"))
+        })
+        .map_err(fail)?;
+        let mut receipts = vec![Receipt::EMPTY; txs.len()];
+        let mut writes = vec![StateEntry::EMPTY; l.writes.max(1)];
+        let (writes, stats) = exec.finish(&mut receipts, &mut writes).map_err(fail)?;
+        let executed =
+            Executed { receipts, writes: writes.to_vec(), stats, exec_time: Duration::ZERO };
+        let (header, hash) = committer
+            .commit(&mut state, parent, &env, txs, &executed, &mut KeccakHasher)
+            .map_err(fail)?;
+        parent = hash;
+        out.push(BlockOutcome {
+            header,
+            hash,
+            receipts: executed.receipts,
+            stats,
+            exec_time: Duration::ZERO,
+            commit_time: Duration::ZERO,
+        });
+    }
+    Ok(ChainOutcome { genesis_root, blocks: out, state: state.entries().to_vec() })
+}
+
+/// Which parallel path a differential run compares with the sequential executor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Path {
+    /// The host's `Mode::Parallel`: may run a contended block sequentially instead
+    /// (`stats.fell_back`), by design; such blocks are counted, not failed.
+    Host,
+    /// The core engine with its contention fallback off ([`replay_engine`]): every block
+    /// must run in parallel.
+    Engine,
+}
+
+/// Replays `blocks` sequentially, then `reruns` times in parallel (host path) with each
+/// thread count in `threads`, and panics with a readable diff at the first difference.
+/// Returns the sequential outcome.
+pub(crate) fn assert_same(
+    world: &World,
+    blocks: &[Vec<Transaction>],
+    threads: &[usize],
+    reruns: usize,
+) -> ChainOutcome {
+    assert_same_on(Path::Host, world, blocks, threads, reruns).0
+}
+
+/// [`assert_same`] on either path; also returns how many parallel block runs fell back.
+pub(crate) fn assert_same_on(
+    path: Path,
+    world: &World,
+    blocks: &[Vec<Transaction>],
+    threads: &[usize],
+    reruns: usize,
+) -> (ChainOutcome, usize) {
+    let seq = replay_with(world, blocks, Mode::Sequential);
+    let mut fell_back = 0;
+    for &t in threads {
+        for run in 0..reruns {
+            let par = match path {
+                Path::Host => replay_with(world, blocks, Mode::Parallel(t)),
+                Path::Engine => replay_engine(world, blocks, t)
+                    .unwrap_or_else(|e| panic!("engine with {t} workers, run {run}, failed: {e}")),
+            };
+            if let Some(d) = diff(&seq, &par, blocks) {
+                panic!("{path:?} path with {t} workers, run {run}, differs from Sequential:\n{d}");
+            }
+            let fb = par.blocks.iter().filter(|b| b.stats.fell_back).count();
+            assert!(path == Path::Host || fb == 0, "the engine fell back with its fallback off");
+            fell_back += fb;
+        }
+    }
+    (seq, fell_back)
+}
+
+/// The first difference between a sequential and a parallel outcome, if any.
+fn diff(seq: &ChainOutcome, par: &ChainOutcome, blocks: &[Vec<Transaction>]) -> Option<String> {
+    let mut d = String::new();
+    if seq.genesis_root != par.genesis_root {
+        let _ = writeln!(d, "genesis root: {:02x?} vs {:02x?}", seq.genesis_root, par.genesis_root);
+    }
+    if seq.blocks.len() != par.blocks.len() {
+        let _ = writeln!(d, "block count: {} vs {}", seq.blocks.len(), par.blocks.len());
+    }
+    for (b, (s, p)) in seq.blocks.iter().zip(&par.blocks).enumerate() {
+        if s.receipts.len() != p.receipts.len() {
+            let _ = writeln!(d, "block {b}: {} vs {} receipts", s.receipts.len(), p.receipts.len());
+        }
+        let first = s.receipts.iter().zip(&p.receipts).position(|(x, y)| x != y);
+        if let Some(i) = first {
+            let differing = s.receipts.iter().zip(&p.receipts).filter(|(x, y)| x != y).count();
+            let _ = writeln!(
+                d,
+                "block {b}: first differing receipt at tx {i} ({differing} differ in all)\n  \
+                 tx:         {:?}\n  sequential: {:?}\n  parallel:   {:?}",
+                blocks[b][i], s.receipts[i], p.receipts[i]
+            );
+        }
+        if s.header != p.header {
+            let _ = writeln!(
+                d,
+                "block {b}: headers differ\n  sequential: {:?}\n  parallel:   {:?}",
+                s.header, p.header
+            );
+        }
+        if s.hash != p.hash {
+            let _ = writeln!(d, "block {b}: hash {:02x?} vs {:02x?}", s.hash, p.hash);
+        }
+        if !d.is_empty() {
+            // Later blocks start from a different state; their differences are noise.
+            break;
+        }
+    }
+    if seq.state != par.state {
+        // By key, so a differing value shows even where leaf order differs too.
+        let s: BTreeMap<_, _> = seq.state.iter().map(|e| (e.key, e.value)).collect();
+        let p: BTreeMap<_, _> = par.state.iter().map(|e| (e.key, e.value)).collect();
+        let keys: BTreeSet<_> = s.keys().chain(p.keys()).collect();
+        let differing: Vec<_> = keys.into_iter().filter(|k| s.get(k) != p.get(k)).collect();
+        let _ = writeln!(
+            d,
+            "final state differs ({} vs {} entries, {} keys differ){}",
+            seq.state.len(),
+            par.state.len(),
+            differing.len(),
+            if differing.is_empty() { "; only the leaf order differs" } else { "; first ones:" },
+        );
+        for k in differing.iter().take(4) {
+            let _ = writeln!(d, "  {k:?}: sequential {:?}, parallel {:?}", s.get(k), p.get(k));
+        }
+    }
+    (!d.is_empty()).then_some(d)
+}
+
+/// `PAREX_SOAK=N` multiplies case counts by `N` (default 1).
+pub(crate) fn soak() -> u32 {
+    std::env::var("PAREX_SOAK").ok().and_then(|s| s.parse().ok()).unwrap_or(1).max(1)
+}
+
+/// A fixed, file-free proptest configuration: runs are the same every time.
+pub(crate) fn config(cases: u32, seed: u64) -> ProptestConfig {
+    ProptestConfig {
+        cases: cases * soak(),
+        failure_persistence: None,
+        rng_seed: RngSeed::Fixed(seed),
+        max_shrink_iters: 256,
+        ..ProptestConfig::default()
+    }
+}
+
+/// A generated differential case.
+#[derive(Clone, Debug)]
+struct Case {
+    spec: Spec,
+    threads: Vec<usize>,
+    reruns: usize,
+}
+
+/// Key universes from 2 to 100,000, mostly small.
+fn accounts() -> impl Strategy<Value = usize> {
+    prop_oneof![
+        10 => 2usize..=8,
+        6 => 9usize..=64,
+        3 => 65usize..=2_000,
+        1 => prop::sample::select(vec![10_000usize, 30_000, 100_000]),
+    ]
+}
+
+fn spec(txs: impl Strategy<Value = usize>) -> impl Strategy<Value = Spec> {
+    (
+        prop::sample::select(Workload::ALL.to_vec()),
+        accounts(),
+        txs,
+        1usize..=3,
+        any::<u64>(),
+        prop_oneof![2 => Just(None), 2 => (1usize..=4).prop_map(Some), 1 => (5usize..=300).prop_map(Some)],
+        prop_oneof![1 => Just(0u32), 3 => 1u32..200],
+        prop::sample::select(vec![0u32, 500, 1000]),
+    )
+        .prop_map(|(workload, accounts, txs, blocks, seed, hot, fail, declare)| Spec {
+            workload,
+            accounts,
+            txs,
+            blocks,
+            seed,
+            hot,
+            fail_per_mille: fail,
+            declare_per_mille: declare,
+        })
+}
+
+fn case(txs: impl Strategy<Value = usize>) -> impl Strategy<Value = Case> {
+    (spec(txs), prop::sample::subsequence(vec![1usize, 2, 3, 4, 8], 1..=2), 1usize..=3)
+        .prop_map(|(spec, threads, reruns)| Case { spec, threads, reruns })
+}
+
+/// Runs `cases` generated cases on `path` and prints how many blocks they held.
+fn run_cases(path: Path, name: &str, cases: u32, seed: u64, strategy: impl Strategy<Value = Case>) {
+    let start = Instant::now();
+    let (blocks, runs, txs, fell_back) =
+        (Cell::new(0usize), Cell::new(0usize), Cell::new(0usize), Cell::new(0usize));
+    let mut runner = TestRunner::new(config(cases, seed));
+    let result = runner.run(&strategy, |c| {
+        let (world, mut gen) = Generator::new(&c.spec);
+        let chain: Vec<_> = (0..c.spec.blocks).map(|_| gen.block()).collect();
+        let (_, fb) = assert_same_on(path, &world, &chain, &c.threads, c.reruns);
+        fell_back.set(fell_back.get() + fb);
+        blocks.set(blocks.get() + chain.len());
+        runs.set(runs.get() + chain.len() * c.threads.len() * c.reruns);
+        txs.set(txs.get() + chain.iter().map(Vec::len).sum::<usize>());
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("{name}: {e}");
+    }
+    eprintln!(
+        "{name} ({path:?} path): {} generated blocks ({} transactions), {} parallel block runs \
+         compared with sequential, {} of them fell back as contended, in {:.1?}",
+        blocks.get(),
+        txs.get(),
+        runs.get(),
+        fell_back.get(),
+        start.elapsed()
+    );
+    // The engine must really run: at most three in four block runs may fall back (small
+    // key universes are common here, and contended on purpose).
+    assert!(fell_back.get() * 4 <= runs.get() * 3, "{name}: too many blocks fell back");
+}
+
+const SMALL_CASES: u32 = 1_200;
+const LARGE_CASES: u32 = 24;
+
+#[test]
+fn generated_small_blocks_match_sequential() {
+    run_cases(Path::Host, "small blocks", SMALL_CASES, 0xD1FF_0001, case(1usize..=300));
+}
+
+#[test]
+fn generated_large_blocks_match_sequential() {
+    run_cases(Path::Host, "large blocks", LARGE_CASES, 0xD1FF_0002, case(301usize..=4_000));
+}
+
+#[test]
+#[ignore = "bug: engine race on contended blocks with contention fallback off (see the module docs)"]
+fn generated_small_blocks_match_sequential_on_the_engine() {
+    run_cases(Path::Engine, "small blocks", SMALL_CASES, 0xD1FF_0001, case(1usize..=300));
+}
+
+#[test]
+#[ignore = "bug: engine race on contended blocks with contention fallback off (see the module docs)"]
+fn generated_large_blocks_match_sequential_on_the_engine() {
+    run_cases(Path::Engine, "large blocks", LARGE_CASES, 0xD1FF_0002, case(301usize..=4_000));
+}
+
+/// Re-runs one block 50 times on 2 and on 4 workers: races show up as a difference on
+/// some run.
+fn rerun_hot(path: Path, name: &str, spec: Spec) {
+    let start = Instant::now();
+    let (world, mut gen) = Generator::new(&spec);
+    let block = vec![gen.block()];
+    let (seq, fell_back) = assert_same_on(path, &world, &block, &[2, 4], 50 * soak() as usize);
+    let ok = seq.blocks[0].receipts.iter().filter(|r| r.status == Status::Success).count();
+    assert!(ok > spec.txs / 2, "{name}: the block should mostly succeed ({ok} of {})", spec.txs);
+    eprintln!(
+        "{name} ({path:?} path): 1 block of {} txs re-run 50 times on 2 and on 4 workers, \
+         {fell_back} runs fell back as contended, in {:.1?}",
+        spec.txs,
+        start.elapsed()
+    );
+}
+
+fn hot_transfers() -> Spec {
+    Spec { fail_per_mille: 0, ..Spec::new(Workload::Transfers, 2, 2_000, 1, 0x4075_0001) }
+}
+
+fn hot_amm() -> Spec {
+    Spec { hot: Some(1), fail_per_mille: 0, ..Spec::new(Workload::Amm, 16, 2_000, 1, 0x4075_0002) }
+}
+
+#[test]
+fn hot_transfers_rerun_identically() {
+    rerun_hot(Path::Host, "2 accounts, 2000 transfers", hot_transfers());
+}
+
+#[test]
+fn hot_amm_pool_reruns_identically() {
+    rerun_hot(Path::Host, "1 AMM pool, 2000 swaps", hot_amm());
+}
+
+#[test]
+#[ignore = "bug: engine race on contended blocks with contention fallback off (see the module docs)"]
+fn hot_transfers_rerun_identically_on_the_engine() {
+    rerun_hot(Path::Engine, "2 accounts, 2000 transfers", hot_transfers());
+}
+
+#[test]
+#[ignore = "bug: engine race on contended blocks with contention fallback off (see the module docs)"]
+fn hot_amm_pool_reruns_identically_on_the_engine() {
+    rerun_hot(Path::Engine, "1 AMM pool, 2000 swaps", hot_amm());
+}
+
+/// A short reproduction of the engine race: 2 accounts, 1000 transfers, 100 runs on each
+/// of 2, 4 and 8 workers (a few percent of runs differ on a 2-core machine).
+#[test]
+#[ignore = "bug: engine race on contended blocks with contention fallback off (see the module docs)"]
+fn engine_race_reproduction() {
+    let spec =
+        Spec { fail_per_mille: 0, ..Spec::new(Workload::Transfers, 2, 1_000, 1, 0x4075_0001) };
+    let (world, mut gen) = Generator::new(&spec);
+    assert_same_on(Path::Engine, &world, &[gen.block()], &[2, 4, 8], 100);
+}
+
+/// `n` pairs of fresh accounts `(2i, 2i+1)` with `balance` each.
+fn pairs_world(n: usize, balance: u64) -> World {
+    let mut accounts: Vec<_> = (0..2 * n as u64)
+        .map(|i| GenesisAccount { addr: Address(0x1000 + i), balance, nonce: 0 })
+        .collect();
+    accounts.push(GenesisAccount { addr: BENEFICIARY, balance: 0, nonce: 0 });
+    World { accounts, beneficiary: BENEFICIARY, ..World::default() }
+}
+
+fn transfer(from: u64, nonce: u64, to: u64, value: u64) -> Transaction {
+    Transaction::transfer(Address(from), nonce, Address(to), value, INTRINSIC_GAS, 1)
+}
+
+#[test]
+fn disjoint_declared_transfers_never_abort() {
+    let n = 500;
+    let world = pairs_world(n, 1_000_000);
+    let block: Vec<_> = (0..n as u64)
+        .map(|i| {
+            let mut tx = transfer(0x1000 + 2 * i, 0, 0x1000 + 2 * i + 1, 10 + i);
+            tx.access = Some(declare(&tx));
+            tx
+        })
+        .collect();
+    let blocks = vec![block];
+    let seq = assert_same(&world, &blocks, &[2, 4], 5);
+    assert_same_on(Path::Engine, &world, &blocks, &[2, 4], 5);
+    assert!(seq.blocks[0].receipts.iter().all(|r| r.status == Status::Success));
+    assert!(seq.blocks[0].receipts.iter().all(|r| !r.undeclared_access));
+    for run in 0..20 {
+        let par = replay_with(&world, &blocks, Mode::Parallel(2));
+        let s = par.blocks[0].stats;
+        assert_eq!((s.aborts, s.reexecutions, s.undeclared), (0, 0, 0), "run {run}: {s:?}");
+        assert!(!s.fell_back);
+    }
+}
+
+#[test]
+fn undeclared_access_is_flagged_and_still_exact() {
+    let world = pairs_world(4, 1_000_000);
+    // 0x1007 starts empty: only tx 1's undeclared credit lets it pay for tx 2.
+    let mut accounts = world.accounts.clone();
+    accounts[7].balance = 0;
+    let world = World { accounts, ..world };
+    let declared = |mut tx: Transaction| {
+        tx.access = Some(declare(&tx));
+        tx
+    };
+    let mut undeclared = transfer(0x1000, 0, 0x1007, 5_000);
+    undeclared.access = Some(Default::default()); // declares nothing: the credit is undeclared
+    let mut read_only = transfer(0x1002, 0, 0x1003, 7);
+    read_only.access = Some(declare(&read_only));
+    read_only.access.as_mut().unwrap()[0].write = false; // declared read, but written
+    let block = vec![
+        declared(transfer(0x1004, 0, 0x1005, 1)),
+        undeclared,
+        declared(transfer(0x1007, 0, 0x1006, 1_000)),
+        read_only,
+        transfer(0x1001, 0, 0x1000, 3), // no list at all: never flagged
+    ];
+    let blocks = vec![block];
+    let seq = assert_same(&world, &blocks, &[1, 2, 3, 4, 8], 10);
+    assert_same_on(Path::Engine, &world, &blocks, &[1, 2, 3, 4, 8], 10);
+    let flags: Vec<_> = seq.blocks[0].receipts.iter().map(|r| r.undeclared_access).collect();
+    assert_eq!(flags, [false, true, false, true, false]);
+    assert!(seq.blocks[0].receipts.iter().all(|r| r.status == Status::Success), "{seq:?}");
+    assert_eq!(seq.blocks[0].stats.undeclared, 2);
+    let par = replay_with(&world, &blocks, Mode::Parallel(2));
+    assert_eq!(par.blocks[0].stats.undeclared, 2);
+    assert!(!par.blocks[0].stats.fell_back);
+}
+
+/// An empty block and a chain with empty blocks between full ones.
+#[test]
+fn empty_blocks_match() {
+    let (world, mut gen) = Generator::new(&Spec::new(Workload::Mixed, 20, 50, 2, 3));
+    let blocks = vec![vec![], gen.block(), vec![], gen.block()];
+    assert_same(&world, &blocks, &[1, 2, 4], 2);
+    assert_same_on(Path::Engine, &world, &blocks, &[1, 2, 4], 2);
+}
