@@ -1,4 +1,7 @@
 //! parex-host: the `parex` binary's library.
+pub mod bench;
+pub mod blockfile;
 pub mod chain;
+pub mod cli;
 pub mod engine;
 pub mod workload;

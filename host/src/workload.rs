@@ -163,7 +163,7 @@ pub const USER_BASE: u64 = 0x1000;
 /// First contract address.
 pub const CONTRACT_BASE: u64 = 0xC000_0000;
 /// The fee beneficiary.
-pub const BENEFICIARY: Address = Address(0xBEEF);
+pub const BENEFICIARY: Address = Address(0xBEEF_0000_0000);
 /// Initial native balance of each user.
 pub const USER_BALANCE: u64 = 1_000_000_000_000;
 /// Gas limit of native transfers.
@@ -321,9 +321,11 @@ impl Generator {
                 },
             }
         }
-        if !(fail && fail_kind <= 1)
-            && !matches!((&tx.kind, fail, fail_kind), (TxKind::Transfer { .. }, true, 3))
-        {
+        // Invalid transactions (wrong nonce, unaffordable gas, a transfer of more than
+        // the balance) do not consume the sender's nonce; included ones do.
+        let invalid = fail && fail_kind <= 1;
+        let overdrawn = fail && fail_kind == 3 && matches!(tx.kind, TxKind::Transfer { .. });
+        if !(invalid || overdrawn) {
             self.nonces[from] += 1;
         }
         if self.rng.gen_range(0..1000) < self.spec.declare_per_mille {

@@ -1,0 +1,82 @@
+//! Block execution throughput (transactions/s), sequential against parallel, on the same
+//! workload definitions `parex bench` uses (`parex::host::workload`).
+//!
+//! Cases (the issue's performance cases): low contention (100,000 accounts, one
+//! 10,000-transaction block of transfers) with the sequential engine and the parallel
+//! engine on 2 and on 1 worker; full contention (transfers between 2 accounts, and swaps
+//! on 1 AMM pool) with the sequential engine and 2 parallel workers.
+//!
+//! Only execution is timed: the world, the block and the committed genesis state are
+//! built once per case, and every iteration executes the block against that state with
+//! `Executor::execute` (which does not commit, so the state does not change).
+//! Commitment (hashing) is measured by `benches/hash.rs` and by `parex bench`.
+//!
+//! ```text
+//! cargo bench -p parex --bench exec -- --measurement-time 3 --warm-up-time 1
+//! ```
+
+use std::time::Duration;
+
+use criterion::{Criterion, Throughput};
+use parex::core::exec::{BlockEnv, Limits};
+use parex::core::state::{Contract, Genesis};
+use parex::core::KeccakHasher;
+use parex::host::chain::state_capacity;
+use parex::host::engine::{Executor, HashBuffers, Mode, StateBuffers};
+use parex::host::workload::{Generator, Spec, Workload};
+
+fn bench_case(c: &mut Criterion, name: &str, spec: Spec, modes: &[(&str, Mode)]) {
+    let limits = Limits::DEFAULT;
+    let (world, mut gen) = Generator::new(&spec);
+    let txs = gen.block();
+    let contracts: Vec<Contract<'_>> =
+        world.contracts.iter().map(|(a, code)| Contract { addr: *a, code }).collect();
+    let genesis =
+        Genesis { accounts: &world.accounts, contracts: &contracts, storage: &world.storage };
+    let mut bufs = StateBuffers::new(state_capacity(&world, std::slice::from_ref(&txs), &limits));
+    let mut hash = HashBuffers::default();
+    let state = bufs.load(&genesis, &mut KeccakHasher, &mut hash).expect("genesis loads");
+    let env = BlockEnv { number: 1, beneficiary: world.beneficiary, contracts: &contracts, limits };
+
+    let mut group = c.benchmark_group(name);
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_secs(1))
+        .throughput(Throughput::Elements(txs.len() as u64));
+    for &(label, mode) in modes {
+        let mut exec = Executor::new(limits);
+        let workers = match mode {
+            Mode::Sequential => 0,
+            Mode::Parallel(n) | Mode::Speculative(n) => n,
+        };
+        exec.reserve(txs.len(), workers);
+        group.bench_function(label, |b| {
+            b.iter(|| exec.execute(&state, &env, &txs, mode).expect("block executes"))
+        });
+    }
+    group.finish();
+}
+
+fn exec_benches(c: &mut Criterion) {
+    let seq = ("sequential", Mode::Sequential);
+    let par2 = ("parallel-2", Mode::Parallel(2));
+    let par1 = ("parallel-1", Mode::Parallel(1));
+
+    let low = Spec::new(Workload::Transfers, 100_000, 10_000, 1, 1);
+    bench_case(c, "transfers_low_contention_100k_accounts", low, &[seq, par2, par1]);
+
+    let hot = Spec::new(Workload::Transfers, 2, 10_000, 1, 1);
+    bench_case(c, "transfers_full_contention_2_accounts", hot, &[seq, par2]);
+
+    let mut amm = Spec::new(Workload::Amm, 10_000, 10_000, 1, 1);
+    amm.hot = Some(1);
+    bench_case(c, "amm_full_contention_1_pool", amm, &[seq, par2]);
+}
+
+// `criterion_group!` would generate an undocumented `pub fn`; this is its expansion.
+fn main() {
+    let mut c = Criterion::default().configure_from_args();
+    exec_benches(&mut c);
+    c.final_summary();
+}

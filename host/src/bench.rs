@@ -1,0 +1,409 @@
+//! `parex bench`: sequential against parallel execution of the workloads, measured
+//! honestly, with the state roots checked to be identical.
+//!
+//! How one [`Case`] is measured ([`measure`]):
+//!
+//! 1. The world and the blocks are generated ([`crate::workload`]); not timed.
+//! 2. One warm-up replay per engine (caches, allocator, thread start-up); its results
+//!    are the reference the later runs are compared with.
+//! 3. `repeats` rounds, each replaying the whole chain once sequentially and once in
+//!    parallel ([`crate::chain::replay`]). Genesis loading and buffer set-up inside a
+//!    replay are not timed: only each block's execution and its commitment (transaction
+//!    and receipt roots, state update and state root) are, separately.
+//! 4. Per engine, the round with the median execution-plus-commitment time is reported;
+//!    TPS = transactions / (execution + commitment seconds).
+//!
+//! Every replay's block hashes (which cover the state, transaction and receipt roots)
+//! are compared with the sequential warm-up's: `roots_match` is false if any differs.
+
+use std::time::Duration;
+
+use parex_core::exec::Limits;
+use parex_core::hash::Hasher;
+use serde::Serialize;
+
+use crate::blockfile::hash_hex;
+use crate::chain::{replay, ChainOutcome, ReplayError};
+use crate::engine::Mode;
+use crate::workload::{Generator, Spec, Workload};
+
+/// Default user accounts at low contention.
+pub const DEFAULT_ACCOUNTS: usize = 10_000;
+/// Default transactions per block.
+pub const DEFAULT_TXS: usize = 5_000;
+/// Default blocks per run.
+pub const DEFAULT_BLOCKS: usize = 2;
+/// Default measured rounds per engine (after the warm-up).
+pub const DEFAULT_REPEATS: usize = 3;
+
+/// One configuration to measure.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Case {
+    /// What to generate.
+    pub spec: Spec,
+    /// `low`, `high` or `custom`.
+    pub contention: &'static str,
+    /// Workers of the parallel engine.
+    pub threads: usize,
+}
+
+impl Case {
+    /// The contention knob's name and value for this case.
+    pub fn knob(&self) -> Knob {
+        let (name, low, _) = self.spec.workload.knob();
+        let value = match self.spec.workload {
+            Workload::Transfers | Workload::Token => self.spec.accounts.max(2),
+            _ => self.spec.hot.unwrap_or(low),
+        };
+        Knob { name, value }
+    }
+}
+
+/// A workload's contention knob (see [`Workload::knob`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Knob {
+    /// What it counts.
+    pub name: &'static str,
+    /// Its value.
+    pub value: usize,
+}
+
+/// The contention levels to run for `workload`.
+///
+/// With neither `accounts` nor `hot` given: low contention (`DEFAULT_ACCOUNTS` accounts,
+/// the knob's low setting) and high contention (2 accounts for transfers and token, the
+/// knob's high setting otherwise). With either given: one `custom` level; for transfers
+/// and token, `hot` stands for the number of accounts when `accounts` is not given.
+pub fn levels(
+    workload: Workload,
+    accounts: Option<usize>,
+    hot: Option<usize>,
+) -> Vec<(&'static str, usize, Option<usize>)> {
+    let account_knob = matches!(workload, Workload::Transfers | Workload::Token);
+    if accounts.is_none() && hot.is_none() {
+        let (_, _, high) = workload.knob();
+        let high_level =
+            if account_knob { ("high", 2, None) } else { ("high", DEFAULT_ACCOUNTS, Some(high)) };
+        return vec![("low", DEFAULT_ACCOUNTS, None), high_level];
+    }
+    let n = match (accounts, hot) {
+        (Some(a), _) => a,
+        (None, Some(h)) if account_knob => h,
+        _ => DEFAULT_ACCOUNTS,
+    };
+    vec![("custom", n, hot)]
+}
+
+/// Timings of one engine.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct EngineResult {
+    /// Execution plus commitment, seconds (the median round).
+    pub secs: f64,
+    /// Execution, seconds.
+    pub exec_secs: f64,
+    /// Commitment (roots, state update), seconds.
+    pub commit_secs: f64,
+    /// Transactions per second over execution plus commitment.
+    pub tps: f64,
+    /// Transactions per second over execution alone.
+    pub exec_tps: f64,
+    /// Executions beyond one per transaction (parallel only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reexecutions: Option<u64>,
+    /// Failed validations (parallel only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aborts: Option<u64>,
+    /// Reads that waited on an estimate (parallel only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dependency_waits: Option<u64>,
+    /// Blocks the parallel engine ran sequentially instead (parallel only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fell_back_blocks: Option<u64>,
+}
+
+/// One measured case: an element of the `runs` array of `parex bench --json`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RunReport {
+    /// Workload name.
+    pub workload: String,
+    /// `low`, `high` or `custom`.
+    pub contention: &'static str,
+    /// The contention knob.
+    pub knob: Knob,
+    /// Transactions per block.
+    pub txs: usize,
+    /// User accounts.
+    pub accounts: usize,
+    /// Blocks.
+    pub blocks: usize,
+    /// Workers of the parallel engine.
+    pub threads: usize,
+    /// Generator seed.
+    pub seed: u64,
+    /// Failing transactions per thousand.
+    pub fail_per_mille: u32,
+    /// Transactions with declared access lists per thousand.
+    pub declare_per_mille: u32,
+    /// The hasher that ran (`cpu` or `opencl`).
+    pub hasher: String,
+    /// The hasher asked for.
+    pub hasher_requested: String,
+    /// Measured rounds per engine.
+    pub repeats: usize,
+    /// The sequential engine.
+    pub sequential: EngineResult,
+    /// The parallel engine.
+    pub parallel: EngineResult,
+    /// `parallel.tps / sequential.tps`.
+    pub speedup: f64,
+    /// Share of the parallel run's time spent committing (where the hashing is).
+    pub hashing_share: f64,
+    /// State root after the last block.
+    pub state_root: String,
+    /// Hash of the last block.
+    pub block_hash: String,
+    /// Every replay produced the same block hashes as the sequential reference.
+    pub roots_match: bool,
+    /// When not: the first difference found (which replay, block and receipt).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mismatch: Option<String>,
+}
+
+/// The whole `parex bench --json` document.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct BenchReport {
+    /// The parex version.
+    pub version: &'static str,
+    /// Hardware threads available to the process.
+    pub threads_available: usize,
+    /// Wall time of the whole suite, generation included, seconds.
+    pub wall_secs: f64,
+    /// One per case.
+    pub runs: Vec<RunReport>,
+}
+
+struct Round {
+    exec: Duration,
+    commit: Duration,
+    reexecutions: u64,
+    aborts: u64,
+    waits: u64,
+    fell_back: u64,
+}
+
+impl Round {
+    fn of(out: &ChainOutcome) -> Self {
+        let mut r = Round {
+            exec: Duration::ZERO,
+            commit: Duration::ZERO,
+            reexecutions: 0,
+            aborts: 0,
+            waits: 0,
+            fell_back: 0,
+        };
+        for b in &out.blocks {
+            r.exec += b.exec_time;
+            r.commit += b.commit_time;
+            r.reexecutions += b.stats.reexecutions;
+            r.aborts += b.stats.aborts;
+            r.waits += b.stats.dependency_waits;
+            r.fell_back += b.stats.fell_back as u64;
+        }
+        r
+    }
+}
+
+fn median(mut rounds: Vec<Round>, txs: usize, parallel: bool) -> EngineResult {
+    rounds.sort_by_key(|r| r.exec + r.commit);
+    let Some(r) = rounds.get(rounds.len().saturating_sub(1) / 2) else {
+        return EngineResult::default();
+    };
+    let secs = (r.exec + r.commit).as_secs_f64();
+    let exec_secs = r.exec.as_secs_f64();
+    let rate = |s: f64| if s > 0.0 { txs as f64 / s } else { 0.0 };
+    EngineResult {
+        secs,
+        exec_secs,
+        commit_secs: r.commit.as_secs_f64(),
+        tps: rate(secs),
+        exec_tps: rate(exec_secs),
+        reexecutions: parallel.then_some(r.reexecutions),
+        aborts: parallel.then_some(r.aborts),
+        dependency_waits: parallel.then_some(r.waits),
+        fell_back_blocks: parallel.then_some(r.fell_back),
+    }
+}
+
+/// The first difference between two replays of the same chain, if any.
+fn first_difference(a: &ChainOutcome, b: &ChainOutcome) -> Option<String> {
+    if a.genesis_root != b.genesis_root {
+        return Some("genesis roots differ".to_string());
+    }
+    if a.blocks.len() != b.blocks.len() {
+        return Some(format!("{} blocks against {}", a.blocks.len(), b.blocks.len()));
+    }
+    for (x, y) in a.blocks.iter().zip(&b.blocks) {
+        if x.hash == y.hash && x.header == y.header {
+            continue;
+        }
+        let n = x.header.number;
+        let what = if x.receipts != y.receipts {
+            let i = x.receipts.iter().zip(&y.receipts).position(|(r, q)| r != q).unwrap_or(0);
+            let (r, q) = (x.receipts.get(i), y.receipts.get(i));
+            format!(
+                "receipt {i}: {:?}/{:?} gas against {:?}/{:?} gas",
+                r.map(|r| r.status),
+                r.map(|r| r.gas_used),
+                q.map(|q| q.status),
+                q.map(|q| q.gas_used)
+            )
+        } else if x.header.state_root != y.header.state_root {
+            "state roots differ (receipts equal)".to_string()
+        } else {
+            "headers differ".to_string()
+        };
+        return Some(format!("block {n}: {what}"));
+    }
+    None
+}
+
+/// Measures `case` (see the module docs). `tick` is called after every replay
+/// (`2 * (repeats + 1)` of them) to drive a progress bar.
+pub fn measure(
+    case: &Case,
+    repeats: usize,
+    hasher: &mut (dyn Hasher + Send),
+    hasher_used: &str,
+    hasher_requested: &str,
+    tick: &mut dyn FnMut(),
+) -> Result<RunReport, ReplayError> {
+    let spec = &case.spec;
+    let (world, mut gen) = Generator::new(spec);
+    let blocks: Vec<_> = (0..spec.blocks).map(|_| gen.block()).collect();
+    let limits = Limits::DEFAULT;
+    let seq_mode = Mode::Sequential;
+    let par_mode = Mode::Parallel(case.threads.max(1));
+
+    let reference = replay(&world, &blocks, seq_mode, limits, hasher)?;
+    tick();
+    let warm = replay(&world, &blocks, par_mode, limits, hasher)?;
+    tick();
+    let mut mismatch = first_difference(&reference, &warm).map(|d| format!("warm-up: {d}"));
+    let (mut seq, mut par) = (Vec::new(), Vec::new());
+    for round in 1..=repeats.max(1) {
+        let s = replay(&world, &blocks, seq_mode, limits, hasher)?;
+        tick();
+        let p = replay(&world, &blocks, par_mode, limits, hasher)?;
+        tick();
+        for (engine, out) in [("sequential", &s), ("parallel", &p)] {
+            if mismatch.is_none() {
+                mismatch = first_difference(&reference, out)
+                    .map(|d| format!("{engine} round {round}: {d}"));
+            }
+        }
+        seq.push(Round::of(&s));
+        par.push(Round::of(&p));
+    }
+    let total = spec.txs * spec.blocks;
+    let sequential = median(seq, total, false);
+    let parallel = median(par, total, true);
+    let speedup = if sequential.tps > 0.0 { parallel.tps / sequential.tps } else { 0.0 };
+    let hashing_share =
+        if parallel.secs > 0.0 { parallel.commit_secs / parallel.secs } else { 0.0 };
+    let (state_root, block_hash) = match reference.blocks.last() {
+        Some(b) => (b.header.state_root, b.hash),
+        None => (reference.genesis_root, [0; 32]),
+    };
+    Ok(RunReport {
+        workload: spec.workload.name().to_string(),
+        contention: case.contention,
+        knob: case.knob(),
+        txs: spec.txs,
+        accounts: spec.accounts.max(2),
+        blocks: spec.blocks,
+        threads: case.threads,
+        seed: spec.seed,
+        fail_per_mille: spec.fail_per_mille,
+        declare_per_mille: spec.declare_per_mille,
+        hasher: hasher_used.to_string(),
+        hasher_requested: hasher_requested.to_string(),
+        repeats: repeats.max(1),
+        sequential,
+        parallel,
+        speedup,
+        hashing_share,
+        state_root: hash_hex(&state_root),
+        block_hash: hash_hex(&block_hash),
+        roots_match: mismatch.is_none(),
+        mismatch,
+    })
+}
+
+/// The human-readable table of `runs`.
+pub fn table(runs: &[RunReport]) -> String {
+    let header = [
+        "workload",
+        "contention",
+        "txs",
+        "blocks",
+        "accounts",
+        "threads",
+        "seq TPS",
+        "par TPS",
+        "speedup",
+        "re-exec",
+        "fell back",
+        "hashing",
+        "roots",
+    ];
+    let rows: Vec<[String; 13]> = runs
+        .iter()
+        .map(|r| {
+            [
+                r.workload.clone(),
+                format!("{} ({}={})", r.contention, r.knob.name.replace(' ', "-"), r.knob.value),
+                r.txs.to_string(),
+                r.blocks.to_string(),
+                r.accounts.to_string(),
+                r.threads.to_string(),
+                format!("{:.0}", r.sequential.tps),
+                format!("{:.0}", r.parallel.tps),
+                format!("{:.2}x", r.speedup),
+                r.parallel.reexecutions.unwrap_or(0).to_string(),
+                format!("{}/{}", r.parallel.fell_back_blocks.unwrap_or(0), r.blocks),
+                format!("{:.1}%", 100.0 * r.hashing_share),
+                if r.roots_match { "match" } else { "DIFFER" }.to_string(),
+            ]
+        })
+        .collect();
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.len());
+        }
+    }
+    let mut out = String::new();
+    let line = |out: &mut String, cells: &[&str]| {
+        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
+            if i > 0 {
+                out.push_str("  ");
+            }
+            // Text columns left-aligned, numbers right-aligned.
+            if i < 2 || i == cells.len() - 1 {
+                out.push_str(&format!("{cell:<w$}"));
+            } else {
+                out.push_str(&format!("{cell:>w$}"));
+            }
+        }
+        while out.ends_with(' ') {
+            out.pop();
+        }
+        out.push('\n');
+    };
+    line(&mut out, &header);
+    for row in &rows {
+        let cells: Vec<&str> = row.iter().map(String::as_str).collect();
+        line(&mut out, &cells);
+    }
+    out
+}
