@@ -85,3 +85,17 @@ impl Drop for SpinGuard<'_> {
         self.lock.locked.store(false, Ordering::Release);
     }
 }
+
+/// Keeps a hot shared value on a cache line of its own, so that workers updating one
+/// counter do not also bounce their neighbours' lines.
+#[derive(Debug, Default)]
+#[repr(align(64))]
+pub(crate) struct Padded<T>(pub(crate) T);
+
+impl<T> core::ops::Deref for Padded<T> {
+    type Target = T;
+    #[inline(always)]
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}

@@ -35,8 +35,9 @@ fn worker(m: &Mock) {
                 m.sched.finish_execution(t, i, i == 0)
             }
             Some(Task::Validate(t, i)) => {
-                let valid =
-                    t == 0 || m.seen[i as usize % 8].load(Ordering::SeqCst) == m.written.load(Ordering::SeqCst);
+                let valid = t == 0
+                    || m.seen[i as usize % 8].load(Ordering::SeqCst)
+                        == m.written.load(Ordering::SeqCst);
                 let aborted = !valid && m.sched.try_validation_abort(t, i);
                 m.sched.finish_validation(t, aborted)
             }
@@ -68,7 +69,10 @@ fn two_workers_two_dependent_txs() {
         let (s0, _) = m.sched.status(0);
         let (s1, inc1) = m.sched.status(1);
         assert_eq!((s0, s1), (TxStatus::Executed, TxStatus::Executed));
-        assert_eq!(m.seen[inc1 as usize % 8].load(Ordering::SeqCst), m.written.load(Ordering::SeqCst));
+        assert_eq!(
+            m.seen[inc1 as usize % 8].load(Ordering::SeqCst),
+            m.written.load(Ordering::SeqCst)
+        );
     });
 }
 
@@ -80,7 +84,13 @@ fn dependency_wait_and_resume() {
         assert_eq!(sched.next_task(), Some(Task::Execute(0, 0)));
         assert_eq!(sched.next_task(), Some(Task::Execute(1, 0)));
         let s2 = sched.clone();
-        let h = thread::spawn(move || if s2.add_dependency(1, 0) { None } else { s2.finish_execution(1, 0, true) });
+        let h = thread::spawn(move || {
+            if s2.add_dependency(1, 0) {
+                None
+            } else {
+                s2.finish_execution(1, 0, true)
+            }
+        });
         let next_a = sched.finish_execution(0, 0, true);
         let next_b = h.join().unwrap();
         let mut task = next_a.or(next_b);

@@ -244,14 +244,16 @@ impl Executor {
         let start = Instant::now();
         let (writes, stats) = match mode {
             Mode::Sequential => self.run_sequential(state, env, txs)?,
-            Mode::Parallel(_) | Mode::Speculative(_) => match self.run_parallel(state, env, txs, workers, fallback) {
-                Ok(r) => r,
-                Err(_) => {
-                    let (w, mut s) = self.run_sequential(state, env, txs)?;
-                    s.fell_back = true;
-                    (w, s)
+            Mode::Parallel(_) | Mode::Speculative(_) => {
+                match self.run_parallel(state, env, txs, workers, fallback) {
+                    Ok(r) => r,
+                    Err(_) => {
+                        let (w, mut s) = self.run_sequential(state, env, txs)?;
+                        s.fell_back = true;
+                        (w, s)
+                    }
                 }
-            },
+            }
         };
         let exec_time = start.elapsed();
         Ok(Executed { receipts: self.receipts[..txs.len()].to_vec(), writes, stats, exec_time })

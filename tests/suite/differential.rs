@@ -15,13 +15,10 @@
 //! drives the core engine itself ([`replay_engine`]) with that fallback turned off, and
 //! there any error, fallback included, fails the test.
 //!
-//! Known bug (the `*_on_the_engine` tests and `engine_race_reproduction` are ignored
-//! until it is fixed): with the contention fallback off, the engine sometimes produces
-//! wrong receipts or state on highly contended blocks. Seen with 2 accounts and 300 or
-//! more transfers on 2, 4 and 8 workers (never on 1), and on one AMM pool with 2000
-//! swaps: a transaction rejected as `InvalidNonce` that the sequential executor runs,
-//! or identical receipts but a balance off by a few hundred units in the final state.
-//! The host's `Mode::Parallel` hides it by falling back on such blocks.
+//! `engine_race_reproduction` pins a race these tests found: an execution claimed "in
+//! order" (so skipping validation) while another worker was about to claim the
+//! transaction below it, which then executed after it. Debug builds also re-check every
+//! final read set in `ParallelExecutor::finish`.
 
 use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
@@ -367,13 +364,11 @@ fn generated_large_blocks_match_sequential() {
 }
 
 #[test]
-#[ignore = "bug: engine race on contended blocks with contention fallback off (see the module docs)"]
 fn generated_small_blocks_match_sequential_on_the_engine() {
     run_cases(Path::Engine, "small blocks", SMALL_CASES, 0xD1FF_0001, case(1usize..=300));
 }
 
 #[test]
-#[ignore = "bug: engine race on contended blocks with contention fallback off (see the module docs)"]
 fn generated_large_blocks_match_sequential_on_the_engine() {
     run_cases(Path::Engine, "large blocks", LARGE_CASES, 0xD1FF_0002, case(301usize..=4_000));
 }
@@ -414,21 +409,18 @@ fn hot_amm_pool_reruns_identically() {
 }
 
 #[test]
-#[ignore = "bug: engine race on contended blocks with contention fallback off (see the module docs)"]
 fn hot_transfers_rerun_identically_on_the_engine() {
     rerun_hot(Path::Engine, "2 accounts, 2000 transfers", hot_transfers());
 }
 
 #[test]
-#[ignore = "bug: engine race on contended blocks with contention fallback off (see the module docs)"]
 fn hot_amm_pool_reruns_identically_on_the_engine() {
     rerun_hot(Path::Engine, "1 AMM pool, 2000 swaps", hot_amm());
 }
 
-/// A short reproduction of the engine race: 2 accounts, 1000 transfers, 100 runs on each
-/// of 2, 4 and 8 workers (a few percent of runs differ on a 2-core machine).
+/// Regression: the in-order race (see the module docs). 2 accounts, 1000 transfers, 100
+/// runs on each of 2, 4 and 8 workers; before the fix a few percent of runs differed.
 #[test]
-#[ignore = "bug: engine race on contended blocks with contention fallback off (see the module docs)"]
 fn engine_race_reproduction() {
     let spec =
         Spec { fail_per_mille: 0, ..Spec::new(Workload::Transfers, 2, 1_000, 1, 0x4075_0001) };

@@ -1,6 +1,8 @@
 //! The reference block executes to the constants the appliance checks under QEMU.
 
-use parex::core::reference::{run, Engine, ReferenceMemory, EXPECTED_BLOCK_HASH, EXPECTED_STATE_ROOT};
+use parex::core::reference::{
+    run, Engine, ReferenceMemory, EXPECTED_BLOCK_HASH, EXPECTED_STATE_ROOT,
+};
 use parex::core::KeccakHasher;
 
 #[test]

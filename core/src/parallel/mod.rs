@@ -55,7 +55,7 @@ use crate::exec::{execute_transaction, Access, AccessSet, BlockEnv, Limits, View
 use crate::receipt::Receipt;
 use crate::sequential::ExecStats;
 use crate::state::{StateEntry, StateReader};
-use crate::sync::{AtomicU32, Ordering, RawSpin, UnsafeCell};
+use crate::sync::{AtomicU32, Ordering, Padded, RawSpin, UnsafeCell};
 use crate::tx::Transaction;
 use crate::types::{Address, StateKey};
 use crate::vm::{Interrupt, VmScratch};
@@ -205,6 +205,9 @@ pub const CONTENTION_MIN_EXECUTIONS: u32 = 128;
 /// [`ParallelExecutor::set_contention_fallback`]).
 pub const CONTENTION_RATIO: u32 = 4;
 
+/// Executions a worker counts locally before adding them to the shared counter.
+const EXEC_FLUSH: u32 = 32;
+
 const NO_ERROR: u32 = 0;
 const ERR_MV_FULL: u32 = 1;
 const ERR_SCRATCH: u32 = 2;
@@ -224,7 +227,8 @@ pub struct ParallelExecutor<'a, S: StateReader> {
     writes_per_tx: usize,
     error: AtomicU32,
     contention_fallback: bool,
-    executions: AtomicU32,
+    /// Executions, flushed by each worker in batches of [`EXEC_FLUSH`].
+    executions: Padded<AtomicU32>,
     aborts: AtomicU32,
     waits: AtomicU32,
 }
@@ -260,28 +264,34 @@ impl<'a, S: StateReader + Sync> ParallelExecutor<'a, S> {
         // A key table smaller than `want.keys` is allowed: it only fails (with `MV_FULL`)
         // if the block writes more distinct keys than it holds.
         if keys.len() < 3 || !(keys.len() - 1).is_power_of_two() {
-            return Err(BlockError::BufferTooSmall { buffer: "keys (2^k + 1)", needed: want.keys, given: keys.len() });
+            return Err(BlockError::BufferTooSmall {
+                buffer: "keys (2^k + 1)",
+                needed: want.keys,
+                given: keys.len(),
+            });
         }
         let data = &mut data[..n];
         data.iter_mut().for_each(|d| *d = TxData::new());
-        let exec = Self {
-            state,
-            env,
-            txs,
-            sched: Scheduler::new(&mut states[..n]),
-            mv: MvMemory::new(keys, &nodes[..want.writes])
-                .ok_or(BlockError::BufferTooSmall { buffer: "keys", needed: want.keys, given: 0 })?,
-            data,
-            reads: &reads[..want.reads],
-            writes: &writes[..want.writes],
-            reads_per_tx: env.limits.access_entries(),
-            writes_per_tx: env.limits.writes_per_tx(),
-            error: AtomicU32::new(NO_ERROR),
-            contention_fallback: true,
-            executions: AtomicU32::new(0),
-            aborts: AtomicU32::new(0),
-            waits: AtomicU32::new(0),
-        };
+        let exec =
+            Self {
+                state,
+                env,
+                txs,
+                sched: Scheduler::new(&mut states[..n]),
+                mv: MvMemory::new(keys, &nodes[..want.writes]).ok_or(
+                    BlockError::BufferTooSmall { buffer: "keys", needed: want.keys, given: 0 },
+                )?,
+                data,
+                reads: &reads[..want.reads],
+                writes: &writes[..want.writes],
+                reads_per_tx: env.limits.access_entries(),
+                writes_per_tx: env.limits.writes_per_tx(),
+                error: AtomicU32::new(NO_ERROR),
+                contention_fallback: true,
+                executions: Padded(AtomicU32::new(0)),
+                aborts: AtomicU32::new(0),
+                waits: AtomicU32::new(0),
+            };
         exec.install_declared()?;
         Ok(exec)
     }
@@ -342,7 +352,11 @@ impl<'a, S: StateReader + Sync> ParallelExecutor<'a, S> {
     /// [`Self::run_worker`] with a hook called while no task is available, with the
     /// number of consecutive idle attempts: a host yields the thread there after a few
     /// spins, so an idle worker never starves a busy one on an oversubscribed machine.
-    pub fn run_worker_with(&self, worker: WorkerMemory<'_>, mut idle: impl FnMut(u32)) -> Result<(), BlockError> {
+    pub fn run_worker_with(
+        &self,
+        worker: WorkerMemory<'_>,
+        mut idle: impl FnMut(u32),
+    ) -> Result<(), BlockError> {
         let WorkerMemory { mut vm, access } = worker;
         let Some(mut acc) = AccessSet::new(access, self.env.limits) else {
             self.fail(ERR_SCRATCH);
@@ -353,18 +367,31 @@ impl<'a, S: StateReader + Sync> ParallelExecutor<'a, S> {
             return Err(BlockError::BadScratch);
         }
         let mut task: Option<Task> = None;
+        let mut execs = 0u32;
+        let flush = |execs: &mut u32| {
+            self.executions.fetch_add(core::mem::take(execs), Ordering::Relaxed);
+        };
         loop {
             if self.error.load(Ordering::Relaxed) != NO_ERROR {
+                flush(&mut execs);
                 return Ok(());
             }
             task = match task {
-                Some(Task::Execute(t, i)) => match self.execute(t, i, &mut acc, &mut vm) {
-                    Ok(next) => next,
-                    Err(code) => {
-                        self.fail(code);
-                        return Ok(());
+                Some(Task::Execute(t, i)) => {
+                    match self.execute(t, i, &mut acc, &mut vm, &mut execs) {
+                        Ok(next) => {
+                            if execs >= EXEC_FLUSH {
+                                flush(&mut execs);
+                            }
+                            next
+                        }
+                        Err(code) => {
+                            flush(&mut execs);
+                            self.fail(code);
+                            return Ok(());
+                        }
                     }
-                },
+                }
                 Some(Task::Validate(t, i)) => self.validate(t, i),
                 None => {
                     let mut spins = 0;
@@ -373,6 +400,7 @@ impl<'a, S: StateReader + Sync> ParallelExecutor<'a, S> {
                             break Some(t);
                         }
                         if self.sched.is_done() {
+                            flush(&mut execs);
                             return Ok(());
                         }
                         spins += 1;
@@ -420,10 +448,11 @@ impl<'a, S: StateReader + Sync> ParallelExecutor<'a, S> {
         inc: u32,
         acc: &mut AccessSet<'_>,
         vm: &mut VmScratch<'_>,
+        execs: &mut u32,
     ) -> Result<Option<Task>, u32> {
         let tx = &self.txs[t as usize];
         loop {
-            self.executions.fetch_add(1, Ordering::Relaxed);
+            *execs += 1;
             let mut view = MvView { mv: &self.mv, state: self.state, txn: t };
             match execute_transaction(tx, &self.env, &mut view, acc, vm) {
                 Err(Interrupt::Dependency(blocking)) => {
@@ -508,26 +537,7 @@ impl<'a, S: StateReader + Sync> ParallelExecutor<'a, S> {
 
     fn validate(&self, t: u32, inc: u32) -> Option<Task> {
         let ti = t as usize;
-        let data = &self.data[ti];
-        let valid = {
-            let _g = data.reads_lock.lock();
-            // SAFETY: `reads_lock` of t is held.
-            let (recorded, n) = data.reads_meta.with(|p| unsafe { *p });
-            // A newer incarnation already replaced the reads: this one was aborted by
-            // someone else, and `try_validation_abort` below would fail anyway.
-            recorded != inc || {
-                let base = ti * self.reads_per_tx;
-                self.reads[base..base + n as usize].iter().all(|c| {
-                    // SAFETY: `reads_lock` of t is held.
-                    let (key, seen) = c.0.with(|p| unsafe { *p });
-                    match self.mv.read(&key, t) {
-                        MvRead::Value(v) => v == seen,
-                        MvRead::Storage(d) => self.state.read(&key).wrapping_add(d) == seen,
-                        MvRead::Dependency(_) => false,
-                    }
-                })
-            }
-        };
+        let valid = self.reads_valid(t, Some(inc));
         let aborted = !valid && self.sched.try_validation_abort(t, inc);
         if aborted {
             self.aborts.fetch_add(1, Ordering::Relaxed);
@@ -540,6 +550,31 @@ impl<'a, S: StateReader + Sync> ParallelExecutor<'a, S> {
             }
         }
         self.sched.finish_validation(t, aborted)
+    }
+
+    /// Whether `t`'s recorded read set still reads the same values. With `Some(inc)`, a
+    /// read set of another incarnation counts as valid (that incarnation was already
+    /// aborted by someone else, and `try_validation_abort` would fail anyway).
+    fn reads_valid(&self, t: u32, inc: Option<u32>) -> bool {
+        let ti = t as usize;
+        let data = &self.data[ti];
+        {
+            let _g = data.reads_lock.lock();
+            // SAFETY: `reads_lock` of t is held.
+            let (recorded, n) = data.reads_meta.with(|p| unsafe { *p });
+            inc.is_some_and(|i| i != recorded) || {
+                let base = ti * self.reads_per_tx;
+                self.reads[base..base + n as usize].iter().all(|c| {
+                    // SAFETY: `reads_lock` of t is held.
+                    let (key, seen) = c.0.with(|p| unsafe { *p });
+                    match self.mv.read(&key, t) {
+                        MvRead::Value(v) => v == seen,
+                        MvRead::Storage(d) => self.state.read(&key).wrapping_add(d) == seen,
+                        MvRead::Dependency(_) => false,
+                    }
+                })
+            }
+        }
     }
 
     /// After every worker returned: copies the receipts into `receipts` and the block's
@@ -555,7 +590,8 @@ impl<'a, S: StateReader + Sync> ParallelExecutor<'a, S> {
             ERR_CONTENDED => {
                 return Err(BlockError::Contended {
                     executions: self.executions.load(Ordering::Relaxed),
-                    wasted: self.aborts.load(Ordering::Relaxed) + self.waits.load(Ordering::Relaxed),
+                    wasted: self.aborts.load(Ordering::Relaxed)
+                        + self.waits.load(Ordering::Relaxed),
                 })
             }
             _ => return Err(BlockError::BadScratch),
@@ -575,6 +611,17 @@ impl<'a, S: StateReader + Sync> ParallelExecutor<'a, S> {
             *r = self.data[t].receipt.with(|p| unsafe { *p });
             stats.gas_used += r.gas_used;
             stats.undeclared += r.undeclared_access as u64;
+        }
+        // Debug builds re-check every read set against the final versions: a failure here
+        // means the scheduler declared the block done too early.
+        if cfg!(debug_assertions) {
+            for t in 0..n as u32 {
+                if !self.reads_valid(t, None) {
+                    return Err(BlockError::ParallelInvariant(
+                        "a final read set does not validate",
+                    ));
+                }
+            }
         }
         let mut len = 0;
         let mut bad = None;

@@ -215,7 +215,12 @@ impl<'a> MvMemory<'a> {
             // Relaxed: published by the release CAS below.
             self.keys[slot as usize].next_claimed.store(head, Ordering::Relaxed);
             // Release: makes `next_claimed` visible to whoever acquires the new head.
-            match self.claimed.compare_exchange_weak(head, slot, Ordering::Release, Ordering::Relaxed) {
+            match self.claimed.compare_exchange_weak(
+                head,
+                slot,
+                Ordering::Release,
+                Ordering::Relaxed,
+            ) {
                 Ok(_) => return,
                 Err(h) => head = h,
             }

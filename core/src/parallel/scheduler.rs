@@ -39,9 +39,10 @@
 //!
 //! # In-order executions
 //!
-//! An execution claimed while no task was active and `validation_idx` stood at its
-//! index reads only final values: every lower transaction is executed and validated,
-//! and nothing can change them without an active task. Such an execution skips its
+//! An execution claimed at an instant when no task was active and both indices stood at
+//! its index reads only final values: every lower transaction is executed and
+//! validated, and nothing can change them without an active task (the check and its
+//! argument are in `next_version_to_execute`). Such an execution skips its
 //! validation (`finish_execution` moves `validation_idx` past it). A single worker
 //! therefore never validates, and several workers skip validation whenever they keep
 //! up with each other in order.
@@ -53,7 +54,7 @@
 //! blocking transaction's status cell. Both are only touched under the blocking
 //! transaction's lock. A waiter is in at most one list (it is `Aborting` until resumed).
 
-use crate::sync::{spin_hint, AtomicBool, AtomicU32, Ordering, RawSpin, UnsafeCell};
+use crate::sync::{spin_hint, AtomicBool, AtomicU32, Ordering, Padded, RawSpin, UnsafeCell};
 
 const NIL: u32 = u32::MAX;
 
@@ -143,11 +144,11 @@ pub enum Task {
 pub struct Scheduler<'a> {
     txs: &'a [TxState],
     n: u32,
-    execution_idx: AtomicU32,
-    validation_idx: AtomicU32,
-    decrease_cnt: AtomicU32,
-    num_active_tasks: AtomicU32,
-    done: AtomicBool,
+    execution_idx: Padded<AtomicU32>,
+    validation_idx: Padded<AtomicU32>,
+    decrease_cnt: Padded<AtomicU32>,
+    num_active_tasks: Padded<AtomicU32>,
+    done: Padded<AtomicBool>,
 }
 
 impl<'a> Scheduler<'a> {
@@ -158,11 +159,11 @@ impl<'a> Scheduler<'a> {
         Self {
             txs: states,
             n,
-            execution_idx: AtomicU32::new(0),
-            validation_idx: AtomicU32::new(0),
-            decrease_cnt: AtomicU32::new(0),
-            num_active_tasks: AtomicU32::new(0),
-            done: AtomicBool::new(n == 0),
+            execution_idx: Padded(AtomicU32::new(0)),
+            validation_idx: Padded(AtomicU32::new(0)),
+            decrease_cnt: Padded(AtomicU32::new(0)),
+            num_active_tasks: Padded(AtomicU32::new(0)),
+            done: Padded(AtomicBool::new(n == 0)),
         }
     }
 
@@ -235,12 +236,26 @@ impl<'a> Scheduler<'a> {
             self.check_done();
             return None;
         }
+        // In order: at the instant of our `num_active_tasks` increment no task was active
+        // and both indices stood at `idx`. At such a quiescent instant every lower
+        // transaction is executed and validated against final versions (a transaction
+        // that is not final needs an active task, or an index below it), so this
+        // execution reads final values and needs no validation (see `finish_execution`).
+        // Both indices are read before the increment and `validation_idx` again after
+        // the claim, with `decrease_cnt` around everything: without a decrease both only
+        // grow, so equal values before and after pin them at the increment. (Checking
+        // `execution_idx` before the increment matters: another worker may increment
+        // `num_active_tasks` after us yet claim `idx - 1` before our claim.)
+        let decreases = self.decrease_cnt.load(Ordering::SeqCst);
+        let val_before = self.validation_idx.load(Ordering::SeqCst);
+        let exec_before = self.execution_idx.load(Ordering::SeqCst);
         let was_active = self.num_active_tasks.fetch_add(1, Ordering::SeqCst);
         let idx = self.execution_idx.fetch_add(1, Ordering::SeqCst);
-        // In order: no task was active and every lower transaction has been validated,
-        // so every lower transaction is final and this execution reads final values; it
-        // needs no validation (see `finish_execution`).
-        let in_order = was_active == 0 && self.validation_idx.load(Ordering::SeqCst) == idx;
+        let in_order = was_active == 0
+            && exec_before == idx
+            && val_before == idx
+            && self.validation_idx.load(Ordering::SeqCst) == idx
+            && self.decrease_cnt.load(Ordering::SeqCst) == decreases;
         let t = self.try_incarnate(idx, in_order);
         if t.is_none() {
             self.num_active_tasks.fetch_sub(1, Ordering::SeqCst);
@@ -356,7 +371,10 @@ impl<'a> Scheduler<'a> {
         // this transaction, no higher one has been validated yet, so stepping past it is
         // all that is needed (new paths included). If it moved, take the general path.
         if in_order
-            && self.validation_idx.compare_exchange(txn, txn + 1, Ordering::SeqCst, Ordering::SeqCst).is_ok()
+            && self
+                .validation_idx
+                .compare_exchange(txn, txn + 1, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
         {
             self.num_active_tasks.fetch_sub(1, Ordering::SeqCst);
             return None;
