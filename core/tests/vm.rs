@@ -575,13 +575,13 @@ fn logs_digest_is_keccak_over_24_byte_entries() {
     assert_eq!((out.logs, out.logs_digest), (0, [0; 32]), "no logs: zero digest");
 
     let code = asm(|a| {
-        a.push(1).push(2).op(Op::Log).push(0xffff_ffff_ff).push(4).op(Op::Log).op(Op::Stop);
+        a.push(1).push(2).op(Op::Log).push(0x00ff_ffff_ffff).push(4).op(Op::Log).op(Op::Stop);
     });
     let out = run(&code, GAS);
     assert_eq!(out.status, Status::Success);
     assert_eq!(out.logs, 2);
-    assert_eq!(out.logs_digest, log_digest(&[(CONTRACT, 1, 2), (CONTRACT, 0xffff_ffff_ff, 4)]));
-    assert_ne!(out.logs_digest, log_digest(&[(CONTRACT, 2, 1), (CONTRACT, 0xffff_ffff_ff, 4)]));
+    assert_eq!(out.logs_digest, log_digest(&[(CONTRACT, 1, 2), (CONTRACT, 0x00ff_ffff_ffff, 4)]));
+    assert_ne!(out.logs_digest, log_digest(&[(CONTRACT, 2, 1), (CONTRACT, 0x00ff_ffff_ffff, 4)]));
 }
 
 #[test]

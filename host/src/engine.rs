@@ -387,7 +387,7 @@ fn run_workers<S: parex_core::state::StateReader + Sync>(
     use rayon::prelude::*;
     workers
         .par_iter_mut()
-        .map(|w| exec.run_worker(w.worker()))
+        .map(|w| exec.run_worker_with(w.worker(), backoff))
         .collect::<Result<Vec<()>, _>>()
         .map(|_| ())
 }

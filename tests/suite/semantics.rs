@@ -380,7 +380,7 @@ fn failed_transactions_pay_and_bump_the_nonce_only() {
     ];
     let before = genesis(&w);
     for (name, tx, status, output, gas) in cases {
-        let (r, after) = run(&w, &[tx.clone()]);
+        let (r, after) = run(&w, std::slice::from_ref(&tx));
         let r = r[0];
         assert_eq!((r.status, r.output), (status, output), "{name}: {r:?}");
         assert!(r.status.is_failure(), "{name}");
