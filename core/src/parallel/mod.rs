@@ -114,16 +114,19 @@ impl Default for ReadCell {
     }
 }
 
-/// One entry of a transaction's write list: key and the node holding its version.
+/// One entry of a transaction's write list: key, the node holding its version and the
+/// key's slot in the multi-version table.
 #[derive(Debug)]
-pub struct WriteCell(UnsafeCell<(StateKey, u32)>);
+pub struct WriteCell(UnsafeCell<WriteEntry>);
+
+type WriteEntry = (StateKey, u32, u32);
 
 // SAFETY: same discipline as `TxData::writes_len` (see there).
 unsafe impl Sync for WriteCell {}
 
 impl Default for WriteCell {
     fn default() -> Self {
-        Self(UnsafeCell::new((StateKey::balance(Address(0)), 0)))
+        Self(UnsafeCell::new((StateKey::balance(Address(0)), 0, 0)))
     }
 }
 
@@ -314,11 +317,15 @@ impl<'a, S: StateReader + Sync> ParallelExecutor<'a, S> {
                     continue;
                 }
                 let node = (base + len) as u32;
-                self.mv
-                    .write(&key, t as u32, node, false, Write::None, true)
-                    .map_err(|_| BlockError::ParallelInvariant(MV_FULL))?;
+                let slot = self
+                    .mv
+                    .slot_index(&key, true)
+                    .ok()
+                    .flatten()
+                    .ok_or(BlockError::ParallelInvariant(MV_FULL))?;
+                self.mv.write_at(slot, t as u32, node, false, Write::None, true);
                 // SAFETY: no worker runs yet; this thread is the only one touching t's list.
-                self.writes[base + len].0.with_mut(|p| unsafe { *p = (key, node) });
+                self.writes[base + len].0.with_mut(|p| unsafe { *p = (key, node, slot) });
                 len += 1;
                 // SAFETY: as above.
                 self.data[t].writes_len.with_mut(|p| unsafe { *p = len as u32 });
@@ -495,34 +502,37 @@ impl<'a, S: StateReader + Sync> ParallelExecutor<'a, S> {
         // Write set: t is Executing, so this worker owns t's write list and free nodes.
         let mut old = WriteList::new();
         self.write_list(ti, &mut old);
-        for (key, node) in old.iter() {
-            if !acc.accesses().iter().any(|a| a.key == *key && a.write != Write::None) {
-                self.mv.remove(key, *node);
+        for &(key, node, slot) in old.iter() {
+            if !acc_writes(acc, &key) {
+                self.mv.remove_at(slot, node);
             }
         }
         let base = ti * self.writes_per_tx;
         let mut new = WriteList::new();
         let mut wrote_new_path = false;
         for a in acc.accesses().iter().filter(|a| a.write != Write::None) {
-            let (node, existing) = match old.iter().find(|(k, _)| *k == a.key) {
-                Some(&(_, node)) => (node, true),
-                // First incarnation without declared writes: nodes in write order.
-                None if old.is_empty() => ((base + new.len()) as u32, false),
+            let (node, slot, existing) = match old.iter().find(|(k, _, _)| *k == a.key) {
+                Some(&(_, node, slot)) => (node, slot, true),
                 None => {
-                    // A node of t's range used neither by a kept old entry nor a new one.
-                    let free = (base..base + self.writes_per_tx).map(|n| n as u32).find(|n| {
-                        !new.iter().any(|(_, m)| m == n)
-                            && !old.iter().any(|(k, m)| m == n && acc_writes(acc, k))
-                    });
-                    match free {
-                        Some(n) => (n, false),
-                        None => return Err(ERR_SCRATCH),
-                    }
+                    let node = if old.is_empty() {
+                        // First incarnation without declared writes: nodes in write order.
+                        (base + new.len()) as u32
+                    } else {
+                        // A node of t's range used neither by a kept old entry nor a new one.
+                        let free = (base..base + self.writes_per_tx).map(|n| n as u32).find(|n| {
+                            !new.iter().any(|(_, m, _)| m == n)
+                                && !old.iter().any(|(k, m, _)| m == n && acc_writes(acc, k))
+                        });
+                        free.ok_or(ERR_SCRATCH)?
+                    };
+                    let slot =
+                        self.mv.slot_index(&a.key, true).ok().flatten().ok_or(ERR_MV_FULL)?;
+                    (node, slot, false)
                 }
             };
             wrote_new_path |= !existing;
-            self.mv.write(&a.key, t, node, existing, a.write, false).map_err(|_| ERR_MV_FULL)?;
-            new.push((a.key, node)).map_err(|_| ERR_SCRATCH)?;
+            self.mv.write_at(slot, t, node, existing, a.write, false);
+            new.push((a.key, node, slot)).map_err(|_| ERR_SCRATCH)?;
         }
         for (i, e) in new.iter().enumerate() {
             // SAFETY: t is Executing; this worker owns t's write list (TxData docs).
@@ -545,8 +555,8 @@ impl<'a, S: StateReader + Sync> ParallelExecutor<'a, S> {
             // t is Aborting(inc): its write list is stable until it is Ready again.
             let mut list = WriteList::new();
             self.write_list(ti, &mut list);
-            for (key, node) in list.iter() {
-                self.mv.mark_estimate(key, *node);
+            for &(_, node, slot) in list.iter() {
+                self.mv.mark_estimate_at(slot, node);
             }
         }
         self.sched.finish_validation(t, aborted)
@@ -625,27 +635,34 @@ impl<'a, S: StateReader + Sync> ParallelExecutor<'a, S> {
         }
         let mut len = 0;
         let mut bad = None;
-        self.mv.for_each_final(n as u32, |key, read| {
-            let value = match read {
-                MvRead::Value(v) => v,
-                MvRead::Storage(d) => self.state.read(&key).wrapping_add(d),
-                MvRead::Dependency(_) => {
-                    bad = Some(BlockError::ParallelInvariant("estimate left at the end"));
-                    return;
+        // Every key written by some transaction's last incarnation, once, at the end of
+        // the block (deltas folded in).
+        let mut list = WriteList::new();
+        for t in 0..n {
+            self.write_list(t, &mut list);
+            for &(_, _, slot) in list.iter() {
+                let Some(key) = self.mv.first_visit(slot) else { continue };
+                let value = match self.mv.read_at(slot, n as u32) {
+                    MvRead::Value(v) => v,
+                    MvRead::Storage(d) => self.state.read(&key).wrapping_add(d),
+                    MvRead::Dependency(_) => {
+                        bad = Some(BlockError::ParallelInvariant("estimate left at the end"));
+                        continue;
+                    }
+                };
+                match out.get_mut(len) {
+                    Some(slot) => *slot = StateEntry { key, value },
+                    None => {
+                        bad = Some(BlockError::BufferTooSmall {
+                            buffer: "writes",
+                            needed: len + 1,
+                            given: len,
+                        })
+                    }
                 }
-            };
-            match out.get_mut(len) {
-                Some(slot) => *slot = StateEntry { key, value },
-                None => {
-                    bad = Some(BlockError::BufferTooSmall {
-                        buffer: "writes",
-                        needed: len + 1,
-                        given: len,
-                    })
-                }
+                len += 1;
             }
-            len += 1;
-        });
+        }
         if let Some(e) = bad {
             return Err(e);
         }
@@ -666,4 +683,4 @@ fn acc_writes(acc: &AccessSet<'_>, key: &StateKey) -> bool {
 /// Most entries of one write list (bounds `Limits::writes_per_tx`).
 pub const MAX_WRITE_LIST: usize = 64;
 
-type WriteList = heapless::Vec<(StateKey, u32), MAX_WRITE_LIST>;
+type WriteList = heapless::Vec<WriteEntry, MAX_WRITE_LIST>;

@@ -8,12 +8,12 @@
 //!   keys are never removed during a block, so probing needs no tombstones. The state
 //!   word carries the block's *epoch* in its upper 30 bits: a slot stamped with an older
 //!   epoch is empty, so the table is never cleared between blocks (it is only wiped when
-//!   the epoch wraps). Claimed slots are also pushed on a lock-free list (a Treiber
-//!   stack through `next_claimed`; nothing is popped during a block, so there is no ABA)
-//!   so that reading out the block's writes visits only them.
+//!   the epoch wraps). Callers address a key by its slot index once they have it (a
+//!   transaction's write list keeps `(key, node, slot)`), so each key is probed once per
+//!   incarnation at most.
 //! * `nodes`: [`MvNode`]s, `writes_per_tx` per transaction: transaction `t` owns
-//!   `nodes[t * W .. (t + 1) * W]` and decides alone which of them are in use (it records
-//!   `(key, node)` pairs in its write list). A key's versions form a linked list through
+//!   `nodes[t * W .. (t + 1) * W]` and decides alone which of them are in use (its
+//!   write list records them). A key's versions form a linked list through
 //!   `next`, sorted by descending transaction index, guarded by the key's lock.
 //!
 //! # Reads
@@ -42,8 +42,9 @@ pub struct MvKey {
     /// `epoch << 2 | INIT` (claimed, key being written) or `epoch << 2 | READY`; any other
     /// epoch means empty.
     state: AtomicU32,
-    /// Next claimed slot of this block (see the module docs).
-    next_claimed: AtomicU32,
+    /// Epoch in which `finish` last emitted this key (single-threaded use, after the
+    /// workers joined).
+    emitted: AtomicU32,
     /// Written once by the claimer before `READY` is published; read-only afterwards.
     key: UnsafeCell<StateKey>,
     lock: RawSpin,
@@ -67,7 +68,7 @@ impl MvKey {
     pub fn new() -> Self {
         Self {
             state: AtomicU32::new(0),
-            next_claimed: AtomicU32::new(NIL),
+            emitted: AtomicU32::new(0),
             key: UnsafeCell::new(StateKey::balance(Address(0))),
             lock: RawSpin::new(),
             head: UnsafeCell::new(NIL),
@@ -135,8 +136,6 @@ pub struct MvMemory<'a> {
     nodes: &'a [MvNode],
     /// This block's epoch, 1..=MAX_EPOCH.
     epoch: u32,
-    /// Last claimed slot, or NIL.
-    claimed: AtomicU32,
 }
 
 impl<'a> MvMemory<'a> {
@@ -159,11 +158,11 @@ impl<'a> MvMemory<'a> {
             last + 1
         };
         header.state.store(epoch, Ordering::Relaxed);
-        Some(Self { keys: table, nodes, epoch, claimed: AtomicU32::new(NIL) })
+        Some(Self { keys: table, nodes, epoch })
     }
 
     /// Finds `key`'s slot, claiming one if `insert`.
-    fn slot(&self, key: &StateKey, insert: bool) -> Result<Option<&MvKey>, MvFull> {
+    pub fn slot_index(&self, key: &StateKey, insert: bool) -> Result<Option<u32>, MvFull> {
         let mask = self.keys.len() - 1;
         let mut i = key.table_hash() as usize & mask;
         let (init, ready) = (self.epoch << STATE_BITS | INIT, self.epoch << STATE_BITS | READY);
@@ -185,8 +184,7 @@ impl<'a> MvMemory<'a> {
                         s.head.with_mut(|p| unsafe { *p = NIL });
                         // Release: publishes the key and head written just above.
                         s.state.store(ready, Ordering::Release);
-                        self.push_claimed(i as u32);
-                        return Ok(Some(s));
+                        return Ok(Some(i as u32));
                     }
                     Err(now) => st = now,
                 }
@@ -202,29 +200,11 @@ impl<'a> MvMemory<'a> {
             }
             // SAFETY: state is READY (observed with acquire), so `key` is immutable now.
             if s.key.with(|p| unsafe { *p }) == *key {
-                return Ok(Some(s));
+                return Ok(Some(i as u32));
             }
             i = (i + 1) & mask;
         }
         Err(MvFull)
-    }
-
-    fn push_claimed(&self, slot: u32) {
-        let mut head = self.claimed.load(Ordering::Relaxed);
-        loop {
-            // Relaxed: published by the release CAS below.
-            self.keys[slot as usize].next_claimed.store(head, Ordering::Relaxed);
-            // Release: makes `next_claimed` visible to whoever acquires the new head.
-            match self.claimed.compare_exchange_weak(
-                head,
-                slot,
-                Ordering::Release,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return,
-                Err(h) => head = h,
-            }
-        }
     }
 
     /// Runs `f` on node `n`. Caller must hold the lock of the key whose list holds `n`,
@@ -236,23 +216,26 @@ impl<'a> MvMemory<'a> {
         self.nodes[n as usize].data.with_mut(|p| f(unsafe { &mut *p }))
     }
 
-    /// Runs `f` with `key`'s list head under its lock.
+    /// Runs `f` with slot `slot`'s list head under its lock.
     #[inline]
-    fn with_list<R>(&self, slot: &MvKey, f: impl FnOnce(&mut u32) -> R) -> R {
-        let _g = slot.lock.lock();
-        // SAFETY: `head` is only accessed under `lock`, held for the closure.
-        slot.head.with_mut(|p| f(unsafe { &mut *p }))
+    fn with_list<R>(&self, slot: u32, f: impl FnOnce(&mut u32) -> R) -> R {
+        let s = &self.keys[slot as usize];
+        let _g = s.lock.lock();
+        // SAFETY: `head` is only accessed under `lock`, held for the closure; the slot is
+        // READY (callers got its index from `slot_index`), so `head` was initialised.
+        s.head.with_mut(|p| f(unsafe { &mut *p }))
     }
 
     /// Reads `key` as transaction `txn` sees it.
     pub fn read(&self, key: &StateKey, txn: u32) -> MvRead {
-        match self.slot(key, false) {
-            Ok(Some(slot)) => self.read_slot(slot, txn),
+        match self.slot_index(key, false) {
+            Ok(Some(slot)) => self.read_at(slot, txn),
             _ => MvRead::Storage(0),
         }
     }
 
-    fn read_slot(&self, slot: &MvKey, txn: u32) -> MvRead {
+    /// Reads the key in `slot` as transaction `txn` sees it.
+    pub fn read_at(&self, slot: u32, txn: u32) -> MvRead {
         self.with_list(slot, |head| {
             let mut sum: u64 = 0;
             let mut n = *head;
@@ -274,19 +257,18 @@ impl<'a> MvMemory<'a> {
         })
     }
 
-    /// Writes (or replaces) transaction `txn`'s version of `key` in node `node`, which
-    /// `txn` owns. `existing`: `node` is already in `key`'s list. `estimate`: publish it
-    /// as an estimate (declared but not yet executed).
-    pub fn write(
+    /// Writes (or replaces) transaction `txn`'s version of the key in `slot`, in node
+    /// `node`, which `txn` owns. `existing`: `node` is already in the key's list.
+    /// `estimate`: publish it as an estimate (declared but not yet executed).
+    pub fn write_at(
         &self,
-        key: &StateKey,
+        slot: u32,
         txn: u32,
         node: u32,
         existing: bool,
         value: Write,
         estimate: bool,
-    ) -> Result<(), MvFull> {
-        let slot = self.slot(key, true)?.ok_or(MvFull)?;
+    ) {
         self.with_list(slot, |head| {
             if existing {
                 self.node(node, |d| {
@@ -313,19 +295,15 @@ impl<'a> MvMemory<'a> {
                 self.node(prev, |d| d.next = node);
             }
         });
-        Ok(())
     }
 
-    /// Marks `txn`'s version (node `node`) of `key` as an estimate.
-    pub fn mark_estimate(&self, key: &StateKey, node: u32) {
-        if let Ok(Some(slot)) = self.slot(key, false) {
-            self.with_list(slot, |_| self.node(node, |d| d.estimate = true));
-        }
+    /// Marks node `node` (in the list of `slot`) as an estimate.
+    pub fn mark_estimate_at(&self, slot: u32, node: u32) {
+        self.with_list(slot, |_| self.node(node, |d| d.estimate = true));
     }
 
-    /// Unlinks node `node` from `key`'s list.
-    pub fn remove(&self, key: &StateKey, node: u32) {
-        let Ok(Some(slot)) = self.slot(key, false) else { return };
+    /// Unlinks node `node` from the list of `slot`.
+    pub fn remove_at(&self, slot: u32, node: u32) {
         self.with_list(slot, |head| {
             let mut prev = NIL;
             let mut cur = *head;
@@ -346,21 +324,15 @@ impl<'a> MvMemory<'a> {
         });
     }
 
-    /// After all workers finished: calls `f(key, read)` for every key with at least one
-    /// version, with the value after the whole block (`read` at index `end`).
-    pub fn for_each_final(&self, end: u32, mut f: impl FnMut(StateKey, MvRead)) {
-        // Acquire: pairs with the release pushes of every claim.
-        let mut i = self.claimed.load(Ordering::Acquire);
-        while i != NIL {
-            let s = &self.keys[i as usize];
-            // SAFETY: a claimed slot of this epoch is READY: `key` is immutable.
-            let key = s.key.with(|p| unsafe { *p });
-            let read = self.read_slot(s, end);
-            // A slot whose versions were all removed reads as "no adds": not written.
-            if self.with_list(s, |head| *head != NIL) {
-                f(key, read);
-            }
-            i = s.next_claimed.load(Ordering::Relaxed);
+    /// After the workers joined: the key in `slot`, the first time it is asked for in
+    /// this block (`None` afterwards), so each written key is read out once.
+    pub fn first_visit(&self, slot: u32) -> Option<StateKey> {
+        let s = &self.keys[slot as usize];
+        // Relaxed: single-threaded use after the workers joined.
+        if s.emitted.swap(self.epoch, Ordering::Relaxed) == self.epoch {
+            return None;
         }
+        // SAFETY: the slot is READY in this epoch: `key` is immutable.
+        Some(s.key.with(|p| unsafe { *p }))
     }
 }
