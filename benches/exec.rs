@@ -4,7 +4,8 @@
 //! Cases (the performance cases): low contention (100,000 accounts, one
 //! 10,000-transaction block of transfers) with the sequential engine and the parallel
 //! engine on 2 and on 1 worker; full contention (transfers between 2 accounts, and swaps
-//! on 1 AMM pool) with the sequential engine and 2 parallel workers.
+//! on 1 AMM pool) with the sequential engine and 2 parallel workers; and token transfers
+//! at low contention, where each transaction runs contract code.
 //!
 //! Only execution is timed: the world, the block and the committed genesis state are
 //! built once per case, and every iteration executes the block against that state with
@@ -65,6 +66,11 @@ fn exec_benches(c: &mut Criterion) {
 
     let low = Spec::new(Workload::Transfers, 100_000, 10_000, 1, 1);
     bench_case(c, "transfers_low_contention_100k_accounts", low, &[seq, par2, par1]);
+
+    // Contract calls cost more per transaction than native transfers, so the engine's
+    // bookkeeping weighs less: the same low-contention shape with token transfers.
+    let token = Spec::new(Workload::Token, 100_000, 10_000, 1, 1);
+    bench_case(c, "token_low_contention_100k_accounts", token, &[seq, par2, par1]);
 
     let hot = Spec::new(Workload::Transfers, 2, 10_000, 1, 1);
     bench_case(c, "transfers_full_contention_2_accounts", hot, &[seq, par2]);

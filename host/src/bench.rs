@@ -267,11 +267,15 @@ fn first_difference(a: &ChainOutcome, b: &ChainOutcome) -> Option<String> {
     None
 }
 
-/// Measures `case` (see the module docs). `tick` is called after every replay
+/// Measures `case` (see the module docs). The sequential engine commits with
+/// `seq_hasher` when given (one CPU thread: the reference executor is single-threaded),
+/// else with `hasher` like the parallel engine (every core with the `rayon` feature, or
+/// the OpenCL device). `tick` is called after every replay
 /// (`2 * (repeats + 1)` of them) to drive a progress bar.
 pub fn measure(
     case: &Case,
     repeats: usize,
+    mut seq_hasher: Option<&mut (dyn Hasher + Send)>,
     hasher: &mut (dyn Hasher + Send),
     hasher_used: &str,
     hasher_requested: &str,
@@ -284,14 +288,20 @@ pub fn measure(
     let seq_mode = Mode::Sequential;
     let par_mode = Mode::Parallel(case.threads.max(1));
 
-    let reference = replay(&world, &blocks, seq_mode, limits, hasher)?;
+    let reference = match seq_hasher.as_deref_mut() {
+        Some(h) => replay(&world, &blocks, seq_mode, limits, h)?,
+        None => replay(&world, &blocks, seq_mode, limits, hasher)?,
+    };
     tick();
     let warm = replay(&world, &blocks, par_mode, limits, hasher)?;
     tick();
     let mut mismatch = first_difference(&reference, &warm).map(|d| format!("warm-up: {d}"));
     let (mut seq, mut par) = (Vec::new(), Vec::new());
     for round in 1..=repeats.max(1) {
-        let s = replay(&world, &blocks, seq_mode, limits, hasher)?;
+        let s = match seq_hasher.as_deref_mut() {
+            Some(h) => replay(&world, &blocks, seq_mode, limits, h)?,
+            None => replay(&world, &blocks, seq_mode, limits, hasher)?,
+        };
         tick();
         let p = replay(&world, &blocks, par_mode, limits, hasher)?;
         tick();

@@ -445,9 +445,13 @@ fn cmd_bench(a: BenchArgs, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Re
     let mut runs: Vec<RunReport> = Vec::with_capacity(cases.len());
     for case in &cases {
         bar.set_message(format!("{} {}", case.spec.workload, case.contention));
+        let mut single = parex_offload::CpuHasher::single_thread();
+        let seq_hasher: Option<&mut (dyn parex_core::hash::Hasher + Send)> =
+            if hashing.used == HasherKind::Cpu { Some(&mut single) } else { None };
         let report = bench::measure(
             case,
             a.repeats,
+            seq_hasher,
             hashing.hasher.as_mut(),
             &used,
             &requested,

@@ -1,6 +1,6 @@
 //! Running the core on the host: buffers sized from `Vec`s, the parallel engine on
-//! `std::thread::scope` workers (or rayon's pool with the `rayon` feature), and the
-//! sequential fallback.
+//! `std::thread::scope` workers, and the sequential fallback. (The `rayon` feature
+//! spreads commitment hashing over the cores, through `parex-offload`'s CPU backend.)
 
 use std::time::{Duration, Instant};
 
@@ -358,7 +358,9 @@ fn backoff(spins: u32) {
     }
 }
 
-#[cfg(not(feature = "rayon"))]
+/// Runs one worker on the calling thread and the others on scoped threads. (Workers
+/// spin briefly while no task is available, so they get threads of their own rather
+/// than rayon tasks, whose pool may run them one after another.)
 fn run_workers<S: parex_core::state::StateReader + Sync>(
     exec: &ParallelExecutor<'_, S>,
     workers: &mut [WorkerBuffers],
@@ -377,17 +379,4 @@ fn run_workers<S: parex_core::state::StateReader + Sync>(
         }
         result
     })
-}
-
-#[cfg(feature = "rayon")]
-fn run_workers<S: parex_core::state::StateReader + Sync>(
-    exec: &ParallelExecutor<'_, S>,
-    workers: &mut [WorkerBuffers],
-) -> Result<(), BlockError> {
-    use rayon::prelude::*;
-    workers
-        .par_iter_mut()
-        .map(|w| exec.run_worker_with(w.worker(), backoff))
-        .collect::<Result<Vec<()>, _>>()
-        .map(|_| ())
 }

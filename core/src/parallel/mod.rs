@@ -203,10 +203,10 @@ pub const MV_FULL: &str = "multi-version table full";
 
 /// Executions before the contention check of [`ParallelExecutor::set_contention_fallback`]
 /// may end a block.
-pub const CONTENTION_MIN_EXECUTIONS: u32 = 128;
+pub const CONTENTION_MIN_EXECUTIONS: u32 = 64;
 /// One wasted execution in this many ends a contended block (see
 /// [`ParallelExecutor::set_contention_fallback`]).
-pub const CONTENTION_RATIO: u32 = 4;
+pub const CONTENTION_RATIO: u32 = 8;
 
 /// Executions a worker counts locally before adding them to the shared counter.
 const EXEC_FLUSH: u32 = 32;
