@@ -164,7 +164,7 @@ pub fn execute_sequential<'m, S: StateReader>(
             };
             overlay.set(&a.key, v)?;
         }
-        stats.gas_used += r.gas_used;
+        stats.gas_used = stats.gas_used.saturating_add(r.gas_used);
         stats.undeclared += r.undeclared_access as u64;
         *receipt = r;
     }

@@ -696,3 +696,20 @@ fn game_moves_turns_and_board_edges() {
     assert_eq!((turn(1), turn(2), turn(3)), (3, 1, game::MAX_TURNS));
     assert_eq!(r[4].gas_used, GAS);
 }
+
+/// A fault charges all of the transaction's gas; two free transactions with enormous
+/// gas limits fault, and the block's gas used saturates instead of overflowing.
+#[test]
+fn block_gas_used_saturates() {
+    let bad = Address(0xC000_0000);
+    let w = world(vec![(bad, vec![0xff])], &[]);
+    let huge = u64::MAX / 2 + 1;
+    let txs: Vec<_> = [ALICE, BOB]
+        .iter()
+        .map(|&from| Transaction::call(from, 0, bad, 0, &[], huge, 0).expect("no args"))
+        .collect();
+    let (receipts, _) = run(&w, &txs);
+    assert!(receipts.iter().all(|r| r.status == Status::InvalidOpcode && r.gas_used == huge));
+    let out = replay_with(&w, &[txs], Mode::Sequential);
+    assert_eq!(out.blocks[0].header.gas_used, u64::MAX);
+}

@@ -63,7 +63,10 @@ use mvmemory::{MvKey, MvMemory, MvNode, MvRead};
 use scheduler::{Scheduler, Task, TxState};
 
 /// Per-transaction results of the latest incarnation.
+///
+/// Aligned to a cache line for the same reason as [`TxState`].
 #[derive(Debug)]
+#[repr(align(64))]
 pub struct TxData {
     /// Guards `reads_meta` and the transaction's read cells.
     reads_lock: RawSpin,
@@ -619,7 +622,7 @@ impl<'a, S: StateReader + Sync> ParallelExecutor<'a, S> {
             // SAFETY: all workers have returned (the caller joined them), so nothing else
             // accesses the receipt.
             *r = self.data[t].receipt.with(|p| unsafe { *p });
-            stats.gas_used += r.gas_used;
+            stats.gas_used = stats.gas_used.saturating_add(r.gas_used);
             stats.undeclared += r.undeclared_access as u64;
         }
         // Debug builds re-check every read set against the final versions: a failure here

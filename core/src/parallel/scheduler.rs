@@ -83,7 +83,11 @@ struct StatusCell {
 }
 
 /// Per-transaction scheduler state; one per transaction, in caller memory.
+///
+/// Aligned to a cache line: neighbouring transactions usually run on different workers,
+/// and sharing a line would make their status locks bounce between cores.
 #[derive(Debug)]
+#[repr(align(64))]
 pub struct TxState {
     lock: RawSpin,
     cell: UnsafeCell<StatusCell>,
