@@ -105,24 +105,21 @@ static void keccak256_one(__global const uchar *msg, ulong len, __global uchar *
         len -= RATE_BYTES;
     }
 
-    // Last, partial block (0 to 135 bytes): message bytes, then 0x01 right
-    // after them and 0x80 at byte 135. They share byte 135 when len == 135.
+    // Last, partial block (0 to 135 bytes): whole lanes, then the bytes of the
+    // last partial lane; padding is 0x01 right after the message and 0x80 at
+    // byte 135 (lane 16, top byte). They share byte 135 when len == 135.
     uint rem = (uint)len;
-    for (uint j = 0; j < RATE_LANES; ++j) {
-        ulong lane = 0;
-        for (uint i = 0; i < 8u; ++i) {
-            uint idx = 8u * j + i;
-            uchar byte = idx < rem ? msg[idx] : (uchar)0;
-            if (idx == rem) {
-                byte ^= (uchar)0x01;
-            }
-            if (idx == RATE_BYTES - 1u) {
-                byte ^= (uchar)0x80;
-            }
-            lane |= ((ulong)byte) << (8u * i);
-        }
-        a[j] ^= lane;
+    uint full = rem / 8u;
+    uint tail = rem % 8u;
+    for (uint j = 0; j < full; ++j) {
+        a[j] ^= load_lane(msg + 8u * j);
     }
+    ulong last = 0;
+    for (uint i = 0; i < tail; ++i) {
+        last |= ((ulong)msg[8u * full + i]) << (8u * i);
+    }
+    a[full] ^= last ^ (((ulong)0x01) << (8u * tail));
+    a[RATE_LANES - 1u] ^= 0x8000000000000000UL;
     keccak_f1600(a);
 
     // Squeeze: the digest is the first four lanes, little-endian.

@@ -4,7 +4,7 @@
 //!
 //! 1. The program (`keccak.cl`, or a prebuilt binary for FPGA flows) is built once, when
 //!    the hasher is made; both kernels are created then.
-//! 2. A batch is cut into chunks of at most `chunk_bytes` input bytes (8 MiB by default)
+//! 2. A batch is cut into chunks of at most `chunk_bytes` input bytes (1 MiB by default)
 //!    that also respect the device's `CL_DEVICE_MAX_MEM_ALLOC_SIZE`; a single message that
 //!    does not fit is [`OffloadError::BatchTooLarge`] (the [`Hasher`] impl hashes such a
 //!    batch on the CPU).
@@ -42,7 +42,7 @@ type Result<T> = std::result::Result<T, OffloadError>;
 const DIGEST_BYTES: usize = 32;
 /// Default input bytes per chunk: large enough to amortise a launch, small enough that a
 /// big batch pipelines over a few chunks.
-const DEFAULT_CHUNK_BYTES: usize = 8 << 20;
+const DEFAULT_CHUNK_BYTES: usize = 1 << 20;
 /// Upper bound of the work-group size; the kernel uses no local memory, so this only
 /// trades scheduling granularity.
 const MAX_LOCAL_SIZE: usize = 64;
