@@ -706,7 +706,7 @@ impl OpenClHasher {
         self.engine.as_ref().map_or(0, |e| e.local)
     }
 
-    /// Sets the input bytes per pipelined chunk (default 8 MiB; clamped to the device's
+    /// Sets the input bytes per pipelined chunk (default 1 MiB; clamped to the device's
     /// max allocation). Smaller chunks overlap transfers with compute sooner.
     pub fn set_chunk_bytes(&mut self, bytes: usize) {
         if let Some(e) = &mut self.engine {
