@@ -42,9 +42,8 @@ pub const ENGINES: [(Engine, &str); 2] =
 /// Returns `None` if called a second time: the memory is handed out once, as
 /// `&'static mut`, so no two callers can alias it.
 ///
-/// Out of line: `ReferenceMemory::new` returns by value and builds its arrays on the
-/// stack (about twice `size_of::<ReferenceMemory>()` at `opt-level = "s"`), and those
-/// temporaries must be gone before the run's frames go below them.
+/// Built in place with `ReferenceMemory::init`, element by element, so no temporary of
+/// the struct's size ever lands on the stack.
 #[inline(never)]
 pub fn reference_memory() -> Option<&'static mut ReferenceMemory> {
     static TAKEN: AtomicBool = AtomicBool::new(false);
@@ -55,7 +54,7 @@ pub fn reference_memory() -> Option<&'static mut ReferenceMemory> {
     // SAFETY: `TAKEN` went from false to true exactly once, here, so this is the only
     // reference to `MEMORY` ever made; it lives for the whole program.
     let memory = unsafe { &mut *core::ptr::addr_of_mut!(MEMORY) };
-    Some(memory.write(ReferenceMemory::new()))
+    Some(ReferenceMemory::init(memory))
 }
 
 /// A 32-byte hash printed as lowercase hex.
@@ -69,12 +68,11 @@ impl fmt::Display for Hex<'_> {
 
 /// Gives `mem` fresh buffers, as before each engine's run on the host.
 ///
-/// `ReferenceMemory::new` returns by value, so this builds a temporary on the stack
-/// (`size_of::<ReferenceMemory>()` bytes) and copies it over `mem`; kept out of line so
-/// that temporary is gone before [`check_engine`] measures the run's stack.
+/// In place (`ReferenceMemory::reset`), element by element: no temporary of the struct's
+/// size.
 #[inline(never)]
 pub fn reset(mem: &mut ReferenceMemory) {
-    *mem = ReferenceMemory::new();
+    mem.reset();
 }
 
 /// The reference run, out of line: its whole frame lies below the stack pointer that

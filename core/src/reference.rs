@@ -3,6 +3,9 @@
 //! appliance test (QEMU, `appliance/`) and a host test execute it and must both arrive at
 //! [`EXPECTED_STATE_ROOT`] and [`EXPECTED_BLOCK_HASH`].
 
+use core::mem::MaybeUninit;
+use core::ptr::addr_of_mut;
+
 use crate::block::{commit, BlockHeader, CommitMemory};
 use crate::contracts::{amm, dao, depin, game, nft, token, Sample, MAX_CODE_LEN};
 use crate::error::BlockError;
@@ -120,6 +123,69 @@ impl ReferenceMemory {
             keys: core::array::from_fn(|_| MvKey::new()),
             mv_nodes: core::array::from_fn(|_| MvNode::new()),
         }
+    }
+
+    /// Builds fresh buffers directly in `slot`, one element at a time, so that no
+    /// temporary of the struct's size is made (on an appliance, [`Self::new`] needs
+    /// about twice the struct in stack).
+    pub fn init(slot: &mut MaybeUninit<Self>) -> &mut Self {
+        let p = slot.as_mut_ptr();
+        // SAFETY: `p` points to writable, properly aligned memory for one `Self` (it comes
+        // from a `&mut MaybeUninit<Self>`). Every field is initialised below exactly once,
+        // element by element, through raw pointers (`addr_of_mut!` never creates a
+        // reference to uninitialised data), before `assume_init_mut` is called.
+        unsafe {
+            fill(addr_of_mut!((*p).code), || [0; MAX_CODE_LEN]);
+            fill(addr_of_mut!((*p).code_len), || 0);
+            fill(addr_of_mut!((*p).index), || 0);
+            fill(addr_of_mut!((*p).entries), || StateEntry::EMPTY);
+            fill(addr_of_mut!((*p).nodes), || [0; 32]);
+            fill(addr_of_mut!((*p).msgs), || 0);
+            fill(addr_of_mut!((*p).digests), || [0; 32]);
+            fill(addr_of_mut!((*p).batch_digests), || [0; 32]);
+            fill(addr_of_mut!((*p).ends), || 0);
+            fill(addr_of_mut!((*p).receipts), || Receipt::EMPTY);
+            fill(addr_of_mut!((*p).writes), || StateEntry::EMPTY);
+            fill(addr_of_mut!((*p).seq_index), || 0);
+            fill(addr_of_mut!((*p).dirty), || 0);
+            fill(addr_of_mut!((*p).access), || Access::EMPTY);
+            fill(addr_of_mut!((*p).stack), || 0);
+            fill(addr_of_mut!((*p).memory), || 0);
+            fill(addr_of_mut!((*p).states), TxState::new);
+            fill(addr_of_mut!((*p).data), TxData::new);
+            fill(addr_of_mut!((*p).reads), ReadCell::default);
+            fill(addr_of_mut!((*p).wcells), WriteCell::default);
+            fill(addr_of_mut!((*p).keys), MvKey::new);
+            fill(addr_of_mut!((*p).mv_nodes), MvNode::new);
+            slot.assume_init_mut()
+        }
+    }
+
+    /// Gives every buffer its fresh value again, in place (no temporary of the struct's
+    /// size), as before another run.
+    pub fn reset(&mut self) {
+        let slot: &mut MaybeUninit<Self> = {
+            let p: *mut Self = self;
+            // SAFETY: `MaybeUninit<Self>` has the layout of `Self`; the initialised value
+            // is overwritten in place by `init` (the old fields need no drop: every field
+            // type is plain data with no `Drop`), and `self` is borrowed mutably for the
+            // whole call, so nothing observes the intermediate state.
+            unsafe { &mut *p.cast::<MaybeUninit<Self>>() }
+        };
+        Self::init(slot);
+    }
+}
+
+/// Writes `f()` into every element of the array at `dst`.
+///
+/// # Safety
+/// `dst` must be valid for writes of one `[T; N]` and properly aligned.
+unsafe fn fill<T, const N: usize>(dst: *mut [T; N], f: impl Fn() -> T) {
+    let first = dst.cast::<T>();
+    for i in 0..N {
+        // SAFETY: `i < N`, so `first.add(i)` stays inside the array the caller vouches
+        // for; `write` does not read or drop the old (possibly uninitialised) value.
+        unsafe { first.add(i).write(f()) };
     }
 }
 
