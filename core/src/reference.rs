@@ -43,12 +43,12 @@ const ACC: usize =
     LIMITS.max_reads as usize + LIMITS.max_writes as usize + crate::exec::SYSTEM_ACCESSES;
 const BATCH: usize = 8;
 
-/// State root after the reference block (pinned by `tests/tests.rs`).
+/// State root after the reference block (pinned by `tests/suite/reference.rs`).
 pub const EXPECTED_STATE_ROOT: Hash32 = [
     0x19, 0x10, 0xcd, 0x92, 0x9a, 0xa3, 0xf2, 0xb2, 0xa9, 0xa7, 0xad, 0x49, 0x02, 0x69, 0x0d, 0x75,
     0xe2, 0x24, 0xab, 0xc8, 0x90, 0x0b, 0x3c, 0xd7, 0x51, 0xb6, 0xa2, 0xe6, 0x16, 0xdc, 0xe3, 0x28,
 ];
-/// Hash of the reference block (pinned by `tests/tests.rs`).
+/// Hash of the reference block (pinned by `tests/suite/reference.rs`).
 pub const EXPECTED_BLOCK_HASH: Hash32 = [
     0x88, 0x03, 0xc5, 0x6f, 0x2f, 0xe8, 0xd4, 0xfd, 0x4d, 0xb5, 0x22, 0x8e, 0x45, 0xaa, 0xa2, 0x2d,
     0x25, 0x45, 0x11, 0x05, 0x89, 0x16, 0x94, 0xe6, 0xf6, 0xaf, 0xb2, 0xb5, 0x6b, 0xc3, 0x76, 0xb1,
@@ -63,8 +63,9 @@ pub enum Engine {
     Parallel,
 }
 
-/// Every buffer the reference run needs (about 200 KiB); build it once with
-/// [`ReferenceMemory::new`] somewhere with room (a host `Box`, an appliance's stack).
+/// Every buffer the reference run needs (about 114 KiB on a 32-bit target, more on a
+/// 64-bit host); build it in place with [`ReferenceMemory::init`] (an appliance's
+/// `static`) or with [`ReferenceMemory::new`] somewhere with room (a host `Box`).
 pub struct ReferenceMemory {
     code: [[u8; MAX_CODE_LEN]; 6],
     code_len: [usize; 6],
