@@ -14,7 +14,7 @@ use crate::tx::Transaction;
 use crate::types::StateKey;
 use crate::vm::{Interrupt, VmScratch};
 
-const EMPTY: u32 = u32::MAX;
+use crate::state::EMPTY;
 
 /// Caller memory for one sequential block.
 pub struct SeqMemory<'a> {
@@ -61,18 +61,7 @@ struct Overlay<'m, 'a> {
 
 impl Overlay<'_, '_> {
     fn probe(&self, key: &StateKey) -> Result<usize, usize> {
-        let mask = self.index.len() - 1;
-        let mut slot = key.table_hash() as usize & mask;
-        loop {
-            let e = self.index[slot];
-            if e == EMPTY {
-                return Err(slot);
-            }
-            if self.entries[e as usize].key == *key {
-                return Ok(e as usize);
-            }
-            slot = (slot + 1) & mask;
-        }
+        crate::state::probe(self.index, self.entries, key)
     }
 
     fn get(&self, key: &StateKey) -> Option<u64> {

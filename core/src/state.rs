@@ -16,7 +16,8 @@ use crate::hash::{keccak256, Hasher};
 use crate::merkle::{HashScratch, MerkleTree, LEAF_MSG_LEN};
 use crate::types::{Address, Hash32, StateKey};
 
-const EMPTY: u32 = u32::MAX;
+/// An empty slot of an open-addressing index.
+pub(crate) const EMPTY: u32 = u32::MAX;
 
 /// One word of state.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -202,21 +203,9 @@ impl<'a> State<'a> {
     }
 
     /// `Ok(entry)` if `key` is present, else `Err(empty index slot)` where it would go.
-    /// Terminates because the index is at most half full.
     #[inline]
     fn probe(&self, key: &StateKey) -> Result<usize, usize> {
-        let mask = self.index.len() - 1;
-        let mut slot = key.table_hash() as usize & mask;
-        loop {
-            let e = self.index[slot];
-            if e == EMPTY {
-                return Err(slot);
-            }
-            if self.entries[e as usize].key == *key {
-                return Ok(e as usize);
-            }
-            slot = (slot + 1) & mask;
-        }
+        probe(self.index, self.entries, key)
     }
 
     /// The value under `key`, if present.
@@ -318,6 +307,26 @@ impl StateReader for State<'_> {
 
     fn code(&self, addr: Address) -> Option<&[u8]> {
         self.contracts.binary_search_by_key(&addr, |c| c.addr).ok().map(|i| self.contracts[i].code)
+    }
+}
+
+/// Looks `key` up in an open-addressing `index` (linear probing, a power of two long,
+/// `u32::MAX` for empty) of positions in `entries`: `Ok(entry)` if present, else
+/// `Err(empty index slot)` where it would go. Shared by the state and the sequential
+/// executor's block overlay. Terminates because both keep the index at most half full.
+#[inline]
+pub(crate) fn probe(index: &[u32], entries: &[StateEntry], key: &StateKey) -> Result<usize, usize> {
+    let mask = index.len() - 1;
+    let mut slot = key.table_hash() as usize & mask;
+    loop {
+        let e = index[slot];
+        if e == EMPTY {
+            return Err(slot);
+        }
+        if entries[e as usize].key == *key {
+            return Ok(e as usize);
+        }
+        slot = (slot + 1) & mask;
     }
 }
 
