@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Coverage-guided fuzzing (libFuzzer via libfuzzer-sys) of the transaction decoder, the
+# VM and the block-file parsers, for FUZZ_SECONDS each (default 10). Works on stable
+# Rust: the sanitizer-coverage passes are enabled by RUSTFLAGS (what cargo-fuzz does,
+# minus AddressSanitizer), with debug assertions and overflow checks on. A crash leaves
+# its input in fuzz/artifacts/ and fails the script.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds="${FUZZ_SECONDS:-10}"
+host="$(rustc -vV | sed -n 's/^host: //p')"
+export RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
+-Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
+-Cllvm-args=-sanitizer-coverage-trace-compares --cfg fuzzing -Cdebug-assertions -Coverflow-checks"
+# --target keeps RUSTFLAGS off build scripts (instrumented build scripts do not link).
+cargo build --release --manifest-path fuzz/Cargo.toml --target "$host" --target-dir fuzz/target/cov
+mkdir -p fuzz/artifacts
+for t in tx_decode vm block_file; do
+  mkdir -p "fuzz/corpus/$t"
+  echo "fuzz: $t for ${seconds}s"
+  "fuzz/target/cov/$host/release/$t" "fuzz/corpus/$t" -max_total_time="$seconds" -max_len=512 \
+    -artifact_prefix="fuzz/artifacts/$t-" -print_final_stats=1 2>&1 | grep -E "^(Done|stat::number_of_executed_units)|ERROR|panicked" || true
+  if compgen -G "fuzz/artifacts/$t-*" >/dev/null; then
+    echo "fuzz: $t found a crash: $(ls fuzz/artifacts/$t-*)"
+    exit 1
+  fi
+done
+echo "fuzz: no crashes"

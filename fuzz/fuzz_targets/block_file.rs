@@ -1,0 +1,20 @@
+//! The genesis and block file parsers never panic on arbitrary text: bad input is an
+//! error value naming what is wrong.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use parex_core::state::GenesisAccount;
+use parex_core::Address;
+use parex_host::blockfile::{parse_block, parse_genesis};
+use parex_host::workload::World;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let _ = parse_genesis("fuzz/genesis.json", text);
+    let world = World {
+        accounts: vec![GenesisAccount { addr: Address(0x1000), balance: 1_000_000, nonce: 0 }],
+        beneficiary: Address(0xBEEF),
+        ..World::default()
+    };
+    let _ = parse_block("fuzz/block.json", text, 1, &world, 1_000);
+});
