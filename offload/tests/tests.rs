@@ -294,7 +294,15 @@ mod device {
     /// The default device, or `None` after a loud SKIPPED (a failure when required).
     fn device(test: &str) -> Option<OpenClHasher> {
         prepare_env();
-        match OpenClHasher::new(&DeviceSpec::Auto) {
+        // PoCL's first platform and device enumeration is not safe to run from several
+        // test threads at once (seen in CI: one thread found 0 devices while others found
+        // the device), so hashers are created one at a time.
+        static CREATE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let made = {
+            let _one_at_a_time = CREATE.lock().unwrap_or_else(|p| p.into_inner());
+            OpenClHasher::new(&DeviceSpec::Auto)
+        };
+        match made {
             Ok(h) => Some(h),
             Err(e) if required() => {
                 panic!("{test}: PAREX_REQUIRE_OPENCL=1 but no OpenCL device: {e}")
