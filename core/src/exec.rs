@@ -265,11 +265,6 @@ impl<'a> AccessSet<'a> {
         self.vm_writes = 0;
     }
 
-    /// Number of keys written.
-    pub fn writes(&self) -> usize {
-        self.accesses().iter().filter(|a| a.write != Write::None).count()
-    }
-
     pub(crate) fn set_counting(&mut self, on: bool) {
         self.counting = on;
     }

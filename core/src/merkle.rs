@@ -169,11 +169,6 @@ impl<'a> MerkleTree<'a> {
         (lo, 2 * lo)
     }
 
-    /// Maximum number of leaves.
-    pub fn width(&self) -> usize {
-        self.width
-    }
-
     /// Recomputes every stored node from the first `len` leaves, whose 25-byte leaf
     /// messages `leaf(i, buf)` writes. Used once at genesis.
     pub fn rebuild<H: Hasher + ?Sized>(

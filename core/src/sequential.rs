@@ -52,14 +52,13 @@ pub struct ExecStats {
     pub fell_back: bool,
 }
 
-struct Overlay<'m, 'a> {
+struct Overlay<'m> {
     index: &'m mut [u32],
     entries: &'m mut [StateEntry],
     len: usize,
-    _p: core::marker::PhantomData<&'a ()>,
 }
 
-impl Overlay<'_, '_> {
+impl Overlay<'_> {
     fn probe(&self, key: &StateKey) -> Result<usize, usize> {
         crate::state::probe(self.index, self.entries, key)
     }
@@ -90,12 +89,12 @@ impl Overlay<'_, '_> {
     }
 }
 
-struct SeqView<'v, 'm, 'a, S: StateReader> {
+struct SeqView<'v, 'm, S: StateReader> {
     state: &'v S,
-    overlay: &'v Overlay<'m, 'a>,
+    overlay: &'v Overlay<'m>,
 }
 
-impl<S: StateReader> View for SeqView<'_, '_, '_, S> {
+impl<S: StateReader> View for SeqView<'_, '_, S> {
     #[inline]
     fn read(&mut self, key: &StateKey) -> Result<u64, Interrupt> {
         Ok(self.overlay.get(key).unwrap_or_else(|| self.state.read(key)))
@@ -136,7 +135,7 @@ pub fn execute_sequential<'m, S: StateReader>(
         given: 0,
     })?;
     index.iter_mut().for_each(|i| *i = EMPTY);
-    let mut overlay = Overlay { index, entries: writes, len: 0, _p: core::marker::PhantomData };
+    let mut overlay = Overlay { index, entries: writes, len: 0 };
     let mut stats = ExecStats::default();
     for (tx, receipt) in txs.iter().zip(receipts.iter_mut()) {
         let mut view = SeqView { state, overlay: &overlay };

@@ -112,8 +112,6 @@ pub struct Genesis<'g> {
 pub trait StateReader {
     /// The value under `key`, 0 when absent.
     fn read(&self, key: &StateKey) -> u64;
-    /// The code of the contract at `addr`.
-    fn code(&self, addr: Address) -> Option<&[u8]>;
 }
 
 /// The committed state (see the module docs).
@@ -303,10 +301,6 @@ impl StateReader for State<'_> {
     #[inline]
     fn read(&self, key: &StateKey) -> u64 {
         self.get(key).unwrap_or(0)
-    }
-
-    fn code(&self, addr: Address) -> Option<&[u8]> {
-        self.contracts.binary_search_by_key(&addr, |c| c.addr).ok().map(|i| self.contracts[i].code)
     }
 }
 
