@@ -112,6 +112,28 @@ pub struct Genesis<'g> {
 pub trait StateReader {
     /// The value under `key`, 0 when absent.
     fn read(&self, key: &StateKey) -> u64;
+
+    /// A hint that `key` will be read soon. `stage` 0 may start loading the first level
+    /// of the lookup (an index slot); stage 1, issued later, the value itself. Only a
+    /// hint: it never changes a result. The default does nothing.
+    #[inline(always)]
+    fn prefetch(&self, key: &StateKey, stage: u8) {
+        let _ = (key, stage);
+    }
+}
+
+/// Asks the processor to start loading the cache line of `p` (a no-op where the core
+/// has no portable way to ask).
+#[inline(always)]
+pub(crate) fn prefetch<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint: it never faults and has no visible effect, whatever
+    // the address.
+    unsafe {
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p as *const i8)
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
 }
 
 /// The committed state (see the module docs).
@@ -301,6 +323,17 @@ impl StateReader for State<'_> {
     #[inline]
     fn read(&self, key: &StateKey) -> u64 {
         self.get(key).unwrap_or(0)
+    }
+
+    #[inline]
+    fn prefetch(&self, key: &StateKey, stage: u8) {
+        let slot = key.table_hash() as usize & (self.index.len() - 1);
+        if stage == 0 {
+            prefetch(&self.index[slot]);
+        } else if let Some(e) = self.entries.get(self.index[slot] as usize) {
+            // The first probe's entry: where the key nearly always is.
+            prefetch(e);
+        }
     }
 }
 

@@ -9,6 +9,9 @@ use parex_core::error::{BlockError, GenesisError};
 use parex_core::exec::{Access, BlockEnv, Limits};
 use parex_core::hash::Hasher;
 use parex_core::merkle::HashScratch;
+use parex_core::parallel::footprint::{
+    self, Done, FootprintExecutor, FootprintMemory, KeyRecord, Slot,
+};
 use parex_core::parallel::mvmemory::{MvKey, MvNode};
 use parex_core::parallel::scheduler::TxState;
 use parex_core::parallel::{
@@ -146,6 +149,42 @@ pub struct Executor {
     dirty: Vec<u32>,
     digests: Vec<Hash32>,
     hash: HashBuffers,
+    fp: FootprintBuffers,
+}
+
+/// Memory of the footprint scheduler (`parex_core::parallel::footprint`).
+#[derive(Default)]
+struct FootprintBuffers {
+    done: Vec<Done>,
+    receipts: Vec<Slot<Receipt>>,
+    values: Vec<Slot<(u64, bool)>>,
+    table: Vec<Slot<(u32, u32)>>,
+    keys: Vec<Slot<KeyRecord>>,
+    list: Vec<Slot<(u32, u32)>>,
+    touches: Vec<Slot<u32>>,
+    out: Vec<Slot<StateEntry>>,
+}
+
+impl FootprintBuffers {
+    fn reserve(&mut self, txs: usize, workers: usize) {
+        let l = FootprintMemory::lengths(txs, workers);
+        fn grow<T>(v: &mut Vec<T>, len: usize, f: impl Fn() -> T) {
+            if v.len() < len {
+                *v = filled(len, f);
+            }
+        }
+        grow(&mut self.done, l.txs, Done::new);
+        grow(&mut self.receipts, l.txs, || Slot::new(Receipt::EMPTY));
+        grow(&mut self.values, l.values, || Slot::new((0, false)));
+        grow(&mut self.out, l.values, || Slot::new(StateEntry::EMPTY));
+        // A table of another length has another layout: start it afresh.
+        if self.table.len() != l.table {
+            self.table = filled(l.table, || Slot::new((0, 0)));
+        }
+        grow(&mut self.keys, l.cells, Slot::default);
+        grow(&mut self.list, l.cells, || Slot::new((0, 0)));
+        grow(&mut self.touches, l.cells, || Slot::new(0));
+    }
 }
 
 /// What executing one block produced.
@@ -179,6 +218,7 @@ impl Executor {
             dirty: Vec::new(),
             digests: Vec::new(),
             hash: HashBuffers::default(),
+            fp: FootprintBuffers::default(),
         }
     }
 
@@ -242,8 +282,23 @@ impl Executor {
         let fallback = matches!(mode, Mode::Parallel(_));
         self.reserve(txs.len(), workers);
         let start = Instant::now();
+        // Known footprints are scheduled without speculation, unless the block is a
+        // chain (then it runs sequentially). Should the plan not hold (it always does
+        // for the footprints the core computes), Block-STM runs the block.
+        let planned = matches!(mode, Mode::Parallel(_)) && footprint::plannable(txs);
+        let chain = planned && footprint::looks_contended(txs);
+        if planned && !chain {
+            if let Ok((receipts, writes, stats)) = self.run_footprint(state, env, txs, workers) {
+                return Ok(Executed { receipts, writes, stats, exec_time: start.elapsed() });
+            }
+        }
         let (writes, stats) = match mode {
             Mode::Sequential => self.run_sequential(state, env, txs)?,
+            Mode::Parallel(_) if chain => {
+                let (w, mut s) = self.run_sequential(state, env, txs)?;
+                s.fell_back = true;
+                (w, s)
+            }
             Mode::Parallel(_) | Mode::Speculative(_) => {
                 match self.run_parallel(state, env, txs, workers, fallback) {
                     Ok(r) => r,
@@ -257,6 +312,32 @@ impl Executor {
         };
         let exec_time = start.elapsed();
         Ok(Executed { receipts: self.receipts[..txs.len()].to_vec(), writes, stats, exec_time })
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn run_footprint(
+        &mut self,
+        state: &State<'_>,
+        env: &BlockEnv<'_>,
+        txs: &[Transaction],
+        workers: usize,
+    ) -> Result<(Vec<Receipt>, Vec<StateEntry>, ExecStats), BlockError> {
+        self.fp.reserve(txs.len(), workers);
+        let fp = &mut self.fp;
+        let mem = FootprintMemory {
+            done: &mut fp.done,
+            receipts: &fp.receipts,
+            values: &fp.values,
+            table: &mut fp.table,
+            keys: &fp.keys,
+            list: &fp.list,
+            touches: &fp.touches,
+            out: &fp.out,
+        };
+        let exec = FootprintExecutor::new(state, *env, txs, mem, workers)?;
+        run_workers(&mut self.workers[..workers], |w| exec.run_worker_with(w, backoff))?;
+        let (receipts, writes, stats) = exec.finish()?;
+        Ok((receipts.to_vec(), writes.to_vec(), stats))
     }
 
     fn run_sequential(
@@ -295,7 +376,7 @@ impl Executor {
         };
         let mut exec = ParallelExecutor::new(state, *env, txs, mem)?;
         exec.set_contention_fallback(fallback);
-        run_workers(&exec, &mut self.workers[..workers])?;
+        run_workers(&mut self.workers[..workers], |w| exec.run_worker_with(w, backoff))?;
         match exec.finish(&mut self.receipts, &mut self.writes) {
             Ok((writes, stats)) => Ok((writes.to_vec(), stats)),
             Err(BlockError::ParallelInvariant(MV_FULL)) => {
@@ -358,21 +439,18 @@ fn backoff(spins: u32) {
     }
 }
 
-/// Runs one worker on the calling thread and the others on scoped threads. (Workers
-/// spin briefly while no task is available, so they get threads of their own rather
-/// than rayon tasks, whose pool may run them one after another.)
-fn run_workers<S: parex_core::state::StateReader + Sync>(
-    exec: &ParallelExecutor<'_, S>,
-    workers: &mut [WorkerBuffers],
-) -> Result<(), BlockError> {
+/// Runs `run` for one worker on the calling thread and for the others on scoped threads.
+/// (Workers spin briefly while no task is available, so they get threads of their own
+/// rather than rayon tasks, whose pool may run them one after another.)
+fn run_workers<F>(workers: &mut [WorkerBuffers], run: F) -> Result<(), BlockError>
+where
+    F: Fn(WorkerMemory<'_>) -> Result<(), BlockError> + Sync,
+{
     let (first, rest) = workers.split_first_mut().ok_or(BlockError::BadScratch)?;
     std::thread::scope(|s| {
-        let handles: Vec<_> = rest
-            .iter_mut()
-            .map(|w| s.spawn(move || exec.run_worker_with(w.worker(), backoff)))
-            .collect();
-        let mine = exec.run_worker_with(first.worker(), backoff);
-        let mut result = mine;
+        let run = &run;
+        let handles: Vec<_> = rest.iter_mut().map(|w| s.spawn(move || run(w.worker()))).collect();
+        let mut result = run(first.worker());
         for h in handles {
             let r = h.join().unwrap_or(Err(BlockError::ParallelInvariant("worker panicked")));
             result = result.and(r);

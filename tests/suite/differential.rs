@@ -25,14 +25,17 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
+use parex::core::error::BlockError;
 use parex::core::exec::{Access, BlockEnv, Limits, INTRINSIC_GAS};
+use parex::core::parallel::footprint::{Done, FootprintExecutor, FootprintMemory, KeyRecord, Slot};
 use parex::core::parallel::mvmemory::{MvKey, MvNode};
 use parex::core::parallel::scheduler::TxState;
 use parex::core::parallel::{
     ParallelExecutor, ParallelMemory, ReadCell, TxData, WorkerMemory, WriteCell,
 };
 use parex::core::receipt::{Receipt, Status};
-use parex::core::state::{Contract, Genesis, GenesisAccount, StateEntry};
+use parex::core::sequential::ExecStats;
+use parex::core::state::{Contract, Genesis, GenesisAccount, State, StateEntry};
 use parex::core::tx::Transaction;
 use parex::core::vm::VmScratch;
 use parex::core::{Address, KeccakHasher};
@@ -53,6 +56,7 @@ pub(crate) fn replay_with(world: &World, blocks: &[Vec<Transaction>], mode: Mode
 /// Like the host's parallel replay, but on the core engine directly with its contention
 /// fallback off: every block runs in parallel on `threads` workers or fails.
 pub(crate) fn replay_engine(
+    path: Path,
     world: &World,
     blocks: &[Vec<Transaction>],
     threads: usize,
@@ -86,49 +90,12 @@ pub(crate) fn replay_engine(
             contracts: &contracts,
             limits,
         };
-        let l = ParallelMemory::lengths(txs.len(), &limits);
-        let mut states: Vec<_> = (0..l.txs).map(|_| TxState::new()).collect();
-        let mut data: Vec<_> = (0..l.txs).map(|_| TxData::new()).collect();
-        let mut reads: Vec<_> = (0..l.reads).map(|_| ReadCell::default()).collect();
-        let mut wcells: Vec<_> = (0..l.writes).map(|_| WriteCell::default()).collect();
-        let mut keys: Vec<_> = (0..l.keys).map(|_| MvKey::new()).collect();
-        let mut nodes: Vec<_> = (0..l.writes).map(|_| MvNode::new()).collect();
-        let mem = ParallelMemory {
-            states: &mut states,
-            data: &mut data,
-            reads: &mut reads,
-            writes: &mut wcells,
-            keys: &mut keys,
-            nodes: &mut nodes,
-        };
         let fail = |e| format!("block {b}: {e}");
-        let mut exec = ParallelExecutor::new(&state, env, txs, mem).map_err(fail)?;
-        exec.set_contention_fallback(false);
-        let shared = &exec;
-        std::thread::scope(|s| {
-            let handles: Vec<_> = workers
-                .iter_mut()
-                .map(|(stack, memory, access)| {
-                    s.spawn(move || {
-                        let w = WorkerMemory { vm: VmScratch { stack, memory }, access };
-                        shared.run_worker_with(w, |spins| {
-                            if spins < 32 {
-                                std::hint::spin_loop()
-                            } else {
-                                std::thread::yield_now()
-                            }
-                        })
-                    })
-                })
-                .collect();
-            handles.into_iter().try_for_each(|h| h.join().expect("worker panicked"))
-        })
-        .map_err(fail)?;
-        let mut receipts = vec![Receipt::EMPTY; txs.len()];
-        let mut writes = vec![StateEntry::EMPTY; l.writes.max(1)];
-        let (writes, stats) = exec.finish(&mut receipts, &mut writes).map_err(fail)?;
-        let executed =
-            Executed { receipts, writes: writes.to_vec(), stats, exec_time: Duration::ZERO };
+        let (receipts, writes, stats) = match path {
+            Path::Footprint => run_footprint(&state, env, txs, &mut workers).map_err(fail)?,
+            _ => run_block_stm(&state, env, txs, &mut workers).map_err(fail)?,
+        };
+        let executed = Executed { receipts, writes, stats, exec_time: Duration::ZERO };
         let (header, hash) = committer
             .commit(&mut state, parent, &env, txs, &executed, &mut KeccakHasher)
             .map_err(fail)?;
@@ -145,6 +112,98 @@ pub(crate) fn replay_engine(
     Ok(ChainOutcome { genesis_root, blocks: out, state: state.entries().to_vec() })
 }
 
+type WorkerBufs = (Vec<u64>, Vec<u8>, Vec<Access>);
+type BlockRun = (Vec<Receipt>, Vec<StateEntry>, ExecStats);
+
+fn spin_then_yield(spins: u32) {
+    if spins < 32 {
+        std::hint::spin_loop()
+    } else {
+        std::thread::yield_now()
+    }
+}
+
+/// Runs `run` once per worker, each on a thread of its own.
+fn on_threads<F>(workers: &mut [WorkerBufs], run: F) -> Result<(), BlockError>
+where
+    F: Fn(WorkerMemory<'_>) -> Result<(), BlockError> + Sync,
+{
+    std::thread::scope(|s| {
+        let run = &run;
+        let handles: Vec<_> = workers
+            .iter_mut()
+            .map(|(stack, memory, access)| {
+                s.spawn(move || run(WorkerMemory { vm: VmScratch { stack, memory }, access }))
+            })
+            .collect();
+        handles.into_iter().try_for_each(|h| h.join().expect("worker panicked"))
+    })
+}
+
+/// One block on the Block-STM engine with its contention fallback off.
+fn run_block_stm(
+    state: &State<'_>,
+    env: BlockEnv<'_>,
+    txs: &[Transaction],
+    workers: &mut [WorkerBufs],
+) -> Result<BlockRun, BlockError> {
+    let l = ParallelMemory::lengths(txs.len(), &env.limits);
+    let mut states: Vec<_> = (0..l.txs).map(|_| TxState::new()).collect();
+    let mut data: Vec<_> = (0..l.txs).map(|_| TxData::new()).collect();
+    let mut reads: Vec<_> = (0..l.reads).map(|_| ReadCell::default()).collect();
+    let mut wcells: Vec<_> = (0..l.writes).map(|_| WriteCell::default()).collect();
+    let mut keys: Vec<_> = (0..l.keys).map(|_| MvKey::new()).collect();
+    let mut nodes: Vec<_> = (0..l.writes).map(|_| MvNode::new()).collect();
+    let mem = ParallelMemory {
+        states: &mut states,
+        data: &mut data,
+        reads: &mut reads,
+        writes: &mut wcells,
+        keys: &mut keys,
+        nodes: &mut nodes,
+    };
+    let mut exec = ParallelExecutor::new(state, env, txs, mem)?;
+    exec.set_contention_fallback(false);
+    on_threads(workers, |w| exec.run_worker_with(w, spin_then_yield))?;
+    let mut receipts = vec![Receipt::EMPTY; txs.len()];
+    let mut writes = vec![StateEntry::EMPTY; l.writes.max(1)];
+    let (writes, stats) = exec.finish(&mut receipts, &mut writes)?;
+    Ok((receipts, writes.to_vec(), stats))
+}
+
+/// One block of native transfers on the footprint scheduler, with as many partitions
+/// as workers and without the host's contention check.
+fn run_footprint(
+    state: &State<'_>,
+    env: BlockEnv<'_>,
+    txs: &[Transaction],
+    workers: &mut [WorkerBufs],
+) -> Result<BlockRun, BlockError> {
+    let l = FootprintMemory::lengths(txs.len(), workers.len());
+    let mut done: Vec<_> = (0..l.txs).map(|_| Done::new()).collect();
+    let receipts: Vec<_> = (0..l.txs).map(|_| Slot::new(Receipt::EMPTY)).collect();
+    let values: Vec<_> = (0..l.values).map(|_| Slot::new((0u64, false))).collect();
+    let out: Vec<_> = (0..l.values).map(|_| Slot::new(StateEntry::EMPTY)).collect();
+    let mut table: Vec<_> = (0..l.table).map(|_| Slot::new((0u32, 0u32))).collect();
+    let keys: Vec<Slot<KeyRecord>> = (0..l.cells).map(|_| Slot::default()).collect();
+    let list: Vec<_> = (0..l.cells).map(|_| Slot::new((0u32, 0u32))).collect();
+    let touches: Vec<_> = (0..l.cells).map(|_| Slot::new(0u32)).collect();
+    let mem = FootprintMemory {
+        done: &mut done,
+        receipts: &receipts,
+        values: &values,
+        table: &mut table,
+        keys: &keys,
+        list: &list,
+        touches: &touches,
+        out: &out,
+    };
+    let exec = FootprintExecutor::new(state, env, txs, mem, workers.len())?;
+    on_threads(workers, |w| exec.run_worker_with(w, spin_then_yield))?;
+    let (receipts, writes, stats) = exec.finish()?;
+    Ok((receipts.to_vec(), writes.to_vec(), stats))
+}
+
 /// Which parallel path a differential run compares with the sequential executor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Path {
@@ -154,6 +213,9 @@ pub(crate) enum Path {
     /// The core engine with its contention fallback off ([`replay_engine`]): every block
     /// must run in parallel.
     Engine,
+    /// The footprint scheduler (native transfers only), without the host's contention
+    /// check: every block runs through it.
+    Footprint,
 }
 
 /// Replays `blocks` sequentially, then `reruns` times in parallel (host path) with each
@@ -182,7 +244,7 @@ pub(crate) fn assert_same_on(
         for run in 0..reruns {
             let par = match path {
                 Path::Host => replay_with(world, blocks, Mode::Parallel(t)),
-                Path::Engine => replay_engine(world, blocks, t)
+                Path::Engine | Path::Footprint => replay_engine(path, world, blocks, t)
                     .unwrap_or_else(|e| panic!("engine with {t} workers, run {run}, failed: {e}")),
             };
             if let Some(d) = diff(&seq, &par, blocks) {
@@ -371,6 +433,32 @@ fn generated_small_blocks_match_sequential_on_the_engine() {
 #[test]
 fn generated_large_blocks_match_sequential_on_the_engine() {
     run_cases(Path::Engine, "large blocks", LARGE_CASES, 0xD1FF_0002, case(301usize..=4_000));
+}
+
+/// Generated native-transfer cases (every key universe, failure rate, access-list rate,
+/// thread count) for the footprint scheduler.
+fn transfer_case(txs: impl Strategy<Value = usize>) -> impl Strategy<Value = Case> {
+    case(txs).prop_map(|mut c| {
+        c.spec.workload = Workload::Transfers;
+        c
+    })
+}
+
+#[test]
+fn generated_small_transfer_blocks_match_sequential_on_the_footprint_scheduler() {
+    let cases = transfer_case(1usize..=300);
+    run_cases(Path::Footprint, "small transfer blocks", SMALL_CASES / 2, 0xD1FF_0003, cases);
+}
+
+#[test]
+fn generated_large_transfer_blocks_match_sequential_on_the_footprint_scheduler() {
+    let cases = transfer_case(301usize..=4_000);
+    run_cases(Path::Footprint, "large transfer blocks", LARGE_CASES, 0xD1FF_0004, cases);
+}
+
+#[test]
+fn hot_transfers_rerun_identically_on_the_footprint_scheduler() {
+    rerun_hot(Path::Footprint, "2 accounts, 2000 transfers", hot_transfers());
 }
 
 /// Re-runs one block 50 times on 2 and on 4 workers: races show up as a difference on

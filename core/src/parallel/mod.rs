@@ -47,6 +47,7 @@
 //! broken invariant ends the block with [`BlockError::ParallelInvariant`], after which
 //! the caller runs it sequentially.
 
+pub mod footprint;
 pub mod mvmemory;
 pub mod scheduler;
 
@@ -472,6 +473,8 @@ impl<'a, S: StateReader + Sync> ParallelExecutor<'a, S> {
                         return Ok(None);
                     }
                 }
+                // Only a footprint view interrupts so.
+                Err(Interrupt::Unplanned) => return Err(ERR_SCRATCH),
                 Ok(receipt) => {
                     let wrote_new_path = self.record(t, inc, acc, receipt)?;
                     return Ok(self.sched.finish_execution(t, inc, wrote_new_path));

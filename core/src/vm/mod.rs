@@ -26,6 +26,9 @@ pub use opcode::Op;
 pub enum Interrupt {
     /// A read hit an estimate written by this lower transaction: wait for it.
     Dependency(u32),
+    /// The transaction touched a key its planned footprint does not allow
+    /// ([`crate::parallel::footprint`]).
+    Unplanned,
 }
 
 /// How a state access ended when it did not return a value.

@@ -1,0 +1,913 @@
+//! Footprint scheduling: a block whose every transaction's footprint (the keys it may
+//! touch, and how) is known before execution runs without speculation, in the manner
+//! of Solana's Sealevel. Today that is a block of native transfers: a transfer touches
+//! its sender's nonce and balance (read and written), its recipient's balance and the
+//! beneficiary's balance (both only added to). [`plannable`] says whether a block
+//! qualifies; other blocks go to the Block-STM engine of the parent module.
+//!
+//! # Phases
+//!
+//! Every worker calls [`FootprintExecutor::run_worker_with`] and goes through three
+//! phases, each split into parts that the workers claim from a counter:
+//!
+//! 1. **Plan**, one part per key range ("partition"; the ranges come from a sample of
+//!    the block's senders, so that each partition gets a similar share). A partition's
+//!    owner walks the block in order and, for each footprint key in its range, gives the
+//!    key a dense id, reads its committed value once and lists the cells (transaction
+//!    index × footprint position) that touch it, in block order. A key that some
+//!    transaction reads is *chained*: each toucher stores its full value after it, and
+//!    the next toucher starts from that. A key that every toucher only adds to (the
+//!    beneficiary, most recipients) is *summed*: touchers store deltas and the read-out
+//!    adds them up, so they never wait for one another.
+//! 2. **Execute**, in batches of [`BATCH`] consecutive transactions. A transaction finds
+//!    each chained key's previous toucher in that key's list, waits until it is done (in
+//!    a low-contention block it nearly always already is), executes once against those
+//!    values, and stores its values and receipt. Nothing is validated or re-executed:
+//!    the plan is exact. Waiting cannot deadlock: a worker executes its batch in order,
+//!    batches are claimed in block order, and a transaction only waits for lower ones,
+//!    so the lowest unfinished transaction can always run.
+//! 3. **Read out**, one part per partition: each key's final value (its last toucher's
+//!    value, or its committed value plus every delta) goes to the partition's region of
+//!    the output, which its owner sorts. The ranges are ordered, so the regions
+//!    concatenated are the block's sorted write set.
+//!
+//! If a transaction touches a key outside its footprint, or a key in a way the plan did
+//! not foresee (impossible for the footprints computed here, but checked), the block
+//! ends with [`BlockError::ParallelInvariant`] and the caller runs it another way.
+//!
+//! # Memory and sharing
+//!
+//! All memory comes from the caller ([`FootprintMemory::lengths`]). A partition's table,
+//! key records and lists are written only by its owner during the plan phase and only
+//! read afterwards; a transaction's values and receipt are written only by the worker
+//! executing it, before its `done` flag is released. Each phase starts after an acquire
+//! load has seen the release counter of the previous one complete, which orders all of
+//! those writes before the reads. The shared cells are [`Slot`]s; the `SAFETY` comments
+//! refer to this paragraph.
+
+use core::cell::UnsafeCell;
+
+use crate::error::BlockError;
+use crate::exec::{execute_transaction, AccessSet, BlockEnv, View, Write};
+use crate::receipt::Receipt;
+use crate::sequential::ExecStats;
+use crate::state::{prefetch, StateEntry, StateReader};
+use crate::sync::{AtomicU32, Ordering, Padded};
+use crate::tx::{Transaction, TxKind};
+use crate::types::{Address, StateKey};
+use crate::vm::Interrupt;
+
+use super::WorkerMemory;
+
+/// Keys in one transaction's footprint (cells per transaction).
+pub const FOOTPRINT: usize = 4;
+/// Most partitions (key ranges) a block is planned in.
+pub const MAX_PARTITIONS: usize = 16;
+/// Consecutive transactions a worker claims at once.
+pub const BATCH: usize = 32;
+/// Senders sampled per partition to choose the key ranges.
+const SAMPLES_PER_PARTITION: usize = 32;
+/// How many transactions ahead the planner starts loading committed-state index slots,
+/// and the entries they point to.
+const PREFETCH_INDEX: usize = 16;
+const PREFETCH_ENTRY: usize = 8;
+const PREFETCH_RING: usize = 32;
+/// A read of a key whose previous writer is fewer than this many transactions earlier
+/// is a near dependency (it may have to wait).
+const NEAR: usize = 2 * BATCH;
+/// One transaction in this many with a near dependency makes the block run on one
+/// worker (see `run_worker_with`).
+pub const SERIAL_RATIO: usize = 4;
+
+const NO_ERROR: u32 = 0;
+const ERR_FULL: u32 = 1;
+const ERR_UNPLANNED: u32 = 2;
+const ERR_SCRATCH: u32 = 3;
+const ERR_ORDER: u32 = 4;
+
+/// A cell of caller memory shared between workers under the phase discipline of the
+/// module docs.
+#[repr(transparent)]
+pub struct Slot<T>(UnsafeCell<T>);
+
+// SAFETY: every `Slot` is written by one worker at a time and read only after a
+// release/acquire edge that follows the write (module docs, "Memory and sharing").
+unsafe impl<T: Send> Sync for Slot<T> {}
+
+impl<T: Copy> Slot<T> {
+    /// A slot holding `v`.
+    pub const fn new(v: T) -> Self {
+        Self(UnsafeCell::new(v))
+    }
+
+    /// The value. Caller: no concurrent write (module docs).
+    #[inline(always)]
+    fn get(&self) -> T {
+        // SAFETY: per the caller's contract, nobody writes this slot concurrently.
+        unsafe { *self.0.get() }
+    }
+
+    /// Replaces the value. Caller: the only accessor right now (module docs).
+    #[inline(always)]
+    fn set(&self, v: T) {
+        // SAFETY: per the caller's contract, nobody else accesses this slot now.
+        unsafe { *self.0.get() = v }
+    }
+
+    /// Reads the value out of caller memory after the workers are done.
+    pub fn into_inner(self) -> T {
+        self.0.into_inner()
+    }
+}
+
+impl<T: Copy + Default> Default for Slot<T> {
+    fn default() -> Self {
+        Self::new(T::default())
+    }
+}
+
+impl<T: Copy + core::fmt::Debug> core::fmt::Debug for Slot<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        // Debug output is for tests, which inspect memory only between blocks.
+        f.debug_tuple("Slot").field(&self.get()).finish()
+    }
+}
+
+/// One key of one partition.
+#[derive(Clone, Copy, Debug)]
+pub struct KeyRecord {
+    key: StateKey,
+    /// Committed value.
+    base: u64,
+    /// First entry of the key's touchers in the partition's list.
+    start: u32,
+    /// Number of touchers.
+    len: u32,
+    /// Some toucher reads the key (see the module docs).
+    chained: bool,
+}
+
+impl Default for KeyRecord {
+    fn default() -> Self {
+        Self { key: StateKey::balance(Address(0)), base: 0, start: 0, len: 0, chained: false }
+    }
+}
+
+/// A transaction's `done` flag, on a cache line shared only with its neighbours.
+#[derive(Debug, Default)]
+pub struct Done(AtomicU32);
+
+impl Done {
+    /// Not done.
+    pub fn new() -> Self {
+        Self(AtomicU32::new(0))
+    }
+}
+
+/// Caller memory for [`FootprintExecutor`].
+pub struct FootprintMemory<'a> {
+    /// One per transaction.
+    pub done: &'a mut [Done],
+    /// Receipts, one per transaction (the result).
+    pub receipts: &'a [Slot<Receipt>],
+    /// Values, [`FOOTPRINT`] per transaction: what the key holds after the transaction
+    /// (chained keys) or what it added (summed keys), and whether it wrote the key.
+    pub values: &'a [Slot<(u64, bool)>],
+    /// Key tables: `(epoch, id)` slots, [`Lengths::table`] (a power of two plus one
+    /// header slot that counts epochs, so the table is never cleared between blocks).
+    pub table: &'a mut [Slot<(u32, u32)>],
+    /// Key records, [`Lengths::cells`].
+    pub keys: &'a [Slot<KeyRecord>],
+    /// Touchers in block order, then grouped by key: [`Lengths::cells`] each.
+    pub list: &'a [Slot<(u32, u32)>],
+    /// See `list`.
+    pub touches: &'a [Slot<u32>],
+    /// The sorted write set (the result), [`Lengths::values`].
+    pub out: &'a [Slot<StateEntry>],
+}
+
+/// Buffer lengths for [`FootprintMemory`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lengths {
+    /// `done`, `receipts`.
+    pub txs: usize,
+    /// `values`, `out`.
+    pub values: usize,
+    /// `table`.
+    pub table: usize,
+    /// `keys`, `list`, `touches`.
+    pub cells: usize,
+}
+
+impl FootprintMemory<'_> {
+    /// Lengths for `txs` transactions planned in `partitions` key ranges.
+    pub const fn lengths(txs: usize, partitions: usize) -> Lengths {
+        let p = clamp_partitions(partitions);
+        let values = txs * FOOTPRINT;
+        // Each partition's table holds up to `values` keys at most half full.
+        let per = if values == 0 { 2 } else { (2 * values).next_power_of_two() };
+        Lengths { txs, values, table: p * per + 1, cells: p * values }
+    }
+}
+
+const fn clamp_partitions(p: usize) -> usize {
+    if p == 0 {
+        1
+    } else if p > MAX_PARTITIONS {
+        MAX_PARTITIONS
+    } else {
+        p
+    }
+}
+
+/// True when every transaction's footprint is known before execution (every one is a
+/// native transfer), so [`FootprintExecutor`] can run the block.
+pub fn plannable(txs: &[Transaction]) -> bool {
+    txs.iter().all(|t| matches!(t.kind, TxKind::Transfer { .. }))
+}
+
+/// Transactions [`looks_contended`] samples.
+pub const CONTENTION_SAMPLE: usize = 256;
+
+/// True when the block's first [`CONTENTION_SAMPLE`] transactions reuse senders so often
+/// (one in [`SERIAL_RATIO`] sends from an account that already sent in the sample) that
+/// the block is a chain of dependencies: workers would mostly wait for each other, and
+/// the sequential executor is the faster choice. A cheap look before planning; the plan
+/// itself also notices chains and then runs them on one worker.
+pub fn looks_contended(txs: &[Transaction]) -> bool {
+    let mut senders = [0u64; CONTENTION_SAMPLE];
+    let sample = txs.len().min(CONTENTION_SAMPLE);
+    for (s, tx) in senders.iter_mut().zip(txs) {
+        *s = tx.from.0;
+    }
+    let senders = &mut senders[..sample];
+    senders.sort_unstable();
+    let repeats = senders.windows(2).filter(|w| w[0] == w[1]).count();
+    sample > 0 && repeats * SERIAL_RATIO >= sample
+}
+
+/// The keys a transaction may touch and whether it may read each (`true`) or only add
+/// to it (`false`).
+#[derive(Clone, Copy)]
+struct Footprint {
+    keys: [StateKey; FOOTPRINT],
+    reads: [bool; FOOTPRINT],
+    len: usize,
+}
+
+impl Footprint {
+    fn of(tx: &Transaction, beneficiary: Address) -> Option<Self> {
+        let TxKind::Transfer { to, .. } = tx.kind else { return None };
+        let from = tx.from;
+        let mut fp = Footprint {
+            keys: [
+                StateKey::nonce(from),
+                StateKey::balance(from),
+                StateKey::balance(to),
+                StateKey::balance(beneficiary),
+            ],
+            reads: [true, true, false, false],
+            len: 4,
+        };
+        // A key listed twice keeps its first mode: the sender's balance (read) wins over
+        // being the recipient or the beneficiary.
+        if to == from || to == beneficiary {
+            // The recipient's balance is already listed; the beneficiary's moves up.
+            fp.keys[2] = fp.keys[3];
+            fp.len = 3;
+        }
+        if beneficiary == from {
+            // The beneficiary's balance, now last, is the sender's.
+            fp.len -= 1;
+        }
+        Some(fp)
+    }
+
+    const EMPTY: Self = Footprint {
+        keys: [StateKey::balance(Address(0)); FOOTPRINT],
+        reads: [false; FOOTPRINT],
+        len: 0,
+    };
+
+    fn position(&self, key: &StateKey) -> Option<usize> {
+        self.keys[..self.len].iter().position(|k| k == key)
+    }
+}
+
+/// The view of one transaction: the value before it of each chained footprint key.
+struct FootprintView {
+    fp: Footprint,
+    before: [u64; FOOTPRINT],
+    chained: [bool; FOOTPRINT],
+}
+
+impl View for FootprintView {
+    #[inline]
+    fn read(&mut self, key: &StateKey) -> Result<u64, Interrupt> {
+        match self.fp.position(key) {
+            Some(j) if self.chained[j] => Ok(self.before[j]),
+            _ => Err(Interrupt::Unplanned),
+        }
+    }
+}
+
+/// A worker's memory of where it last found a key in its toucher list, so that a run of
+/// transactions on the same hot key does not search the list from the start each time.
+#[derive(Clone, Copy)]
+struct Finger {
+    part: u32,
+    id: u32,
+    pos: u32,
+}
+
+const FINGERS: usize = 8;
+
+/// A block being executed by footprint scheduling (see the module docs).
+pub struct FootprintExecutor<'a, S: StateReader> {
+    state: &'a S,
+    env: BlockEnv<'a>,
+    txs: &'a [Transaction],
+    mem: FootprintMemory<'a>,
+    parts: usize,
+    /// Partition `p` holds the keys `k` with `splitters[p - 1] <= k < splitters[p]`.
+    splitters: [StateKey; MAX_PARTITIONS - 1],
+    /// Slots per partition table (a power of two).
+    table_per: usize,
+    epoch: u32,
+    plan_next: Padded<AtomicU32>,
+    plan_done: Padded<AtomicU32>,
+    exec_next: Padded<AtomicU32>,
+    exec_done: Padded<AtomicU32>,
+    out_next: Padded<AtomicU32>,
+    /// Keys in each partition, published by `plan_done`.
+    counts: [AtomicU32; MAX_PARTITIONS],
+    /// Keys each partition's read-out wrote to the output (those some transaction wrote).
+    written: [AtomicU32; MAX_PARTITIONS],
+    /// Near dependencies (see [`NEAR`]), summed by the planners.
+    near: AtomicU32,
+    waits: AtomicU32,
+    error: AtomicU32,
+}
+
+impl<'a, S: StateReader + Sync> FootprintExecutor<'a, S> {
+    /// Prepares `txs` (every one a native transfer, see [`plannable`]) for `partitions`
+    /// key ranges (the number of workers that will run is a good choice; any number of
+    /// workers can run the block).
+    pub fn new(
+        state: &'a S,
+        env: BlockEnv<'a>,
+        txs: &'a [Transaction],
+        mem: FootprintMemory<'a>,
+        partitions: usize,
+    ) -> Result<Self, BlockError> {
+        let n = txs.len();
+        if n >= (u32::MAX as usize) / (FOOTPRINT * MAX_PARTITIONS) {
+            return Err(BlockError::TooManyTransactions {
+                txs: n,
+                limit: (u32::MAX as usize) / (FOOTPRINT * MAX_PARTITIONS),
+            });
+        }
+        if !plannable(txs) {
+            return Err(BlockError::ParallelInvariant("block has no known footprints"));
+        }
+        let parts = clamp_partitions(partitions);
+        let want = FootprintMemory::lengths(n, parts);
+        let check = |buffer, needed, given| {
+            if given < needed {
+                Err(BlockError::BufferTooSmall { buffer, needed, given })
+            } else {
+                Ok(())
+            }
+        };
+        check("done", want.txs, mem.done.len())?;
+        check("receipts", want.txs, mem.receipts.len())?;
+        check("values", want.values, mem.values.len())?;
+        check("out", want.values, mem.out.len())?;
+        check("table", want.table, mem.table.len())?;
+        check("keys", want.cells, mem.keys.len())?;
+        check("list", want.cells, mem.list.len())?;
+        check("touches", want.cells, mem.touches.len())?;
+        mem.done[..n].iter_mut().for_each(|d| *d = Done::new());
+        // The header (last slot) counts epochs; a slot of another epoch is empty.
+        let table_len = mem.table.len() - 1;
+        let table_per = prev_power_of_two(table_len / parts);
+        let (header, table) = mem.table.split_last_mut().ok_or(BlockError::BadScratch)?;
+        let last = header.get().0;
+        let epoch = if last == 0 || last == u32::MAX {
+            table.iter_mut().for_each(|s| *s = Slot::new((0, 0)));
+            1
+        } else {
+            last + 1
+        };
+        header.set((epoch, 0));
+        let mut exec = Self {
+            state,
+            env,
+            txs,
+            mem,
+            parts,
+            splitters: [StateKey::balance(Address(0)); MAX_PARTITIONS - 1],
+            table_per,
+            epoch,
+            plan_next: Padded(AtomicU32::new(0)),
+            plan_done: Padded(AtomicU32::new(0)),
+            exec_next: Padded(AtomicU32::new(0)),
+            exec_done: Padded(AtomicU32::new(0)),
+            out_next: Padded(AtomicU32::new(0)),
+            counts: Default::default(),
+            written: Default::default(),
+            near: AtomicU32::new(0),
+            waits: AtomicU32::new(0),
+            error: AtomicU32::new(NO_ERROR),
+        };
+        exec.choose_splitters();
+        Ok(exec)
+    }
+
+    /// Key ranges from an even sample of the senders' balances (sorted; every
+    /// `len / parts`-th becomes a splitter). Any splitters give the same result; these
+    /// balance the partitions.
+    fn choose_splitters(&mut self) {
+        let n = self.txs.len();
+        if self.parts == 1 || n == 0 {
+            self.parts = 1;
+            return;
+        }
+        let mut sample = [StateKey::balance(Address(0)); MAX_PARTITIONS * SAMPLES_PER_PARTITION];
+        let want = (self.parts * SAMPLES_PER_PARTITION).min(n);
+        for (i, s) in sample[..want].iter_mut().enumerate() {
+            *s = StateKey::balance(self.txs[i * n / want].from);
+        }
+        let sample = &mut sample[..want];
+        sample.sort_unstable();
+        for p in 1..self.parts {
+            self.splitters[p - 1] = sample[p * want / self.parts];
+        }
+    }
+
+    #[inline]
+    fn partition(&self, key: &StateKey) -> usize {
+        self.splitters[..self.parts - 1].partition_point(|s| s <= key)
+    }
+
+    fn fail(&self, code: u32) {
+        // Relaxed: the flag only stops workers early; `finish` runs after they joined.
+        let _ = self.error.compare_exchange(NO_ERROR, code, Ordering::Relaxed, Ordering::Relaxed);
+    }
+
+    fn failed(&self) -> bool {
+        self.error.load(Ordering::Relaxed) != NO_ERROR
+    }
+
+    /// Spins (calling `idle`) until `counter` reaches `target` or a worker failed; true
+    /// when reached. Acquire: pairs with the release increments, so everything written
+    /// before them is visible afterwards.
+    fn wait_for(&self, counter: &AtomicU32, target: u32, idle: &mut impl FnMut(u32)) -> bool {
+        let mut spins = 0;
+        while counter.load(Ordering::Acquire) < target {
+            if self.failed() {
+                return false;
+            }
+            spins += 1;
+            idle(spins);
+        }
+        true
+    }
+
+    /// Runs the block's phases with the other workers; returns when this worker finds
+    /// nothing left to claim (the caller joins every worker before [`Self::finish`]).
+    pub fn run_worker_with(
+        &self,
+        worker: WorkerMemory<'_>,
+        mut idle: impl FnMut(u32),
+    ) -> Result<(), BlockError> {
+        let WorkerMemory { mut vm, access } = worker;
+        let Some(mut acc) = AccessSet::new(access, self.env.limits) else {
+            self.fail(ERR_SCRATCH);
+            return Err(BlockError::BadScratch);
+        };
+        if vm.stack.is_empty() {
+            self.fail(ERR_SCRATCH);
+            return Err(BlockError::BadScratch);
+        }
+        let parts = self.parts as u32;
+        let n = self.txs.len();
+
+        // Relaxed claims: a counter only hands out distinct parts; the data each part
+        // needs is published by the phase counters (release/acquire).
+        loop {
+            let p = self.plan_next.fetch_add(1, Ordering::Relaxed);
+            if p >= parts {
+                break;
+            }
+            if let Err(code) = self.plan(p as usize) {
+                // The others see the flag instead of this partition's completion.
+                self.fail(code);
+                return Ok(());
+            }
+            // Release: publishes this partition's table, records and lists.
+            self.plan_done.fetch_add(1, Ordering::Release);
+        }
+        if !self.wait_for(&self.plan_done, parts, &mut idle) {
+            return Ok(());
+        }
+
+        let mut fingers = [Finger { part: u32::MAX, id: 0, pos: 0 }; FINGERS];
+        let mut waits = 0u32;
+        // A block whose transactions mostly depend on recent ones is a chain: workers
+        // would take turns waiting for each other, so one worker runs it all.
+        let serial = self.near.load(Ordering::Relaxed) as usize * SERIAL_RATIO >= n;
+        let batch = if serial { n.max(1) } else { BATCH };
+        loop {
+            let b = self.exec_next.fetch_add(1, Ordering::Relaxed) as usize;
+            let start = b * batch;
+            if start >= n || self.failed() {
+                break;
+            }
+            let end = (start + batch).min(n);
+            for t in start..end {
+                let r = self.execute(t, &mut acc, &mut vm, &mut fingers, &mut waits, &mut idle);
+                if let Err(code) = r {
+                    // Not counted as done: the read-out never starts on a failed block.
+                    self.fail(code);
+                    return Ok(());
+                }
+            }
+            // Release (in a read-modify-write chain): publishes this batch's values and
+            // receipts to the read-out, whose acquire load sees the final count.
+            self.exec_done.fetch_add((end - start) as u32, Ordering::AcqRel);
+        }
+        self.waits.fetch_add(waits, Ordering::Relaxed);
+        if !self.wait_for(&self.exec_done, n as u32, &mut idle) {
+            return Ok(());
+        }
+
+        loop {
+            let p = self.out_next.fetch_add(1, Ordering::Relaxed);
+            if p >= parts {
+                break;
+            }
+            self.read_out(p as usize);
+        }
+        Ok(())
+    }
+
+    fn table(&self, p: usize) -> &[Slot<(u32, u32)>] {
+        &self.mem.table[p * self.table_per..(p + 1) * self.table_per]
+    }
+
+    fn region(&self, p: usize) -> core::ops::Range<usize> {
+        let cap = self.txs.len() * FOOTPRINT;
+        p * cap..(p + 1) * cap
+    }
+
+    /// The id of `key` in partition `p`'s table, if planned.
+    #[inline]
+    fn lookup(&self, p: usize, key: &StateKey) -> Option<u32> {
+        let table = self.table(p);
+        let keys = &self.mem.keys[self.region(p)];
+        let mask = table.len() - 1;
+        let mut i = key.table_hash() as usize & mask;
+        loop {
+            // Read-only after the plan phase (module docs).
+            let (epoch, id) = table[i].get();
+            if epoch != self.epoch {
+                return None;
+            }
+            if keys[id as usize].get().key == *key {
+                return Some(id);
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// Plans partition `p` (phase 1). Only this worker touches the partition's table,
+    /// records and lists until `plan_done` is released.
+    fn plan(&self, p: usize) -> Result<(), u32> {
+        let table = self.table(p);
+        let region = self.region(p);
+        let keys = &self.mem.keys[region.clone()];
+        let list = &self.mem.list[region.clone()];
+        let touches = &self.mem.touches[region];
+        let mask = table.len() - 1;
+        let mut ids = 0usize;
+        let mut listed = 0usize;
+        // Footprints computed once, PREFETCH_INDEX transactions ahead, kept in a ring.
+        let mut ring = [Footprint::EMPTY; PREFETCH_RING];
+        let beneficiary = self.env.beneficiary;
+        for (t, fp) in ring.iter_mut().enumerate().take(PREFETCH_INDEX) {
+            if let Some(tx) = self.txs.get(t) {
+                *fp = Footprint::of(tx, beneficiary).ok_or(ERR_UNPLANNED)?;
+            }
+        }
+        for t in 0..self.txs.len() {
+            // Committed-state lookups miss the cache: start them a few transactions
+            // ahead, the index slot first and the entry it names later.
+            if let Some(tx) = self.txs.get(t + PREFETCH_INDEX) {
+                let fp = Footprint::of(tx, beneficiary).ok_or(ERR_UNPLANNED)?;
+                for key in &fp.keys[..fp.len] {
+                    if self.partition(key) == p {
+                        self.state.prefetch(key, 0);
+                    }
+                }
+                ring[(t + PREFETCH_INDEX) % PREFETCH_RING] = fp;
+            }
+            if t + PREFETCH_ENTRY < self.txs.len() {
+                let fp = &ring[(t + PREFETCH_ENTRY) % PREFETCH_RING];
+                for key in &fp.keys[..fp.len] {
+                    if self.partition(key) == p {
+                        self.state.prefetch(key, 1);
+                        prefetch(&table[key.table_hash() as usize & mask]);
+                    }
+                }
+            }
+            let fp = ring[t % PREFETCH_RING];
+            for j in 0..fp.len {
+                let key = fp.keys[j];
+                if self.partition(&key) != p {
+                    continue;
+                }
+                let mut i = key.table_hash() as usize & mask;
+                let id = loop {
+                    let (epoch, id) = table[i].get();
+                    if epoch != self.epoch {
+                        // At most half full, so probes stay short and always end.
+                        if 2 * (ids + 1) > table.len() || ids >= keys.len() {
+                            return Err(ERR_FULL);
+                        }
+                        table[i].set((self.epoch, ids as u32));
+                        keys[ids].set(KeyRecord {
+                            key,
+                            base: self.state.read(&key),
+                            start: 0,
+                            len: 0,
+                            chained: false,
+                        });
+                        ids += 1;
+                        break ids - 1;
+                    }
+                    if keys[id as usize].get().key == key {
+                        break id as usize;
+                    }
+                    i = (i + 1) & mask;
+                };
+                let mut rec = keys[id].get();
+                rec.len += 1;
+                rec.chained |= fp.reads[j];
+                keys[id].set(rec);
+                // In bounds: at most FOOTPRINT entries per transaction.
+                list[listed].set(((t * FOOTPRINT + j) as u32, id as u32));
+                listed += 1;
+            }
+        }
+        // Group the touchers by key, keeping block order within each key (a counting
+        // sort: offsets from the counts, then place).
+        let mut start = 0u32;
+        for k in &keys[..ids] {
+            let mut rec = k.get();
+            rec.start = start;
+            start += rec.len;
+            rec.len = 0;
+            k.set(rec);
+        }
+        let mut near = 0u32;
+        for e in &list[..listed] {
+            let (cell, id) = e.get();
+            let k = &keys[id as usize];
+            let mut rec = k.get();
+            let at = (rec.start + rec.len) as usize;
+            if rec.chained && rec.len > 0 {
+                let prev = touches[at - 1].get() as usize / FOOTPRINT;
+                near += (cell as usize / FOOTPRINT - prev < NEAR) as u32;
+            }
+            touches[at].set(cell);
+            rec.len += 1;
+            k.set(rec);
+        }
+        self.counts[p].store(ids as u32, Ordering::Relaxed);
+        self.near.fetch_add(near, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Executes transaction `t` (phase 2).
+    fn execute(
+        &self,
+        t: usize,
+        acc: &mut AccessSet<'_>,
+        vm: &mut crate::vm::VmScratch<'_>,
+        fingers: &mut [Finger; FINGERS],
+        waits: &mut u32,
+        idle: &mut impl FnMut(u32),
+    ) -> Result<(), u32> {
+        let tx = &self.txs[t];
+        let fp = Footprint::of(tx, self.env.beneficiary).ok_or(ERR_UNPLANNED)?;
+        let mut view = FootprintView { fp, before: [0; FOOTPRINT], chained: [false; FOOTPRINT] };
+        for j in 0..fp.len {
+            let key = fp.keys[j];
+            let p = self.partition(&key);
+            let id = self.lookup(p, &key).ok_or(ERR_UNPLANNED)?;
+            let region = self.region(p);
+            let rec = self.mem.keys[region.start + id as usize].get();
+            if !rec.chained {
+                continue;
+            }
+            view.chained[j] = true;
+            let cell = (t * FOOTPRINT + j) as u32;
+            let touchers =
+                &self.mem.touches[region.start + rec.start as usize..][..rec.len as usize];
+            let pos = find(touchers, cell, &mut fingers[id as usize % FINGERS], p as u32, id)
+                .ok_or(ERR_ORDER)?;
+            view.before[j] = if pos == 0 {
+                rec.base
+            } else {
+                let prev = touchers[pos - 1].get() as usize;
+                let done = &self.mem.done[prev / FOOTPRINT].0;
+                // Acquire: pairs with the release store of the previous toucher, so its
+                // value below is complete.
+                if done.load(Ordering::Acquire) == 0 {
+                    *waits += 1;
+                    let mut spins = 0;
+                    while done.load(Ordering::Acquire) == 0 {
+                        if self.failed() {
+                            return Err(ERR_ORDER);
+                        }
+                        spins += 1;
+                        idle(spins);
+                    }
+                }
+                self.mem.values[prev].get().0
+            };
+        }
+        let receipt =
+            execute_transaction(tx, &self.env, &mut view, acc, vm).map_err(|_| ERR_UNPLANNED)?;
+        // What each footprint key holds after `t`: chained keys their full value (kept
+        // when not written), summed keys their delta; and whether `t` wrote it.
+        let mut after = [(0u64, false); FOOTPRINT];
+        for ((a, chained), before) in after.iter_mut().zip(view.chained).zip(view.before) {
+            a.0 = if chained { before } else { 0 };
+        }
+        for a in acc.accesses() {
+            let j = fp.position(&a.key).ok_or(ERR_UNPLANNED)?;
+            after[j] = match (view.chained[j], a.write) {
+                (_, Write::None) => after[j],
+                (true, Write::Set(v)) => (v, true),
+                (true, Write::Add(d)) => (view.before[j].wrapping_add(d), true),
+                (false, Write::Add(d)) => (d, true),
+                (false, Write::Set(_)) => return Err(ERR_UNPLANNED),
+            };
+        }
+        let base = t * FOOTPRINT;
+        for (j, v) in after.iter().enumerate().take(fp.len) {
+            self.mem.values[base + j].set(*v);
+        }
+        self.mem.receipts[t].set(receipt);
+        // Release: publishes the values and receipt written above.
+        self.mem.done[t].0.store(1, Ordering::Release);
+        Ok(())
+    }
+
+    /// Writes partition `p`'s final values, sorted, to its region of the output (phase 3).
+    fn read_out(&self, p: usize) {
+        let offset: usize =
+            self.counts[..p].iter().map(|c| c.load(Ordering::Relaxed) as usize).sum();
+        let ids = self.counts[p].load(Ordering::Relaxed) as usize;
+        let region = self.region(p);
+        let keys = &self.mem.keys[region.clone()][..ids];
+        let touches = &self.mem.touches[region];
+        let out = &self.mem.out[offset..];
+        // Keys that some toucher wrote, in id order; keys only read are not written.
+        let mut written = 0;
+        for k in keys {
+            let rec = k.get();
+            let cells = &touches[rec.start as usize..(rec.start + rec.len) as usize];
+            let mut wrote = false;
+            let value = if rec.chained {
+                for c in cells {
+                    wrote |= self.mem.values[c.get() as usize].get().1;
+                }
+                cells.last().map_or(rec.base, |c| self.mem.values[c.get() as usize].get().0)
+            } else {
+                cells.iter().fold(rec.base, |v, c| {
+                    let (delta, w) = self.mem.values[c.get() as usize].get();
+                    wrote |= w;
+                    v.wrapping_add(delta)
+                })
+            };
+            if wrote {
+                out[written].set(StateEntry { key: rec.key, value });
+                written += 1;
+            }
+        }
+        self.written[p].store(written as u32, Ordering::Relaxed);
+        let out = &out[..written];
+        // SAFETY: `Slot<T>` is `repr(transparent)` over `UnsafeCell<T>`, which has the
+        // layout of `T`; this region of `out` belongs to partition `p`, claimed by this
+        // worker alone, and nobody reads it before the workers are joined.
+        let entries =
+            unsafe { core::slice::from_raw_parts_mut(out.as_ptr() as *mut StateEntry, written) };
+        entries.sort_unstable_by_key(|e| e.key);
+    }
+
+    /// After every worker returned: the receipts, the block's sorted write set and the
+    /// statistics.
+    #[allow(clippy::type_complexity)]
+    pub fn finish(self) -> Result<(&'a [Receipt], &'a [StateEntry], ExecStats), BlockError> {
+        match self.error.load(Ordering::Relaxed) {
+            NO_ERROR => {}
+            ERR_FULL => return Err(BlockError::ParallelInvariant("footprint table full")),
+            ERR_SCRATCH => return Err(BlockError::BadScratch),
+            _ => {
+                return Err(BlockError::ParallelInvariant(
+                    "a transaction left its planned footprint",
+                ))
+            }
+        }
+        let n = self.txs.len();
+        if self.exec_done.load(Ordering::Acquire) != n as u32
+            || self.out_next.load(Ordering::Relaxed) < self.parts as u32
+        {
+            return Err(BlockError::ParallelInvariant("finish called before the block was done"));
+        }
+        let mut stats = ExecStats::default();
+        for r in &self.mem.receipts[..n] {
+            let r = r.get();
+            stats.gas_used = stats.gas_used.saturating_add(r.gas_used);
+            stats.undeclared += r.undeclared_access as u64;
+        }
+        stats.dependency_waits = self.waits.load(Ordering::Relaxed) as u64;
+        // Partition p's entries start where its keys' region starts; close the gaps left
+        // by keys that were only read.
+        let mut total = 0;
+        let mut offset = 0;
+        for p in 0..self.parts {
+            let written = self.written[p].load(Ordering::Relaxed) as usize;
+            let keys = self.counts[p].load(Ordering::Relaxed) as usize;
+            if offset != total && written > 0 {
+                let base = self.mem.out.as_ptr() as *mut StateEntry;
+                // SAFETY: the workers are joined, so this thread alone accesses `out`
+                // (`Slot<T>` has the layout of `T`); both ranges lie inside `out`, since
+                // `offset + written <= offset + keys <= out.len()`.
+                unsafe { core::ptr::copy(base.add(offset), base.add(total), written) };
+            }
+            total += written;
+            offset += keys;
+        }
+        Ok((settled(&self.mem.receipts[..n]), settled(&self.mem.out[..total]), stats))
+    }
+}
+
+/// Position of `cell` in `touchers` (ascending), starting from the worker's finger for
+/// this key when it has one.
+fn find(
+    touchers: &[Slot<u32>],
+    cell: u32,
+    finger: &mut Finger,
+    part: u32,
+    id: u32,
+) -> Option<usize> {
+    let mut pos = None;
+    if finger.part == part && finger.id == id {
+        // Transactions run mostly in block order, so the cell is usually just ahead.
+        let from = finger.pos as usize;
+        pos = touchers
+            .get(from..(from + 4).min(touchers.len()))
+            .and_then(|w| w.iter().position(|c| c.get() == cell))
+            .map(|i| from + i);
+    }
+    let pos = match pos {
+        Some(p) => p,
+        None => {
+            let (mut lo, mut hi) = (0, touchers.len());
+            while lo < hi {
+                let mid = (lo + hi) / 2;
+                if touchers[mid].get() < cell {
+                    lo = mid + 1;
+                } else {
+                    hi = mid;
+                }
+            }
+            if touchers.get(lo).map(Slot::get) != Some(cell) {
+                return None;
+            }
+            lo
+        }
+    };
+    *finger = Finger { part, id, pos: pos as u32 };
+    Some(pos)
+}
+
+/// Plain values of slots nobody writes any more: only this module writes slots, and only
+/// from workers, which the caller joined before [`FootprintExecutor::finish`].
+fn settled<T>(slots: &[Slot<T>]) -> &[T] {
+    // SAFETY: `Slot<T>` is `repr(transparent)` over `UnsafeCell<T>`, which has the layout
+    // of `T`; no write to these slots can happen while they are borrowed (see above).
+    unsafe { core::slice::from_raw_parts(slots.as_ptr() as *const T, slots.len()) }
+}
+
+fn prev_power_of_two(x: usize) -> usize {
+    if x == 0 {
+        0
+    } else {
+        1 << (usize::BITS - 1 - x.leading_zeros())
+    }
+}
