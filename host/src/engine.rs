@@ -10,7 +10,7 @@ use parex_core::exec::{Access, BlockEnv, Limits};
 use parex_core::hash::Hasher;
 use parex_core::merkle::HashScratch;
 use parex_core::parallel::footprint::{
-    self, Done, FootprintExecutor, FootprintMemory, KeyRecord, Slot,
+    self, Done, FootprintExecutor, FootprintMemory, KeyRecord, Slot, Source, Touch,
 };
 use parex_core::parallel::mvmemory::{MvKey, MvNode};
 use parex_core::parallel::scheduler::TxState;
@@ -156,13 +156,11 @@ pub struct Executor {
 #[derive(Default)]
 struct FootprintBuffers {
     done: Vec<Done>,
-    receipts: Vec<Slot<Receipt>>,
     values: Vec<Slot<(u64, bool)>>,
     table: Vec<Slot<(u32, u32)>>,
     keys: Vec<Slot<KeyRecord>>,
-    list: Vec<Slot<(u32, u32)>>,
-    touches: Vec<Slot<u32>>,
-    out: Vec<Slot<StateEntry>>,
+    list: Vec<Slot<Touch>>,
+    sources: Vec<Slot<Source>>,
 }
 
 impl FootprintBuffers {
@@ -174,21 +172,19 @@ impl FootprintBuffers {
             }
         }
         grow(&mut self.done, l.txs, Done::new);
-        grow(&mut self.receipts, l.txs, || Slot::new(Receipt::EMPTY));
         grow(&mut self.values, l.values, || Slot::new((0, false)));
-        grow(&mut self.out, l.values, || Slot::new(StateEntry::EMPTY));
         // A table of another length has another layout: start it afresh.
         if self.table.len() != l.table {
             self.table = filled(l.table, || Slot::new((0, 0)));
         }
         grow(&mut self.keys, l.cells, Slot::default);
-        grow(&mut self.list, l.cells, || Slot::new((0, 0)));
-        grow(&mut self.touches, l.cells, || Slot::new(0));
+        grow(&mut self.list, l.cells, Slot::default);
+        grow(&mut self.sources, l.cells, Slot::default);
     }
 }
 
 /// What executing one block produced.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Executed {
     /// One per transaction.
     pub receipts: Vec<Receipt>,
@@ -275,6 +271,21 @@ impl Executor {
         txs: &[Transaction],
         mode: Mode,
     ) -> Result<Executed, BlockError> {
+        let mut out = Executed::default();
+        self.execute_into(state, env, txs, mode, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`Self::execute`] into `out`, reusing its vectors' memory (a caller executing
+    /// block after block saves an allocation of every receipt and write per block).
+    pub fn execute_into(
+        &mut self,
+        state: &State<'_>,
+        env: &BlockEnv<'_>,
+        txs: &[Transaction],
+        mode: Mode,
+        out: &mut Executed,
+    ) -> Result<(), BlockError> {
         let workers = match mode {
             Mode::Sequential => 0,
             Mode::Parallel(n) | Mode::Speculative(n) => n.max(1),
@@ -288,30 +299,34 @@ impl Executor {
         let planned = matches!(mode, Mode::Parallel(_)) && footprint::plannable(txs);
         let chain = planned && footprint::looks_contended(txs);
         if planned && !chain {
-            if let Ok((receipts, writes, stats)) = self.run_footprint(state, env, txs, workers) {
-                return Ok(Executed { receipts, writes, stats, exec_time: start.elapsed() });
+            if let Ok(stats) = self.run_footprint(state, env, txs, workers, out) {
+                out.stats = stats;
+                out.exec_time = start.elapsed();
+                return Ok(());
             }
         }
-        let (writes, stats) = match mode {
-            Mode::Sequential => self.run_sequential(state, env, txs)?,
+        let stats = match mode {
+            Mode::Sequential => self.run_sequential(state, env, txs, &mut out.writes)?,
             Mode::Parallel(_) if chain => {
-                let (w, mut s) = self.run_sequential(state, env, txs)?;
+                let mut s = self.run_sequential(state, env, txs, &mut out.writes)?;
                 s.fell_back = true;
-                (w, s)
+                s
             }
             Mode::Parallel(_) | Mode::Speculative(_) => {
-                match self.run_parallel(state, env, txs, workers, fallback) {
-                    Ok(r) => r,
+                match self.run_parallel(state, env, txs, workers, fallback, &mut out.writes) {
+                    Ok(s) => s,
                     Err(_) => {
-                        let (w, mut s) = self.run_sequential(state, env, txs)?;
+                        let mut s = self.run_sequential(state, env, txs, &mut out.writes)?;
                         s.fell_back = true;
-                        (w, s)
+                        s
                     }
                 }
             }
         };
-        let exec_time = start.elapsed();
-        Ok(Executed { receipts: self.receipts[..txs.len()].to_vec(), writes, stats, exec_time })
+        out.exec_time = start.elapsed();
+        out.stats = stats;
+        copy_into(&mut out.receipts, &self.receipts[..txs.len()]);
+        Ok(())
     }
 
     #[allow(clippy::type_complexity)]
@@ -321,23 +336,30 @@ impl Executor {
         env: &BlockEnv<'_>,
         txs: &[Transaction],
         workers: usize,
-    ) -> Result<(Vec<Receipt>, Vec<StateEntry>, ExecStats), BlockError> {
+        out: &mut Executed,
+    ) -> Result<ExecStats, BlockError> {
         self.fp.reserve(txs.len(), workers);
+        let l = FootprintMemory::lengths(txs.len(), workers);
+        // Receipts and the write set go straight into `out`'s vectors.
+        out.receipts.resize(l.txs, Receipt::EMPTY);
+        out.writes.resize(l.values, StateEntry::EMPTY);
         let fp = &mut self.fp;
         let mem = FootprintMemory {
             done: &mut fp.done,
-            receipts: &fp.receipts,
+            receipts: Slot::from_mut_slice(&mut out.receipts),
             values: &fp.values,
             table: &mut fp.table,
             keys: &fp.keys,
             list: &fp.list,
-            touches: &fp.touches,
-            out: &fp.out,
+            sources: &fp.sources,
+            out: Slot::from_mut_slice(&mut out.writes),
         };
         let exec = FootprintExecutor::new(state, *env, txs, mem, workers)?;
-        run_workers(&mut self.workers[..workers], |w| exec.run_worker_with(w, backoff))?;
-        let (receipts, writes, stats) = exec.finish()?;
-        Ok((receipts.to_vec(), writes.to_vec(), stats))
+        run_workers(&mut self.workers[..workers], |i, w| exec.run_worker_with(i, w, backoff))?;
+        let (_, writes, stats) = exec.finish()?;
+        let written = writes.len();
+        out.writes.truncate(written);
+        Ok(stats)
     }
 
     fn run_sequential(
@@ -345,7 +367,8 @@ impl Executor {
         state: &State<'_>,
         env: &BlockEnv<'_>,
         txs: &[Transaction],
-    ) -> Result<(Vec<StateEntry>, ExecStats), BlockError> {
+        out: &mut Vec<StateEntry>,
+    ) -> Result<ExecStats, BlockError> {
         let w = &mut self.workers[0];
         let mem = SeqMemory {
             index: &mut self.seq_index,
@@ -355,7 +378,8 @@ impl Executor {
         let mut vm = VmScratch { stack: &mut w.stack, memory: &mut w.memory };
         let (writes, stats) =
             execute_sequential(state, env, txs, &mut self.receipts, mem, &mut vm)?;
-        Ok((writes.to_vec(), stats))
+        copy_into(out, writes);
+        Ok(stats)
     }
 
     fn run_parallel(
@@ -365,7 +389,8 @@ impl Executor {
         txs: &[Transaction],
         workers: usize,
         fallback: bool,
-    ) -> Result<(Vec<StateEntry>, ExecStats), BlockError> {
+        out: &mut Vec<StateEntry>,
+    ) -> Result<ExecStats, BlockError> {
         let mem = ParallelMemory {
             states: &mut self.states,
             data: &mut self.data,
@@ -376,16 +401,19 @@ impl Executor {
         };
         let mut exec = ParallelExecutor::new(state, *env, txs, mem)?;
         exec.set_contention_fallback(fallback);
-        run_workers(&mut self.workers[..workers], |w| exec.run_worker_with(w, backoff))?;
+        run_workers(&mut self.workers[..workers], |_, w| exec.run_worker_with(w, backoff))?;
         match exec.finish(&mut self.receipts, &mut self.writes) {
-            Ok((writes, stats)) => Ok((writes.to_vec(), stats)),
+            Ok((writes, stats)) => {
+                copy_into(out, writes);
+                Ok(stats)
+            }
             Err(BlockError::ParallelInvariant(MV_FULL)) => {
                 let full = ParallelMemory::lengths(txs.len(), &self.limits).keys;
                 if self.keys.len() >= full {
                     return Err(BlockError::ParallelInvariant(MV_FULL));
                 }
                 self.keys = filled(full, MvKey::new);
-                self.run_parallel(state, env, txs, workers, fallback)
+                self.run_parallel(state, env, txs, workers, fallback, out)
             }
             Err(e) => Err(e),
         }
@@ -430,6 +458,12 @@ impl Executor {
     }
 }
 
+/// Replaces `v`'s contents with `from`, keeping its allocation.
+fn copy_into<T: Copy>(v: &mut Vec<T>, from: &[T]) {
+    v.clear();
+    v.extend_from_slice(from);
+}
+
 /// Idle workers spin briefly, then yield their core.
 fn backoff(spins: u32) {
     if spins < 32 {
@@ -439,18 +473,23 @@ fn backoff(spins: u32) {
     }
 }
 
-/// Runs `run` for one worker on the calling thread and for the others on scoped threads.
+/// Runs `run(index, memory)` for worker 0 on the calling thread and for the others on
+/// scoped threads.
 /// (Workers spin briefly while no task is available, so they get threads of their own
 /// rather than rayon tasks, whose pool may run them one after another.)
 fn run_workers<F>(workers: &mut [WorkerBuffers], run: F) -> Result<(), BlockError>
 where
-    F: Fn(WorkerMemory<'_>) -> Result<(), BlockError> + Sync,
+    F: Fn(usize, WorkerMemory<'_>) -> Result<(), BlockError> + Sync,
 {
     let (first, rest) = workers.split_first_mut().ok_or(BlockError::BadScratch)?;
     std::thread::scope(|s| {
         let run = &run;
-        let handles: Vec<_> = rest.iter_mut().map(|w| s.spawn(move || run(w.worker()))).collect();
-        let mut result = run(first.worker());
+        let handles: Vec<_> = rest
+            .iter_mut()
+            .enumerate()
+            .map(|(i, w)| s.spawn(move || run(i + 1, w.worker())))
+            .collect();
+        let mut result = run(0, first.worker());
         for h in handles {
             let r = h.join().unwrap_or(Err(BlockError::ParallelInvariant("worker panicked")));
             result = result.and(r);

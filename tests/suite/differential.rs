@@ -27,7 +27,9 @@ use std::time::{Duration, Instant};
 
 use parex::core::error::BlockError;
 use parex::core::exec::{Access, BlockEnv, Limits, INTRINSIC_GAS};
-use parex::core::parallel::footprint::{Done, FootprintExecutor, FootprintMemory, KeyRecord, Slot};
+use parex::core::parallel::footprint::{
+    Done, FootprintExecutor, FootprintMemory, KeyRecord, Slot, Source, Touch,
+};
 use parex::core::parallel::mvmemory::{MvKey, MvNode};
 use parex::core::parallel::scheduler::TxState;
 use parex::core::parallel::{
@@ -123,17 +125,18 @@ fn spin_then_yield(spins: u32) {
     }
 }
 
-/// Runs `run` once per worker, each on a thread of its own.
+/// Runs `run(index, memory)` once per worker, each on a thread of its own.
 fn on_threads<F>(workers: &mut [WorkerBufs], run: F) -> Result<(), BlockError>
 where
-    F: Fn(WorkerMemory<'_>) -> Result<(), BlockError> + Sync,
+    F: Fn(usize, WorkerMemory<'_>) -> Result<(), BlockError> + Sync,
 {
     std::thread::scope(|s| {
         let run = &run;
         let handles: Vec<_> = workers
             .iter_mut()
-            .map(|(stack, memory, access)| {
-                s.spawn(move || run(WorkerMemory { vm: VmScratch { stack, memory }, access }))
+            .enumerate()
+            .map(|(i, (stack, memory, access))| {
+                s.spawn(move || run(i, WorkerMemory { vm: VmScratch { stack, memory }, access }))
             })
             .collect();
         handles.into_iter().try_for_each(|h| h.join().expect("worker panicked"))
@@ -164,7 +167,7 @@ fn run_block_stm(
     };
     let mut exec = ParallelExecutor::new(state, env, txs, mem)?;
     exec.set_contention_fallback(false);
-    on_threads(workers, |w| exec.run_worker_with(w, spin_then_yield))?;
+    on_threads(workers, |_, w| exec.run_worker_with(w, spin_then_yield))?;
     let mut receipts = vec![Receipt::EMPTY; txs.len()];
     let mut writes = vec![StateEntry::EMPTY; l.writes.max(1)];
     let (writes, stats) = exec.finish(&mut receipts, &mut writes)?;
@@ -186,8 +189,8 @@ fn run_footprint(
     let out: Vec<_> = (0..l.values).map(|_| Slot::new(StateEntry::EMPTY)).collect();
     let mut table: Vec<_> = (0..l.table).map(|_| Slot::new((0u32, 0u32))).collect();
     let keys: Vec<Slot<KeyRecord>> = (0..l.cells).map(|_| Slot::default()).collect();
-    let list: Vec<_> = (0..l.cells).map(|_| Slot::new((0u32, 0u32))).collect();
-    let touches: Vec<_> = (0..l.cells).map(|_| Slot::new(0u32)).collect();
+    let list: Vec<Slot<Touch>> = (0..l.cells).map(|_| Slot::default()).collect();
+    let sources: Vec<Slot<Source>> = (0..l.cells).map(|_| Slot::default()).collect();
     let mem = FootprintMemory {
         done: &mut done,
         receipts: &receipts,
@@ -195,11 +198,11 @@ fn run_footprint(
         table: &mut table,
         keys: &keys,
         list: &list,
-        touches: &touches,
+        sources: &sources,
         out: &out,
     };
     let exec = FootprintExecutor::new(state, env, txs, mem, workers.len())?;
-    on_threads(workers, |w| exec.run_worker_with(w, spin_then_yield))?;
+    on_threads(workers, |i, w| exec.run_worker_with(i, w, spin_then_yield))?;
     let (receipts, writes, stats) = exec.finish()?;
     Ok((receipts.to_vec(), writes.to_vec(), stats))
 }

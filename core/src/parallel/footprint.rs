@@ -52,7 +52,7 @@ use crate::exec::{execute_transaction, AccessSet, BlockEnv, View, Write};
 use crate::receipt::Receipt;
 use crate::sequential::ExecStats;
 use crate::state::{prefetch, StateEntry, StateReader};
-use crate::sync::{AtomicU32, Ordering, Padded};
+use crate::sync::{AtomicU32, Ordering, Padded, RawSpin};
 use crate::tx::{Transaction, TxKind};
 use crate::types::{Address, StateKey};
 use crate::vm::Interrupt;
@@ -71,13 +71,21 @@ const SAMPLES_PER_PARTITION: usize = 32;
 /// and the entries they point to.
 const PREFETCH_INDEX: usize = 16;
 const PREFETCH_ENTRY: usize = 8;
-const PREFETCH_RING: usize = 32;
 /// A read of a key whose previous writer is fewer than this many transactions earlier
 /// is a near dependency (it may have to wait).
 const NEAR: usize = 2 * BATCH;
 /// One transaction in this many with a near dependency makes the block run on one
 /// worker (see `run_worker_with`).
 pub const SERIAL_RATIO: usize = 4;
+
+/// Bits of a transaction's `done` flag.
+const DONE: u32 = 1;
+/// On a batch's first transaction: some worker claimed the batch.
+const CLAIMED: u32 = 2;
+/// Phases whose parts are claimed (indices into `claims`).
+const SCATTER: usize = 0;
+const PLAN: usize = 1;
+const READ_OUT: usize = 2;
 
 const NO_ERROR: u32 = 0;
 const ERR_FULL: u32 = 1;
@@ -120,6 +128,17 @@ impl<T: Copy> Slot<T> {
     }
 }
 
+impl<T> Slot<T> {
+    /// Views exclusively borrowed values as slots (as `Cell::from_mut` does), so that a
+    /// caller's own vector can receive results without a copy.
+    pub fn from_mut_slice(values: &mut [T]) -> &[Slot<T>] {
+        // SAFETY: `Slot<T>` is `repr(transparent)` over `UnsafeCell<T>`, which has the
+        // layout of `T`; the exclusive borrow guarantees that nothing else accesses the
+        // values while the slots exist.
+        unsafe { &*(values as *mut [T] as *const [Slot<T>]) }
+    }
+}
+
 impl<T: Copy + Default> Default for Slot<T> {
     fn default() -> Self {
         Self::new(T::default())
@@ -139,17 +158,54 @@ pub struct KeyRecord {
     key: StateKey,
     /// Committed value.
     base: u64,
-    /// First entry of the key's touchers in the partition's list.
-    start: u32,
-    /// Number of touchers.
-    len: u32,
+    /// Sum of the deltas of a summed key (read-out).
+    sum: u64,
+    /// Cell of the latest toucher so far (`NONE` before the first).
+    last: u32,
     /// Some toucher reads the key (see the module docs).
     chained: bool,
+    /// Some toucher wrote the key (read-out).
+    wrote: bool,
+}
+
+impl KeyRecord {
+    fn new(key: StateKey, base: u64) -> Self {
+        Self { key, base, sum: 0, last: NONE, chained: false, wrote: false }
+    }
 }
 
 impl Default for KeyRecord {
     fn default() -> Self {
-        Self { key: StateKey::balance(Address(0)), base: 0, start: 0, len: 0, chained: false }
+        Self::new(StateKey::balance(Address(0)), 0)
+    }
+}
+
+/// Where one cell's transaction finds the value before it (written by the planner of the
+/// cell's key, read by the cell's executor).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Source {
+    /// The committed value, for the first toucher of a chained key.
+    base: u64,
+    /// The previous toucher's cell, or `NONE`.
+    prev: u32,
+    /// The key is chained (else summed: the transaction only adds to it).
+    chained: bool,
+}
+
+const NONE: u32 = u32::MAX;
+
+/// One touch of a key: the cell (transaction × footprint position) and, once planned,
+/// the key's id in its partition.
+#[derive(Clone, Copy, Debug)]
+pub struct Touch {
+    key: StateKey,
+    cell: u32,
+    id: u32,
+}
+
+impl Default for Touch {
+    fn default() -> Self {
+        Self { key: StateKey::balance(Address(0)), cell: 0, id: 0 }
     }
 }
 
@@ -178,10 +234,10 @@ pub struct FootprintMemory<'a> {
     pub table: &'a mut [Slot<(u32, u32)>],
     /// Key records, [`Lengths::cells`].
     pub keys: &'a [Slot<KeyRecord>],
-    /// Touchers in block order, then grouped by key: [`Lengths::cells`] each.
-    pub list: &'a [Slot<(u32, u32)>],
-    /// See `list`.
-    pub touches: &'a [Slot<u32>],
+    /// Each partition's touches in block order, [`Lengths::cells`].
+    pub list: &'a [Slot<Touch>],
+    /// Each partition's sources, by cell, [`Lengths::cells`].
+    pub sources: &'a [Slot<Source>],
     /// The sorted write set (the result), [`Lengths::values`].
     pub out: &'a [Slot<StateEntry>],
 }
@@ -195,7 +251,7 @@ pub struct Lengths {
     pub values: usize,
     /// `table`.
     pub table: usize,
-    /// `keys`, `list`, `touches`.
+    /// `keys`, `list`, `sources`.
     pub cells: usize,
 }
 
@@ -246,12 +302,11 @@ pub fn looks_contended(txs: &[Transaction]) -> bool {
     sample > 0 && repeats * SERIAL_RATIO >= sample
 }
 
-/// The keys a transaction may touch and whether it may read each (`true`) or only add
-/// to it (`false`).
+/// The keys a transaction may touch: the first [`Footprint::READ`] may be read (and
+/// written), the others only added to.
 #[derive(Clone, Copy)]
 struct Footprint {
     keys: [StateKey; FOOTPRINT],
-    reads: [bool; FOOTPRINT],
     len: usize,
 }
 
@@ -266,7 +321,6 @@ impl Footprint {
                 StateKey::balance(to),
                 StateKey::balance(beneficiary),
             ],
-            reads: [true, true, false, false],
             len: 4,
         };
         // A key listed twice keeps its first mode: the sender's balance (read) wins over
@@ -283,11 +337,8 @@ impl Footprint {
         Some(fp)
     }
 
-    const EMPTY: Self = Footprint {
-        keys: [StateKey::balance(Address(0)); FOOTPRINT],
-        reads: [false; FOOTPRINT],
-        len: 0,
-    };
+    /// The sender's nonce and balance come first and are read.
+    const READ: usize = 2;
 
     fn position(&self, key: &StateKey) -> Option<usize> {
         self.keys[..self.len].iter().position(|k| k == key)
@@ -311,16 +362,13 @@ impl View for FootprintView {
     }
 }
 
-/// A worker's memory of where it last found a key in its toucher list, so that a run of
-/// transactions on the same hot key does not search the list from the start each time.
-#[derive(Clone, Copy)]
-struct Finger {
-    part: u32,
-    id: u32,
-    pos: u32,
+/// What one worker counts while executing, added to the executor's totals at the end.
+#[derive(Default)]
+struct Tally {
+    waits: u32,
+    gas: u64,
+    undeclared: u64,
 }
-
-const FINGERS: usize = 8;
 
 /// A block being executed by footprint scheduling (see the module docs).
 pub struct FootprintExecutor<'a, S: StateReader> {
@@ -329,20 +377,29 @@ pub struct FootprintExecutor<'a, S: StateReader> {
     txs: &'a [Transaction],
     mem: FootprintMemory<'a>,
     parts: usize,
-    /// Partition `p` holds the keys `k` with `splitters[p - 1] <= k < splitters[p]`.
-    splitters: [StateKey; MAX_PARTITIONS - 1],
+    /// Partition `p` holds the keys of the addresses `a` with
+    /// `splitters[p - 1] <= a < splitters[p]` (whole accounts, so the partitions are
+    /// ranges in key order too).
+    splitters: [u64; MAX_PARTITIONS - 1],
     /// Slots per partition table (a power of two).
     table_per: usize,
     epoch: u32,
-    plan_next: Padded<AtomicU32>,
+    /// Claimed parts of each phase (see `parts_for`).
+    claims: [[AtomicU32; MAX_PARTITIONS]; 3],
+    scatter_done: Padded<AtomicU32>,
+    /// Touches each chunk scattered to each partition, published by `scatter_done`.
+    scattered: [[AtomicU32; MAX_PARTITIONS]; MAX_PARTITIONS],
     plan_done: Padded<AtomicU32>,
-    exec_next: Padded<AtomicU32>,
     exec_done: Padded<AtomicU32>,
-    out_next: Padded<AtomicU32>,
     /// Keys in each partition, published by `plan_done`.
     counts: [AtomicU32; MAX_PARTITIONS],
+    /// Touches in each partition's list.
+    listed: [AtomicU32; MAX_PARTITIONS],
     /// Keys each partition's read-out wrote to the output (those some transaction wrote).
     written: [AtomicU32; MAX_PARTITIONS],
+    /// Gas used and undeclared accesses, summed over the workers (under `tally_lock`).
+    tally: Slot<(u64, u64)>,
+    tally_lock: RawSpin,
     /// Near dependencies (see [`NEAR`]), summed by the planners.
     near: AtomicU32,
     waits: AtomicU32,
@@ -386,7 +443,7 @@ impl<'a, S: StateReader + Sync> FootprintExecutor<'a, S> {
         check("table", want.table, mem.table.len())?;
         check("keys", want.cells, mem.keys.len())?;
         check("list", want.cells, mem.list.len())?;
-        check("touches", want.cells, mem.touches.len())?;
+        check("sources", want.cells, mem.sources.len())?;
         mem.done[..n].iter_mut().for_each(|d| *d = Done::new());
         // The header (last slot) counts epochs; a slot of another epoch is empty.
         let table_len = mem.table.len() - 1;
@@ -406,17 +463,20 @@ impl<'a, S: StateReader + Sync> FootprintExecutor<'a, S> {
             txs,
             mem,
             parts,
-            splitters: [StateKey::balance(Address(0)); MAX_PARTITIONS - 1],
+            splitters: [0; MAX_PARTITIONS - 1],
             table_per,
             epoch,
-            plan_next: Padded(AtomicU32::new(0)),
+            claims: Default::default(),
+            scatter_done: Padded(AtomicU32::new(0)),
+            scattered: Default::default(),
             plan_done: Padded(AtomicU32::new(0)),
-            exec_next: Padded(AtomicU32::new(0)),
             exec_done: Padded(AtomicU32::new(0)),
-            out_next: Padded(AtomicU32::new(0)),
             counts: Default::default(),
             written: Default::default(),
+            listed: Default::default(),
             near: AtomicU32::new(0),
+            tally: Slot::new((0, 0)),
+            tally_lock: RawSpin::new(),
             waits: AtomicU32::new(0),
             error: AtomicU32::new(NO_ERROR),
         };
@@ -424,19 +484,30 @@ impl<'a, S: StateReader + Sync> FootprintExecutor<'a, S> {
         Ok(exec)
     }
 
-    /// Key ranges from an even sample of the senders' balances (sorted; every
-    /// `len / parts`-th becomes a splitter). Any splitters give the same result; these
-    /// balance the partitions.
+    /// Key ranges from the footprints of an even sample of the transactions (sorted;
+    /// every `len / parts`-th key becomes a splitter), so that each partition gets a
+    /// similar number of touches (a hot key such as the beneficiary counts once per
+    /// toucher). Any splitters give the same result; these balance the work.
     fn choose_splitters(&mut self) {
         let n = self.txs.len();
         if self.parts == 1 || n == 0 {
             self.parts = 1;
             return;
         }
-        let mut sample = [StateKey::balance(Address(0)); MAX_PARTITIONS * SAMPLES_PER_PARTITION];
-        let want = (self.parts * SAMPLES_PER_PARTITION).min(n);
-        for (i, s) in sample[..want].iter_mut().enumerate() {
-            *s = StateKey::balance(self.txs[i * n / want].from);
+        let mut sample = [0u64; MAX_PARTITIONS * SAMPLES_PER_PARTITION];
+        let picks = (self.parts * SAMPLES_PER_PARTITION / FOOTPRINT).min(n);
+        let mut want = 0;
+        for i in 0..picks {
+            if let Some(fp) = Footprint::of(&self.txs[i * n / picks], self.env.beneficiary) {
+                for (s, k) in sample[want..].iter_mut().zip(&fp.keys[..fp.len]) {
+                    *s = k.addr.0;
+                }
+                want += fp.len;
+            }
+        }
+        if want == 0 {
+            self.parts = 1;
+            return;
         }
         let sample = &mut sample[..want];
         sample.sort_unstable();
@@ -447,7 +518,8 @@ impl<'a, S: StateReader + Sync> FootprintExecutor<'a, S> {
 
     #[inline]
     fn partition(&self, key: &StateKey) -> usize {
-        self.splitters[..self.parts - 1].partition_point(|s| s <= key)
+        let a = key.addr.0;
+        self.splitters[..self.parts - 1].partition_point(|s| *s <= a)
     }
 
     fn fail(&self, code: u32) {
@@ -478,6 +550,7 @@ impl<'a, S: StateReader + Sync> FootprintExecutor<'a, S> {
     /// nothing left to claim (the caller joins every worker before [`Self::finish`]).
     pub fn run_worker_with(
         &self,
+        index: usize,
         worker: WorkerMemory<'_>,
         mut idle: impl FnMut(u32),
     ) -> Result<(), BlockError> {
@@ -493,14 +566,16 @@ impl<'a, S: StateReader + Sync> FootprintExecutor<'a, S> {
         let parts = self.parts as u32;
         let n = self.txs.len();
 
-        // Relaxed claims: a counter only hands out distinct parts; the data each part
-        // needs is published by the phase counters (release/acquire).
-        loop {
-            let p = self.plan_next.fetch_add(1, Ordering::Relaxed);
-            if p >= parts {
-                break;
-            }
-            if let Err(code) = self.plan(p as usize) {
+        for c in self.parts_for(index, SCATTER) {
+            self.scatter(c);
+            // Release: publishes this chunk's touches.
+            self.scatter_done.fetch_add(1, Ordering::Release);
+        }
+        if !self.wait_for(&self.scatter_done, parts, &mut idle) {
+            return Ok(());
+        }
+        for p in self.parts_for(index, PLAN) {
+            if let Err(code) = self.plan(p) {
                 // The others see the flag instead of this partition's completion.
                 self.fail(code);
                 return Ok(());
@@ -512,43 +587,108 @@ impl<'a, S: StateReader + Sync> FootprintExecutor<'a, S> {
             return Ok(());
         }
 
-        let mut fingers = [Finger { part: u32::MAX, id: 0, pos: 0 }; FINGERS];
-        let mut waits = 0u32;
+        let mut tally = Tally::default();
         // A block whose transactions mostly depend on recent ones is a chain: workers
         // would take turns waiting for each other, so one worker runs it all.
         let serial = self.near.load(Ordering::Relaxed) as usize * SERIAL_RATIO >= n;
         let batch = if serial { n.max(1) } else { BATCH };
+        // Each worker has its own batches (every `parts`-th, from its index), so that
+        // from block to block the same worker writes the same transactions' memory and
+        // finds it in its cache. It claims its next own batch when it starts the current
+        // one, and before starting an own batch it runs any lower batch that nobody
+        // claimed (a missing or lagging worker's). So every batch a transaction may
+        // wait on is claimed, and each worker runs its claimed batches in block order:
+        // the lowest unfinished transaction can always run, with any number of workers.
+        let batches = n.div_ceil(batch);
+        let mut cursor = 0;
+        let mut own = index % self.parts;
+        let mut mine = own < batches && self.claim_batch(own, batch);
         loop {
-            let b = self.exec_next.fetch_add(1, Ordering::Relaxed) as usize;
-            let start = b * batch;
-            if start >= n || self.failed() {
+            while cursor < own.min(batches) {
+                if self.claim_batch(cursor, batch) {
+                    self.run_batch(cursor, batch, &mut acc, &mut vm, &mut tally, &mut idle)?;
+                }
+                cursor += 1;
+            }
+            if own >= batches || self.failed() {
                 break;
             }
-            let end = (start + batch).min(n);
-            for t in start..end {
-                let r = self.execute(t, &mut acc, &mut vm, &mut fingers, &mut waits, &mut idle);
-                if let Err(code) = r {
-                    // Not counted as done: the read-out never starts on a failed block.
-                    self.fail(code);
-                    return Ok(());
-                }
+            let next = own + self.parts;
+            let next_mine = next < batches && self.claim_batch(next, batch);
+            if mine {
+                self.run_batch(own, batch, &mut acc, &mut vm, &mut tally, &mut idle)?;
             }
-            // Release (in a read-modify-write chain): publishes this batch's values and
-            // receipts to the read-out, whose acquire load sees the final count.
-            self.exec_done.fetch_add((end - start) as u32, Ordering::AcqRel);
+            cursor = own + 1;
+            (own, mine) = (next, next_mine);
         }
-        self.waits.fetch_add(waits, Ordering::Relaxed);
+        self.waits.fetch_add(tally.waits, Ordering::Relaxed);
+        {
+            let _g = self.tally_lock.lock();
+            let (gas, undeclared) = self.tally.get();
+            // Under `tally_lock`, which orders these accesses between the workers (and
+            // `finish` reads after joining them).
+            self.tally.set((gas.saturating_add(tally.gas), undeclared + tally.undeclared));
+        }
         if !self.wait_for(&self.exec_done, n as u32, &mut idle) {
             return Ok(());
         }
 
-        loop {
-            let p = self.out_next.fetch_add(1, Ordering::Relaxed);
-            if p >= parts {
-                break;
-            }
-            self.read_out(p as usize);
+        for p in self.parts_for(index, READ_OUT) {
+            self.read_out(p);
         }
+        Ok(())
+    }
+
+    /// The parts of `phase` this worker claims: its own (its index) first, then any
+    /// another worker has not claimed. Relaxed claims: a flag only hands out distinct
+    /// parts; the data each part needs is published by the phase counters.
+    fn parts_for(&self, index: usize, phase: usize) -> impl Iterator<Item = usize> + '_ {
+        (0..self.parts)
+            .map(move |k| (index + k) % self.parts)
+            .filter(move |&p| self.claims[phase][p].swap(1, Ordering::Relaxed) == 0)
+    }
+
+    /// Claims batch `b` (of `batch` transactions), through its first transaction's flag.
+    fn claim_batch(&self, b: usize, batch: usize) -> bool {
+        // Relaxed: the claim only decides who runs the batch; results are published by
+        // the `done` flags and `exec_done`.
+        // Looking before claiming keeps the line shared while its owner writes the
+        // batch's other `done` flags.
+        let flag = &self.mem.done[b * batch].0;
+        flag.load(Ordering::Relaxed) & CLAIMED == 0
+            && flag.fetch_or(CLAIMED, Ordering::Relaxed) & CLAIMED == 0
+    }
+
+    /// Runs claimed batch `b`; on failure, sets the error and returns `Ok` early.
+    fn run_batch(
+        &self,
+        b: usize,
+        batch: usize,
+        acc: &mut AccessSet<'_>,
+        vm: &mut crate::vm::VmScratch<'_>,
+        tally: &mut Tally,
+        idle: &mut impl FnMut(u32),
+    ) -> Result<(), BlockError> {
+        let n = self.txs.len();
+        let (start, end) = (b * batch, ((b + 1) * batch).min(n));
+        for t in start..end {
+            // The sources of a later transaction, written by the planners (on other
+            // cores, for other partitions): start loading them now.
+            let ahead = (t + PREFETCH_ENTRY) * FOOTPRINT;
+            if ahead < n * FOOTPRINT {
+                for p in 0..self.parts {
+                    prefetch(&self.mem.sources[self.region(p).start + ahead]);
+                }
+            }
+            if let Err(code) = self.execute(t, t == start, acc, vm, tally, idle) {
+                // Not counted as done: the read-out never starts on a failed block.
+                self.fail(code);
+                return Ok(());
+            }
+        }
+        // Release (in a read-modify-write chain): publishes this batch's values and
+        // receipts to the read-out, whose acquire load sees the final count.
+        self.exec_done.fetch_add((end - start) as u32, Ordering::AcqRel);
         Ok(())
     }
 
@@ -561,23 +701,36 @@ impl<'a, S: StateReader + Sync> FootprintExecutor<'a, S> {
         p * cap..(p + 1) * cap
     }
 
-    /// The id of `key` in partition `p`'s table, if planned.
-    #[inline]
-    fn lookup(&self, p: usize, key: &StateKey) -> Option<u32> {
-        let table = self.table(p);
-        let keys = &self.mem.keys[self.region(p)];
-        let mask = table.len() - 1;
-        let mut i = key.table_hash() as usize & mask;
-        loop {
-            // Read-only after the plan phase (module docs).
-            let (epoch, id) = table[i].get();
-            if epoch != self.epoch {
-                return None;
+    /// Transactions of chunk `c` (phase 0): the chunks split the block evenly.
+    fn chunk(&self, c: usize) -> core::ops::Range<usize> {
+        let n = self.txs.len();
+        c * n / self.parts..(c + 1) * n / self.parts
+    }
+
+    /// Sorts the touches of chunk `c` into the partitions' lists (phase 0), in block
+    /// order: chunk `c`'s touches of partition `p` go to the part of `p`'s list that
+    /// starts at the chunk's first cell, so the chunks never overlap.
+    fn scatter(&self, c: usize) {
+        let chunk = self.chunk(c);
+        let mut fill = [0usize; MAX_PARTITIONS];
+        let first = chunk.start * FOOTPRINT;
+        for t in chunk {
+            // Cannot fail: `new` checked that the block is plannable.
+            let Some(fp) = Footprint::of(&self.txs[t], self.env.beneficiary) else { continue };
+            for (j, key) in fp.keys[..fp.len].iter().enumerate() {
+                let p = self.partition(key);
+                let cell = (t * FOOTPRINT + j) as u32;
+                // In bounds: a chunk has at most FOOTPRINT touches per transaction.
+                self.mem.list[self.region(p).start + first + fill[p]].set(Touch {
+                    key: *key,
+                    cell,
+                    id: 0,
+                });
+                fill[p] += 1;
             }
-            if keys[id as usize].get().key == *key {
-                return Some(id);
-            }
-            i = (i + 1) & mask;
+        }
+        for (p, f) in fill.iter().enumerate().take(self.parts) {
+            self.scattered[c][p].store(*f as u32, Ordering::Relaxed);
         }
     }
 
@@ -588,45 +741,26 @@ impl<'a, S: StateReader + Sync> FootprintExecutor<'a, S> {
         let region = self.region(p);
         let keys = &self.mem.keys[region.clone()];
         let list = &self.mem.list[region.clone()];
-        let touches = &self.mem.touches[region];
+        let sources = &self.mem.sources[region];
         let mask = table.len() - 1;
         let mut ids = 0usize;
         let mut listed = 0usize;
-        // Footprints computed once, PREFETCH_INDEX transactions ahead, kept in a ring.
-        let mut ring = [Footprint::EMPTY; PREFETCH_RING];
-        let beneficiary = self.env.beneficiary;
-        for (t, fp) in ring.iter_mut().enumerate().take(PREFETCH_INDEX) {
-            if let Some(tx) = self.txs.get(t) {
-                *fp = Footprint::of(tx, beneficiary).ok_or(ERR_UNPLANNED)?;
-            }
-        }
-        for t in 0..self.txs.len() {
-            // Committed-state lookups miss the cache: start them a few transactions
-            // ahead, the index slot first and the entry it names later.
-            if let Some(tx) = self.txs.get(t + PREFETCH_INDEX) {
-                let fp = Footprint::of(tx, beneficiary).ok_or(ERR_UNPLANNED)?;
-                for key in &fp.keys[..fp.len] {
-                    if self.partition(key) == p {
-                        self.state.prefetch(key, 0);
-                    }
+        for c in 0..self.parts {
+            let first = self.chunk(c).start * FOOTPRINT;
+            let filled = self.scattered[c][p].load(Ordering::Relaxed) as usize;
+            let touches = &list[first..first + filled];
+            for (i, e) in touches.iter().enumerate() {
+                // Committed-state lookups miss the cache: start them a few touches
+                // ahead, the index slot first and the entry it names later.
+                if let Some(a) = touches.get(i + PREFETCH_INDEX) {
+                    self.state.prefetch(&a.get().key, 0);
                 }
-                ring[(t + PREFETCH_INDEX) % PREFETCH_RING] = fp;
-            }
-            if t + PREFETCH_ENTRY < self.txs.len() {
-                let fp = &ring[(t + PREFETCH_ENTRY) % PREFETCH_RING];
-                for key in &fp.keys[..fp.len] {
-                    if self.partition(key) == p {
-                        self.state.prefetch(key, 1);
-                        prefetch(&table[key.table_hash() as usize & mask]);
-                    }
+                if let Some(a) = touches.get(i + PREFETCH_ENTRY) {
+                    let key = a.get().key;
+                    self.state.prefetch(&key, 1);
+                    prefetch(&table[key.table_hash() as usize & mask]);
                 }
-            }
-            let fp = ring[t % PREFETCH_RING];
-            for j in 0..fp.len {
-                let key = fp.keys[j];
-                if self.partition(&key) != p {
-                    continue;
-                }
+                let Touch { key, cell, .. } = e.get();
                 let mut i = key.table_hash() as usize & mask;
                 let id = loop {
                     let (epoch, id) = table[i].get();
@@ -636,13 +770,7 @@ impl<'a, S: StateReader + Sync> FootprintExecutor<'a, S> {
                             return Err(ERR_FULL);
                         }
                         table[i].set((self.epoch, ids as u32));
-                        keys[ids].set(KeyRecord {
-                            key,
-                            base: self.state.read(&key),
-                            start: 0,
-                            len: 0,
-                            chained: false,
-                        });
+                        keys[ids].set(KeyRecord::new(key, self.state.read(&key)));
                         ids += 1;
                         break ids - 1;
                     }
@@ -651,40 +779,33 @@ impl<'a, S: StateReader + Sync> FootprintExecutor<'a, S> {
                     }
                     i = (i + 1) & mask;
                 };
-                let mut rec = keys[id].get();
-                rec.len += 1;
-                rec.chained |= fp.reads[j];
-                keys[id].set(rec);
-                // In bounds: at most FOOTPRINT entries per transaction.
-                list[listed].set(((t * FOOTPRINT + j) as u32, id as u32));
+                if (cell as usize % FOOTPRINT) < Footprint::READ {
+                    let mut rec = keys[id].get();
+                    rec.chained = true;
+                    keys[id].set(rec);
+                }
+                // Compaction: `listed` never passes the entry being read.
+                list[listed].set(Touch { key, cell, id: id as u32 });
                 listed += 1;
             }
         }
-        // Group the touchers by key, keeping block order within each key (a counting
-        // sort: offsets from the counts, then place).
-        let mut start = 0u32;
-        for k in &keys[..ids] {
-            let mut rec = k.get();
-            rec.start = start;
-            start += rec.len;
-            rec.len = 0;
-            k.set(rec);
-        }
+        // Link each touch to the previous one of its key, now that chained keys are known.
         let mut near = 0u32;
         for e in &list[..listed] {
-            let (cell, id) = e.get();
+            let Touch { cell, id, .. } = e.get();
             let k = &keys[id as usize];
             let mut rec = k.get();
-            let at = (rec.start + rec.len) as usize;
-            if rec.chained && rec.len > 0 {
-                let prev = touches[at - 1].get() as usize / FOOTPRINT;
-                near += (cell as usize / FOOTPRINT - prev < NEAR) as u32;
+            let source = Source { base: rec.base, prev: rec.last, chained: rec.chained };
+            sources[cell as usize].set(source);
+            if rec.chained && rec.last != NONE {
+                let gap = (cell - rec.last) as usize / FOOTPRINT;
+                near += (gap < NEAR) as u32;
             }
-            touches[at].set(cell);
-            rec.len += 1;
+            rec.last = cell;
             k.set(rec);
         }
         self.counts[p].store(ids as u32, Ordering::Relaxed);
+        self.listed[p].store(listed as u32, Ordering::Relaxed);
         self.near.fetch_add(near, Ordering::Relaxed);
         Ok(())
     }
@@ -693,41 +814,34 @@ impl<'a, S: StateReader + Sync> FootprintExecutor<'a, S> {
     fn execute(
         &self,
         t: usize,
+        first: bool,
         acc: &mut AccessSet<'_>,
         vm: &mut crate::vm::VmScratch<'_>,
-        fingers: &mut [Finger; FINGERS],
-        waits: &mut u32,
+        tally: &mut Tally,
         idle: &mut impl FnMut(u32),
     ) -> Result<(), u32> {
         let tx = &self.txs[t];
         let fp = Footprint::of(tx, self.env.beneficiary).ok_or(ERR_UNPLANNED)?;
         let mut view = FootprintView { fp, before: [0; FOOTPRINT], chained: [false; FOOTPRINT] };
+        let cells = t * FOOTPRINT;
         for j in 0..fp.len {
-            let key = fp.keys[j];
-            let p = self.partition(&key);
-            let id = self.lookup(p, &key).ok_or(ERR_UNPLANNED)?;
-            let region = self.region(p);
-            let rec = self.mem.keys[region.start + id as usize].get();
-            if !rec.chained {
+            let p = self.partition(&fp.keys[j]);
+            let src = self.mem.sources[self.region(p).start + cells + j].get();
+            if !src.chained {
                 continue;
             }
             view.chained[j] = true;
-            let cell = (t * FOOTPRINT + j) as u32;
-            let touchers =
-                &self.mem.touches[region.start + rec.start as usize..][..rec.len as usize];
-            let pos = find(touchers, cell, &mut fingers[id as usize % FINGERS], p as u32, id)
-                .ok_or(ERR_ORDER)?;
-            view.before[j] = if pos == 0 {
-                rec.base
+            view.before[j] = if src.prev == NONE {
+                src.base
             } else {
-                let prev = touchers[pos - 1].get() as usize;
+                let prev = src.prev as usize;
                 let done = &self.mem.done[prev / FOOTPRINT].0;
                 // Acquire: pairs with the release store of the previous toucher, so its
                 // value below is complete.
-                if done.load(Ordering::Acquire) == 0 {
-                    *waits += 1;
+                if done.load(Ordering::Acquire) & DONE == 0 {
+                    tally.waits += 1;
                     let mut spins = 0;
-                    while done.load(Ordering::Acquire) == 0 {
+                    while done.load(Ordering::Acquire) & DONE == 0 {
                         if self.failed() {
                             return Err(ERR_ORDER);
                         }
@@ -760,9 +874,13 @@ impl<'a, S: StateReader + Sync> FootprintExecutor<'a, S> {
         for (j, v) in after.iter().enumerate().take(fp.len) {
             self.mem.values[base + j].set(*v);
         }
+        tally.gas = tally.gas.saturating_add(receipt.gas_used);
+        tally.undeclared += receipt.undeclared_access as u64;
         self.mem.receipts[t].set(receipt);
         // Release: publishes the values and receipt written above.
-        self.mem.done[t].0.store(1, Ordering::Release);
+        // (The first transaction of a batch keeps its batch's claim.)
+        let flag = if first { DONE | CLAIMED } else { DONE };
+        self.mem.done[t].0.store(flag, Ordering::Release);
         Ok(())
     }
 
@@ -773,30 +891,35 @@ impl<'a, S: StateReader + Sync> FootprintExecutor<'a, S> {
         let ids = self.counts[p].load(Ordering::Relaxed) as usize;
         let region = self.region(p);
         let keys = &self.mem.keys[region.clone()][..ids];
-        let touches = &self.mem.touches[region];
+        let list = &self.mem.list[region];
+        let listed = self.listed[p].load(Ordering::Relaxed) as usize;
+        // Deltas of summed keys, and whether anyone wrote each key.
+        for e in &list[..listed] {
+            let Touch { cell, id, .. } = e.get();
+            let (value, wrote) = self.mem.values[cell as usize].get();
+            let k = &keys[id as usize];
+            let mut rec = k.get();
+            if !rec.chained {
+                rec.sum = rec.sum.wrapping_add(value);
+            }
+            rec.wrote |= wrote;
+            k.set(rec);
+        }
         let out = &self.mem.out[offset..];
         // Keys that some toucher wrote, in id order; keys only read are not written.
         let mut written = 0;
         for k in keys {
             let rec = k.get();
-            let cells = &touches[rec.start as usize..(rec.start + rec.len) as usize];
-            let mut wrote = false;
-            let value = if rec.chained {
-                for c in cells {
-                    wrote |= self.mem.values[c.get() as usize].get().1;
-                }
-                cells.last().map_or(rec.base, |c| self.mem.values[c.get() as usize].get().0)
-            } else {
-                cells.iter().fold(rec.base, |v, c| {
-                    let (delta, w) = self.mem.values[c.get() as usize].get();
-                    wrote |= w;
-                    v.wrapping_add(delta)
-                })
-            };
-            if wrote {
-                out[written].set(StateEntry { key: rec.key, value });
-                written += 1;
+            if !rec.wrote {
+                continue;
             }
+            let value = if rec.chained {
+                self.mem.values[rec.last as usize].get().0
+            } else {
+                rec.base.wrapping_add(rec.sum)
+            };
+            out[written].set(StateEntry { key: rec.key, value });
+            written += 1;
         }
         self.written[p].store(written as u32, Ordering::Relaxed);
         let out = &out[..written];
@@ -805,7 +928,7 @@ impl<'a, S: StateReader + Sync> FootprintExecutor<'a, S> {
         // worker alone, and nobody reads it before the workers are joined.
         let entries =
             unsafe { core::slice::from_raw_parts_mut(out.as_ptr() as *mut StateEntry, written) };
-        entries.sort_unstable_by_key(|e| e.key);
+        sort_by_key(entries);
     }
 
     /// After every worker returned: the receipts, the block's sorted write set and the
@@ -824,16 +947,12 @@ impl<'a, S: StateReader + Sync> FootprintExecutor<'a, S> {
         }
         let n = self.txs.len();
         if self.exec_done.load(Ordering::Acquire) != n as u32
-            || self.out_next.load(Ordering::Relaxed) < self.parts as u32
+            || self.claims[READ_OUT][..self.parts].iter().any(|c| c.load(Ordering::Relaxed) == 0)
         {
             return Err(BlockError::ParallelInvariant("finish called before the block was done"));
         }
-        let mut stats = ExecStats::default();
-        for r in &self.mem.receipts[..n] {
-            let r = r.get();
-            stats.gas_used = stats.gas_used.saturating_add(r.gas_used);
-            stats.undeclared += r.undeclared_access as u64;
-        }
+        let (gas_used, undeclared) = self.tally.get();
+        let mut stats = ExecStats { gas_used, undeclared, ..ExecStats::default() };
         stats.dependency_waits = self.waits.load(Ordering::Relaxed) as u64;
         // Partition p's entries start where its keys' region starts; close the gaps left
         // by keys that were only read.
@@ -856,44 +975,17 @@ impl<'a, S: StateReader + Sync> FootprintExecutor<'a, S> {
     }
 }
 
-/// Position of `cell` in `touchers` (ascending), starting from the worker's finger for
-/// this key when it has one.
-fn find(
-    touchers: &[Slot<u32>],
-    cell: u32,
-    finger: &mut Finger,
-    part: u32,
-    id: u32,
-) -> Option<usize> {
-    let mut pos = None;
-    if finger.part == part && finger.id == id {
-        // Transactions run mostly in block order, so the cell is usually just ahead.
-        let from = finger.pos as usize;
-        pos = touchers
-            .get(from..(from + 4).min(touchers.len()))
-            .and_then(|w| w.iter().position(|c| c.get() == cell))
-            .map(|i| from + i);
+/// Sorts a write set by key. Keys whose slots fit in 62 bits (every balance and nonce,
+/// most storage) compare as one 128-bit number, which sorts faster than the field-wise
+/// comparison; the order is the same.
+pub(crate) fn sort_by_key(entries: &mut [StateEntry]) {
+    if entries.iter().all(|e| e.key.slot >> 62 == 0) {
+        entries.sort_unstable_by_key(|e| {
+            (e.key.addr.0 as u128) << 64 | (e.key.kind as u128) << 62 | e.key.slot as u128
+        });
+    } else {
+        entries.sort_unstable_by_key(|e| e.key);
     }
-    let pos = match pos {
-        Some(p) => p,
-        None => {
-            let (mut lo, mut hi) = (0, touchers.len());
-            while lo < hi {
-                let mid = (lo + hi) / 2;
-                if touchers[mid].get() < cell {
-                    lo = mid + 1;
-                } else {
-                    hi = mid;
-                }
-            }
-            if touchers.get(lo).map(Slot::get) != Some(cell) {
-                return None;
-            }
-            lo
-        }
-    };
-    *finger = Finger { part, id, pos: pos as u32 };
-    Some(pos)
 }
 
 /// Plain values of slots nobody writes any more: only this module writes slots, and only
