@@ -156,7 +156,7 @@ pub struct Executor {
 #[derive(Default)]
 struct FootprintBuffers {
     done: Vec<Done>,
-    values: Vec<Slot<(u64, bool)>>,
+    values: Vec<Slot<u64>>,
     table: Vec<Slot<(u32, u32)>>,
     keys: Vec<Slot<KeyRecord>>,
     list: Vec<Slot<Touch>>,
@@ -172,7 +172,7 @@ impl FootprintBuffers {
             }
         }
         grow(&mut self.done, l.txs, Done::new);
-        grow(&mut self.values, l.values, || Slot::new((0, false)));
+        grow(&mut self.values, l.values, || Slot::new(0));
         // A table of another length has another layout: start it afresh.
         if self.table.len() != l.table {
             self.table = filled(l.table, || Slot::new((0, 0)));

@@ -185,7 +185,7 @@ fn run_footprint(
     let l = FootprintMemory::lengths(txs.len(), workers.len());
     let mut done: Vec<_> = (0..l.txs).map(|_| Done::new()).collect();
     let receipts: Vec<_> = (0..l.txs).map(|_| Slot::new(Receipt::EMPTY)).collect();
-    let values: Vec<_> = (0..l.values).map(|_| Slot::new((0u64, false))).collect();
+    let values: Vec<_> = (0..l.values).map(|_| Slot::new(0u64)).collect();
     let out: Vec<_> = (0..l.values).map(|_| Slot::new(StateEntry::EMPTY)).collect();
     let mut table: Vec<_> = (0..l.table).map(|_| Slot::new((0u32, 0u32))).collect();
     let keys: Vec<Slot<KeyRecord>> = (0..l.cells).map(|_| Slot::default()).collect();

@@ -82,10 +82,13 @@ pub const SERIAL_RATIO: usize = 4;
 const DONE: u32 = 1;
 /// On a batch's first transaction: some worker claimed the batch.
 const CLAIMED: u32 = 2;
+/// Bit `WROTE_SHIFT + j`: the transaction wrote its footprint key `j`.
+const WROTE_SHIFT: u32 = 2;
 /// Phases whose parts are claimed (indices into `claims`).
 const SCATTER: usize = 0;
 const PLAN: usize = 1;
-const READ_OUT: usize = 2;
+const TALLY: usize = 2;
+const READ_OUT: usize = 3;
 
 const NO_ERROR: u32 = 0;
 const ERR_FULL: u32 = 1;
@@ -196,18 +199,20 @@ const NONE: u32 = u32::MAX;
 
 /// One touch of a key: the cell (transaction × footprint position) and, once planned,
 /// the key's id in its partition.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Default)]
 pub struct Touch {
-    key: StateKey,
+    /// The key's account; the cell's footprint position says which of its words.
+    addr: u64,
     cell: u32,
     id: u32,
 }
 
-impl Default for Touch {
-    fn default() -> Self {
-        Self { key: StateKey::balance(Address(0)), cell: 0, id: 0 }
+impl Touch {
+    fn key(&self) -> StateKey {
+        Footprint::key_at(Address(self.addr), self.cell as usize % FOOTPRINT)
     }
 }
+
 
 /// A transaction's `done` flag, on a cache line shared only with its neighbours.
 #[derive(Debug, Default)]
@@ -227,8 +232,9 @@ pub struct FootprintMemory<'a> {
     /// Receipts, one per transaction (the result).
     pub receipts: &'a [Slot<Receipt>],
     /// Values, [`FOOTPRINT`] per transaction: what the key holds after the transaction
-    /// (chained keys) or what it added (summed keys), and whether it wrote the key.
-    pub values: &'a [Slot<(u64, bool)>],
+    /// (chained keys) or what it added (summed keys). Whether it wrote each key is in
+    /// its `done` flag.
+    pub values: &'a [Slot<u64>],
     /// Key tables: `(epoch, id)` slots, [`Lengths::table`] (a power of two plus one
     /// header slot that counts epochs, so the table is never cleared between blocks).
     pub table: &'a mut [Slot<(u32, u32)>],
@@ -340,6 +346,16 @@ impl Footprint {
     /// The sender's nonce and balance come first and are read.
     const READ: usize = 2;
 
+    /// The key at footprint position `j` of account `addr`: a nonce first, balances
+    /// after (the only kinds of key a footprint holds).
+    fn key_at(addr: Address, j: usize) -> StateKey {
+        if j == 0 {
+            StateKey::nonce(addr)
+        } else {
+            StateKey::balance(addr)
+        }
+    }
+
     fn position(&self, key: &StateKey) -> Option<usize> {
         self.keys[..self.len].iter().position(|k| k == key)
     }
@@ -385,12 +401,13 @@ pub struct FootprintExecutor<'a, S: StateReader> {
     table_per: usize,
     epoch: u32,
     /// Claimed parts of each phase (see `parts_for`).
-    claims: [[AtomicU32; MAX_PARTITIONS]; 3],
+    claims: [[AtomicU32; MAX_PARTITIONS]; 4],
     scatter_done: Padded<AtomicU32>,
     /// Touches each chunk scattered to each partition, published by `scatter_done`.
     scattered: [[AtomicU32; MAX_PARTITIONS]; MAX_PARTITIONS],
     plan_done: Padded<AtomicU32>,
     exec_done: Padded<AtomicU32>,
+    tallied: Padded<AtomicU32>,
     /// Keys in each partition, published by `plan_done`.
     counts: [AtomicU32; MAX_PARTITIONS],
     /// Touches in each partition's list.
@@ -423,9 +440,6 @@ impl<'a, S: StateReader + Sync> FootprintExecutor<'a, S> {
                 txs: n,
                 limit: (u32::MAX as usize) / (FOOTPRINT * MAX_PARTITIONS),
             });
-        }
-        if !plannable(txs) {
-            return Err(BlockError::ParallelInvariant("block has no known footprints"));
         }
         let parts = clamp_partitions(partitions);
         let want = FootprintMemory::lengths(n, parts);
@@ -471,6 +485,7 @@ impl<'a, S: StateReader + Sync> FootprintExecutor<'a, S> {
             scattered: Default::default(),
             plan_done: Padded(AtomicU32::new(0)),
             exec_done: Padded(AtomicU32::new(0)),
+            tallied: Padded(AtomicU32::new(0)),
             counts: Default::default(),
             written: Default::default(),
             listed: Default::default(),
@@ -567,7 +582,11 @@ impl<'a, S: StateReader + Sync> FootprintExecutor<'a, S> {
         let n = self.txs.len();
 
         for c in self.parts_for(index, SCATTER) {
-            self.scatter(c);
+            if let Err(code) = self.scatter(c) {
+                // The others see the flag instead of this chunk's completion.
+                self.fail(code);
+                return Ok(());
+            }
             // Release: publishes this chunk's touches.
             self.scatter_done.fetch_add(1, Ordering::Release);
         }
@@ -633,6 +652,14 @@ impl<'a, S: StateReader + Sync> FootprintExecutor<'a, S> {
             return Ok(());
         }
 
+        for p in self.parts_for(index, TALLY) {
+            self.tally_keys(p);
+            // Release: publishes the partition's written count (and its records).
+            self.tallied.fetch_add(1, Ordering::Release);
+        }
+        if !self.wait_for(&self.tallied, parts, &mut idle) {
+            return Ok(());
+        }
         for p in self.parts_for(index, READ_OUT) {
             self.read_out(p);
         }
@@ -710,28 +737,26 @@ impl<'a, S: StateReader + Sync> FootprintExecutor<'a, S> {
     /// Sorts the touches of chunk `c` into the partitions' lists (phase 0), in block
     /// order: chunk `c`'s touches of partition `p` go to the part of `p`'s list that
     /// starts at the chunk's first cell, so the chunks never overlap.
-    fn scatter(&self, c: usize) {
+    fn scatter(&self, c: usize) -> Result<(), u32> {
         let chunk = self.chunk(c);
         let mut fill = [0usize; MAX_PARTITIONS];
         let first = chunk.start * FOOTPRINT;
         for t in chunk {
-            // Cannot fail: `new` checked that the block is plannable.
-            let Some(fp) = Footprint::of(&self.txs[t], self.env.beneficiary) else { continue };
+            let fp = Footprint::of(&self.txs[t], self.env.beneficiary).ok_or(ERR_UNPLANNED)?;
             for (j, key) in fp.keys[..fp.len].iter().enumerate() {
                 let p = self.partition(key);
                 let cell = (t * FOOTPRINT + j) as u32;
                 // In bounds: a chunk has at most FOOTPRINT touches per transaction.
-                self.mem.list[self.region(p).start + first + fill[p]].set(Touch {
-                    key: *key,
-                    cell,
-                    id: 0,
-                });
+                debug_assert_eq!(Footprint::key_at(key.addr, j), *key);
+                let touch = Touch { addr: key.addr.0, cell, id: 0 };
+                self.mem.list[self.region(p).start + first + fill[p]].set(touch);
                 fill[p] += 1;
             }
         }
         for (p, f) in fill.iter().enumerate().take(self.parts) {
             self.scattered[c][p].store(*f as u32, Ordering::Relaxed);
         }
+        Ok(())
     }
 
     /// Plans partition `p` (phase 1). Only this worker touches the partition's table,
@@ -753,14 +778,15 @@ impl<'a, S: StateReader + Sync> FootprintExecutor<'a, S> {
                 // Committed-state lookups miss the cache: start them a few touches
                 // ahead, the index slot first and the entry it names later.
                 if let Some(a) = touches.get(i + PREFETCH_INDEX) {
-                    self.state.prefetch(&a.get().key, 0);
+                    self.state.prefetch(&a.get().key(), 0);
                 }
                 if let Some(a) = touches.get(i + PREFETCH_ENTRY) {
-                    let key = a.get().key;
+                    let key = a.get().key();
                     self.state.prefetch(&key, 1);
                     prefetch(&table[key.table_hash() as usize & mask]);
                 }
-                let Touch { key, cell, .. } = e.get();
+                let touch = e.get();
+                let (key, cell) = (touch.key(), touch.cell);
                 let mut i = key.table_hash() as usize & mask;
                 let id = loop {
                     let (epoch, id) = table[i].get();
@@ -785,7 +811,7 @@ impl<'a, S: StateReader + Sync> FootprintExecutor<'a, S> {
                     keys[id].set(rec);
                 }
                 // Compaction: `listed` never passes the entry being read.
-                list[listed].set(Touch { key, cell, id: id as u32 });
+                list[listed].set(Touch { id: id as u32, ..touch });
                 listed += 1;
             }
         }
@@ -849,7 +875,7 @@ impl<'a, S: StateReader + Sync> FootprintExecutor<'a, S> {
                         idle(spins);
                     }
                 }
-                self.mem.values[prev].get().0
+                self.mem.values[prev].get()
             };
         }
         let receipt =
@@ -871,23 +897,24 @@ impl<'a, S: StateReader + Sync> FootprintExecutor<'a, S> {
             };
         }
         let base = t * FOOTPRINT;
-        for (j, v) in after.iter().enumerate().take(fp.len) {
+        let mut wrote = 0;
+        for (j, (v, w)) in after.iter().enumerate().take(fp.len) {
             self.mem.values[base + j].set(*v);
+            wrote |= (*w as u32) << (WROTE_SHIFT + j as u32);
         }
         tally.gas = tally.gas.saturating_add(receipt.gas_used);
         tally.undeclared += receipt.undeclared_access as u64;
         self.mem.receipts[t].set(receipt);
         // Release: publishes the values and receipt written above.
         // (The first transaction of a batch keeps its batch's claim.)
-        let flag = if first { DONE | CLAIMED } else { DONE };
+        let flag = if first { DONE | CLAIMED | wrote } else { DONE | wrote };
         self.mem.done[t].0.store(flag, Ordering::Release);
         Ok(())
     }
 
     /// Writes partition `p`'s final values, sorted, to its region of the output (phase 3).
-    fn read_out(&self, p: usize) {
-        let offset: usize =
-            self.counts[..p].iter().map(|c| c.load(Ordering::Relaxed) as usize).sum();
+    /// Sums partition `p`'s deltas and counts its written keys (phase 3, first step).
+    fn tally_keys(&self, p: usize) {
         let ids = self.counts[p].load(Ordering::Relaxed) as usize;
         let region = self.region(p);
         let keys = &self.mem.keys[region.clone()][..ids];
@@ -896,7 +923,11 @@ impl<'a, S: StateReader + Sync> FootprintExecutor<'a, S> {
         // Deltas of summed keys, and whether anyone wrote each key.
         for e in &list[..listed] {
             let Touch { cell, id, .. } = e.get();
-            let (value, wrote) = self.mem.values[cell as usize].get();
+            let value = self.mem.values[cell as usize].get();
+            let t = cell as usize / FOOTPRINT;
+            // Relaxed: the read-out started after an acquire of `exec_done`.
+            let flag = self.mem.done[t].0.load(Ordering::Relaxed);
+            let wrote = flag >> (WROTE_SHIFT + (cell as usize % FOOTPRINT) as u32) & 1 == 1;
             let k = &keys[id as usize];
             let mut rec = k.get();
             if !rec.chained {
@@ -905,6 +936,17 @@ impl<'a, S: StateReader + Sync> FootprintExecutor<'a, S> {
             rec.wrote |= wrote;
             k.set(rec);
         }
+        let written = keys.iter().filter(|k| k.get().wrote).count();
+        self.written[p].store(written as u32, Ordering::Relaxed);
+    }
+
+    /// Writes partition `p`'s final values, sorted, to its region of the output: after
+    /// the regions of the lower partitions (phase 3, second step).
+    fn read_out(&self, p: usize) {
+        let offset: usize =
+            self.written[..p].iter().map(|c| c.load(Ordering::Relaxed) as usize).sum();
+        let ids = self.counts[p].load(Ordering::Relaxed) as usize;
+        let keys = &self.mem.keys[self.region(p)][..ids];
         let out = &self.mem.out[offset..];
         // Keys that some toucher wrote, in id order; keys only read are not written.
         let mut written = 0;
@@ -914,14 +956,13 @@ impl<'a, S: StateReader + Sync> FootprintExecutor<'a, S> {
                 continue;
             }
             let value = if rec.chained {
-                self.mem.values[rec.last as usize].get().0
+                self.mem.values[rec.last as usize].get()
             } else {
                 rec.base.wrapping_add(rec.sum)
             };
             out[written].set(StateEntry { key: rec.key, value });
             written += 1;
         }
-        self.written[p].store(written as u32, Ordering::Relaxed);
         let out = &out[..written];
         // SAFETY: `Slot<T>` is `repr(transparent)` over `UnsafeCell<T>`, which has the
         // layout of `T`; this region of `out` belongs to partition `p`, claimed by this
@@ -954,23 +995,8 @@ impl<'a, S: StateReader + Sync> FootprintExecutor<'a, S> {
         let (gas_used, undeclared) = self.tally.get();
         let mut stats = ExecStats { gas_used, undeclared, ..ExecStats::default() };
         stats.dependency_waits = self.waits.load(Ordering::Relaxed) as u64;
-        // Partition p's entries start where its keys' region starts; close the gaps left
-        // by keys that were only read.
-        let mut total = 0;
-        let mut offset = 0;
-        for p in 0..self.parts {
-            let written = self.written[p].load(Ordering::Relaxed) as usize;
-            let keys = self.counts[p].load(Ordering::Relaxed) as usize;
-            if offset != total && written > 0 {
-                let base = self.mem.out.as_ptr() as *mut StateEntry;
-                // SAFETY: the workers are joined, so this thread alone accesses `out`
-                // (`Slot<T>` has the layout of `T`); both ranges lie inside `out`, since
-                // `offset + written <= offset + keys <= out.len()`.
-                unsafe { core::ptr::copy(base.add(offset), base.add(total), written) };
-            }
-            total += written;
-            offset += keys;
-        }
+        let total: usize =
+            self.written[..self.parts].iter().map(|c| c.load(Ordering::Relaxed) as usize).sum();
         Ok((settled(&self.mem.receipts[..n]), settled(&self.mem.out[..total]), stats))
     }
 }
