@@ -171,7 +171,7 @@ impl FootprintBuffers {
                 *v = filled(len, f);
             }
         }
-        grow(&mut self.done, l.txs, Done::new);
+        grow(&mut self.done, l.done, Done::new);
         grow(&mut self.values, l.values, || Slot::new(0));
         // A table of another length has another layout: start it afresh.
         if self.table.len() != l.table {

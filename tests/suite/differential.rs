@@ -183,7 +183,7 @@ fn run_footprint(
     workers: &mut [WorkerBufs],
 ) -> Result<BlockRun, BlockError> {
     let l = FootprintMemory::lengths(txs.len(), workers.len());
-    let mut done: Vec<_> = (0..l.txs).map(|_| Done::new()).collect();
+    let mut done: Vec<_> = (0..l.done).map(|_| Done::new()).collect();
     let receipts: Vec<_> = (0..l.txs).map(|_| Slot::new(Receipt::EMPTY)).collect();
     let values: Vec<_> = (0..l.values).map(|_| Slot::new(0u64)).collect();
     let out: Vec<_> = (0..l.values).map(|_| Slot::new(StateEntry::EMPTY)).collect();
@@ -530,6 +530,42 @@ fn pairs_world(n: usize, balance: u64) -> World {
 
 fn transfer(from: u64, nonce: u64, to: u64, value: u64) -> Transaction {
     Transaction::transfer(Address(from), nonce, Address(to), value, INTRINSIC_GAS, 1)
+}
+
+/// The footprint scheduler on the shapes of transfer its footprints special-case: self
+/// transfers, transfers to and from the beneficiary (which makes the beneficiary's
+/// balance a read key), new recipients, zero values, failures that still pay fees,
+/// rejections that write nothing, free gas, and several transactions per sender.
+#[test]
+fn footprint_edge_cases_match_sequential() {
+    let mut world = pairs_world(4, 1_000_000);
+    let ben = BENEFICIARY.0;
+    for a in &mut world.accounts {
+        if a.addr == BENEFICIARY {
+            a.balance = 50_000;
+        }
+    }
+    let free = |mut tx: Transaction| {
+        tx.gas_price = 0;
+        tx
+    };
+    let block = vec![
+        transfer(0x1000, 0, 0x1001, 5),
+        transfer(0x1002, 0, 0x1002, 7),          // to itself
+        transfer(0x1003, 0, ben, 11),            // to the beneficiary
+        transfer(ben, 0, 0x1004, 13),            // from the beneficiary
+        transfer(0x1000, 1, 0x9999, 17),         // to a new account
+        transfer(0x1001, 0, 0x8888, 0),          // zero value, new account
+        transfer(0x1004, 0, 0x1005, 10_000_000), // insufficient balance: fee only
+        transfer(0x1005, 7, 0x1006, 1),          // bad nonce: rejected
+        free(transfer(0x1006, 0, 0x1007, 3)),    // no fee
+        transfer(ben, 1, ben, 1),                // beneficiary to itself
+        transfer(0x9999, 0, 0x1000, 1),          // spends what it just received
+        Transaction::transfer(Address(0x1007), 0, Address(0x1000), 1, u64::MAX, 2),
+    ];
+    let blocks = vec![block.clone(), block];
+    assert_same_on(Path::Footprint, &world, &blocks, &[1, 2, 3, 4, 8], 20);
+    assert_same(&world, &blocks, &[1, 2, 4], 5);
 }
 
 #[test]

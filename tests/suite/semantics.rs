@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use parex::core::contracts::{amm, dao, depin, game, nft, token, Sample, MAX_CODE_LEN};
 use parex::core::exec::{Limits, INTRINSIC_GAS};
+use parex::core::parallel::footprint::plannable;
 use parex::core::receipt::{Receipt, Status};
 use parex::core::state::{GenesisAccount, GenesisStorage, StateEntry};
 use parex::core::tx::{AccessEntry, AccessList, Transaction};
@@ -105,6 +106,9 @@ fn genesis(w: &World) -> Words {
 fn run(w: &World, txs: &[Transaction]) -> (Vec<Receipt>, Words) {
     let blocks = [txs.to_vec()];
     assert_same_on(Path::Engine, w, &blocks, &[2], 1);
+    if plannable(txs) {
+        assert_same_on(Path::Footprint, w, &blocks, &[1, 2], 1);
+    }
     let out = assert_same(w, &blocks, &[2], 1);
     (out.blocks[0].receipts.clone(), Words::of(&out.state))
 }

@@ -64,7 +64,7 @@ pub const FOOTPRINT: usize = 4;
 /// Most partitions (key ranges) a block is planned in.
 pub const MAX_PARTITIONS: usize = 16;
 /// Consecutive transactions a worker claims at once.
-pub const BATCH: usize = 32;
+pub const BATCH: usize = 64;
 /// Senders sampled per partition to choose the key ranges.
 const SAMPLES_PER_PARTITION: usize = 32;
 /// How many transactions ahead the planner starts loading committed-state index slots,
@@ -84,6 +84,10 @@ const DONE: u32 = 1;
 const CLAIMED: u32 = 2;
 /// Bit `WROTE_SHIFT + j`: the transaction wrote its footprint key `j`.
 const WROTE_SHIFT: u32 = 2;
+/// The flags take the low bits of a `done` word, the block's round the others.
+const ROUND_SHIFT: u32 = 8;
+/// Largest round before the flags must be cleared.
+const MAX_ROUND: u32 = u32::MAX >> ROUND_SHIFT;
 /// Phases whose parts are claimed (indices into `claims`).
 const SCATTER: usize = 0;
 const PLAN: usize = 1;
@@ -213,7 +217,6 @@ impl Touch {
     }
 }
 
-
 /// A transaction's `done` flag, on a cache line shared only with its neighbours.
 #[derive(Debug, Default)]
 pub struct Done(AtomicU32);
@@ -227,7 +230,9 @@ impl Done {
 
 /// Caller memory for [`FootprintExecutor`].
 pub struct FootprintMemory<'a> {
-    /// One per transaction.
+    /// One per transaction, plus a header that counts blocks ([`Lengths::done`]): a
+    /// flag stamped with another block's count reads as clear, so the flags are never
+    /// cleared between blocks.
     pub done: &'a mut [Done],
     /// Receipts, one per transaction (the result).
     pub receipts: &'a [Slot<Receipt>],
@@ -251,8 +256,10 @@ pub struct FootprintMemory<'a> {
 /// Buffer lengths for [`FootprintMemory`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Lengths {
-    /// `done`, `receipts`.
+    /// `receipts`.
     pub txs: usize,
+    /// `done`.
+    pub done: usize,
     /// `values`, `out`.
     pub values: usize,
     /// `table`.
@@ -268,7 +275,7 @@ impl FootprintMemory<'_> {
         let values = txs * FOOTPRINT;
         // Each partition's table holds up to `values` keys at most half full.
         let per = if values == 0 { 2 } else { (2 * values).next_power_of_two() };
-        Lengths { txs, values, table: p * per + 1, cells: p * values }
+        Lengths { txs, done: txs + 1, values, table: p * per + 1, cells: p * values }
     }
 }
 
@@ -397,6 +404,8 @@ pub struct FootprintExecutor<'a, S: StateReader> {
     /// `splitters[p - 1] <= a < splitters[p]` (whole accounts, so the partitions are
     /// ranges in key order too).
     splitters: [u64; MAX_PARTITIONS - 1],
+    /// This block's count in the `done` header: the high bits of every flag it sets.
+    round: u32,
     /// Slots per partition table (a power of two).
     table_per: usize,
     epoch: u32,
@@ -450,7 +459,7 @@ impl<'a, S: StateReader + Sync> FootprintExecutor<'a, S> {
                 Ok(())
             }
         };
-        check("done", want.txs, mem.done.len())?;
+        check("done", want.done, mem.done.len())?;
         check("receipts", want.txs, mem.receipts.len())?;
         check("values", want.values, mem.values.len())?;
         check("out", want.values, mem.out.len())?;
@@ -458,7 +467,18 @@ impl<'a, S: StateReader + Sync> FootprintExecutor<'a, S> {
         check("keys", want.cells, mem.keys.len())?;
         check("list", want.cells, mem.list.len())?;
         check("sources", want.cells, mem.sources.len())?;
-        mem.done[..n].iter_mut().for_each(|d| *d = Done::new());
+        // Relaxed: `&mut` access; no other thread can see the flags now.
+        let (header, _) = mem.done.split_last_mut().ok_or(BlockError::BadScratch)?;
+        let last = header.0.load(Ordering::Relaxed);
+        let round = if last == 0 || last >= MAX_ROUND {
+            mem.done.iter_mut().for_each(|d| *d = Done::new());
+            1
+        } else {
+            last + 1
+        };
+        if let Some(h) = mem.done.last_mut() {
+            h.0.store(round, Ordering::Relaxed);
+        }
         // The header (last slot) counts epochs; a slot of another epoch is empty.
         let table_len = mem.table.len() - 1;
         let table_per = prev_power_of_two(table_len / parts);
@@ -480,6 +500,7 @@ impl<'a, S: StateReader + Sync> FootprintExecutor<'a, S> {
             splitters: [0; MAX_PARTITIONS - 1],
             table_per,
             epoch,
+            round,
             claims: Default::default(),
             scatter_done: Padded(AtomicU32::new(0)),
             scattered: Default::default(),
@@ -682,8 +703,28 @@ impl<'a, S: StateReader + Sync> FootprintExecutor<'a, S> {
         // Looking before claiming keeps the line shared while its owner writes the
         // batch's other `done` flags.
         let flag = &self.mem.done[b * batch].0;
-        flag.load(Ordering::Relaxed) & CLAIMED == 0
-            && flag.fetch_or(CLAIMED, Ordering::Relaxed) & CLAIMED == 0
+        let mut word = flag.load(Ordering::Relaxed);
+        loop {
+            let flags = self.flags(word);
+            if flags & CLAIMED != 0 {
+                return false;
+            }
+            let claimed = self.round << ROUND_SHIFT | flags | CLAIMED;
+            match flag.compare_exchange(word, claimed, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return true,
+                Err(now) => word = now,
+            }
+        }
+    }
+
+    /// The flags of a `done` word in this block (none if stamped by another block).
+    #[inline]
+    fn flags(&self, word: u32) -> u32 {
+        if word >> ROUND_SHIFT == self.round {
+            word & ((1 << ROUND_SHIFT) - 1)
+        } else {
+            0
+        }
     }
 
     /// Runs claimed batch `b`; on failure, sets the error and returns `Ok` early.
@@ -864,10 +905,10 @@ impl<'a, S: StateReader + Sync> FootprintExecutor<'a, S> {
                 let done = &self.mem.done[prev / FOOTPRINT].0;
                 // Acquire: pairs with the release store of the previous toucher, so its
                 // value below is complete.
-                if done.load(Ordering::Acquire) & DONE == 0 {
+                if self.flags(done.load(Ordering::Acquire)) & DONE == 0 {
                     tally.waits += 1;
                     let mut spins = 0;
-                    while done.load(Ordering::Acquire) & DONE == 0 {
+                    while self.flags(done.load(Ordering::Acquire)) & DONE == 0 {
                         if self.failed() {
                             return Err(ERR_ORDER);
                         }
@@ -907,7 +948,8 @@ impl<'a, S: StateReader + Sync> FootprintExecutor<'a, S> {
         self.mem.receipts[t].set(receipt);
         // Release: publishes the values and receipt written above.
         // (The first transaction of a batch keeps its batch's claim.)
-        let flag = if first { DONE | CLAIMED | wrote } else { DONE | wrote };
+        let flags = if first { DONE | CLAIMED | wrote } else { DONE | wrote };
+        let flag = self.round << ROUND_SHIFT | flags;
         self.mem.done[t].0.store(flag, Ordering::Release);
         Ok(())
     }
@@ -926,7 +968,7 @@ impl<'a, S: StateReader + Sync> FootprintExecutor<'a, S> {
             let value = self.mem.values[cell as usize].get();
             let t = cell as usize / FOOTPRINT;
             // Relaxed: the read-out started after an acquire of `exec_done`.
-            let flag = self.mem.done[t].0.load(Ordering::Relaxed);
+            let flag = self.flags(self.mem.done[t].0.load(Ordering::Relaxed));
             let wrote = flag >> (WROTE_SHIFT + (cell as usize % FOOTPRINT) as u32) & 1 == 1;
             let k = &keys[id as usize];
             let mut rec = k.get();
