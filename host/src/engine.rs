@@ -124,11 +124,14 @@ impl WorkerBuffers {
 pub enum Mode {
     /// The sequential reference executor.
     Sequential,
-    /// The parallel engine with this many workers; a block too contended for it (see
-    /// `ParallelExecutor::set_contention_fallback`) runs sequentially instead.
+    /// The parallel engines with this many workers: a block of native transfers goes to
+    /// the footprint scheduler (`parex_core::parallel::footprint`), any other block to
+    /// Block-STM. A block too contended for either (a transfer block that
+    /// `footprint::looks_contended`, or see `ParallelExecutor::set_contention_fallback`)
+    /// runs sequentially instead.
     Parallel(usize),
-    /// The parallel engine with this many workers and no contention fallback: every
-    /// block runs through speculation and validation however contended (the
+    /// Block-STM with this many workers and no contention fallback, for every block:
+    /// each runs through speculation and validation however contended (the
     /// differential tests use it to exercise the engine on worst cases).
     Speculative(usize),
 }

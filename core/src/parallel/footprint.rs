@@ -7,43 +7,59 @@
 //!
 //! # Phases
 //!
-//! Every worker calls [`FootprintExecutor::run_worker_with`] and goes through three
-//! phases, each split into parts that the workers claim from a counter:
+//! Every worker calls [`FootprintExecutor::run_worker_with`] with its index and goes
+//! through the phases below. A phase is split into parts (one per partition, or batches
+//! of transactions); each worker takes its own part first (by index) and then any part
+//! nobody has claimed, so any number of workers finishes the block, and from block to
+//! block each worker tends to write the same memory, which stays in its cache. A phase
+//! starts when a counter says the previous one is complete.
 //!
-//! 1. **Plan**, one part per key range ("partition"; the ranges come from a sample of
-//!    the block's senders, so that each partition gets a similar share). A partition's
-//!    owner walks the block in order and, for each footprint key in its range, gives the
-//!    key a dense id, reads its committed value once and lists the cells (transaction
-//!    index × footprint position) that touch it, in block order. A key that some
-//!    transaction reads is *chained*: each toucher stores its full value after it, and
-//!    the next toucher starts from that. A key that every toucher only adds to (the
+//! 1. **Scatter**: the block is cut into one chunk per partition; a chunk's owner lists
+//!    each of its touches (cell = transaction index × footprint position, and the key's
+//!    account) in the partition that holds the key, in block order. Partitions are
+//!    ranges of accounts chosen from a sample of the block's footprints, so that they
+//!    get similar shares, and ordered, so that their outputs concatenate in key order.
+//! 2. **Plan**, per partition: its owner gives every key a dense id, reads its committed
+//!    value once (prefetching the state lookups a few touches ahead) and links each
+//!    touch to the previous touch of the same key, in a *source* per cell. A key that
+//!    some transaction reads is *chained*: each toucher stores its full value after it,
+//!    and the next toucher starts from that. A key that every toucher only adds to (the
 //!    beneficiary, most recipients) is *summed*: touchers store deltas and the read-out
 //!    adds them up, so they never wait for one another.
-//! 2. **Execute**, in batches of [`BATCH`] consecutive transactions. A transaction finds
-//!    each chained key's previous toucher in that key's list, waits until it is done (in
-//!    a low-contention block it nearly always already is), executes once against those
-//!    values, and stores its values and receipt. Nothing is validated or re-executed:
-//!    the plan is exact. Waiting cannot deadlock: a worker executes its batch in order,
-//!    batches are claimed in block order, and a transaction only waits for lower ones,
-//!    so the lowest unfinished transaction can always run.
-//! 3. **Read out**, one part per partition: each key's final value (its last toucher's
-//!    value, or its committed value plus every delta) goes to the partition's region of
-//!    the output, which its owner sorts. The ranges are ordered, so the regions
-//!    concatenated are the block's sorted write set.
+//! 3. **Execute**, in batches of [`BATCH`] consecutive transactions; worker `i` owns
+//!    every `parts`-th batch from `i`. A transaction reads its sources, waits for the
+//!    previous toucher of each chained key (in a low-contention block it nearly always
+//!    is done already), executes once against those values, and stores its values,
+//!    receipt and `done` flag (which also records which keys it wrote). Nothing is
+//!    validated or re-executed: the plan is exact. A worker claims its next own batch
+//!    when it starts one, and before starting an own batch runs every lower batch that
+//!    nobody claimed; so every batch a transaction may wait on is claimed, each worker
+//!    runs its batches in block order, and the lowest unfinished transaction can always
+//!    run: no deadlock, whatever the number of workers.
+//! 4. **Read out**, per partition: first the deltas of summed keys are added up and the
+//!    written keys counted (keys only read are not part of the write set); then each
+//!    partition writes its keys' final values after the lower partitions' and sorts
+//!    them.
 //!
 //! If a transaction touches a key outside its footprint, or a key in a way the plan did
-//! not foresee (impossible for the footprints computed here, but checked), the block
-//! ends with [`BlockError::ParallelInvariant`] and the caller runs it another way.
+//! not foresee (impossible for the footprints computed here, but checked), or the block
+//! is not plannable, the block ends with [`BlockError::ParallelInvariant`] and the
+//! caller runs it another way. A block that is a chain of dependencies (many
+//! transactions reading what the one just before wrote) runs on one worker; the host
+//! goes further and sends blocks that [`looks_contended`] to the sequential executor.
 //!
 //! # Memory and sharing
 //!
-//! All memory comes from the caller ([`FootprintMemory::lengths`]). A partition's table,
-//! key records and lists are written only by its owner during the plan phase and only
-//! read afterwards; a transaction's values and receipt are written only by the worker
-//! executing it, before its `done` flag is released. Each phase starts after an acquire
-//! load has seen the release counter of the previous one complete, which orders all of
-//! those writes before the reads. The shared cells are [`Slot`]s; the `SAFETY` comments
-//! refer to this paragraph.
+//! All memory comes from the caller ([`FootprintMemory::lengths`]); the key tables and
+//! the `done` flags carry a header that counts blocks, so they are never cleared. A
+//! partition's touch list is written by the chunk owners in the scatter phase, then
+//! only by the partition's owner, who alone writes its table, key records and sources
+//! in the plan phase and reads them in the read-out; a transaction's values, receipt
+//! and flag are written only by the worker executing it. Every reader of data written
+//! in an earlier phase runs after an acquire load saw that phase's release counter
+//! complete, and a transaction reads its predecessor's values after an acquire load of
+//! the predecessor's `done` flag, released after those values were written. The shared
+//! cells are [`Slot`]s; the `SAFETY` comments refer to this paragraph.
 
 use core::cell::UnsafeCell;
 
@@ -584,6 +600,9 @@ impl<'a, S: StateReader + Sync> FootprintExecutor<'a, S> {
 
     /// Runs the block's phases with the other workers; returns when this worker finds
     /// nothing left to claim (the caller joins every worker before [`Self::finish`]).
+    /// `index` picks the worker's own parts (see the module docs): give each worker a
+    /// different one, `0..partitions`, and the same one from block to block. Any number
+    /// of workers with any indices still finishes the block.
     pub fn run_worker_with(
         &self,
         index: usize,
@@ -769,13 +788,13 @@ impl<'a, S: StateReader + Sync> FootprintExecutor<'a, S> {
         p * cap..(p + 1) * cap
     }
 
-    /// Transactions of chunk `c` (phase 0): the chunks split the block evenly.
+    /// Transactions of chunk `c` (scatter): the chunks split the block evenly.
     fn chunk(&self, c: usize) -> core::ops::Range<usize> {
         let n = self.txs.len();
         c * n / self.parts..(c + 1) * n / self.parts
     }
 
-    /// Sorts the touches of chunk `c` into the partitions' lists (phase 0), in block
+    /// Sorts the touches of chunk `c` into the partitions' lists (scatter), in block
     /// order: chunk `c`'s touches of partition `p` go to the part of `p`'s list that
     /// starts at the chunk's first cell, so the chunks never overlap.
     fn scatter(&self, c: usize) -> Result<(), u32> {
@@ -800,7 +819,7 @@ impl<'a, S: StateReader + Sync> FootprintExecutor<'a, S> {
         Ok(())
     }
 
-    /// Plans partition `p` (phase 1). Only this worker touches the partition's table,
+    /// Plans partition `p` (plan). Only this worker touches the partition's table,
     /// records and lists until `plan_done` is released.
     fn plan(&self, p: usize) -> Result<(), u32> {
         let table = self.table(p);
@@ -877,7 +896,7 @@ impl<'a, S: StateReader + Sync> FootprintExecutor<'a, S> {
         Ok(())
     }
 
-    /// Executes transaction `t` (phase 2).
+    /// Executes transaction `t` (execute).
     fn execute(
         &self,
         t: usize,
@@ -954,8 +973,7 @@ impl<'a, S: StateReader + Sync> FootprintExecutor<'a, S> {
         Ok(())
     }
 
-    /// Writes partition `p`'s final values, sorted, to its region of the output (phase 3).
-    /// Sums partition `p`'s deltas and counts its written keys (phase 3, first step).
+    /// Sums partition `p`'s deltas and counts its written keys (read-out, first step).
     fn tally_keys(&self, p: usize) {
         let ids = self.counts[p].load(Ordering::Relaxed) as usize;
         let region = self.region(p);
@@ -983,7 +1001,7 @@ impl<'a, S: StateReader + Sync> FootprintExecutor<'a, S> {
     }
 
     /// Writes partition `p`'s final values, sorted, to its region of the output: after
-    /// the regions of the lower partitions (phase 3, second step).
+    /// the regions of the lower partitions (read-out, second step).
     fn read_out(&self, p: usize) {
         let offset: usize =
             self.written[..p].iter().map(|c| c.load(Ordering::Relaxed) as usize).sum();

@@ -30,6 +30,13 @@
 //! This is also what makes commutative adds ([`crate::exec::Write::Add`]) cheap: an add
 //! is never read back by its writer's peers, only folded in by whoever reads the key.
 //!
+//! # Known footprints
+//!
+//! When every transaction's footprint is known before execution (a block of native
+//! transfers), speculation is wasted work: [`footprint`] plans such a block from the
+//! footprints and executes each transaction once, in parallel, with no validation. The
+//! host sends such blocks there and every other block here.
+//!
 //! # Declared access lists
 //!
 //! Before workers start, every transaction that declares an access list gets estimates
