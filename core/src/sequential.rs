@@ -158,6 +158,6 @@ pub fn execute_sequential<'m, S: StateReader>(
     }
     let len = overlay.len;
     let out = &mut overlay.entries[..len];
-    out.sort_unstable_by_key(|e| e.key);
+    crate::state::sort_by_key(out);
     Ok((out, stats))
 }

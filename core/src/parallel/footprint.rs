@@ -67,7 +67,7 @@ use crate::error::BlockError;
 use crate::exec::{execute_transaction, AccessSet, BlockEnv, View, Write};
 use crate::receipt::Receipt;
 use crate::sequential::ExecStats;
-use crate::state::{prefetch, StateEntry, StateReader};
+use crate::state::{prefetch, sort_by_key, StateEntry, StateReader};
 use crate::sync::{AtomicU32, Ordering, Padded, RawSpin};
 use crate::tx::{Transaction, TxKind};
 use crate::types::{Address, StateKey};
@@ -1058,19 +1058,6 @@ impl<'a, S: StateReader + Sync> FootprintExecutor<'a, S> {
         let total: usize =
             self.written[..self.parts].iter().map(|c| c.load(Ordering::Relaxed) as usize).sum();
         Ok((settled(&self.mem.receipts[..n]), settled(&self.mem.out[..total]), stats))
-    }
-}
-
-/// Sorts a write set by key. Keys whose slots fit in 62 bits (every balance and nonce,
-/// most storage) compare as one 128-bit number, which sorts faster than the field-wise
-/// comparison; the order is the same.
-pub(crate) fn sort_by_key(entries: &mut [StateEntry]) {
-    if entries.iter().all(|e| e.key.slot >> 62 == 0) {
-        entries.sort_unstable_by_key(|e| {
-            (e.key.addr.0 as u128) << 64 | (e.key.kind as u128) << 62 | e.key.slot as u128
-        });
-    } else {
-        entries.sort_unstable_by_key(|e| e.key);
     }
 }
 

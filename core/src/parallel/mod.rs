@@ -680,7 +680,7 @@ impl<'a, S: StateReader + Sync> ParallelExecutor<'a, S> {
             return Err(e);
         }
         let out = &mut out[..len];
-        out.sort_unstable_by_key(|e| e.key);
+        crate::state::sort_by_key(out);
         let execs = self.executions.load(Ordering::Relaxed) as u64;
         stats.reexecutions = execs.saturating_sub(n as u64);
         stats.aborts = self.aborts.load(Ordering::Relaxed) as u64;
