@@ -72,9 +72,10 @@ use scheduler::{Scheduler, Task, TxState};
 
 /// Per-transaction results of the latest incarnation.
 ///
-/// Aligned to a cache line for the same reason as [`TxState`].
+/// Aligned to a cache line for the same reason as [`TxState`]; `repr(C)` keeps the
+/// fields a new block resets on the first line (see `reset`).
 #[derive(Debug)]
-#[repr(align(64))]
+#[repr(C, align(64))]
 pub struct TxData {
     /// Guards `reads_meta` and the transaction's read cells.
     reads_lock: RawSpin,
@@ -101,6 +102,16 @@ impl Default for TxData {
 }
 
 impl TxData {
+    /// Ready for a new block: no read set, no write list. The receipt is left as it is:
+    /// every transaction's execution writes it before `finish` reads it.
+    fn reset(&mut self) {
+        self.reads_lock = RawSpin::new();
+        // SAFETY: `&mut self`: no other reference to the cell exists.
+        self.reads_meta.with_mut(|p| unsafe { *p = (u32::MAX, 0) });
+        // SAFETY: as above.
+        self.writes_len.with_mut(|p| unsafe { *p = 0 });
+    }
+
     /// Empty.
     pub fn new() -> Self {
         Self {
@@ -285,7 +296,7 @@ impl<'a, S: StateReader + Sync> ParallelExecutor<'a, S> {
             });
         }
         let data = &mut data[..n];
-        data.iter_mut().for_each(|d| *d = TxData::new());
+        data.iter_mut().for_each(TxData::reset);
         let exec =
             Self {
                 state,
