@@ -4,7 +4,9 @@
 //! # The worker loop
 //!
 //! Every worker (a host thread, or the single core of an appliance) calls
-//! [`ParallelExecutor::run_worker`], which repeats:
+//! [`ParallelExecutor::run_worker`]. The workers first prepare the block together
+//! (each claims chunks of transactions, resets their data and installs the estimates of
+//! their declared access lists, then waits for the others), and then each repeats:
 //!
 //! 1. Ask the [`scheduler`] for a task (it prefers validations while they lag).
 //! 2. **Execute** `(txn, incarnation)`: run the shared transaction code
@@ -39,7 +41,7 @@
 //!
 //! # Declared access lists
 //!
-//! Before workers start, every transaction that declares an access list gets estimates
+//! Before the first task, every transaction that declares an access list gets estimates
 //! at its declared write keys (and its sender's nonce and balance). Transactions that
 //! read such a key wait for the declarer rather than speculating, and transactions with
 //! disjoint declarations run side by side without a single abort (Sealevel-style). A
@@ -87,8 +89,10 @@ pub struct TxData {
     receipt: UnsafeCell<Receipt>,
 }
 
-// SAFETY: `reads_meta` (and the transaction's read cells) are accessed only under
-// `reads_lock`. `writes_len`, the write cells and `receipt` are written only by the
+// SAFETY: before the preparation barrier (`ParallelExecutor::prepare`), a transaction's
+// data and write list are touched only by the worker that claimed its chunk, and the
+// barrier's release/acquire orders that before everything else. Then: `reads_meta` (and
+// the transaction's read cells) are accessed only under `reads_lock`. `writes_len`, the write cells and `receipt` are written only by the
 // worker executing the transaction (status `Executing`, exclusive) and read by the
 // executor of its next incarnation, by the validator that aborted it (status
 // `Aborting`), or after all workers joined; each of those is ordered after the writes by
@@ -103,10 +107,11 @@ impl Default for TxData {
 
 impl TxData {
     /// Ready for a new block: no read set, no write list. The receipt is left as it is:
-    /// every transaction's execution writes it before `finish` reads it.
-    fn reset(&mut self) {
-        self.reads_lock = RawSpin::new();
-        // SAFETY: `&mut self`: no other reference to the cell exists.
+    /// every transaction's execution writes it before `finish` reads it, and the lock is
+    /// free (every guard is dropped before a block ends). Caller: the worker preparing
+    /// this transaction (see `ParallelExecutor::prepare`), the only one to touch it then.
+    fn reset(&self) {
+        // SAFETY: per the caller's contract, no one else accesses the cell now.
         self.reads_meta.with_mut(|p| unsafe { *p = (u32::MAX, 0) });
         // SAFETY: as above.
         self.writes_len.with_mut(|p| unsafe { *p = 0 });
@@ -230,6 +235,9 @@ pub const CONTENTION_MIN_EXECUTIONS: u32 = 64;
 /// [`ParallelExecutor::set_contention_fallback`]).
 pub const CONTENTION_RATIO: u32 = 8;
 
+/// Transactions per preparation chunk (see `ParallelExecutor::prepare`).
+pub const PREP_CHUNK: usize = 256;
+
 /// Executions a worker counts locally before adding them to the shared counter.
 const EXEC_FLUSH: u32 = 32;
 
@@ -252,6 +260,9 @@ pub struct ParallelExecutor<'a, S: StateReader> {
     writes_per_tx: usize,
     error: AtomicU32,
     contention_fallback: bool,
+    /// Preparation chunks claimed and completed (see `prepare`).
+    prep_next: AtomicU32,
+    prep_done: Padded<AtomicU32>,
     /// Executions, flushed by each worker in batches of [`EXEC_FLUSH`].
     executions: Padded<AtomicU32>,
     aborts: AtomicU32,
@@ -267,8 +278,9 @@ fn too_small(buffer: &'static str, needed: usize, given: usize) -> Result<(), Bl
 }
 
 impl<'a, S: StateReader + Sync> ParallelExecutor<'a, S> {
-    /// Prepares `txs` for execution over `state`: resets the buffers and installs the
-    /// estimates of declared access lists.
+    /// Prepares `txs` for execution over `state`: checks the buffers and resets the
+    /// scheduler. (The workers reset the rest and install the estimates of declared
+    /// access lists together, before the first task: see `prepare`.)
     pub fn new(
         state: &'a S,
         env: BlockEnv<'a>,
@@ -295,8 +307,7 @@ impl<'a, S: StateReader + Sync> ParallelExecutor<'a, S> {
                 given: keys.len(),
             });
         }
-        let data = &mut data[..n];
-        data.iter_mut().for_each(TxData::reset);
+        let data = &data[..n];
         let exec =
             Self {
                 state,
@@ -313,45 +324,77 @@ impl<'a, S: StateReader + Sync> ParallelExecutor<'a, S> {
                 writes_per_tx: env.limits.writes_per_tx(),
                 error: AtomicU32::new(NO_ERROR),
                 contention_fallback: true,
+                prep_next: AtomicU32::new(0),
+                prep_done: Padded(AtomicU32::new(0)),
                 executions: Padded(AtomicU32::new(0)),
                 aborts: AtomicU32::new(0),
                 waits: AtomicU32::new(0),
             };
-        exec.install_declared()?;
         Ok(exec)
     }
 
-    /// Estimates for every declared write (plus sender nonce and balance) of every
-    /// transaction with an access list. Single-threaded, before any worker runs.
-    fn install_declared(&self) -> Result<(), BlockError> {
-        for (t, tx) in self.txs.iter().enumerate() {
-            let Some(list) = &tx.access else { continue };
-            let implicit = [StateKey::nonce(tx.from), StateKey::balance(tx.from)];
-            let declared = list.iter().filter(|a| a.write).map(|a| a.key);
-            let base = t * self.writes_per_tx;
-            let mut len = 0;
-            for key in implicit.into_iter().chain(declared) {
-                let dup = self.writes[base..base + len].iter().any(|c| {
-                    // SAFETY: no worker runs yet; this thread is the only one touching t's list.
-                    c.0.with(|p| unsafe { (*p).0 }) == key
-                });
-                if len == self.writes_per_tx || dup {
-                    continue;
-                }
-                let node = (base + len) as u32;
-                let slot = self
-                    .mv
-                    .slot_index(&key, true)
-                    .ok()
-                    .flatten()
-                    .ok_or(BlockError::ParallelInvariant(MV_FULL))?;
-                self.mv.write_at(slot, t as u32, node, false, Write::None, true);
-                // SAFETY: no worker runs yet; this thread is the only one touching t's list.
-                self.writes[base + len].0.with_mut(|p| unsafe { *p = (key, node, slot) });
-                len += 1;
-                // SAFETY: as above.
-                self.data[t].writes_len.with_mut(|p| unsafe { *p = len as u32 });
+    /// Prepares the block with the other workers before any task runs: each claims
+    /// chunks of [`PREP_CHUNK`] transactions, resets their data and installs the
+    /// estimates of their declared access lists; then it waits until every chunk is
+    /// done. False when a worker failed (the caller stops).
+    fn prepare(&self, idle: &mut impl FnMut(u32)) -> bool {
+        let n = self.txs.len();
+        let chunks = n.div_ceil(PREP_CHUNK) as u32;
+        loop {
+            // Relaxed: the counter only hands out distinct chunks; `prep_done` publishes.
+            let c = self.prep_next.fetch_add(1, Ordering::Relaxed) as usize;
+            if c >= chunks as usize {
+                break;
             }
+            for t in c * PREP_CHUNK..((c + 1) * PREP_CHUNK).min(n) {
+                // This worker alone touches t until the barrier below (TxData's contract).
+                self.data[t].reset();
+                if let Err(code) = self.install_declared(t) {
+                    self.fail(code);
+                    return false;
+                }
+            }
+            // Release: publishes the chunk's data, write lists and estimates.
+            self.prep_done.fetch_add(1, Ordering::Release);
+        }
+        let mut spins = 0;
+        // Acquire: pairs with every chunk's release increment.
+        while self.prep_done.load(Ordering::Acquire) < chunks {
+            if self.error.load(Ordering::Relaxed) != NO_ERROR {
+                return false;
+            }
+            spins += 1;
+            idle(spins);
+        }
+        true
+    }
+
+    /// Estimates for every declared write (plus sender nonce and balance) of transaction
+    /// `t`, if it has an access list. Called while preparing, by the worker that claimed
+    /// `t`'s chunk.
+    fn install_declared(&self, t: usize) -> Result<(), u32> {
+        let tx = &self.txs[t];
+        let Some(list) = &tx.access else { return Ok(()) };
+        let implicit = [StateKey::nonce(tx.from), StateKey::balance(tx.from)];
+        let declared = list.iter().filter(|a| a.write).map(|a| a.key);
+        let base = t * self.writes_per_tx;
+        let mut len = 0;
+        for key in implicit.into_iter().chain(declared) {
+            let dup = self.writes[base..base + len].iter().any(|c| {
+                // SAFETY: while preparing, this worker is the only one touching t's list.
+                c.0.with(|p| unsafe { (*p).0 }) == key
+            });
+            if len == self.writes_per_tx || dup {
+                continue;
+            }
+            let node = (base + len) as u32;
+            let slot = self.mv.slot_index(&key, true).ok().flatten().ok_or(ERR_MV_FULL)?;
+            self.mv.write_at(slot, t as u32, node, false, Write::None, true);
+            // SAFETY: while preparing, this worker is the only one touching t's list.
+            self.writes[base + len].0.with_mut(|p| unsafe { *p = (key, node, slot) });
+            len += 1;
+            // SAFETY: as above.
+            self.data[t].writes_len.with_mut(|p| unsafe { *p = len as u32 });
         }
         Ok(())
     }
@@ -394,6 +437,9 @@ impl<'a, S: StateReader + Sync> ParallelExecutor<'a, S> {
         if vm.stack.is_empty() || self.writes_per_tx > MAX_WRITE_LIST {
             self.fail(ERR_SCRATCH);
             return Err(BlockError::BadScratch);
+        }
+        if !self.prepare(&mut idle) {
+            return Ok(());
         }
         let mut task: Option<Task> = None;
         let mut execs = 0u32;
