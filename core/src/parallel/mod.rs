@@ -24,8 +24,9 @@
 //!    reading doomed values) and schedule it again.
 //! 4. When the scheduler reports done, every transaction's last incarnation has been
 //!    validated against the final versions of everything below it: the block's result
-//!    is read out in order by [`ParallelExecutor::finish`] (each key at the end of the
-//!    block, deltas folded in, sorted), and is the sequential result.
+//!    is read out by [`ParallelExecutor::finish`] in one pass over the key table (each
+//!    written key at the end of the block, deltas folded in, sorted), and is the
+//!    sequential result.
 //!
 //! Validation compares values, not versions: a transaction's execution is a
 //! deterministic function of the values it read, so equal values mean an equal outcome.
@@ -705,33 +706,30 @@ impl<'a, S: StateReader + Sync> ParallelExecutor<'a, S> {
         }
         let mut len = 0;
         let mut bad = None;
-        // Every key written by some transaction's last incarnation, once, at the end of
-        // the block (deltas folded in).
-        let mut list = WriteList::new();
-        for t in 0..n {
-            self.write_list(t, &mut list);
-            for &(_, _, slot) in list.iter() {
-                let Some(key) = self.mv.first_visit(slot) else { continue };
-                let value = match self.mv.read_at(slot, n as u32) {
-                    MvRead::Value(v) => v,
-                    MvRead::Storage(d) => self.state.read(&key).wrapping_add(d),
-                    MvRead::Dependency(_) => {
-                        bad = Some(BlockError::ParallelInvariant("estimate left at the end"));
-                        continue;
-                    }
-                };
-                match out.get_mut(len) {
-                    Some(slot) => *slot = StateEntry { key, value },
-                    None => {
-                        bad = Some(BlockError::BufferTooSmall {
-                            buffer: "writes",
-                            needed: len + 1,
-                            given: len,
-                        })
-                    }
+        // Every key written by some transaction's last incarnation (the keys whose
+        // version lists are not empty: each incarnation removes what the previous one
+        // wrote and it did not), at the end of the block, deltas folded in. One pass
+        // over the key table, in memory order.
+        for (key, read) in self.mv.final_versions(n as u32) {
+            let value = match read {
+                MvRead::Value(v) => v,
+                MvRead::Storage(d) => self.state.read(&key).wrapping_add(d),
+                MvRead::Dependency(_) => {
+                    bad = Some(BlockError::ParallelInvariant("estimate left at the end"));
+                    continue;
                 }
-                len += 1;
+            };
+            match out.get_mut(len) {
+                Some(slot) => *slot = StateEntry { key, value },
+                None => {
+                    bad = Some(BlockError::BufferTooSmall {
+                        buffer: "writes",
+                        needed: len + 1,
+                        given: len,
+                    })
+                }
             }
+            len += 1;
         }
         if let Some(e) = bad {
             return Err(e);

@@ -42,9 +42,6 @@ pub struct MvKey {
     /// `epoch << 2 | INIT` (claimed, key being written) or `epoch << 2 | READY`; any other
     /// epoch means empty.
     state: AtomicU32,
-    /// Epoch in which `finish` last emitted this key (single-threaded use, after the
-    /// workers joined).
-    emitted: AtomicU32,
     /// Written once by the claimer before `READY` is published; read-only afterwards.
     key: UnsafeCell<StateKey>,
     lock: RawSpin,
@@ -68,7 +65,6 @@ impl MvKey {
     pub fn new() -> Self {
         Self {
             state: AtomicU32::new(0),
-            emitted: AtomicU32::new(0),
             key: UnsafeCell::new(StateKey::balance(Address(0))),
             lock: RawSpin::new(),
             head: UnsafeCell::new(NIL),
@@ -324,15 +320,22 @@ impl<'a> MvMemory<'a> {
         });
     }
 
-    /// After the workers joined: the key in `slot`, the first time it is asked for in
-    /// this block (`None` afterwards), so each written key is read out once.
-    pub fn first_visit(&self, slot: u32) -> Option<StateKey> {
-        let s = &self.keys[slot as usize];
-        // Relaxed: single-threaded use after the workers joined.
-        if s.emitted.swap(self.epoch, Ordering::Relaxed) == self.epoch {
-            return None;
-        }
-        // SAFETY: the slot is READY in this epoch: `key` is immutable.
-        Some(s.key.with(|p| unsafe { *p }))
+    /// After the workers joined: every key that has at least one version, with what a
+    /// transaction `end` would read (the value at the end of the block when `end` is the
+    /// number of transactions), in table order.
+    pub fn final_versions(&self, end: u32) -> impl Iterator<Item = (StateKey, MvRead)> + '_ {
+        let ready = self.epoch << STATE_BITS | READY;
+        self.keys.iter().enumerate().filter_map(move |(i, s)| {
+            // Relaxed: single-threaded use after the workers joined.
+            if s.state.load(Ordering::Relaxed) != ready {
+                return None;
+            }
+            if self.with_list(i as u32, |head| *head) == NIL {
+                return None;
+            }
+            // SAFETY: the slot is READY in this epoch: `key` is immutable.
+            let key = s.key.with(|p| unsafe { *p });
+            Some((key, self.read_at(i as u32, end)))
+        })
     }
 }
