@@ -73,7 +73,7 @@ use crate::tx::{Transaction, TxKind};
 use crate::types::{Address, StateKey};
 use crate::vm::Interrupt;
 
-use super::WorkerMemory;
+use super::{too_small, wait_until, WorkerMemory};
 
 /// Keys in one transaction's footprint (cells per transaction).
 pub const FOOTPRINT: usize = 4;
@@ -81,7 +81,7 @@ pub const FOOTPRINT: usize = 4;
 pub const MAX_PARTITIONS: usize = 16;
 /// Consecutive transactions a worker claims at once.
 pub const BATCH: usize = 64;
-/// Senders sampled per partition to choose the key ranges.
+/// Footprint keys sampled per partition to choose the key ranges.
 const SAMPLES_PER_PARTITION: usize = 32;
 /// How many transactions ahead the planner starts loading committed-state index slots,
 /// and the entries they point to.
@@ -143,11 +143,6 @@ impl<T: Copy> Slot<T> {
     fn set(&self, v: T) {
         // SAFETY: per the caller's contract, nobody else accesses this slot now.
         unsafe { *self.0.get() = v }
-    }
-
-    /// Reads the value out of caller memory after the workers are done.
-    pub fn into_inner(self) -> T {
-        self.0.into_inner()
     }
 }
 
@@ -468,21 +463,14 @@ impl<'a, S: StateReader + Sync> FootprintExecutor<'a, S> {
         }
         let parts = clamp_partitions(partitions);
         let want = FootprintMemory::lengths(n, parts);
-        let check = |buffer, needed, given| {
-            if given < needed {
-                Err(BlockError::BufferTooSmall { buffer, needed, given })
-            } else {
-                Ok(())
-            }
-        };
-        check("done", want.done, mem.done.len())?;
-        check("receipts", want.txs, mem.receipts.len())?;
-        check("values", want.values, mem.values.len())?;
-        check("out", want.values, mem.out.len())?;
-        check("table", want.table, mem.table.len())?;
-        check("keys", want.cells, mem.keys.len())?;
-        check("list", want.cells, mem.list.len())?;
-        check("sources", want.cells, mem.sources.len())?;
+        too_small("done", want.done, mem.done.len())?;
+        too_small("receipts", want.txs, mem.receipts.len())?;
+        too_small("values", want.values, mem.values.len())?;
+        too_small("out", want.values, mem.out.len())?;
+        too_small("table", want.table, mem.table.len())?;
+        too_small("keys", want.cells, mem.keys.len())?;
+        too_small("list", want.cells, mem.list.len())?;
+        too_small("sources", want.cells, mem.sources.len())?;
         // Relaxed: `&mut` access; no other thread can see the flags now.
         let (header, _) = mem.done.split_last_mut().ok_or(BlockError::BadScratch)?;
         let last = header.0.load(Ordering::Relaxed);
@@ -583,19 +571,9 @@ impl<'a, S: StateReader + Sync> FootprintExecutor<'a, S> {
         self.error.load(Ordering::Relaxed) != NO_ERROR
     }
 
-    /// Spins (calling `idle`) until `counter` reaches `target` or a worker failed; true
-    /// when reached. Acquire: pairs with the release increments, so everything written
-    /// before them is visible afterwards.
+    /// See [`wait_until`]: until `counter` reaches `target`, or a worker failed.
     fn wait_for(&self, counter: &AtomicU32, target: u32, idle: &mut impl FnMut(u32)) -> bool {
-        let mut spins = 0;
-        while counter.load(Ordering::Acquire) < target {
-            if self.failed() {
-                return false;
-            }
-            spins += 1;
-            idle(spins);
-        }
-        true
+        wait_until(counter, target, &self.error, idle)
     }
 
     /// Runs the block's phases with the other workers; returns when this worker finds

@@ -270,7 +270,33 @@ pub struct ParallelExecutor<'a, S: StateReader> {
     waits: AtomicU32,
 }
 
-fn too_small(buffer: &'static str, needed: usize, given: usize) -> Result<(), BlockError> {
+/// Spins (calling `idle` with the count of spins) until `counter` reaches `target`;
+/// false, without waiting further, as soon as `error` is set (a worker failed). Acquire:
+/// pairs with the release increments of the counter, so everything written before them
+/// is visible afterwards.
+pub(crate) fn wait_until(
+    counter: &AtomicU32,
+    target: u32,
+    error: &AtomicU32,
+    idle: &mut impl FnMut(u32),
+) -> bool {
+    let mut spins = 0;
+    while counter.load(Ordering::Acquire) < target {
+        // Relaxed: the flag only stops the wait early.
+        if error.load(Ordering::Relaxed) != NO_ERROR {
+            return false;
+        }
+        spins += 1;
+        idle(spins);
+    }
+    true
+}
+
+pub(crate) fn too_small(
+    buffer: &'static str,
+    needed: usize,
+    given: usize,
+) -> Result<(), BlockError> {
     if given < needed {
         Err(BlockError::BufferTooSmall { buffer, needed, given })
     } else {
@@ -358,16 +384,7 @@ impl<'a, S: StateReader + Sync> ParallelExecutor<'a, S> {
             // Release: publishes the chunk's data, write lists and estimates.
             self.prep_done.fetch_add(1, Ordering::Release);
         }
-        let mut spins = 0;
-        // Acquire: pairs with every chunk's release increment.
-        while self.prep_done.load(Ordering::Acquire) < chunks {
-            if self.error.load(Ordering::Relaxed) != NO_ERROR {
-                return false;
-            }
-            spins += 1;
-            idle(spins);
-        }
-        true
+        wait_until(&self.prep_done, chunks, &self.error, idle)
     }
 
     /// Estimates for every declared write (plus sender nonce and balance) of transaction
