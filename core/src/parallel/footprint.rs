@@ -228,7 +228,7 @@ impl Touch {
     }
 }
 
-/// A transaction's `done` word: the block's round above [`ROUND_SHIFT`] and the flags
+/// A transaction's `done` word: the block's round in the high bits and the flags
 /// below it (done, batch claimed, which keys it wrote).
 #[derive(Debug, Default)]
 pub struct Done(AtomicU32);
