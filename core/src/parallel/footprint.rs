@@ -229,7 +229,7 @@ impl Touch {
 }
 
 /// A transaction's `done` word: the block's round in the high bits and the flags
-/// below it (done, batch claimed, which keys it wrote).
+/// in the low ones (done, batch claimed, which keys it wrote).
 #[derive(Debug, Default)]
 pub struct Done(AtomicU32);
 
