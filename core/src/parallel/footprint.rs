@@ -73,7 +73,7 @@ use crate::tx::{Transaction, TxKind};
 use crate::types::{Address, StateKey};
 use crate::vm::Interrupt;
 
-use super::{too_small, wait_until, WorkerMemory};
+use super::{too_small, wait_until, WorkerMemory, NO_ERROR};
 
 /// Keys in one transaction's footprint (cells per transaction).
 pub const FOOTPRINT: usize = 4;
@@ -110,7 +110,7 @@ const PLAN: usize = 1;
 const TALLY: usize = 2;
 const READ_OUT: usize = 3;
 
-const NO_ERROR: u32 = 0;
+// `NO_ERROR` is the parent module's: `wait_until` stops on any other value.
 const ERR_FULL: u32 = 1;
 const ERR_UNPLANNED: u32 = 2;
 const ERR_SCRATCH: u32 = 3;
@@ -600,28 +600,13 @@ impl<'a, S: StateReader + Sync> FootprintExecutor<'a, S> {
         let parts = self.parts as u32;
         let n = self.txs.len();
 
-        for c in self.parts_for(index, SCATTER) {
-            if let Err(code) = self.scatter(c) {
-                // The others see the flag instead of this chunk's completion.
-                self.fail(code);
-                return Ok(());
-            }
-            // Release: publishes this chunk's touches.
-            self.scatter_done.fetch_add(1, Ordering::Release);
-        }
-        if !self.wait_for(&self.scatter_done, parts, &mut idle) {
-            return Ok(());
-        }
-        for p in self.parts_for(index, PLAN) {
-            if let Err(code) = self.plan(p) {
-                // The others see the flag instead of this partition's completion.
-                self.fail(code);
-                return Ok(());
-            }
-            // Release: publishes this partition's table, records and lists.
-            self.plan_done.fetch_add(1, Ordering::Release);
-        }
-        if !self.wait_for(&self.plan_done, parts, &mut idle) {
+        // Scatter publishes each chunk's touches; plan each partition's table, records,
+        // lists and sources.
+        if !self.run_parts(index, SCATTER, &self.scatter_done, |c| self.scatter(c))
+            || !self.wait_for(&self.scatter_done, parts, &mut idle)
+            || !self.run_parts(index, PLAN, &self.plan_done, |p| self.plan(p))
+            || !self.wait_for(&self.plan_done, parts, &mut idle)
+        {
             return Ok(());
         }
 
@@ -671,12 +656,14 @@ impl<'a, S: StateReader + Sync> FootprintExecutor<'a, S> {
             return Ok(());
         }
 
-        for p in self.parts_for(index, TALLY) {
+        // The tally publishes each partition's written count (and its records).
+        let tally_keys = |p| {
             self.tally_keys(p);
-            // Release: publishes the partition's written count (and its records).
-            self.tallied.fetch_add(1, Ordering::Release);
-        }
-        if !self.wait_for(&self.tallied, parts, &mut idle) {
+            Ok(())
+        };
+        if !self.run_parts(index, TALLY, &self.tallied, tally_keys)
+            || !self.wait_for(&self.tallied, parts, &mut idle)
+        {
             return Ok(());
         }
         for p in self.parts_for(index, READ_OUT) {
@@ -692,6 +679,27 @@ impl<'a, S: StateReader + Sync> FootprintExecutor<'a, S> {
         (0..self.parts)
             .map(move |k| (index + k) % self.parts)
             .filter(move |&p| self.claims[phase][p].swap(1, Ordering::Relaxed) == 0)
+    }
+
+    /// Runs this worker's parts of `phase` (see `parts_for`) with `work`, counting each
+    /// in `done` with release (publishing what the part wrote). False when a part
+    /// failed: the block is marked failed, and the others see the flag instead of the
+    /// part's completion.
+    fn run_parts(
+        &self,
+        index: usize,
+        phase: usize,
+        done: &AtomicU32,
+        work: impl Fn(usize) -> Result<(), u32>,
+    ) -> bool {
+        for part in self.parts_for(index, phase) {
+            if let Err(code) = work(part) {
+                self.fail(code);
+                return false;
+            }
+            done.fetch_add(1, Ordering::Release);
+        }
+        true
     }
 
     /// Claims batch `b` (of `batch` transactions), through its first transaction's flag.
