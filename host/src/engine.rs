@@ -10,7 +10,7 @@ use parex_core::exec::{Access, BlockEnv, Limits};
 use parex_core::hash::Hasher;
 use parex_core::merkle::HashScratch;
 use parex_core::parallel::footprint::{
-    self, Done, FootprintExecutor, FootprintMemory, KeyRecord, Slot, Source, Touch,
+    self, Done, FootprintExecutor, FootprintMemory, KeyRecord, Lengths, Slot, Source, Touch,
 };
 use parex_core::parallel::mvmemory::{MvKey, MvNode};
 use parex_core::parallel::scheduler::TxState;
@@ -167,7 +167,9 @@ struct FootprintBuffers {
 }
 
 impl FootprintBuffers {
-    fn reserve(&mut self, txs: usize, workers: usize) {
+    /// Grows every buffer for `txs` transactions on `workers` workers; returns the
+    /// lengths the scheduler needs.
+    fn reserve(&mut self, txs: usize, workers: usize) -> Lengths {
         let l = FootprintMemory::lengths(txs, workers);
         fn grow<T>(v: &mut Vec<T>, len: usize, f: impl Fn() -> T) {
             if v.len() < len {
@@ -183,6 +185,7 @@ impl FootprintBuffers {
         grow(&mut self.keys, l.cells, Slot::default);
         grow(&mut self.list, l.cells, Slot::default);
         grow(&mut self.sources, l.cells, Slot::default);
+        l
     }
 }
 
@@ -310,19 +313,11 @@ impl Executor {
         }
         let stats = match mode {
             Mode::Sequential => self.run_sequential(state, env, txs, &mut out.writes)?,
-            Mode::Parallel(_) if chain => {
-                let mut s = self.run_sequential(state, env, txs, &mut out.writes)?;
-                s.fell_back = true;
-                s
-            }
+            Mode::Parallel(_) if chain => self.fall_back(state, env, txs, &mut out.writes)?,
             Mode::Parallel(_) | Mode::Speculative(_) => {
                 match self.run_parallel(state, env, txs, workers, fallback, &mut out.writes) {
                     Ok(s) => s,
-                    Err(_) => {
-                        let mut s = self.run_sequential(state, env, txs, &mut out.writes)?;
-                        s.fell_back = true;
-                        s
-                    }
+                    Err(_) => self.fall_back(state, env, txs, &mut out.writes)?,
                 }
             }
         };
@@ -332,7 +327,6 @@ impl Executor {
         Ok(())
     }
 
-    #[allow(clippy::type_complexity)]
     fn run_footprint(
         &mut self,
         state: &State<'_>,
@@ -341,8 +335,7 @@ impl Executor {
         workers: usize,
         out: &mut Executed,
     ) -> Result<ExecStats, BlockError> {
-        self.fp.reserve(txs.len(), workers);
-        let l = FootprintMemory::lengths(txs.len(), workers);
+        let l = self.fp.reserve(txs.len(), workers);
         // Receipts and the write set go straight into `out`'s vectors.
         out.receipts.resize(l.txs, Receipt::EMPTY);
         out.writes.resize(l.values, StateEntry::EMPTY);
@@ -363,6 +356,18 @@ impl Executor {
         let written = writes.len();
         out.writes.truncate(written);
         Ok(stats)
+    }
+
+    /// A block the parallel engines gave up on (or left alone), run sequentially.
+    fn fall_back(
+        &mut self,
+        state: &State<'_>,
+        env: &BlockEnv<'_>,
+        txs: &[Transaction],
+        out: &mut Vec<StateEntry>,
+    ) -> Result<ExecStats, BlockError> {
+        let stats = self.run_sequential(state, env, txs, out)?;
+        Ok(ExecStats { fell_back: true, ..stats })
     }
 
     fn run_sequential(
