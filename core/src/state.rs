@@ -327,7 +327,7 @@ impl StateReader for State<'_> {
 
     #[inline]
     fn prefetch(&self, key: &StateKey, stage: u8) {
-        let slot = key.table_hash() as usize & (self.index.len() - 1);
+        let slot = home_slot(self.index, key);
         if stage == 0 {
             prefetch(&self.index[slot]);
         } else if let Some(e) = self.entries.get(self.index[slot] as usize) {
@@ -344,7 +344,7 @@ impl StateReader for State<'_> {
 #[inline]
 pub(crate) fn probe(index: &[u32], entries: &[StateEntry], key: &StateKey) -> Result<usize, usize> {
     let mask = index.len() - 1;
-    let mut slot = key.table_hash() as usize & mask;
+    let mut slot = home_slot(index, key);
     loop {
         let e = index[slot];
         if e == EMPTY {
@@ -369,6 +369,12 @@ pub fn sort_by_key(entries: &mut [StateEntry]) {
     } else {
         entries.sort_unstable_by_key(|e| e.key);
     }
+}
+
+/// Where probing for `key` starts in an open-addressing `index` (a power of two long).
+#[inline]
+fn home_slot(index: &[u32], key: &StateKey) -> usize {
+    key.table_hash() as usize & (index.len() - 1)
 }
 
 /// The committed code digest: the first 8 bytes (LE) of Keccak-256 of the code.
