@@ -277,6 +277,25 @@ struct HashBenchArgs {
     /// OpenCL device (see `parex devices`).
     #[arg(long, value_name = "SPEC")]
     device: Option<String>,
+    /// OpenCL chunk sizes to compare (comma-separated bytes, `K`/`M` suffixes allowed):
+    /// one `opencl/SIZE` column each. Default: one `opencl` column at the default 1M.
+    #[arg(long = "chunk-bytes", value_delimiter = ',', value_parser = byte_size)]
+    chunk_bytes: Vec<usize>,
+}
+
+/// A positive byte count: digits with an optional `K` or `M` suffix (binary units).
+fn byte_size(s: &str) -> Result<usize, String> {
+    let (digits, unit) = match s.strip_suffix(['K', 'k']) {
+        Some(d) => (d, 1usize << 10),
+        None => match s.strip_suffix(['M', 'm']) {
+            Some(d) => (d, 1 << 20),
+            None => (s, 1),
+        },
+    };
+    match digits.parse::<usize>().ok().and_then(|v| v.checked_mul(unit)) {
+        Some(v) if v > 0 => Ok(v),
+        _ => Err(format!("expected a positive byte count such as 65536, 64K or 16M, got `{s}`")),
+    }
 }
 
 /// Runs the command line `args` (program name first) against the given streams and
@@ -865,12 +884,14 @@ fn cmd_hash_bench(
 ) -> Result<(), CliError> {
     let spec = device_spec(a.device.as_deref())?;
     prepare_opencl_env();
-    let (mut backends, skipped) = parex_offload::bench::default_backends(spec.as_ref());
+    let (mut backends, skipped) =
+        parex_offload::bench::default_backends(spec.as_ref(), &a.chunk_bytes);
     for s in skipped {
-        let s = if s.contains("not compiled") || s.contains("OpenClNotCompiled") {
-            format!("opencl: {OPENCL_NOT_COMPILED}")
-        } else {
-            s
+        let s = match s.split_once(": ") {
+            Some((backend, why)) if why.contains("not compiled") => {
+                format!("{backend}: {OPENCL_NOT_COMPILED}")
+            }
+            _ => s,
         };
         let _ = writeln!(stderr, "parex: note: backend skipped: {s}");
     }

@@ -19,7 +19,7 @@ fn main() {
             std::env::set_var("POCL_CACHE_DIR", &dir);
         }
     }
-    let (mut backends, skipped) = default_backends(device.as_ref());
+    let (mut backends, skipped) = default_backends(device.as_ref(), &[]);
     for s in &skipped {
         eprintln!("skipped {s}");
     }

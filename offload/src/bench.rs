@@ -29,7 +29,15 @@ impl fmt::Debug for BenchBackend {
 /// The backends this build has: `cpu-1`, `cpu-all` (feature `rayon`) and `opencl` on the
 /// `device` (feature `opencl`). A backend that cannot be opened is left out; the second
 /// list says which and why.
-pub fn default_backends(device: Option<&crate::DeviceSpec>) -> (Vec<BenchBackend>, Vec<String>) {
+///
+/// `chunk_bytes` lists the OpenCL pipeline's chunk sizes to measure
+/// ([`crate::OpenClHasher::set_chunk_bytes`]): empty measures one `opencl` backend with
+/// the default; otherwise there is one backend per size, named `opencl/SIZE` (`SIZE` in
+/// KiB or MiB), each on its own copy of the device.
+pub fn default_backends(
+    device: Option<&crate::DeviceSpec>,
+    chunk_bytes: &[usize],
+) -> (Vec<BenchBackend>, Vec<String>) {
     let mut backends = vec![BenchBackend {
         name: "cpu-1".to_string(),
         is_device: false,
@@ -44,13 +52,54 @@ pub fn default_backends(device: Option<&crate::DeviceSpec>) -> (Vec<BenchBackend
     });
     #[cfg(not(feature = "rayon"))]
     skipped.push("cpu-all: the `rayon` feature is off".to_string());
-    match crate::make_hasher(crate::HasherKind::OpenCl, device, None) {
-        Ok(hasher) => {
-            backends.push(BenchBackend { name: "opencl".to_string(), is_device: true, hasher })
+    let chunks: Vec<Option<usize>> = match chunk_bytes {
+        [] => vec![None],
+        sizes => sizes.iter().map(|&b| Some(b)).collect(),
+    };
+    for chunk in chunks {
+        let name = match chunk {
+            None => "opencl".to_string(),
+            Some(b) => format!("opencl/{}", size_label(b)),
+        };
+        match open_device(device, chunk) {
+            Ok(hasher) => backends.push(BenchBackend { name, is_device: true, hasher }),
+            Err(e) => {
+                skipped.push(format!("{name}: {e}"));
+                // The device will not open for the next chunk size either.
+                break;
+            }
         }
-        Err(e) => skipped.push(format!("opencl: {e}")),
     }
     (backends, skipped)
+}
+
+#[cfg(feature = "opencl")]
+fn open_device(
+    device: Option<&crate::DeviceSpec>,
+    chunk_bytes: Option<usize>,
+) -> Result<Box<dyn Hasher + Send>, crate::OffloadError> {
+    let mut hasher = crate::OpenClHasher::new(device.unwrap_or(&crate::DeviceSpec::Auto))?;
+    if let Some(bytes) = chunk_bytes {
+        hasher.set_chunk_bytes(bytes);
+    }
+    Ok(Box::new(hasher))
+}
+
+#[cfg(not(feature = "opencl"))]
+fn open_device(
+    _device: Option<&crate::DeviceSpec>,
+    _chunk_bytes: Option<usize>,
+) -> Result<Box<dyn Hasher + Send>, crate::OffloadError> {
+    Err(crate::OffloadError::OpenClNotCompiled)
+}
+
+/// `1048576` → `1M`, `65536` → `64K`, other sizes in bytes.
+fn size_label(bytes: usize) -> String {
+    match bytes {
+        b if b >= 1 << 20 && b % (1 << 20) == 0 => format!("{}M", b >> 20),
+        b if b >= 1 << 10 && b % (1 << 10) == 0 => format!("{}K", b >> 10),
+        b => b.to_string(),
+    }
 }
 
 /// One measurement.
@@ -253,5 +302,13 @@ mod tests {
         assert_eq!(t.break_even.len(), 1);
         let text = t.to_string();
         assert!(text.contains("break-even (b vs best CPU)"), "{text}");
+    }
+
+    #[test]
+    fn chunk_sizes_are_labelled_in_binary_units() {
+        assert_eq!(size_label(1 << 20), "1M");
+        assert_eq!(size_label(16 << 20), "16M");
+        assert_eq!(size_label(256 << 10), "256K");
+        assert_eq!(size_label(1000), "1000");
     }
 }

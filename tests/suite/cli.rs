@@ -613,6 +613,8 @@ fn usage_errors_exit_2() {
         &["bench", "--txs", "0"],
         &["bench", "--declare", "1001"],
         &["run", "--genesis", "g.json"],
+        &["hash-bench", "--chunk-bytes", "0"],
+        &["hash-bench", "--chunk-bytes", "64Q"],
     ] {
         let out = parex(args);
         assert_eq!(out.code, 2, "{args:?}: {out:?}");
@@ -622,6 +624,20 @@ fn usage_errors_exit_2() {
     for cmd in ["bench", "gen", "run", "devices", "hash", "hash-bench"] {
         assert!(out.stdout.contains(cmd), "{cmd}: {out:?}");
     }
+}
+
+#[test]
+fn hash_bench_prints_a_row_per_batch_and_a_column_per_chunk_size() {
+    let out = parex(&["hash-bench", "--batch", "16,64", "--min-ms", "1", "--chunk-bytes", "1K,1M"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.starts_with("Keccak-256, 64-byte messages"), "{out:?}");
+    assert!(out.stdout.contains("cpu-1"), "{out:?}");
+    for batch in ["        16 ", "        64 "] {
+        assert!(out.stdout.contains(batch), "{batch}: {out:?}");
+    }
+    // Each chunk size is its own device column, or (no device here) a skipped backend.
+    let opened = out.stdout.contains("opencl/1K") && out.stdout.contains("opencl/1M");
+    assert!(opened || out.stderr.contains("backend skipped: opencl/1K"), "{out:?}");
 }
 
 #[cfg(not(feature = "opencl"))]
