@@ -12,7 +12,7 @@ use crate::error::BlockError;
 use crate::exec::{Access, BlockEnv, Limits};
 use crate::hash::Hasher;
 use crate::merkle::HashScratch;
-use crate::parallel::mvmemory::{MvKey, MvNode};
+use crate::parallel::mvmemory::{IndexWord, MvKey, MvNode};
 use crate::parallel::scheduler::TxState;
 use crate::parallel::{
     ParallelExecutor, ParallelMemory, ReadCell, TxData, WorkerMemory, WriteCell,
@@ -39,6 +39,7 @@ const W: usize = TXS * (LIMITS.max_writes as usize + crate::exec::SYSTEM_ACCESSE
 const R: usize =
     TXS * (LIMITS.max_reads as usize + LIMITS.max_writes as usize + crate::exec::SYSTEM_ACCESSES);
 const KEYS: usize = (2 * W).next_power_of_two() + 1;
+const INDEX: usize = ParallelMemory::index_len(W);
 const ACC: usize =
     LIMITS.max_reads as usize + LIMITS.max_writes as usize + crate::exec::SYSTEM_ACCESSES;
 const BATCH: usize = 8;
@@ -63,7 +64,7 @@ pub enum Engine {
     Parallel,
 }
 
-/// Every buffer the reference run needs (about 114 KiB on a 32-bit target, more on a
+/// Every buffer the reference run needs (about 87 KiB on a 32-bit target, more on a
 /// 64-bit host); build it in place with [`ReferenceMemory::init`] (an appliance's
 /// `static`) or with [`ReferenceMemory::new`] somewhere with room (a host `Box`).
 pub struct ReferenceMemory {
@@ -87,7 +88,8 @@ pub struct ReferenceMemory {
     data: [TxData; TXS],
     reads: [ReadCell; R],
     wcells: [WriteCell; W],
-    keys: [MvKey; KEYS],
+    keys: [MvKey; W],
+    mv_index: [IndexWord; INDEX],
     mv_nodes: [MvNode; W],
 }
 
@@ -122,6 +124,7 @@ impl ReferenceMemory {
             reads: core::array::from_fn(|_| ReadCell::default()),
             wcells: core::array::from_fn(|_| WriteCell::default()),
             keys: core::array::from_fn(|_| MvKey::new()),
+            mv_index: core::array::from_fn(|_| IndexWord::new()),
             mv_nodes: core::array::from_fn(|_| MvNode::new()),
         }
     }
@@ -157,6 +160,7 @@ impl ReferenceMemory {
             fill(addr_of_mut!((*p).reads), ReadCell::default);
             fill(addr_of_mut!((*p).wcells), WriteCell::default);
             fill(addr_of_mut!((*p).keys), MvKey::new);
+            fill(addr_of_mut!((*p).mv_index), IndexWord::new);
             fill(addr_of_mut!((*p).mv_nodes), MvNode::new);
             slot.assume_init_mut()
         }
@@ -332,6 +336,7 @@ pub fn run<H: Hasher + ?Sized>(
                 reads: &mut mem.reads,
                 writes: &mut mem.wcells,
                 keys: &mut mem.keys,
+                index: &mut mem.mv_index,
                 nodes: &mut mem.mv_nodes,
             };
             let exec = ParallelExecutor::new(&state, env, &txs, pmem)?;

@@ -12,7 +12,7 @@ use parex_core::merkle::HashScratch;
 use parex_core::parallel::footprint::{
     self, Done, FootprintExecutor, FootprintMemory, KeyRecord, Lengths, Slot, Source, Touch,
 };
-use parex_core::parallel::mvmemory::{MvKey, MvNode};
+use parex_core::parallel::mvmemory::{IndexWord, MvKey, MvNode};
 use parex_core::parallel::scheduler::TxState;
 use parex_core::parallel::{
     ParallelExecutor, ParallelMemory, ReadCell, TxData, WorkerMemory, WriteCell,
@@ -148,6 +148,8 @@ pub struct Executor {
     reads: Vec<ReadCell>,
     wcells: Vec<WriteCell>,
     keys: Vec<MvKey>,
+    /// The index over `keys`: `ParallelMemory::index_len(keys.len())` slots.
+    index: Vec<IndexWord>,
     nodes: Vec<MvNode>,
     dirty: Vec<u32>,
     digests: Vec<Hash32>,
@@ -216,6 +218,7 @@ impl Executor {
             reads: Vec::new(),
             wcells: Vec::new(),
             keys: Vec::new(),
+            index: Vec::new(),
             nodes: Vec::new(),
             dirty: Vec::new(),
             digests: Vec::new(),
@@ -259,14 +262,20 @@ impl Executor {
                 self.wcells = filled(l.writes, WriteCell::default);
                 self.nodes = filled(l.writes, MvNode::new);
             }
-            // The key table is sized for the typical block (a few new keys per
+            // The key records are sized for the typical block (a few new keys per
             // transaction) rather than the worst case, which would be n * writes_per_tx:
-            // a table that fills up makes `run_parallel` retry with the worst case.
-            let keys = l.keys.min((2 * MV_KEYS_PER_TX * txs.max(1)).next_power_of_two() + 1);
+            // running out makes `run_parallel` retry with the worst case.
+            let keys = l.keys.min(MV_KEYS_PER_TX * txs).max(1);
             if self.keys.len() < keys {
-                self.keys = filled(keys, MvKey::new);
+                self.set_key_table(keys);
             }
         }
+    }
+
+    /// Fresh multi-version key records, `len` of them, and their index.
+    fn set_key_table(&mut self, len: usize) {
+        self.keys = filled(len, MvKey::new);
+        self.index = filled(ParallelMemory::index_len(len), IndexWord::new);
     }
 
     /// Executes `txs` over `state` without committing.
@@ -399,12 +408,17 @@ impl Executor {
         fallback: bool,
         out: &mut Vec<StateEntry>,
     ) -> Result<ExecStats, BlockError> {
+        // No more records than this block could use, and the index for them (each block
+        // clears its index, so a larger one left by an earlier block would cost time).
+        let records = self.keys.len().min(ParallelMemory::lengths(txs.len(), &self.limits).keys);
+        let index = ParallelMemory::index_len(records).min(self.index.len());
         let mem = ParallelMemory {
             states: &mut self.states,
             data: &mut self.data,
             reads: &mut self.reads,
             writes: &mut self.wcells,
-            keys: &mut self.keys,
+            keys: &mut self.keys[..records],
+            index: &mut self.index[..index],
             nodes: &mut self.nodes,
         };
         let mut exec = ParallelExecutor::new(state, *env, txs, mem)?;
@@ -417,10 +431,10 @@ impl Executor {
             }
             Err(BlockError::ParallelInvariant(MV_FULL)) => {
                 let full = ParallelMemory::lengths(txs.len(), &self.limits).keys;
-                if self.keys.len() >= full {
+                if records >= full {
                     return Err(BlockError::ParallelInvariant(MV_FULL));
                 }
-                self.keys = filled(full, MvKey::new);
+                self.set_key_table(full);
                 self.run_parallel(state, env, txs, workers, fallback, out)
             }
             Err(e) => Err(e),

@@ -30,7 +30,7 @@ use parex::core::exec::{Access, BlockEnv, Limits, INTRINSIC_GAS};
 use parex::core::parallel::footprint::{
     Done, FootprintExecutor, FootprintMemory, KeyRecord, Slot, Source, Touch,
 };
-use parex::core::parallel::mvmemory::{MvKey, MvNode};
+use parex::core::parallel::mvmemory::{IndexWord, MvKey, MvNode};
 use parex::core::parallel::scheduler::TxState;
 use parex::core::parallel::{
     ParallelExecutor, ParallelMemory, ReadCell, TxData, WorkerMemory, WriteCell,
@@ -157,12 +157,14 @@ fn run_block_stm(
     let mut wcells: Vec<_> = (0..l.writes).map(|_| WriteCell::default()).collect();
     let mut keys: Vec<_> = (0..l.keys).map(|_| MvKey::new()).collect();
     let mut nodes: Vec<_> = (0..l.writes).map(|_| MvNode::new()).collect();
+    let mut index: Vec<_> = (0..l.index).map(|_| IndexWord::new()).collect();
     let mem = ParallelMemory {
         states: &mut states,
         data: &mut data,
         reads: &mut reads,
         writes: &mut wcells,
         keys: &mut keys,
+        index: &mut index,
         nodes: &mut nodes,
     };
     let mut exec = ParallelExecutor::new(state, env, txs, mem)?;

@@ -24,7 +24,7 @@
 //!    reading doomed values) and schedule it again.
 //! 4. When the scheduler reports done, every transaction's last incarnation has been
 //!    validated against the final versions of everything below it: the block's result
-//!    is read out by [`ParallelExecutor::finish`] in one pass over the key table (each
+//!    is read out by [`ParallelExecutor::finish`] in one pass over the key records (each
 //!    written key at the end of the block, deltas folded in, sorted), and is the
 //!    sequential result.
 //!
@@ -70,7 +70,7 @@ use crate::sync::{AtomicU32, Ordering, Padded, RawSpin, UnsafeCell};
 use crate::tx::Transaction;
 use crate::types::{Address, StateKey};
 use crate::vm::{Interrupt, VmScratch};
-use mvmemory::{MvKey, MvMemory, MvNode, MvRead};
+use mvmemory::{IndexWord, MvKey, MvMemory, MvNode, MvRead};
 use scheduler::{Scheduler, Task, TxState};
 
 /// Per-transaction results of the latest incarnation.
@@ -159,8 +159,8 @@ impl Default for WriteCell {
     }
 }
 
-/// Caller memory for one parallel block. The same buffers can serve block after block
-/// without clearing: the multi-version table keeps an epoch in its last slot.
+/// Caller memory for one parallel block. The same buffers can serve block after block:
+/// each block clears the multi-version index, and nothing else needs a reset.
 pub struct ParallelMemory<'a> {
     /// Scheduler state, one per transaction.
     pub states: &'a mut [TxState],
@@ -170,10 +170,14 @@ pub struct ParallelMemory<'a> {
     pub reads: &'a mut [ReadCell],
     /// Write lists: `txs * limits.writes_per_tx()`.
     pub writes: &'a mut [WriteCell],
-    /// Multi-version key table: a power of two plus one header slot. [`Lengths::keys`]
-    /// (twice the nodes) can never fill up; a smaller table fails the block with
-    /// [`MV_FULL`] if the block writes more distinct keys than it holds.
+    /// Multi-version key records, one per distinct key the block writes.
+    /// [`Lengths::keys`] (one per write) can never run out; fewer fail the block with
+    /// [`MV_FULL`] if it writes more distinct keys than there are records.
     pub keys: &'a mut [MvKey],
+    /// The key index over `keys` (a power of two long; cleared by each block).
+    /// [`Lengths::index`] (twice the records, rounded up) keeps probes short; it must hold
+    /// more slots than the block writes distinct keys, or the block fails with [`MV_FULL`].
+    pub index: &'a mut [IndexWord],
     /// Versions: `txs * limits.writes_per_tx()`.
     pub nodes: &'a mut [MvNode],
 }
@@ -187,16 +191,32 @@ pub struct Lengths {
     pub reads: usize,
     /// `writes` and `nodes`.
     pub writes: usize,
-    /// `keys` (a power of two plus one header slot).
+    /// `keys`.
     pub keys: usize,
+    /// `index` (a power of two).
+    pub index: usize,
 }
 
 impl ParallelMemory<'_> {
     /// Lengths for a block of `txs` transactions under `limits`.
     pub const fn lengths(txs: usize, limits: &Limits) -> Lengths {
         let writes = txs * limits.writes_per_tx();
-        let keys = if writes == 0 { 3 } else { (2 * writes).next_power_of_two() + 1 };
-        Lengths { txs, reads: txs * limits.access_entries(), writes, keys }
+        Lengths {
+            txs,
+            reads: txs * limits.access_entries(),
+            writes,
+            keys: writes,
+            index: Self::index_len(writes),
+        }
+    }
+
+    /// The `index` length for `keys` records: twice as many slots, a power of two.
+    pub const fn index_len(keys: usize) -> usize {
+        if keys == 0 {
+            1
+        } else {
+            (2 * keys).next_power_of_two()
+        }
     }
 }
 
@@ -227,7 +247,7 @@ impl<S: StateReader> View for MvView<'_, S> {
 }
 
 /// The message of the [`BlockError::ParallelInvariant`] returned when the multi-version
-/// key table filled up (a caller may retry with a larger one).
+/// key records or their index ran out (a caller may retry with more).
 pub const MV_FULL: &str = "multi-version table full";
 
 /// Executions before the contention check of [`ParallelExecutor::set_contention_fallback`]
@@ -320,44 +340,42 @@ impl<'a, S: StateReader + Sync> ParallelExecutor<'a, S> {
             return Err(BlockError::TooManyTransactions { txs: n, limit: (u32::MAX / 2) as usize });
         }
         let want = ParallelMemory::lengths(n, &env.limits);
-        let ParallelMemory { states, data, reads, writes, keys, nodes } = mem;
+        let ParallelMemory { states, data, reads, writes, keys, index, nodes } = mem;
         too_small("states", want.txs, states.len())?;
         too_small("data", want.txs, data.len())?;
         too_small("reads", want.reads, reads.len())?;
         too_small("writes", want.writes, writes.len())?;
         too_small("nodes", want.writes, nodes.len())?;
-        // A key table smaller than `want.keys` is allowed: it only fails (with `MV_FULL`)
-        // if the block writes more distinct keys than it holds.
-        if keys.len() < 3 || !(keys.len() - 1).is_power_of_two() {
+        // Fewer records than `want.keys` (and a matching index) are allowed: the block
+        // only fails (with `MV_FULL`) if it writes more distinct keys than they hold.
+        if !index.len().is_power_of_two() {
             return Err(BlockError::BufferTooSmall {
-                buffer: "keys (2^k + 1)",
-                needed: want.keys,
-                given: keys.len(),
+                buffer: "index (2^k)",
+                needed: want.index,
+                given: index.len(),
             });
         }
         let data = &data[..n];
-        let exec =
-            Self {
-                state,
-                env,
-                txs,
-                sched: Scheduler::new(&mut states[..n]),
-                mv: MvMemory::new(keys, &nodes[..want.writes]).ok_or(
-                    BlockError::BufferTooSmall { buffer: "keys", needed: want.keys, given: 0 },
-                )?,
-                data,
-                reads: &reads[..want.reads],
-                writes: &writes[..want.writes],
-                reads_per_tx: env.limits.access_entries(),
-                writes_per_tx: env.limits.writes_per_tx(),
-                error: AtomicU32::new(NO_ERROR),
-                contention_fallback: true,
-                prep_next: AtomicU32::new(0),
-                prep_done: Padded(AtomicU32::new(0)),
-                executions: Padded(AtomicU32::new(0)),
-                aborts: AtomicU32::new(0),
-                waits: AtomicU32::new(0),
-            };
+        let exec = Self {
+            state,
+            env,
+            txs,
+            sched: Scheduler::new(&mut states[..n]),
+            mv: MvMemory::new(index, keys, &nodes[..want.writes])
+                .ok_or(BlockError::ParallelInvariant(MV_FULL))?,
+            data,
+            reads: &reads[..want.reads],
+            writes: &writes[..want.writes],
+            reads_per_tx: env.limits.access_entries(),
+            writes_per_tx: env.limits.writes_per_tx(),
+            error: AtomicU32::new(NO_ERROR),
+            contention_fallback: true,
+            prep_next: AtomicU32::new(0),
+            prep_done: Padded(AtomicU32::new(0)),
+            executions: Padded(AtomicU32::new(0)),
+            aborts: AtomicU32::new(0),
+            waits: AtomicU32::new(0),
+        };
         Ok(exec)
     }
 
@@ -407,8 +425,8 @@ impl<'a, S: StateReader + Sync> ParallelExecutor<'a, S> {
                 continue;
             }
             let node = (base + len) as u32;
-            let slot = self.mv.slot_index(&key, true).ok().flatten().ok_or(ERR_MV_FULL)?;
-            self.mv.write_at(slot, t as u32, node, false, Write::None, true);
+            let slot =
+                self.mv.insert(&key, t as u32, node, Write::None, true).map_err(|_| ERR_MV_FULL)?;
             // SAFETY: while preparing, this worker is the only one touching t's list.
             self.writes[base + len].0.with_mut(|p| unsafe { *p = (key, node, slot) });
             len += 1;
@@ -601,7 +619,10 @@ impl<'a, S: StateReader + Sync> ParallelExecutor<'a, S> {
         let mut wrote_new_path = false;
         for a in acc.accesses().iter().filter(|a| a.write != Write::None) {
             let (node, slot, existing) = match old.iter().find(|(k, _, _)| *k == a.key) {
-                Some(&(_, node, slot)) => (node, slot, true),
+                Some(&(_, node, slot)) => {
+                    self.mv.write_at(slot, t, node, true, a.write, false);
+                    (node, slot, true)
+                }
                 None => {
                     let node = if old.is_empty() {
                         // First incarnation without declared writes: nodes in write order.
@@ -615,12 +636,11 @@ impl<'a, S: StateReader + Sync> ParallelExecutor<'a, S> {
                         free.ok_or(ERR_SCRATCH)?
                     };
                     let slot =
-                        self.mv.slot_index(&a.key, true).ok().flatten().ok_or(ERR_MV_FULL)?;
+                        self.mv.insert(&a.key, t, node, a.write, false).map_err(|_| ERR_MV_FULL)?;
                     (node, slot, false)
                 }
             };
             wrote_new_path |= !existing;
-            self.mv.write_at(slot, t, node, existing, a.write, false);
             new.push((a.key, node, slot)).map_err(|_| ERR_SCRATCH)?;
         }
         for (i, e) in new.iter().enumerate() {
@@ -724,30 +744,59 @@ impl<'a, S: StateReader + Sync> ParallelExecutor<'a, S> {
         }
         let mut len = 0;
         let mut bad = None;
+        // Keys that only received deltas need their committed value: a state lookup,
+        // two dependent cache misses. They are prefetched (index slot, then entry) and
+        // read `STATE_LAG` such keys later; meanwhile `out[i].value` holds the delta.
+        const STATE_LAG: usize = 16;
+        let mut lagging = [0usize; STATE_LAG];
+        let mut lagged = 0usize;
+        let resolve = |e: &mut StateEntry| e.value = self.state.read(&e.key).wrapping_add(e.value);
         // Every key written by some transaction's last incarnation (the keys whose
         // version lists are not empty: each incarnation removes what the previous one
         // wrote and it did not), at the end of the block, deltas folded in. One pass
-        // over the key table, in memory order.
+        // over the key records, in the order the keys were first written.
         for (key, read) in self.mv.final_versions(n as u32) {
-            let value = match read {
-                MvRead::Value(v) => v,
-                MvRead::Storage(d) => self.state.read(&key).wrapping_add(d),
+            let (value, delta) = match read {
+                MvRead::Value(v) => (v, false),
+                MvRead::Storage(d) => (d, true),
                 MvRead::Dependency(_) => {
                     bad = Some(BlockError::ParallelInvariant("estimate left at the end"));
                     continue;
                 }
             };
-            match out.get_mut(len) {
-                Some(slot) => *slot = StateEntry { key, value },
-                None => {
-                    bad = Some(BlockError::BufferTooSmall {
-                        buffer: "writes",
-                        needed: len + 1,
-                        given: len,
-                    })
+            let Some(slot) = out.get_mut(len) else {
+                bad = Some(BlockError::BufferTooSmall {
+                    buffer: "writes",
+                    needed: len + 1,
+                    given: len,
+                });
+                len += 1;
+                continue;
+            };
+            *slot = StateEntry { key, value };
+            if delta {
+                self.state.prefetch(&key, 0);
+                let at = lagged % STATE_LAG;
+                // `lagging` only holds indices of entries already written.
+                if lagged >= STATE_LAG {
+                    if let Some(e) = out.get_mut(lagging[at]) {
+                        resolve(e);
+                    }
                 }
+                if lagged >= STATE_LAG / 2 {
+                    if let Some(e) = out.get(lagging[(lagged - STATE_LAG / 2) % STATE_LAG]) {
+                        self.state.prefetch(&e.key, 1);
+                    }
+                }
+                lagging[at] = len;
+                lagged += 1;
             }
             len += 1;
+        }
+        for i in lagged.saturating_sub(STATE_LAG)..lagged {
+            if let Some(e) = out.get_mut(lagging[i % STATE_LAG]) {
+                resolve(e);
+            }
         }
         if let Some(e) = bad {
             return Err(e);

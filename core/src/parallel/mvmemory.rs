@@ -3,12 +3,15 @@
 //!
 //! # Layout (caller memory)
 //!
-//! * `keys`: an open-addressing table of [`MvKey`]s. A slot is claimed once per block
-//!   with a CAS (`EMPTY -> INIT`), its key written, then published (`READY`, release);
-//!   keys are never removed during a block, so probing needs no tombstones. The state
-//!   word carries the block's *epoch* in its upper 30 bits: a slot stamped with an older
-//!   epoch is empty, so the table is never cleared between blocks (it is only wiped when
-//!   the epoch wraps). Callers address a key by its slot index once they have it (a
+//! * `index`: an open-addressing table of [`IndexWord`]s, a power of two long and
+//!   cleared for each block: `EMPTY`, `CLAIMED` while its claimer writes the key's
+//!   record, then the record's number plus one (published with release). A slot is
+//!   claimed once per key per block with a CAS; keys are never removed during a block, so
+//!   probing needs no tombstones. At 4 bytes a slot it stays in cache where a table of
+//!   whole records would not.
+//! * `keys`: the [`MvKey`] records (key, lock, head of the version list), handed out in
+//!   claim order by a counter, so a block's records are dense and a read-out scans only
+//!   those. Callers address a key by its record number (its *slot*) once they have it (a
 //!   transaction's write list keeps `(key, node, slot)`), so each key is probed once per
 //!   incarnation at most.
 //! * `nodes`: [`MvNode`]s, `writes_per_tx` per transaction: transaction `t` owns
@@ -30,28 +33,45 @@ use crate::sync::{spin_hint, AtomicU32, Ordering, RawSpin, UnsafeCell};
 use crate::types::{Address, StateKey};
 
 const NIL: u32 = u32::MAX;
-const INIT: u32 = 1;
-const READY: u32 = 2;
-const STATE_BITS: u32 = 2;
-/// Largest epoch before the table must be wiped.
-pub const MAX_EPOCH: u32 = u32::MAX >> STATE_BITS;
+/// Index word of an unclaimed slot.
+const EMPTY: u32 = 0;
+/// Index word of a slot whose claimer is writing the record.
+const CLAIMED: u32 = u32::MAX;
+/// Index word of a slot whose claimer found no record left (the block fails).
+const FULL: u32 = u32::MAX - 1;
 
-/// One key's slot in the table.
+/// One slot of the key index (see the module docs).
+#[derive(Debug)]
+pub struct IndexWord(AtomicU32);
+
+impl Default for IndexWord {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl IndexWord {
+    /// An empty slot.
+    pub fn new() -> Self {
+        Self(AtomicU32::new(EMPTY))
+    }
+}
+
+/// One key's record.
 #[derive(Debug)]
 pub struct MvKey {
-    /// `epoch << 2 | INIT` (claimed, key being written) or `epoch << 2 | READY`; any other
-    /// epoch means empty.
-    state: AtomicU32,
-    /// Written once by the claimer before `READY` is published; read-only afterwards.
+    /// Written once by the claimer before the record's number is published; read-only
+    /// afterwards.
     key: UnsafeCell<StateKey>,
     lock: RawSpin,
     /// Newest version (highest transaction), or `NIL`; guarded by `lock`.
     head: UnsafeCell<u32>,
 }
 
-// SAFETY: `key` and `head` are written by the thread that won the claim CAS, before it
-// publishes `READY` with release; other threads read `key` only after observing `READY`
-// with acquire, and `head` afterwards only under `lock`.
+// SAFETY: `key` and `head` are written by the thread that claimed the record's index
+// slot, before it publishes the record's number there with release; other threads reach
+// a record only through that number, loaded with acquire, then read `key` (immutable from
+// then on) and access `head` only under `lock`.
 unsafe impl Sync for MvKey {}
 
 impl Default for MvKey {
@@ -61,10 +81,9 @@ impl Default for MvKey {
 }
 
 impl MvKey {
-    /// An empty slot.
+    /// An unused record.
     pub fn new() -> Self {
         Self {
-            state: AtomicU32::new(0),
             key: UnsafeCell::new(StateKey::balance(Address(0))),
             lock: RawSpin::new(),
             head: UnsafeCell::new(NIL),
@@ -128,79 +147,124 @@ pub struct MvFull;
 
 /// Multi-version memory over caller buffers.
 pub struct MvMemory<'a> {
+    index: &'a [IndexWord],
     keys: &'a [MvKey],
     nodes: &'a [MvNode],
-    /// This block's epoch, 1..=MAX_EPOCH.
-    epoch: u32,
+    /// Records handed out (may run past `keys.len()` when they run out).
+    used: AtomicU32,
 }
 
 impl<'a> MvMemory<'a> {
-    /// Wraps caller memory for a new block. `keys` is a power of two plus one: the last
-    /// slot is the header whose `state` counts epochs (a block's epoch differs from every
-    /// block's since the table was last wiped, so its stale slots read as empty). Nodes
-    /// need no reset: a node is fully written when its transaction links it. `None` when
-    /// `keys` has the wrong length.
-    pub fn new(keys: &'a mut [MvKey], nodes: &'a [MvNode]) -> Option<Self> {
-        let (header, table) = keys.split_last_mut()?;
-        if !table.len().is_power_of_two() {
+    /// Wraps caller memory for a new block and clears `index`, which must be a power of
+    /// two long. Records and nodes need no reset: a record is written when it is handed
+    /// out, a node when its transaction links it. `None` when `index` has the wrong
+    /// length or `keys` is too long to number.
+    pub fn new(index: &'a mut [IndexWord], keys: &'a [MvKey], nodes: &'a [MvNode]) -> Option<Self> {
+        if !index.len().is_power_of_two() || keys.len() >= FULL as usize {
             return None;
         }
-        // Relaxed: `&mut` access; no other thread can see the table now.
-        let last = header.state.load(Ordering::Relaxed);
-        let epoch = if last == 0 || last >= MAX_EPOCH {
-            table.iter_mut().for_each(|k| *k = MvKey::new());
-            1
-        } else {
-            last + 1
-        };
-        header.state.store(epoch, Ordering::Relaxed);
-        Some(Self { keys: table, nodes, epoch })
+        index.iter_mut().for_each(|w| *w = IndexWord::new());
+        Some(Self { index, keys, nodes, used: AtomicU32::new(0) })
     }
 
-    /// Finds `key`'s slot, claiming one if `insert`.
-    pub fn slot_index(&self, key: &StateKey, insert: bool) -> Result<Option<u32>, MvFull> {
-        let mask = self.keys.len() - 1;
+    /// Finds `key`'s slot (its record's number), if the block wrote it.
+    pub fn find(&self, key: &StateKey) -> Result<Option<u32>, MvFull> {
+        Ok(self.probe(key, None)?.map(|(slot, _)| slot))
+    }
+
+    /// Adds transaction `txn`'s version `value` of `key` in node `node`, which `txn` owns
+    /// and which is in no list (`estimate`: publish it as an estimate). Returns the key's
+    /// slot. A key new to the block gets its record with the version already linked, so
+    /// only versions of keys written before take the key's lock.
+    pub fn insert(
+        &self,
+        key: &StateKey,
+        txn: u32,
+        node: u32,
+        value: Write,
+        estimate: bool,
+    ) -> Result<u32, MvFull> {
+        let first = NodeData { txn, next: NIL, estimate, value };
+        match self.probe(key, Some((node, first)))? {
+            Some((slot, true)) => Ok(slot),
+            Some((slot, false)) => {
+                self.write_at(slot, txn, node, false, value, estimate);
+                Ok(slot)
+            }
+            None => Err(MvFull),
+        }
+    }
+
+    /// Finds `key`'s slot; if it has none and `claim` is given, claims one whose list is
+    /// that one node. `Some((slot, claimed))`.
+    fn probe(
+        &self,
+        key: &StateKey,
+        claim: Option<(u32, NodeData)>,
+    ) -> Result<Option<(u32, bool)>, MvFull> {
+        let mask = self.index.len() - 1;
         let mut i = key.table_hash() as usize & mask;
-        let (init, ready) = (self.epoch << STATE_BITS | INIT, self.epoch << STATE_BITS | READY);
-        for _ in 0..self.keys.len() {
-            let s = &self.keys[i];
-            // Acquire: pairs with the release store of READY, making `key` readable.
-            let mut st = s.state.load(Ordering::Acquire);
-            if st != init && st != ready {
-                if !insert {
-                    return Ok(None);
-                }
-                // AcqRel on success: we become the slot's only writer until READY.
-                match s.state.compare_exchange(st, init, Ordering::AcqRel, Ordering::Acquire) {
-                    Ok(_) => {
-                        // SAFETY: we won the claim; nobody reads `key` or `head` before
-                        // READY is published below.
-                        s.key.with_mut(|p| unsafe { *p = *key });
-                        // SAFETY: as above.
-                        s.head.with_mut(|p| unsafe { *p = NIL });
-                        // Release: publishes the key and head written just above.
-                        s.state.store(ready, Ordering::Release);
-                        return Ok(Some(i as u32));
-                    }
-                    Err(now) => st = now,
-                }
-                if st != init && st != ready {
-                    // Another epoch's value changed under us: a racing claim of a
-                    // different stale state cannot happen (all claims write `init`).
-                    return Err(MvFull);
+        for _ in 0..self.index.len() {
+            let w = &self.index[i].0;
+            // Acquire: pairs with the release that publishes a record, making it readable.
+            let mut v = w.load(Ordering::Acquire);
+            if v == EMPTY {
+                let Some(first) = claim else { return Ok(None) };
+                // Success needs no ordering: nothing is read on that path, and the record
+                // written next is published by the release store in `claim`. Failure:
+                // acquire, as for the load above.
+                match w.compare_exchange(EMPTY, CLAIMED, Ordering::Relaxed, Ordering::Acquire) {
+                    Ok(_) => return self.claim(w, key, first).map(|slot| Some((slot, true))),
+                    Err(now) => v = now,
                 }
             }
-            while st == init {
+            while v == CLAIMED {
                 spin_hint();
-                st = s.state.load(Ordering::Acquire);
+                v = w.load(Ordering::Acquire);
             }
-            // SAFETY: state is READY (observed with acquire), so `key` is immutable now.
-            if s.key.with(|p| unsafe { *p }) == *key {
-                return Ok(Some(i as u32));
+            if v == FULL {
+                return Err(MvFull);
+            }
+            let slot = v - 1;
+            // SAFETY: the number was published with release after the record's key was
+            // written (acquired above); the key is immutable from then on.
+            let found = self.keys.get(slot as usize).map(|r| r.key.with(|p| unsafe { *p }));
+            if found == Some(*key) {
+                return Ok(Some((slot, false)));
             }
             i = (i + 1) & mask;
         }
         Err(MvFull)
+    }
+
+    /// Hands out a record for `key`, whose index slot `w` this thread just claimed, with
+    /// the list `first.0` (node data `first.1`), and publishes it there (or `FULL`: a
+    /// claimed slot must never stay `CLAIMED`).
+    fn claim(&self, w: &AtomicU32, key: &StateKey, first: (u32, NodeData)) -> Result<u32, MvFull> {
+        // Relaxed: the counter only has to hand out distinct numbers; the records' contents
+        // are published through the index. Checking first keeps it from running far past
+        // the end (only racing claimers can overshoot, by one each).
+        let slot = if (self.used.load(Ordering::Relaxed) as usize) < self.keys.len() {
+            self.used.fetch_add(1, Ordering::Relaxed)
+        } else {
+            FULL
+        };
+        let (Some(r), true) = (self.keys.get(slot as usize), (first.0 as usize) < self.nodes.len())
+        else {
+            // Relaxed: FULL carries no data; the block fails.
+            w.store(FULL, Ordering::Relaxed);
+            return Err(MvFull);
+        };
+        // The caller owns the node, which is in no list (`insert`'s contract).
+        self.node(first.0, |d| *d = first.1);
+        // SAFETY: the record was handed out to this thread alone, and nobody reads it
+        // before its number is published below.
+        r.key.with_mut(|p| unsafe { *p = *key });
+        // SAFETY: as above.
+        r.head.with_mut(|p| unsafe { *p = first.0 });
+        // Release: publishes the record and the node written just above.
+        w.store(slot + 1, Ordering::Release);
+        Ok(slot)
     }
 
     /// Runs `f` on node `n`. Caller must hold the lock of the key whose list holds `n`,
@@ -217,14 +281,15 @@ impl<'a> MvMemory<'a> {
     fn with_list<R>(&self, slot: u32, f: impl FnOnce(&mut u32) -> R) -> R {
         let s = &self.keys[slot as usize];
         let _g = s.lock.lock();
-        // SAFETY: `head` is only accessed under `lock`, held for the closure; the slot is
-        // READY (callers got its index from `slot_index`), so `head` was initialised.
+        // SAFETY: `head` is only accessed under `lock`, held for the closure; the record
+        // was published (callers got its number from `find` or `insert`), so `head` was
+        // initialised.
         s.head.with_mut(|p| f(unsafe { &mut *p }))
     }
 
     /// Reads `key` as transaction `txn` sees it.
     pub fn read(&self, key: &StateKey, txn: u32) -> MvRead {
-        match self.slot_index(key, false) {
+        match self.find(key) {
             Ok(Some(slot)) => self.read_at(slot, txn),
             _ => MvRead::Storage(0),
         }
@@ -232,25 +297,30 @@ impl<'a> MvMemory<'a> {
 
     /// Reads the key in `slot` as transaction `txn` sees it.
     pub fn read_at(&self, slot: u32, txn: u32) -> MvRead {
-        self.with_list(slot, |head| {
-            let mut sum: u64 = 0;
-            let mut n = *head;
-            while n != NIL {
-                let d = self.node(n, |d| *d);
-                if d.txn < txn {
-                    if d.estimate {
-                        return MvRead::Dependency(d.txn);
-                    }
-                    match d.value {
-                        Write::Set(v) => return MvRead::Value(v.wrapping_add(sum)),
-                        Write::Add(x) => sum = sum.wrapping_add(x),
-                        Write::None => {}
-                    }
+        self.with_list(slot, |head| self.read_list(*head, txn))
+    }
+
+    /// Walks a version list from `head` for a read at `txn`. Caller must hold the list's
+    /// lock or have the memory to itself.
+    #[inline]
+    fn read_list(&self, head: u32, txn: u32) -> MvRead {
+        let mut sum: u64 = 0;
+        let mut n = head;
+        while n != NIL {
+            let d = self.node(n, |d| *d);
+            if d.txn < txn {
+                if d.estimate {
+                    return MvRead::Dependency(d.txn);
                 }
-                n = d.next;
+                match d.value {
+                    Write::Set(v) => return MvRead::Value(v.wrapping_add(sum)),
+                    Write::Add(x) => sum = sum.wrapping_add(x),
+                    Write::None => {}
+                }
             }
-            MvRead::Storage(sum)
-        })
+            n = d.next;
+        }
+        MvRead::Storage(sum)
     }
 
     /// Writes (or replaces) transaction `txn`'s version of the key in `slot`, in node
@@ -320,22 +390,79 @@ impl<'a> MvMemory<'a> {
         });
     }
 
-    /// After the workers joined: every key that has at least one version, with what a
-    /// transaction `end` would read (the value at the end of the block when `end` is the
-    /// number of transactions), in table order.
-    pub fn final_versions(&self, end: u32) -> impl Iterator<Item = (StateKey, MvRead)> + '_ {
-        let ready = self.epoch << STATE_BITS | READY;
-        self.keys.iter().enumerate().filter_map(move |(i, s)| {
-            // Relaxed: single-threaded use after the workers joined.
-            if s.state.load(Ordering::Relaxed) != ready {
-                return None;
+    /// After the workers joined (taking `self` proves it: see [`FinalVersions`]): every
+    /// key that has at least one version, with what a transaction `end` would read (the
+    /// value at the end of the block when `end` is the number of transactions), in the
+    /// order the keys were first written.
+    pub fn final_versions(self, end: u32) -> FinalVersions<'a> {
+        // Relaxed: the memory is ours alone now (see `FinalVersions`).
+        let records = (self.used.load(Ordering::Relaxed) as usize).min(self.keys.len());
+        FinalVersions {
+            mv: self,
+            end,
+            scan: 0,
+            records,
+            ring: [(StateKey::balance(Address(0)), NIL); FINAL_LAG],
+            first: 0,
+            len: 0,
+        }
+    }
+
+    /// Record `i`'s key and list head if the key has a version. Caller must have the
+    /// memory to itself, and `i` must have been handed out in this block.
+    fn final_record(&self, i: usize) -> Option<(StateKey, u32)> {
+        let r = self.keys.get(i)?;
+        // SAFETY: the caller has the memory to itself, so nothing writes `head`
+        // concurrently; the record was handed out in this block, so it was initialised.
+        let head = r.head.with(|p| unsafe { *p });
+        // SAFETY: as above; `key` is immutable once published.
+        (head != NIL).then(|| (r.key.with(|p| unsafe { *p }), head))
+    }
+}
+
+/// Keys [`FinalVersions`] looks ahead by: their first version is prefetched while earlier
+/// keys are read, since each list head is a likely cache miss.
+const FINAL_LAG: usize = 16;
+
+/// The iterator of [`MvMemory::final_versions`].
+///
+/// It owns the [`MvMemory`]. The memory's buffers came by `&mut` to [`MvMemory::new`],
+/// and every other user reached them through a shared borrow of it (the executor's
+/// workers); owning it again means those borrows ended, so the version lists are read
+/// without their locks.
+pub struct FinalVersions<'a> {
+    mv: MvMemory<'a>,
+    end: u32,
+    /// Next record to scan, and the records handed out.
+    scan: usize,
+    records: usize,
+    /// Keys found and not yet returned, with their list heads (prefetched).
+    ring: [(StateKey, u32); FINAL_LAG],
+    first: usize,
+    len: usize,
+}
+
+impl Iterator for FinalVersions<'_> {
+    type Item = (StateKey, MvRead);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while self.len < FINAL_LAG && self.scan < self.records {
+            if let Some(found) = self.mv.final_record(self.scan) {
+                if let Some(node) = self.mv.nodes.get(found.1 as usize) {
+                    crate::state::prefetch(node);
+                }
+                self.ring[(self.first + self.len) % FINAL_LAG] = found;
+                self.len += 1;
             }
-            if self.with_list(i as u32, |head| *head) == NIL {
-                return None;
-            }
-            // SAFETY: the slot is READY in this epoch: `key` is immutable.
-            let key = s.key.with(|p| unsafe { *p });
-            Some((key, self.read_at(i as u32, end)))
-        })
+            self.scan += 1;
+        }
+        if self.len == 0 {
+            return None;
+        }
+        let (key, head) = self.ring[self.first];
+        self.first = (self.first + 1) % FINAL_LAG;
+        self.len -= 1;
+        // The memory is this iterator's alone (type docs).
+        Some((key, self.mv.read_list(head, self.end)))
     }
 }
