@@ -82,7 +82,8 @@ use scheduler::{Scheduler, Task, TxState};
 pub struct TxData {
     /// Guards `reads_meta` and the transaction's read cells.
     reads_lock: RawSpin,
-    /// (incarnation, number of reads) of the recorded read set.
+    /// (incarnation, number of reads) of the recorded read set; `IN_ORDER` reads for an
+    /// in-order incarnation that recorded none.
     reads_meta: UnsafeCell<(u32, u32)>,
     /// Entries in the transaction's write list.
     writes_len: UnsafeCell<u32>,
@@ -93,7 +94,9 @@ pub struct TxData {
 // SAFETY: before the preparation barrier (`ParallelExecutor::prepare`), a transaction's
 // data and write list are touched only by the worker that claimed its chunk, and the
 // barrier's release/acquire orders that before everything else. Then: `reads_meta` (and
-// the transaction's read cells) are accessed only under `reads_lock`. `writes_len`, the
+// the transaction's read cells) are accessed only under `reads_lock`, except that an
+// in-order execution writes its mark without it (`record` says why no one can be
+// reading then). `writes_len`, the
 // write cells and `receipt` are written only by the worker executing the transaction
 // (status `Executing`, exclusive) and read by the executor of its next incarnation, by
 // the validator that aborted it (status `Aborting`), or after all workers joined; each
@@ -489,8 +492,9 @@ impl<'a, S: StateReader + Sync> ParallelExecutor<'a, S> {
                 return Ok(());
             }
             task = match task {
-                Some(Task::Execute(t, i)) => {
-                    match self.execute(t, i, &mut acc, &mut vm, &mut execs) {
+                Some(task @ (Task::Execute(t, i) | Task::ExecuteInOrder(t, i))) => {
+                    let in_order = matches!(task, Task::ExecuteInOrder(..));
+                    match self.execute(t, i, in_order, &mut acc, &mut vm, &mut execs) {
                         Ok(next) => {
                             if execs >= EXEC_FLUSH {
                                 flush(&mut execs);
@@ -558,6 +562,7 @@ impl<'a, S: StateReader + Sync> ParallelExecutor<'a, S> {
         &self,
         t: u32,
         inc: u32,
+        in_order: bool,
         acc: &mut AccessSet<'_>,
         vm: &mut VmScratch<'_>,
         execs: &mut u32,
@@ -577,7 +582,7 @@ impl<'a, S: StateReader + Sync> ParallelExecutor<'a, S> {
                 // Only a footprint view interrupts so.
                 Err(Interrupt::Unplanned) => return Err(ERR_SCRATCH),
                 Ok(receipt) => {
-                    let wrote_new_path = self.record(t, inc, acc, receipt)?;
+                    let wrote_new_path = self.record(t, inc, in_order, acc, receipt)?;
                     return Ok(self.sched.finish_execution(t, inc, wrote_new_path));
                 }
             }
@@ -586,10 +591,28 @@ impl<'a, S: StateReader + Sync> ParallelExecutor<'a, S> {
 
     /// Publishes an incarnation's read set, write set and receipt. Returns whether it
     /// wrote a key the previous incarnation did not.
-    fn record(&self, t: u32, inc: u32, acc: &AccessSet<'_>, receipt: Receipt) -> Result<bool, u32> {
+    ///
+    /// An execution claimed in order read only final values, so no validation of it can
+    /// fail: release builds record no read set for it, only the `IN_ORDER` mark, which
+    /// `reads_valid` accepts. Debug builds record it anyway, so that `finish`'s final
+    /// re-check of every read set also checks the in-order claims.
+    fn record(
+        &self,
+        t: u32,
+        inc: u32,
+        in_order: bool,
+        acc: &AccessSet<'_>,
+        receipt: Receipt,
+    ) -> Result<bool, u32> {
         let ti = t as usize;
         let data = &self.data[ti];
-        {
+        if in_order && !cfg!(debug_assertions) {
+            // SAFETY: without the lock: the execution was claimed when no task was
+            // active, so no validation of an earlier incarnation of t is running, and any
+            // validation of this one starts after t's status turns `Executed` (a release
+            // under its status lock, acquired by the validator), after this write.
+            data.reads_meta.with_mut(|p| unsafe { *p = (inc, IN_ORDER) });
+        } else {
             let _g = data.reads_lock.lock();
             let base = ti * self.reads_per_tx;
             let mut n = 0;
@@ -681,7 +704,7 @@ impl<'a, S: StateReader + Sync> ParallelExecutor<'a, S> {
             let _g = data.reads_lock.lock();
             // SAFETY: `reads_lock` of t is held.
             let (recorded, n) = data.reads_meta.with(|p| unsafe { *p });
-            inc.is_some_and(|i| i != recorded) || {
+            inc.is_some_and(|i| i != recorded) || n == IN_ORDER || {
                 let base = ti * self.reads_per_tx;
                 self.reads[base..base + n as usize].iter().all(|c| {
                     // SAFETY: `reads_lock` of t is held.
@@ -814,6 +837,10 @@ impl<'a, S: StateReader + Sync> ParallelExecutor<'a, S> {
 fn acc_writes(acc: &AccessSet<'_>, key: &StateKey) -> bool {
     acc.accesses().iter().any(|a| a.key == *key && a.write != Write::None)
 }
+
+/// The read count of an in-order incarnation whose read set was not recorded (see
+/// `record`).
+const IN_ORDER: u32 = u32::MAX;
 
 /// Most entries of one write list (bounds `Limits::writes_per_tx`).
 pub const MAX_WRITE_LIST: usize = 64;

@@ -42,10 +42,11 @@
 //! An execution claimed at an instant when no task was active and both indices stood at
 //! its index reads only final values: every lower transaction is executed and
 //! validated, and nothing can change them without an active task (the check and its
-//! argument are in `next_version_to_execute`). Such an execution skips its
-//! validation (`finish_execution` moves `validation_idx` past it). A single worker
-//! therefore never validates, and several workers skip validation whenever they keep
-//! up with each other in order.
+//! argument are in `next_version_to_execute`). Such an execution is handed out as
+//! [`Task::ExecuteInOrder`] and skips its validation (`finish_execution` moves
+//! `validation_idx` past it; if a worker looking for validations moved it first, the
+//! validation runs, and cannot fail). A single worker therefore never validates, and
+//! several workers skip validation whenever they keep up with each other in order.
 //!
 //! # Waiters
 //!
@@ -140,6 +141,9 @@ impl TxState {
 pub enum Task {
     /// Execute incarnation `.1` of transaction `.0`.
     Execute(u32, u32),
+    /// Execute incarnation `.1` of transaction `.0`, claimed in order (module docs): it
+    /// reads only final values, so its read set can never fail a validation.
+    ExecuteInOrder(u32, u32),
     /// Validate incarnation `.1` of transaction `.0`.
     Validate(u32, u32),
 }
@@ -228,7 +232,11 @@ impl<'a> Scheduler<'a> {
             if c.status == TxStatus::Ready {
                 c.status = TxStatus::Executing;
                 c.in_order = in_order;
-                Some(Task::Execute(txn, c.incarnation))
+                Some(if in_order {
+                    Task::ExecuteInOrder(txn, c.incarnation)
+                } else {
+                    Task::Execute(txn, c.incarnation)
+                })
             } else {
                 None
             }
