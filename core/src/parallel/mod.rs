@@ -778,7 +778,7 @@ impl<'a, S: StateReader + Sync> ParallelExecutor<'a, S> {
         // version lists are not empty: each incarnation removes what the previous one
         // wrote and it did not), at the end of the block, deltas folded in. One pass
         // over the key records, in the order the keys were first written.
-        for (key, read) in self.mv.final_versions(n as u32) {
+        for (key, read) in self.mv.final_versions() {
             let (value, delta) = match read {
                 MvRead::Value(v) => (v, false),
                 MvRead::Storage(d) => (d, true),
