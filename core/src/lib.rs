@@ -27,8 +27,8 @@
 //!    the [`Hasher`] hook ([`hash`]), so hardware or an OpenCL device can do the work.
 //!
 //! The rules themselves (validity, fees, what a failed transaction changes, opcodes and
-//! gas, commitment layout) are in `docs/semantics.md`. [`reference`] is a fixed block
-//! that the host and an emulated Cortex-M4 must agree on.
+//! gas, commitment layout) are in `docs/semantics.md`. [`reference`](mod@reference) is a
+//! fixed block that the host and an emulated Cortex-M4 must agree on.
 //!
 //! ## Feature flags
 //!

@@ -17,7 +17,10 @@
 //!    runs again at once. Otherwise record the read set (under the transaction's read
 //!    lock), diff the write set against the previous incarnation's (removing dropped
 //!    keys, updating kept ones in place, inserting new ones) and finish; a write to a
-//!    new key forces every higher transaction to be validated again.
+//!    new key forces every higher transaction to be validated again. An execution the
+//!    scheduler claimed in order ([`scheduler::Task::ExecuteInOrder`]: every lower
+//!    transaction final, as always with one worker) read only final values and skips
+//!    recording its read set in release builds.
 //! 3. **Validate** `(txn, incarnation)`: re-read every key of the read set at `txn`; if
 //!    any value differs or hits an estimate and this is the first failed validation of
 //!    that incarnation, turn its writes into estimates (dependents then wait instead of

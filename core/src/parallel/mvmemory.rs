@@ -9,11 +9,12 @@
 //!   claimed once per key per block with a CAS; keys are never removed during a block, so
 //!   probing needs no tombstones. At 4 bytes a slot it stays in cache where a table of
 //!   whole records would not.
-//! * `keys`: the [`MvKey`] records (key, lock, the version list's head and tallies), handed out in
-//!   claim order by a counter, so a block's records are dense and a read-out scans only
-//!   those. Callers address a key by its record number (its *slot*) once they have it (a
-//!   transaction's write list keeps `(key, node, slot)`), so each key is probed once per
-//!   incarnation at most.
+//! * `keys`: the [`MvKey`] records (key, lock, the version list's head and tallies),
+//!   handed out in claim order by a counter, so a block's records are dense and a
+//!   read-out scans only those. A new key's record is published with its first version
+//!   already linked, so only writes to keys written before take a lock. Callers address
+//!   a key by its record number (its *slot*) once they have it (a transaction's write
+//!   list keeps `(key, node, slot)`), so each key is probed once per incarnation at most.
 //! * `nodes`: [`MvNode`]s, `writes_per_tx` per transaction: transaction `t` owns
 //!   `nodes[t * W .. (t + 1) * W]` and decides alone which of them are in use (its
 //!   write list records them). A key's versions form a linked list through
@@ -27,6 +28,13 @@
 //! accumulates `d` and continues; the end of the list returns the accumulated adds, to be
 //! applied to committed state. Adds (commutative deltas) therefore never conflict with
 //! each other, and a reader still gets the exact value.
+//!
+//! # Read-out
+//!
+//! [`MvMemory::final_versions`] gives each written key's value at the end of the block.
+//! Each list keeps tallies under its lock (the sum of its adds, the count of its other
+//! versions), so a list of adds only (the beneficiary's fee credits: one version per
+//! transaction) is answered without walking it; other lists stop at their first set.
 
 use crate::exec::Write;
 use crate::sync::{spin_hint, AtomicU32, Ordering, RawSpin, UnsafeCell};
