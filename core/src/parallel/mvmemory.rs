@@ -66,7 +66,14 @@ impl IndexWord {
 }
 
 /// One key's record.
+///
+/// Aligned to a cache line: a record is locked and written by whichever worker writes its
+/// key, and records are handed out in claim order, so neighbours are often another
+/// worker's keys; sharing a line with them would bounce it between cores (and a 48-byte
+/// record would straddle two lines). Measured: about 5% faster with one worker and 10%
+/// with two on swaps over 64 AMM pools.
 #[derive(Debug)]
+#[repr(align(64))]
 pub struct MvKey {
     /// Written once by the claimer before the record's number is published; read-only
     /// afterwards.
