@@ -64,7 +64,7 @@ pub enum Engine {
     Parallel,
 }
 
-/// Every buffer the reference run needs (about 91 KiB on a 32-bit target, more on a
+/// Every buffer the reference run needs (about 96 KiB on a 32-bit target, more on a
 /// 64-bit host); build it in place with [`ReferenceMemory::init`] (an appliance's
 /// `static`) or with [`ReferenceMemory::new`] somewhere with room (a host `Box`).
 pub struct ReferenceMemory {
