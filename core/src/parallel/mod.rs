@@ -783,7 +783,7 @@ impl<'a, S: StateReader + Sync> ParallelExecutor<'a, S> {
         // Every key written by some transaction's last incarnation (the keys whose
         // version lists are not empty: each incarnation removes what the previous one
         // wrote and it did not), at the end of the block, deltas folded in. One pass
-        // over the key records, in the order the keys were first written.
+        // over the key records; the order does not matter, the entries are sorted below.
         for (key, read) in self.mv.final_versions() {
             let (value, delta) = match read {
                 MvRead::Value(v) => (v, false),

@@ -459,7 +459,7 @@ impl<'a> MvMemory<'a> {
             mv: self,
             scan: 0,
             records,
-            ring: [(StateKey::balance(Address(0)), List::EMPTY); FINAL_LAG],
+            ring: [(StateKey::balance(Address(0)), NIL); FINAL_LAG],
             first: 0,
             len: 0,
         }
@@ -492,8 +492,8 @@ pub struct FinalVersions<'a> {
     /// Next record to scan, and the records handed out.
     scan: usize,
     records: usize,
-    /// Keys found and not yet returned, with their lists (heads prefetched).
-    ring: [(StateKey, List); FINAL_LAG],
+    /// Keys found and not yet returned, with their list heads (prefetched).
+    ring: [(StateKey, u32); FINAL_LAG],
     first: usize,
     len: usize,
 }
@@ -503,16 +503,16 @@ impl Iterator for FinalVersions<'_> {
 
     fn next(&mut self) -> Option<Self::Item> {
         while self.len < FINAL_LAG && self.scan < self.records {
-            if let Some(found) = self.mv.final_record(self.scan) {
-                if found.1.others == 0 {
+            if let Some((key, list)) = self.mv.final_record(self.scan) {
+                if list.others == 0 {
                     // Only adds: the tallies answer without the list (see `List`).
                     self.scan += 1;
-                    return Some((found.0, MvRead::Storage(found.1.adds)));
+                    return Some((key, MvRead::Storage(list.adds)));
                 }
-                if let Some(node) = self.mv.nodes.get(found.1.head as usize) {
+                if let Some(node) = self.mv.nodes.get(list.head as usize) {
                     crate::state::prefetch(node);
                 }
-                self.ring[(self.first + self.len) % FINAL_LAG] = found;
+                self.ring[(self.first + self.len) % FINAL_LAG] = (key, list.head);
                 self.len += 1;
             }
             self.scan += 1;
@@ -520,11 +520,11 @@ impl Iterator for FinalVersions<'_> {
         if self.len == 0 {
             return None;
         }
-        let (key, list) = self.ring[self.first];
+        let (key, head) = self.ring[self.first];
         self.first = (self.first + 1) % FINAL_LAG;
         self.len -= 1;
         // The memory is this iterator's alone (type docs).
-        Some((key, self.mv.read_list(list.head, u32::MAX)))
+        Some((key, self.mv.read_list(head, u32::MAX)))
     }
 }
 
