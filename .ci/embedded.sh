@@ -82,7 +82,7 @@ cd "$ROOT/appliance"
 # The appliance has its own workspace, config (.cargo/config.toml: target, linker
 # script, QEMU runner under `timeout 60`) and target dir.
 export CARGO_TARGET_DIR="$ROOT/appliance/target"
-# Fails (QEMU exits 1, or 124 on timeout) unless both engines match the pinned values.
+# Fails (QEMU exits 1, or 124 on timeout) unless every engine matches the pinned values.
 cargo test
 
 # ---------------------------------------------------------------------------------------

@@ -34,8 +34,11 @@ use parex_core::reference::{
 use parex_core::{Hash32, KeccakHasher};
 
 /// The engines the appliance checks, with the names it prints.
-pub const ENGINES: [(Engine, &str); 2] =
-    [(Engine::Sequential, "sequential"), (Engine::Parallel, "parallel (1 worker)")];
+pub const ENGINES: [(Engine, &str); 3] = [
+    (Engine::Sequential, "sequential"),
+    (Engine::Parallel, "parallel (1 worker)"),
+    (Engine::ParallelAlone, "parallel (run_alone)"),
+];
 
 /// Returns the reference run's buffers, built once in a `static` (`.bss`).
 ///

@@ -1,4 +1,4 @@
-//! The reference block under QEMU (`mps2-an386`, Cortex-M4F): both engines must reach
+//! The reference block under QEMU (`mps2-an386`, Cortex-M4F): every engine must reach
 //! the state root and block hash pinned in `parex_core::reference` (and by the host's
 //! `tests/suite/reference.rs`). Prints one line per check, then
 //! `appliance: N passed, M failed`, and exits QEMU with status 0 only if all passed.

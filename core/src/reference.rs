@@ -60,8 +60,10 @@ pub const EXPECTED_BLOCK_HASH: Hash32 = [
 pub enum Engine {
     /// Sequential executor.
     Sequential,
-    /// Parallel engine, one worker on the calling thread.
+    /// Parallel engine, one worker on the calling thread ([`ParallelExecutor::run_worker`]).
     Parallel,
+    /// Parallel engine in its one-worker form ([`ParallelExecutor::run_alone`]).
+    ParallelAlone,
 }
 
 /// Every buffer the reference run needs (about 96 KiB on a 32-bit target, more on a
@@ -329,7 +331,7 @@ pub fn run<H: Hasher + ?Sized>(
             };
             execute_sequential(&state, &env, &txs, &mut mem.receipts, smem, &mut vm)?
         }
-        Engine::Parallel => {
+        Engine::Parallel | Engine::ParallelAlone => {
             let pmem = ParallelMemory {
                 states: &mut mem.states,
                 data: &mut mem.data,
@@ -339,8 +341,13 @@ pub fn run<H: Hasher + ?Sized>(
                 index: &mut mem.mv_index,
                 nodes: &mut mem.mv_nodes,
             };
-            let exec = ParallelExecutor::new(&state, env, &txs, pmem)?;
-            exec.run_worker(WorkerMemory { vm, access: &mut mem.access })?;
+            let mut exec = ParallelExecutor::new(&state, env, &txs, pmem)?;
+            let worker = WorkerMemory { vm, access: &mut mem.access };
+            if engine == Engine::ParallelAlone {
+                exec.run_alone(worker)?;
+            } else {
+                exec.run_worker(worker)?;
+            }
             exec.finish(&mut mem.receipts, &mut mem.writes)?
         }
     };

@@ -423,7 +423,12 @@ impl Executor {
         };
         let mut exec = ParallelExecutor::new(state, *env, txs, mem)?;
         exec.set_contention_fallback(fallback);
-        run_workers(&mut self.workers[..workers], |_, w| exec.run_worker_with(w, backoff))?;
+        if workers == 1 {
+            // One worker: the engine's one-worker form, on this thread.
+            exec.run_alone(self.workers[0].worker())?;
+        } else {
+            run_workers(&mut self.workers[..workers], |_, w| exec.run_worker_with(w, backoff))?;
+        }
         match exec.finish(&mut self.receipts, &mut self.writes) {
             Ok((writes, stats)) => {
                 copy_into(out, writes);

@@ -95,7 +95,9 @@ pub(crate) fn replay_engine(
         let fail = |e| format!("block {b}: {e}");
         let (receipts, writes, stats) = match path {
             Path::Footprint => run_footprint(&state, env, txs, &mut workers).map_err(fail)?,
-            _ => run_block_stm(&state, env, txs, &mut workers).map_err(fail)?,
+            _ => {
+                run_block_stm(&state, env, txs, &mut workers, path == Path::Alone).map_err(fail)?
+            }
         };
         let executed = Executed { receipts, writes, stats, exec_time: Duration::ZERO };
         let (header, hash) = committer
@@ -143,33 +145,63 @@ where
     })
 }
 
-/// One block on the Block-STM engine with its contention fallback off.
+/// The Block-STM engine's buffers for one block.
+struct EngineBufs {
+    states: Vec<TxState>,
+    data: Vec<TxData>,
+    reads: Vec<ReadCell>,
+    wcells: Vec<WriteCell>,
+    keys: Vec<MvKey>,
+    nodes: Vec<MvNode>,
+    index: Vec<IndexWord>,
+}
+
+impl EngineBufs {
+    fn new(txs: usize, limits: &Limits) -> Self {
+        let l = ParallelMemory::lengths(txs, limits);
+        Self {
+            states: (0..l.txs).map(|_| TxState::new()).collect(),
+            data: (0..l.txs).map(|_| TxData::new()).collect(),
+            reads: (0..l.reads).map(|_| ReadCell::default()).collect(),
+            wcells: (0..l.writes).map(|_| WriteCell::default()).collect(),
+            keys: (0..l.keys).map(|_| MvKey::new()).collect(),
+            nodes: (0..l.writes).map(|_| MvNode::new()).collect(),
+            index: (0..l.index).map(|_| IndexWord::new()).collect(),
+        }
+    }
+
+    fn memory(&mut self) -> ParallelMemory<'_> {
+        ParallelMemory {
+            states: &mut self.states,
+            data: &mut self.data,
+            reads: &mut self.reads,
+            writes: &mut self.wcells,
+            keys: &mut self.keys,
+            index: &mut self.index,
+            nodes: &mut self.nodes,
+        }
+    }
+}
+
+/// One block on the Block-STM engine with its contention fallback off; `alone`: in its
+/// one-worker form (`run_alone`, on the first worker's memory).
 fn run_block_stm(
     state: &State<'_>,
     env: BlockEnv<'_>,
     txs: &[Transaction],
     workers: &mut [WorkerBufs],
+    alone: bool,
 ) -> Result<BlockRun, BlockError> {
     let l = ParallelMemory::lengths(txs.len(), &env.limits);
-    let mut states: Vec<_> = (0..l.txs).map(|_| TxState::new()).collect();
-    let mut data: Vec<_> = (0..l.txs).map(|_| TxData::new()).collect();
-    let mut reads: Vec<_> = (0..l.reads).map(|_| ReadCell::default()).collect();
-    let mut wcells: Vec<_> = (0..l.writes).map(|_| WriteCell::default()).collect();
-    let mut keys: Vec<_> = (0..l.keys).map(|_| MvKey::new()).collect();
-    let mut nodes: Vec<_> = (0..l.writes).map(|_| MvNode::new()).collect();
-    let mut index: Vec<_> = (0..l.index).map(|_| IndexWord::new()).collect();
-    let mem = ParallelMemory {
-        states: &mut states,
-        data: &mut data,
-        reads: &mut reads,
-        writes: &mut wcells,
-        keys: &mut keys,
-        index: &mut index,
-        nodes: &mut nodes,
-    };
-    let mut exec = ParallelExecutor::new(state, env, txs, mem)?;
+    let mut bufs = EngineBufs::new(txs.len(), &env.limits);
+    let mut exec = ParallelExecutor::new(state, env, txs, bufs.memory())?;
     exec.set_contention_fallback(false);
-    on_threads(workers, |_, w| exec.run_worker_with(w, spin_then_yield))?;
+    if alone {
+        let (stack, memory, access) = &mut workers[0];
+        exec.run_alone(WorkerMemory { vm: VmScratch { stack, memory }, access })?;
+    } else {
+        on_threads(workers, |_, w| exec.run_worker_with(w, spin_then_yield))?;
+    }
     let mut receipts = vec![Receipt::EMPTY; txs.len()];
     let mut writes = vec![StateEntry::EMPTY; l.writes.max(1)];
     let (writes, stats) = exec.finish(&mut receipts, &mut writes)?;
@@ -221,6 +253,9 @@ pub(crate) enum Path {
     /// The footprint scheduler (native transfers only), without the host's contention
     /// check: every block runs through it.
     Footprint,
+    /// The core engine's one-worker form (`ParallelExecutor::run_alone`); the thread
+    /// count is ignored.
+    Alone,
 }
 
 /// Replays `blocks` sequentially, then `reruns` times in parallel (host path) with each
@@ -249,8 +284,11 @@ pub(crate) fn assert_same_on(
         for run in 0..reruns {
             let par = match path {
                 Path::Host => replay_with(world, blocks, Mode::Parallel(t)),
-                Path::Engine | Path::Footprint => replay_engine(path, world, blocks, t)
-                    .unwrap_or_else(|e| panic!("engine with {t} workers, run {run}, failed: {e}")),
+                Path::Engine | Path::Footprint | Path::Alone => {
+                    replay_engine(path, world, blocks, t).unwrap_or_else(|e| {
+                        panic!("engine with {t} workers, run {run}, failed: {e}")
+                    })
+                }
             };
             if let Some(d) = diff(&seq, &par, blocks) {
                 panic!("{path:?} path with {t} workers, run {run}, differs from Sequential:\n{d}");
@@ -440,6 +478,18 @@ fn generated_large_blocks_match_sequential_on_the_engine() {
     run_cases(Path::Engine, "large blocks", LARGE_CASES, 0xD1FF_0002, case(301usize..=4_000));
 }
 
+#[test]
+fn generated_small_blocks_match_sequential_alone() {
+    let cases = case(1usize..=300).prop_map(|c| Case { threads: vec![1], reruns: 1, ..c });
+    run_cases(Path::Alone, "small blocks", SMALL_CASES / 4, 0xD1FF_0005, cases);
+}
+
+#[test]
+fn generated_large_blocks_match_sequential_alone() {
+    let cases = case(301usize..=4_000).prop_map(|c| Case { threads: vec![1], reruns: 1, ..c });
+    run_cases(Path::Alone, "large blocks", LARGE_CASES / 2, 0xD1FF_0006, cases);
+}
+
 /// Generated native-transfer cases (every key universe, failure rate, access-list rate,
 /// thread count) for the footprint scheduler.
 fn transfer_case(txs: impl Strategy<Value = usize>) -> impl Strategy<Value = Case> {
@@ -509,6 +559,51 @@ fn hot_transfers_rerun_identically_on_the_engine() {
 #[test]
 fn hot_amm_pool_reruns_identically_on_the_engine() {
     rerun_hot(Path::Engine, "1 AMM pool, 2000 swaps", hot_amm());
+}
+
+fn worker<'w>(
+    stack: &'w mut [u64],
+    memory: &'w mut [u8],
+    access: &'w mut [Access],
+) -> WorkerMemory<'w> {
+    WorkerMemory { vm: VmScratch { stack, memory }, access }
+}
+
+/// `run_alone` runs a block only once and only on its own: after it, a worker returns at
+/// once and `finish` reads the block out; after a worker, it refuses.
+#[test]
+fn run_alone_is_the_only_run_of_its_block() {
+    let spec = Spec::new(Workload::Token, 50, 200, 1, 0xA10E);
+    let (world, mut gen) = Generator::new(&spec);
+    let txs = gen.block();
+    let seq = replay_with(&world, std::slice::from_ref(&txs), Mode::Sequential);
+    let limits = Limits::DEFAULT;
+    let contracts: Vec<Contract<'_>> =
+        world.contracts.iter().map(|(a, c)| Contract { addr: *a, code: c }).collect();
+    let genesis =
+        Genesis { accounts: &world.accounts, contracts: &contracts, storage: &world.storage };
+    let mut bufs = StateBuffers::new(state_capacity(&world, std::slice::from_ref(&txs), &limits));
+    let state = bufs.load(&genesis, &mut KeccakHasher, &mut HashBuffers::default()).unwrap();
+    let env = BlockEnv { number: 1, beneficiary: world.beneficiary, contracts: &contracts, limits };
+    let l = ParallelMemory::lengths(txs.len(), &limits);
+    let (mut stack, mut memory) = (vec![0u64; VM_STACK], vec![0u8; VM_MEMORY]);
+    let mut access = vec![Access::EMPTY; limits.access_entries()];
+    for alone_first in [true, false] {
+        let mut bufs = EngineBufs::new(txs.len(), &limits);
+        let mut exec = ParallelExecutor::new(&state, env, &txs, bufs.memory()).unwrap();
+        if alone_first {
+            exec.run_alone(worker(&mut stack, &mut memory, &mut access)).unwrap();
+            exec.run_worker(worker(&mut stack, &mut memory, &mut access)).unwrap();
+        } else {
+            exec.run_worker(worker(&mut stack, &mut memory, &mut access)).unwrap();
+            let err = exec.run_alone(worker(&mut stack, &mut memory, &mut access)).unwrap_err();
+            assert!(matches!(err, BlockError::ParallelInvariant(_)), "{err}");
+        }
+        let mut receipts = vec![Receipt::EMPTY; txs.len()];
+        let mut out = vec![StateEntry::EMPTY; l.writes];
+        exec.finish(&mut receipts, &mut out).unwrap();
+        assert_eq!(receipts, seq.blocks[0].receipts, "alone first: {alone_first}");
+    }
 }
 
 /// Regression: the in-order race (see the module docs). 2 accounts, 1000 transfers, 100

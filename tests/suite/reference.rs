@@ -7,7 +7,7 @@ use parex::core::KeccakHasher;
 
 #[test]
 fn reference_block_matches_pinned_root_and_hash() {
-    for engine in [Engine::Sequential, Engine::Parallel] {
+    for engine in [Engine::Sequential, Engine::Parallel, Engine::ParallelAlone] {
         let mut mem = Box::new(ReferenceMemory::new());
         let out = run(&mut mem, engine, &mut KeccakHasher).expect("reference block runs");
         assert_eq!(out.header.state_root, EXPECTED_STATE_ROOT, "{engine:?}");
