@@ -566,11 +566,12 @@ impl<'a, S: StateReader + Sync> ParallelExecutor<'a, S> {
     /// executions ([`MvView`] over the multi-version memory, `record`, the read-out)
     /// without the scheduler's shared counters and status locks: each of those is an
     /// atomic read-modify-write, a full fence on x86, that waits for the transaction's
-    /// stores to reach the cache (about 4% of a contract block on one core).
+    /// stores to reach the cache.
     ///
-    /// `&mut self` proves that no worker runs beside it. Declared access lists install no
-    /// estimates: an estimate only makes a higher transaction wait for a lower one, and
-    /// in order nothing waits. Must be the only run of the block: after a worker began,
+    /// `&mut self` proves that no worker runs beside it. Since nothing runs twice, it keeps
+    /// no write lists and hands out version nodes in order (densely) rather than from each
+    /// transaction's range. Declared access lists install no estimates: an estimate only
+    /// makes a higher transaction wait for a lower one, and in order nothing waits. Must be the only run of the block: after a worker began,
     /// it fails with [`BlockError::ParallelInvariant`]; afterwards, [`Self::run_worker`]
     /// returns at once. Like `run_worker`, it returns `Ok` when a transaction's recording
     /// fails and leaves the error to `finish`.
@@ -587,6 +588,9 @@ impl<'a, S: StateReader + Sync> ParallelExecutor<'a, S> {
         self.sched.halt();
         self.alone = true;
         let (mut acc, mut vm) = self.scratch(worker)?;
+        // Nodes are handed out in order rather than from each transaction's range, so
+        // that a block's versions lie densely in memory.
+        let mut next_node = 0;
         for t in 0..n as u32 {
             let data = &self.data[t as usize];
             // What `prepare` would do, here on the line the receipt goes to anyway.
@@ -600,7 +604,9 @@ impl<'a, S: StateReader + Sync> ParallelExecutor<'a, S> {
                 &mut vm,
             ) {
                 // Every lower transaction is final and no estimate was installed.
-                Ok(receipt) => self.record(t, 0, true, &acc, receipt),
+                Ok(receipt) => self
+                    .record(t, 0, true, &acc, receipt, next_node)
+                    .map(|(_, used)| next_node += used),
                 Err(_) => Err(ERR_ESTIMATE_IN_ORDER),
             };
             if let Err(code) = recorded {
@@ -667,7 +673,8 @@ impl<'a, S: StateReader + Sync> ParallelExecutor<'a, S> {
                 // Only a footprint view interrupts so.
                 Err(Interrupt::Unplanned) => return Err(ERR_SCRATCH),
                 Ok(receipt) => {
-                    let wrote_new_path = self.record(t, inc, in_order, acc, receipt)?;
+                    let base = t as usize * self.writes_per_tx;
+                    let (wrote_new_path, _) = self.record(t, inc, in_order, acc, receipt, base)?;
                     return Ok(self.sched.finish_execution(t, inc, wrote_new_path));
                 }
             }
@@ -675,7 +682,10 @@ impl<'a, S: StateReader + Sync> ParallelExecutor<'a, S> {
     }
 
     /// Publishes an incarnation's read set, write set and receipt. Returns whether it
-    /// wrote a key the previous incarnation did not.
+    /// wrote a key the previous incarnation did not, and how many keys it wrote. A first
+    /// incarnation takes its nodes from `base` on, in write order: `t`'s own range (`t *
+    /// writes_per_tx`), or under `run_alone`, where nothing runs twice and nodes are
+    /// handed out in order, the next free node.
     ///
     /// An execution claimed in order read only final values, so no validation of it can
     /// fail: release builds record no read set for it, only the `IN_ORDER` mark, which
@@ -688,7 +698,8 @@ impl<'a, S: StateReader + Sync> ParallelExecutor<'a, S> {
         in_order: bool,
         acc: &AccessSet<'_>,
         receipt: Receipt,
-    ) -> Result<bool, u32> {
+        base: usize,
+    ) -> Result<(bool, usize), u32> {
         let ti = t as usize;
         let data = &self.data[ti];
         if in_order && !cfg!(debug_assertions) {
@@ -723,7 +734,6 @@ impl<'a, S: StateReader + Sync> ParallelExecutor<'a, S> {
                 self.mv.remove_at(slot, node);
             }
         }
-        let base = ti * self.writes_per_tx;
         let mut new = WriteList::new();
         let mut wrote_new_path = false;
         for a in acc.accesses().iter().filter(|a| a.write != Write::None) {
@@ -752,15 +762,19 @@ impl<'a, S: StateReader + Sync> ParallelExecutor<'a, S> {
             wrote_new_path |= !existing;
             new.push((a.key, node, slot)).map_err(|_| ERR_SCRATCH)?;
         }
-        for (i, e) in new.iter().enumerate() {
-            // SAFETY: t is Executing; this worker owns t's write list (TxData docs).
-            self.writes[base + i].0.with_mut(|p| unsafe { *p = *e });
+        // Under `run_alone` nothing re-executes or aborts, so no one needs the list.
+        if !self.alone {
+            for (i, e) in new.iter().enumerate() {
+                // SAFETY: t is Executing; this worker owns t's write list (TxData docs).
+                self.writes[base + i].0.with_mut(|p| unsafe { *p = *e });
+            }
+            // SAFETY: as above.
+            data.writes_len.with_mut(|p| unsafe { *p = new.len() as u32 });
         }
-        // SAFETY: as above.
-        data.writes_len.with_mut(|p| unsafe { *p = new.len() as u32 });
-        // SAFETY: as above.
+        // SAFETY: t is Executing (or `run_alone` holds the executor); this worker owns
+        // t's receipt (TxData docs).
         data.receipt.with_mut(|p| unsafe { *p = receipt });
-        Ok(wrote_new_path)
+        Ok((wrote_new_path, new.len()))
     }
 
     fn validate(&self, t: u32, inc: u32) -> Option<Task> {
