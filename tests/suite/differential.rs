@@ -33,7 +33,7 @@ use parex::core::parallel::footprint::{
 use parex::core::parallel::mvmemory::{IndexWord, MvKey, MvNode};
 use parex::core::parallel::scheduler::TxState;
 use parex::core::parallel::{
-    ParallelExecutor, ParallelMemory, ReadCell, TxData, WorkerMemory, WriteCell,
+    ParallelExecutor, ParallelMemory, ReadCell, TxData, WorkerMemory, WriteCell, MV_FULL,
 };
 use parex::core::receipt::{Receipt, Status};
 use parex::core::sequential::ExecStats;
@@ -594,6 +594,8 @@ fn run_alone_is_the_only_run_of_its_block() {
         if alone_first {
             exec.run_alone(worker(&mut stack, &mut memory, &mut access)).unwrap();
             exec.run_worker(worker(&mut stack, &mut memory, &mut access)).unwrap();
+            let again = exec.run_alone(worker(&mut stack, &mut memory, &mut access));
+            assert!(matches!(again, Err(BlockError::ParallelInvariant(_))), "{again:?}");
         } else {
             exec.run_worker(worker(&mut stack, &mut memory, &mut access)).unwrap();
             let err = exec.run_alone(worker(&mut stack, &mut memory, &mut access)).unwrap_err();
@@ -604,6 +606,16 @@ fn run_alone_is_the_only_run_of_its_block() {
         exec.finish(&mut receipts, &mut out).unwrap();
         assert_eq!(receipts, seq.blocks[0].receipts, "alone first: {alone_first}");
     }
+    // A block that fails under `run_alone` (too few key records) fails in `finish`.
+    let mut bufs = EngineBufs::new(txs.len(), &limits);
+    bufs.keys.truncate(2);
+    bufs.index.truncate(4);
+    let mut exec = ParallelExecutor::new(&state, env, &txs, bufs.memory()).unwrap();
+    exec.run_alone(worker(&mut stack, &mut memory, &mut access)).unwrap();
+    let mut receipts = vec![Receipt::EMPTY; txs.len()];
+    let mut out = vec![StateEntry::EMPTY; l.writes];
+    let err = exec.finish(&mut receipts, &mut out).unwrap_err();
+    assert_eq!(err, BlockError::ParallelInvariant(MV_FULL));
 }
 
 /// Regression: the in-order race (see the module docs). 2 accounts, 1000 transfers, 100

@@ -571,18 +571,21 @@ impl<'a, S: StateReader + Sync> ParallelExecutor<'a, S> {
     /// `&mut self` proves that no worker runs beside it. Since nothing runs twice, it keeps
     /// no write lists and hands out version nodes in order (densely) rather than from each
     /// transaction's range. Declared access lists install no estimates: an estimate only
-    /// makes a higher transaction wait for a lower one, and in order nothing waits. Must be the only run of the block: after a worker began,
-    /// it fails with [`BlockError::ParallelInvariant`]; afterwards, [`Self::run_worker`]
+    /// makes a higher transaction wait for a lower one, and in order nothing waits.
+    ///
+    /// Must be the only run of the block: after a worker began, or a second time, it
+    /// fails with [`BlockError::ParallelInvariant`]; afterwards, [`Self::run_worker`]
     /// returns at once. Like `run_worker`, it returns `Ok` when a transaction's recording
-    /// fails and leaves the error to `finish`.
+    /// fails and leaves the error to `finish`, which accepts the block only if every
+    /// transaction was executed.
     pub fn run_alone(&mut self, worker: WorkerMemory<'_>) -> Result<(), BlockError> {
         let n = self.txs.len();
         let chunks = n.div_ceil(PREP_CHUNK) as u32;
         // Relaxed: `&mut self` excludes every other access. Claiming every preparation
         // chunk makes a later `run_worker` skip preparation, and halting the scheduler
         // makes it return at once.
-        if self.prep_next.swap(chunks, Ordering::Relaxed) != 0 {
-            return Err(BlockError::ParallelInvariant("run_alone after a worker began"));
+        if self.prep_next.swap(chunks, Ordering::Relaxed) != 0 || self.alone {
+            return Err(BlockError::ParallelInvariant("run_alone on a block that already ran"));
         }
         self.prep_done.store(chunks, Ordering::Relaxed);
         self.sched.halt();
@@ -607,6 +610,7 @@ impl<'a, S: StateReader + Sync> ParallelExecutor<'a, S> {
                 Ok(receipt) => self
                     .record(t, 0, true, &acc, receipt, next_node)
                     .map(|(_, used)| next_node += used),
+                // Only an estimate interrupts a multi-version view.
                 Err(_) => Err(ERR_ESTIMATE_IN_ORDER),
             };
             if let Err(code) = recorded {
@@ -745,6 +749,11 @@ impl<'a, S: StateReader + Sync> ParallelExecutor<'a, S> {
                 None => {
                     let node = if old.is_empty() {
                         // First incarnation without declared writes: nodes in write order.
+                        // (An access set holds at most `writes_per_tx` writes, which keeps
+                        // the nodes in t's range, or under `run_alone` in the buffer.)
+                        if new.len() >= self.writes_per_tx {
+                            return Err(ERR_SCRATCH);
+                        }
                         (base + new.len()) as u32
                     } else {
                         // A node of t's range used neither by a kept old entry nor a new one.
@@ -845,6 +854,10 @@ impl<'a, S: StateReader + Sync> ParallelExecutor<'a, S> {
         too_small("receipts", n, receipts.len())?;
         if !self.sched.is_done() {
             return Err(BlockError::ParallelInvariant("finish called before the block was done"));
+        }
+        // `run_alone` counts its executions only after the last one.
+        if self.alone && self.executions.load(Ordering::Relaxed) as usize != n {
+            return Err(BlockError::ParallelInvariant("run_alone did not finish the block"));
         }
         let mut stats = ExecStats::default();
         for (t, r) in receipts[..n].iter_mut().enumerate() {

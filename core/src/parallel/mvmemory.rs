@@ -17,8 +17,9 @@
 //!   list keeps `(key, node, slot)`), so each key is probed once per incarnation at most.
 //! * `nodes`: [`MvNode`]s, `writes_per_tx` per transaction: transaction `t` owns
 //!   `nodes[t * W .. (t + 1) * W]` and decides alone which of them are in use (its
-//!   write list records them). A key's versions form a linked list through
-//!   `next`, sorted by descending transaction index, guarded by the key's lock.
+//!   write list records them); under the engine's one-worker form, where nothing runs
+//!   twice, nodes are handed out in order instead. A key's versions form a linked list
+//!   through `next`, sorted by descending transaction index, guarded by the key's lock.
 //!
 //! # Reads
 //!
@@ -33,10 +34,11 @@
 //!
 //! [`MvMemory::final_versions`] gives each written key's value at the end of the block.
 //! Each list keeps, under its lock, what a read above its head returns while versions
-//! are only added at the head (always with one worker; see `List`), and tallies (the sum
-//! of its adds, the count of its other versions), so a list of adds only (the
-//! beneficiary's fee credits: one version per transaction) is answered without walking
-//! it; other lists stop at their first set. Reads above the head use the same answer.
+//! are only added at the head (as transactions executed in order add them; see `List`),
+//! and tallies (the sum of its adds, the count of its other versions), so a list of adds
+//! only (the beneficiary's fee credits: one version per transaction) is answered without
+//! walking it; other lists stop at their first set. Reads above the head use the same
+//! answer.
 
 use crate::exec::Write;
 use crate::sync::{spin_hint, AtomicU32, Ordering, RawSpin, UnsafeCell};
@@ -71,9 +73,10 @@ impl IndexWord {
 ///
 /// Aligned to a cache line: a record is locked and written by whichever worker writes its
 /// key, and records are handed out in claim order, so neighbours are often another
-/// worker's keys; sharing a line with them would bounce it between cores (and a 48-byte
-/// record would straddle two lines). Measured: about 5% faster with one worker and 10%
-/// with two on swaps over 64 AMM pools.
+/// worker's keys; sharing a line with them would bounce it between cores (and a record
+/// of 48 bytes, as it once was, would straddle two lines). Measured: about 5% faster with
+/// one worker and 10% with two on swaps over 64 AMM pools. It fills the line exactly
+/// now (key 24 bytes, lock, list 32): a new field would double it.
 #[derive(Debug)]
 #[repr(align(64))]
 pub struct MvKey {
@@ -91,8 +94,9 @@ pub struct MvKey {
 /// answer for reads above the head while it is known.
 ///
 /// The answer (`top`) is kept by versions linked at the head, which is how transactions
-/// executed in order add theirs (always, with one worker): a set replaces it, an add adds
-/// to it. Any other change (a version linked below the head, replaced, marked an estimate
+/// executed in order add theirs (always under the engine's one-worker form; with
+/// declared access lists, an executed transaction replaces its estimate instead): a set
+/// replaces it, an add adds to it. Any other change (a version linked below the head, replaced, marked an estimate
 /// or removed) forgets it until the next set at the head. Reads above the head and the
 /// read-out then take it from the record instead of reaching the head's node.
 #[derive(Clone, Copy, Debug)]
@@ -198,7 +202,8 @@ pub struct MvNode {
 
 // SAFETY: a node is accessed only under the lock of the key whose list it is in, or,
 // while in no list, only by the executor of the transaction that owns it (which links
-// it under the key's lock before anyone else can reach it).
+// it under the key's lock before anyone else can reach it). The one-worker form hands
+// nodes out in order rather than by transaction, with the executor held exclusively.
 unsafe impl Sync for MvNode {}
 
 impl Default for MvNode {
