@@ -106,14 +106,13 @@ pub struct TxData {
 // executor exclusively). Otherwise: before the preparation barrier
 // (`ParallelExecutor::prepare`), a transaction's data and write list are touched only by
 // the worker that claimed its chunk, and the barrier's release/acquire orders that before
-// everything else. Then: `reads_meta` (and
-// the transaction's read cells) are accessed only under `reads_lock`, except that an
-// in-order execution writes its mark without it (`record` says why no one can be
-// reading then). `writes_len`, the
-// write cells and `receipt` are written only by the worker executing the transaction
-// (status `Executing`, exclusive) and read by the executor of its next incarnation, by
-// the validator that aborted it (status `Aborting`), or after all workers joined; each
-// of those is ordered after the writes by the acquire/release of the status lock
+// everything else. Then: `reads_meta` (and the transaction's read cells) are accessed
+// only under `reads_lock`, except that an in-order execution writes its mark without it
+// (`record` says why no one can be reading then). `writes_len`, the write cells and
+// `receipt` are written only by the worker executing the transaction (status
+// `Executing`, exclusive) and read by the executor of its next incarnation, by the
+// validator that aborted it (status `Aborting`), or after all workers joined; each of
+// those is ordered after the writes by the acquire/release of the status lock
 // transitions in between.
 unsafe impl Sync for TxData {}
 
