@@ -96,9 +96,10 @@ pub struct MvKey {
 /// The answer (`top`) is kept by versions linked at the head, which is how transactions
 /// executed in order add theirs (always under the engine's one-worker form; with
 /// declared access lists, an executed transaction replaces its estimate instead): a set
-/// replaces it, an add adds to it. Any other change (a version linked below the head, replaced, marked an estimate
-/// or removed) forgets it until the next set at the head. Reads above the head and the
-/// read-out then take it from the record instead of reaching the head's node.
+/// replaces it, an add adds to it. Any other change (a version linked below the head,
+/// replaced, marked an estimate or removed) forgets it until the next set at the head.
+/// Reads above the head and the read-out then take it from the record instead of
+/// reaching the head's node.
 #[derive(Clone, Copy, Debug)]
 struct List {
     /// Newest version (highest transaction), or `NIL`.
