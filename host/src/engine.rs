@@ -352,11 +352,11 @@ impl Executor {
         let mem = FootprintMemory {
             done: &mut fp.done,
             receipts: Slot::from_mut_slice(&mut out.receipts),
-            values: &fp.values,
+            values: &mut fp.values,
             table: &mut fp.table,
-            keys: &fp.keys,
-            list: &fp.list,
-            sources: &fp.sources,
+            keys: &mut fp.keys,
+            list: &mut fp.list,
+            sources: &mut fp.sources,
             out: Slot::from_mut_slice(&mut out.writes),
         };
         let exec = FootprintExecutor::new(state, *env, txs, mem, workers)?;

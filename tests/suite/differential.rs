@@ -218,22 +218,22 @@ fn run_footprint(
 ) -> Result<BlockRun, BlockError> {
     let l = FootprintMemory::lengths(txs.len(), workers.len());
     let mut done: Vec<_> = (0..l.done).map(|_| Done::new()).collect();
-    let receipts: Vec<_> = (0..l.txs).map(|_| Slot::new(Receipt::EMPTY)).collect();
-    let values: Vec<_> = (0..l.values).map(|_| Slot::new(0u64)).collect();
-    let out: Vec<_> = (0..l.values).map(|_| Slot::new(StateEntry::EMPTY)).collect();
+    let mut receipts: Vec<_> = (0..l.txs).map(|_| Slot::new(Receipt::EMPTY)).collect();
+    let mut values: Vec<_> = (0..l.values).map(|_| Slot::new(0u64)).collect();
+    let mut out: Vec<_> = (0..l.values).map(|_| Slot::new(StateEntry::EMPTY)).collect();
     let mut table: Vec<_> = (0..l.table).map(|_| Slot::new((0u32, 0u32))).collect();
-    let keys: Vec<Slot<KeyRecord>> = (0..l.cells).map(|_| Slot::default()).collect();
-    let list: Vec<Slot<Touch>> = (0..l.cells).map(|_| Slot::default()).collect();
-    let sources: Vec<Slot<Source>> = (0..l.cells).map(|_| Slot::default()).collect();
+    let mut keys: Vec<Slot<KeyRecord>> = (0..l.cells).map(|_| Slot::default()).collect();
+    let mut list: Vec<Slot<Touch>> = (0..l.cells).map(|_| Slot::default()).collect();
+    let mut sources: Vec<Slot<Source>> = (0..l.cells).map(|_| Slot::default()).collect();
     let mem = FootprintMemory {
         done: &mut done,
-        receipts: &receipts,
-        values: &values,
+        receipts: &mut receipts,
+        values: &mut values,
         table: &mut table,
-        keys: &keys,
-        list: &list,
-        sources: &sources,
-        out: &out,
+        keys: &mut keys,
+        list: &mut list,
+        sources: &mut sources,
+        out: &mut out,
     };
     let exec = FootprintExecutor::new(state, env, txs, mem, workers.len())?;
     on_threads(workers, |i, w| exec.run_worker_with(i, w, spin_then_yield))?;
@@ -672,9 +672,19 @@ fn footprint_edge_cases_match_sequential() {
         transfer(0x9999, 0, 0x1000, 1),          // spends what it just received
         Transaction::transfer(Address(0x1007), 0, Address(0x1000), 1, u64::MAX, 2),
     ];
+    // Without the transactions from the beneficiary its credits are pooled rather than
+    // chained; also blocks that credit it nothing (every transaction rejected) and only
+    // free credits.
+    let pooled: Vec<_> = block.iter().filter(|t| t.from != BENEFICIARY).cloned().collect();
+    let rejected = vec![transfer(0x1005, 7, 0x1006, 1), transfer(0x1000, 9, ben, 1)];
+    let free_only = vec![free(transfer(0x1006, 0, 0x1007, 3)), free(transfer(0x1002, 0, ben, 3))];
     let blocks = vec![block.clone(), block];
     assert_same_on(Path::Footprint, &world, &blocks, &[1, 2, 3, 4, 8], 20);
     assert_same(&world, &blocks, &[1, 2, 4], 5);
+    for block in [pooled, rejected, free_only] {
+        let blocks = vec![block.clone(), block];
+        assert_same_on(Path::Footprint, &world, &blocks, &[1, 2, 3, 4, 8], 20);
+    }
 }
 
 #[test]

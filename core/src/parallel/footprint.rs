@@ -19,13 +19,19 @@
 //!    account) in the partition that holds the key, in block order. Partitions are
 //!    ranges of accounts chosen from a sample of the block's footprints, so that they
 //!    get similar shares, and ordered, so that their outputs concatenate in key order.
+//!    Credits to the beneficiary (every transaction's fee) are not listed: unless some
+//!    transaction sends from the beneficiary, they are *pooled*, each worker adding up
+//!    the credits of the transactions it executes.
 //! 2. **Plan**, per partition: its owner gives every key a dense id, reads its committed
 //!    value once (prefetching the state lookups a few touches ahead) and links each
 //!    touch to the previous touch of the same key, in a *source* per cell. A key that
 //!    some transaction reads is *chained*: each toucher stores its full value after it,
-//!    and the next toucher starts from that. A key that every toucher only adds to (the
-//!    beneficiary, most recipients) is *summed*: touchers store deltas and the read-out
-//!    adds them up, so they never wait for one another.
+//!    and the next toucher starts from that. A key that every toucher only adds to (most
+//!    recipients) is *summed*: touchers store deltas and the read-out adds them up, so
+//!    they never wait for one another. The beneficiary's balance is summed from the
+//!    workers' pools; if the beneficiary sends, its balance is chained instead, and the
+//!    owner of its partition lists that partition again from the block, credits
+//!    included.
 //! 3. **Execute**, in batches of [`BATCH`] consecutive transactions; worker `i` owns
 //!    every `parts`-th batch from `i`. A transaction reads its sources, waits for the
 //!    previous toucher of each chained key (in a low-contention block it nearly always
@@ -36,10 +42,10 @@
 //!    nobody claimed; so every batch a transaction may wait on is claimed, each worker
 //!    runs its batches in block order, and the lowest unfinished transaction can always
 //!    run: no deadlock, whatever the number of workers.
-//! 4. **Read out**, per partition: first the deltas of summed keys are added up and the
-//!    written keys counted (keys only read are not part of the write set); then each
-//!    partition writes its keys' final values after the lower partitions' and sorts
-//!    them.
+//! 4. **Read out**, per partition: first the deltas of summed keys (and the pools) are
+//!    added up and the written keys counted (keys only read are not part of the write
+//!    set); then each partition writes its keys' final values after the lower
+//!    partitions' and sorts them.
 //!
 //! If a transaction touches a key outside its footprint, or a key in a way the plan did
 //! not foresee (impossible for the footprints computed here, but checked), or the block
@@ -50,15 +56,18 @@
 //!
 //! # Memory and sharing
 //!
-//! All memory comes from the caller ([`FootprintMemory::lengths`]); the key tables and
-//! the `done` flags carry a header that counts blocks, so they are never cleared. A
-//! partition's touch list is written by the chunk owners in the scatter phase, then
-//! only by the partition's owner, who alone writes its table, key records and sources
-//! in the plan phase and reads them in the read-out; a transaction's values, receipt
-//! and flag are written only by the worker executing it. Every reader of data written
-//! in an earlier phase runs after an acquire load saw that phase's release counter
-//! complete, and a transaction reads its predecessor's values after an acquire load of
-//! the predecessor's `done` flag, released after those values were written. The shared
+//! All memory comes from the caller ([`FootprintMemory::lengths`]), borrowed exclusively
+//! for the block; the key tables and the `done` flags carry a header that counts
+//! blocks, so they are never cleared. (Before the workers start, the sample that
+//! chooses the partitions borrows the start of the output.) A partition's touch list is
+//! written by the chunk owners in the scatter phase, then only by the partition's
+//! owner, who alone writes its table, key records and sources in the plan phase and
+//! reads them in the read-out; a transaction's values, receipt and flag are written
+//! only by the worker executing it, whose pooled credits and totals are added under a
+//! lock before it counts what it executed. Every reader of data written in an earlier
+//! phase runs after an acquire load saw that phase's release counter complete, and a
+//! transaction reads its predecessor's values after an acquire load of the
+//! predecessor's `done` flag, released after those values were written. The shared
 //! cells are [`Slot`]s; the `SAFETY` comments refer to this paragraph.
 
 use core::cell::UnsafeCell;
@@ -81,8 +90,8 @@ pub const FOOTPRINT: usize = 4;
 pub const MAX_PARTITIONS: usize = 16;
 /// Consecutive transactions a worker claims at once.
 pub const BATCH: usize = 64;
-/// Footprint keys sampled per partition to choose the key ranges.
-const SAMPLES_PER_PARTITION: usize = 32;
+/// Transactions whose footprints are sampled to choose the key ranges.
+const SAMPLE_TXS: usize = 512;
 /// How many transactions ahead the planner starts loading committed-state index slots,
 /// and the entries they point to.
 const PREFETCH_INDEX: usize = 16;
@@ -149,11 +158,10 @@ impl<T: Copy> Slot<T> {
 impl<T> Slot<T> {
     /// Views exclusively borrowed values as slots (as `Cell::from_mut` does), so that a
     /// caller's own vector can receive results without a copy.
-    pub fn from_mut_slice(values: &mut [T]) -> &[Slot<T>] {
+    pub fn from_mut_slice(values: &mut [T]) -> &mut [Slot<T>] {
         // SAFETY: `Slot<T>` is `repr(transparent)` over `UnsafeCell<T>`, which has the
-        // layout of `T`; the exclusive borrow guarantees that nothing else accesses the
-        // values while the slots exist.
-        unsafe { &*(values as *mut [T] as *const [Slot<T>]) }
+        // layout of `T`; the exclusive borrow carries over to the slots.
+        unsafe { &mut *(values as *mut [T] as *mut [Slot<T>]) }
     }
 }
 
@@ -247,22 +255,22 @@ pub struct FootprintMemory<'a> {
     /// cleared between blocks.
     pub done: &'a mut [Done],
     /// Receipts, one per transaction (the result).
-    pub receipts: &'a [Slot<Receipt>],
+    pub receipts: &'a mut [Slot<Receipt>],
     /// Values, [`FOOTPRINT`] per transaction: what the key holds after the transaction
     /// (chained keys) or what it added (summed keys). Whether it wrote each key is in
     /// its `done` flag.
-    pub values: &'a [Slot<u64>],
+    pub values: &'a mut [Slot<u64>],
     /// Key tables: `(epoch, id)` slots, [`Lengths::table`] (a power of two plus one
     /// header slot that counts epochs, so the table is never cleared between blocks).
     pub table: &'a mut [Slot<(u32, u32)>],
     /// Key records, [`Lengths::cells`].
-    pub keys: &'a [Slot<KeyRecord>],
+    pub keys: &'a mut [Slot<KeyRecord>],
     /// Each partition's touches in block order, [`Lengths::cells`].
-    pub list: &'a [Slot<Touch>],
+    pub list: &'a mut [Slot<Touch>],
     /// Each partition's sources, by cell, [`Lengths::cells`].
-    pub sources: &'a [Slot<Source>],
+    pub sources: &'a mut [Slot<Source>],
     /// The sorted write set (the result), [`Lengths::values`].
-    pub out: &'a [Slot<StateEntry>],
+    pub out: &'a mut [Slot<StateEntry>],
 }
 
 /// Buffer lengths for [`FootprintMemory`].
@@ -397,12 +405,19 @@ impl View for FootprintView {
     }
 }
 
-/// What one worker counts while executing, added to the executor's totals at the end.
+/// What one worker counts while executing, added to the executor's totals when it has
+/// nothing left to execute.
 #[derive(Default)]
 struct Tally {
+    /// The beneficiary's credits are pooled (`FootprintExecutor::pooled`, read once).
+    pooling: bool,
+    /// Transactions executed.
+    executed: u32,
     waits: u32,
     gas: u64,
     undeclared: u64,
+    /// The sum of the pooled credits, and whether there was any.
+    pooled: (u64, bool),
 }
 
 /// A block being executed by footprint scheduling (see the module docs).
@@ -437,6 +452,12 @@ pub struct FootprintExecutor<'a, S: StateReader> {
     written: [AtomicU32; MAX_PARTITIONS],
     /// Gas used and undeclared accesses, summed over the workers (under `tally_lock`).
     tally: Slot<(u64, u64)>,
+    /// The beneficiary's pooled credits (see `pooled`): their sum and whether there were
+    /// any, summed over the workers (under `tally_lock`).
+    pooled: Slot<(u64, bool)>,
+    /// Some transaction sends from the beneficiary: its balance is read, so its credits
+    /// are not pooled. Set by the scatter, published by `scatter_done`.
+    ben_sends: AtomicU32,
     tally_lock: RawSpin,
     /// Near dependencies (see [`NEAR`]), summed by the planners.
     near: AtomicU32,
@@ -517,6 +538,8 @@ impl<'a, S: StateReader + Sync> FootprintExecutor<'a, S> {
             listed: Default::default(),
             near: AtomicU32::new(0),
             tally: Slot::new((0, 0)),
+            pooled: Slot::new((0, false)),
+            ben_sends: AtomicU32::new(0),
             tally_lock: RawSpin::new(),
             waits: AtomicU32::new(0),
             error: AtomicU32::new(NO_ERROR),
@@ -525,36 +548,68 @@ impl<'a, S: StateReader + Sync> FootprintExecutor<'a, S> {
         Ok(exec)
     }
 
-    /// Key ranges from the footprints of an even sample of the transactions (sorted;
-    /// every `len / parts`-th key becomes a splitter), so that each partition gets a
-    /// similar number of touches (a hot key such as the beneficiary counts once per
-    /// toucher). Any splitters give the same result; these balance the work.
+    /// Key ranges from the footprints of an even sample of the transactions, so that each
+    /// partition gets a similar number of touches: every `len / parts`-th of the sampled
+    /// keys (in order) becomes a splitter. Credits to the beneficiary are left out: they
+    /// are pooled, so they cost the plan nothing (nearly always, see `pooled`). Any
+    /// splitters give the same result; these balance the work.
     fn choose_splitters(&mut self) {
         let n = self.txs.len();
         if self.parts == 1 || n == 0 {
             self.parts = 1;
             return;
         }
-        let mut sample = [0u64; MAX_PARTITIONS * SAMPLES_PER_PARTITION];
-        let picks = (self.parts * SAMPLES_PER_PARTITION / FOOTPRINT).min(n);
+        let picks = SAMPLE_TXS.min(n);
+        // The sample lives at the start of the output, which is free until the read-out
+        // of partition 0 (usually on the worker that runs on this thread).
+        let sample = settled(&mut self.mem.out[..picks * FOOTPRINT]);
         let mut want = 0;
         for i in 0..picks {
             if let Some(fp) = Footprint::of(&self.txs[i * n / picks], self.env.beneficiary) {
-                for (s, k) in sample[want..].iter_mut().zip(&fp.keys[..fp.len]) {
-                    *s = k.addr.0;
+                for (j, k) in fp.keys[..fp.len].iter().enumerate() {
+                    if j < Footprint::READ || k.addr != self.env.beneficiary {
+                        // In bounds: at most FOOTPRINT keys per sampled transaction.
+                        sample[want].key = *k;
+                        want += 1;
+                    }
                 }
-                want += fp.len;
             }
         }
         if want == 0 {
             self.parts = 1;
             return;
         }
-        let sample = &mut sample[..want];
-        sample.sort_unstable();
+        // Selections from left to right: each leaves the larger keys after the one it
+        // picks, where the next one looks.
+        let mut rest = &mut sample[..want];
+        let (mut base, mut split) = (0, 0);
         for p in 1..self.parts {
-            self.splitters[p - 1] = sample[p * want / self.parts];
+            let k = p * want / self.parts;
+            if k >= base {
+                // In bounds: k < want, so k - base < rest.len() = want - base.
+                let (_, s, right) =
+                    core::mem::take(&mut rest).select_nth_unstable_by_key(k - base, |e| e.key.addr);
+                split = s.key.addr.0;
+                rest = right;
+                base = k + 1;
+            }
+            self.splitters[p - 1] = split;
         }
+    }
+
+    /// Whether the beneficiary's credits are pooled: added up by the batches that make
+    /// them rather than planned touch by touch, because nothing reads the beneficiary's
+    /// balance (no transaction sends from it). Known once the scatter is complete.
+    #[inline]
+    fn pooled(&self) -> bool {
+        // Relaxed: read after the acquire that saw `scatter_done` complete.
+        self.ben_sends.load(Ordering::Relaxed) == 0
+    }
+
+    /// Whether footprint position `j` of `fp` is a pooled credit (see `pooled`).
+    #[inline]
+    fn is_pooled(&self, fp: &Footprint, j: usize, pooled: bool) -> bool {
+        pooled && j >= Footprint::READ && fp.keys[j].addr == self.env.beneficiary
     }
 
     #[inline]
@@ -610,7 +665,7 @@ impl<'a, S: StateReader + Sync> FootprintExecutor<'a, S> {
             return Ok(());
         }
 
-        let mut tally = Tally::default();
+        let mut tally = Tally { pooling: self.pooled(), ..Tally::default() };
         // A block whose transactions mostly depend on recent ones is a chain: workers
         // would take turns waiting for each other, so one worker runs it all.
         let serial = self.near.load(Ordering::Relaxed) as usize * SERIAL_RATIO >= n;
@@ -648,10 +703,16 @@ impl<'a, S: StateReader + Sync> FootprintExecutor<'a, S> {
         {
             let _g = self.tally_lock.lock();
             let (gas, undeclared) = self.tally.get();
-            // Under `tally_lock`, which orders these accesses between the workers (and
-            // `finish` reads after joining them).
+            let (sum, any) = self.pooled.get();
+            // Under `tally_lock`, which orders these accesses between the workers.
             self.tally.set((gas.saturating_add(tally.gas), undeclared + tally.undeclared));
+            self.pooled.set((sum.wrapping_add(tally.pooled.0), any | tally.pooled.1));
         }
+        // Release (in a read-modify-write chain), after the lock's release: publishes the
+        // values, receipts and flags of every transaction this worker executed, and its
+        // totals, to the tally, whose acquire load sees the final count (and to `finish`,
+        // which runs after the workers are joined).
+        self.exec_done.fetch_add(tally.executed, Ordering::AcqRel);
         if !self.wait_for(&self.exec_done, n as u32, &mut idle) {
             return Ok(());
         }
@@ -760,9 +821,8 @@ impl<'a, S: StateReader + Sync> FootprintExecutor<'a, S> {
                 return Ok(());
             }
         }
-        // Release (in a read-modify-write chain): publishes this batch's values and
-        // receipts to the read-out, whose acquire load sees the final count.
-        self.exec_done.fetch_add((end - start) as u32, Ordering::AcqRel);
+        // Counted in `exec_done` when the worker is out of batches.
+        tally.executed += (end - start) as u32;
         Ok(())
     }
 
@@ -788,9 +848,16 @@ impl<'a, S: StateReader + Sync> FootprintExecutor<'a, S> {
         let chunk = self.chunk(c);
         let mut fill = [0usize; MAX_PARTITIONS];
         let first = chunk.start * FOOTPRINT;
+        let mut ben_sends = false;
         for t in chunk {
             let fp = Footprint::of(&self.txs[t], self.env.beneficiary).ok_or(ERR_UNPLANNED)?;
+            ben_sends |= self.txs[t].from == self.env.beneficiary;
             for (j, key) in fp.keys[..fp.len].iter().enumerate() {
+                if self.is_pooled(&fp, j, true) {
+                    // A credit to the beneficiary: pooled, unless it sends (then `plan`
+                    // lists its partition again, credits included).
+                    continue;
+                }
                 let p = self.partition(key);
                 let cell = (t * FOOTPRINT + j) as u32;
                 // In bounds: a chunk has at most FOOTPRINT touches per transaction.
@@ -803,7 +870,31 @@ impl<'a, S: StateReader + Sync> FootprintExecutor<'a, S> {
         for (p, f) in fill.iter().enumerate().take(self.parts) {
             self.scattered[c][p].store(*f as u32, Ordering::Relaxed);
         }
+        if ben_sends {
+            // Relaxed: published by `scatter_done` like the lists.
+            self.ben_sends.store(1, Ordering::Relaxed);
+        }
         Ok(())
+    }
+
+    /// Lists every touch of partition `p` in block order at the front of `list` (its
+    /// region), credits to the beneficiary included; returns how many. The plan's way of
+    /// listing the beneficiary's partition when the beneficiary sends (rare: it scans the
+    /// whole block on one worker).
+    fn list_partition(&self, p: usize, list: &[Slot<Touch>]) -> Result<usize, u32> {
+        let mut filled = 0;
+        for (t, tx) in self.txs.iter().enumerate() {
+            let fp = Footprint::of(tx, self.env.beneficiary).ok_or(ERR_UNPLANNED)?;
+            for (j, key) in fp.keys[..fp.len].iter().enumerate() {
+                if self.partition(key) == p {
+                    let cell = (t * FOOTPRINT + j) as u32;
+                    // In bounds: the region has FOOTPRINT cells per transaction.
+                    list[filled].set(Touch { addr: key.addr.0, cell, id: 0 });
+                    filled += 1;
+                }
+            }
+        }
+        Ok(filled)
     }
 
     /// Plans partition `p` (plan). Only this worker touches the partition's table,
@@ -817,10 +908,24 @@ impl<'a, S: StateReader + Sync> FootprintExecutor<'a, S> {
         let mask = table.len() - 1;
         let mut ids = 0usize;
         let mut listed = 0usize;
-        for c in 0..self.parts {
-            let first = self.chunk(c).start * FOOTPRINT;
-            let filled = self.scattered[c][p].load(Ordering::Relaxed) as usize;
-            let touches = &list[first..first + filled];
+        let ben = StateKey::balance(self.env.beneficiary);
+        let pooled = self.pooled();
+        let ben_here = self.partition(&ben) == p;
+        if pooled && ben_here {
+            // The beneficiary's balance is a summed key without touches: id 0, its sum
+            // added by the tally (`tally_keys`).
+            let (Some(slot), Some(rec)) =
+                (table.get(ben.table_hash() as usize & mask), keys.first())
+            else {
+                return Err(ERR_FULL);
+            };
+            slot.set((self.epoch, 0));
+            rec.set(KeyRecord::new(ben, self.state.read(&ben)));
+            ids = 1;
+        }
+        // Gives each touch of `touches` (part of `list`, in block order) its key's id,
+        // then moves it to the front of `list`, behind the touches before it.
+        let mut list_touches = |touches: &[Slot<Touch>]| -> Result<(), u32> {
             for (i, e) in touches.iter().enumerate() {
                 // Committed-state lookups miss the cache: start them a few touches
                 // ahead, the index slot first and the entry it names later.
@@ -861,6 +966,19 @@ impl<'a, S: StateReader + Sync> FootprintExecutor<'a, S> {
                 list[listed].set(Touch { id: id as u32, ..touch });
                 listed += 1;
             }
+            Ok(())
+        };
+        if ben_here && !pooled {
+            // The beneficiary sends, so its balance is chained, and the scatter left
+            // out the credits to it: list this partition again from the block.
+            let filled = self.list_partition(p, list)?;
+            list_touches(&list[..filled])?;
+        } else {
+            for c in 0..self.parts {
+                let first = self.chunk(c).start * FOOTPRINT;
+                let filled = self.scattered[c][p].load(Ordering::Relaxed) as usize;
+                list_touches(&list[first..first + filled])?;
+            }
         }
         // Link each touch to the previous one of its key, now that chained keys are known.
         let mut near = 0u32;
@@ -897,7 +1015,12 @@ impl<'a, S: StateReader + Sync> FootprintExecutor<'a, S> {
         let fp = Footprint::of(tx, self.env.beneficiary).ok_or(ERR_UNPLANNED)?;
         let mut view = FootprintView { fp, before: [0; FOOTPRINT], chained: [false; FOOTPRINT] };
         let cells = t * FOOTPRINT;
+        let pooled = tally.pooling;
         for j in 0..fp.len {
+            if self.is_pooled(&fp, j, pooled) {
+                // A pooled credit has no source: the transaction only adds to it.
+                continue;
+            }
             let p = self.partition(&fp.keys[j]);
             let src = self.mem.sources[self.region(p).start + cells + j].get();
             if !src.chained {
@@ -946,6 +1069,9 @@ impl<'a, S: StateReader + Sync> FootprintExecutor<'a, S> {
         let base = t * FOOTPRINT;
         let mut wrote = 0;
         for (j, (v, w)) in after.iter().enumerate().take(fp.len) {
+            if self.is_pooled(&fp, j, pooled) {
+                tally.pooled = (tally.pooled.0.wrapping_add(*v), tally.pooled.1 | *w);
+            }
             self.mem.values[base + j].set(*v);
             wrote |= (*w as u32) << (WROTE_SHIFT + j as u32);
         }
@@ -982,6 +1108,18 @@ impl<'a, S: StateReader + Sync> FootprintExecutor<'a, S> {
             }
             rec.wrote |= wrote;
             k.set(rec);
+        }
+        let ben = StateKey::balance(self.env.beneficiary);
+        if self.pooled() && self.partition(&ben) == p {
+            if let Some(k) = keys.first() {
+                let mut rec = k.get();
+                // After `exec_done` (acquire): every batch added its credits (see
+                // `run_batch`); nobody writes `pooled` any more.
+                let (sum, any) = self.pooled.get();
+                rec.sum = rec.sum.wrapping_add(sum);
+                rec.wrote |= any;
+                k.set(rec);
+            }
         }
         let written = keys.iter().filter(|k| k.get().wrote).count();
         self.written[p].store(written as u32, Ordering::Relaxed);
@@ -1044,16 +1182,17 @@ impl<'a, S: StateReader + Sync> FootprintExecutor<'a, S> {
         stats.dependency_waits = self.waits.load(Ordering::Relaxed) as u64;
         let total: usize =
             self.written[..self.parts].iter().map(|c| c.load(Ordering::Relaxed) as usize).sum();
-        Ok((settled(&self.mem.receipts[..n]), settled(&self.mem.out[..total]), stats))
+        let FootprintMemory { receipts, out, .. } = self.mem;
+        Ok((settled(&mut receipts[..n]), settled(&mut out[..total]), stats))
     }
 }
 
-/// Plain values of slots nobody writes any more: only this module writes slots, and only
-/// from workers, which the caller joined before [`FootprintExecutor::finish`].
-fn settled<T>(slots: &[Slot<T>]) -> &[T] {
+/// The plain values of exclusively borrowed slots (the inverse of
+/// [`Slot::from_mut_slice`]).
+fn settled<T>(slots: &mut [Slot<T>]) -> &mut [T] {
     // SAFETY: `Slot<T>` is `repr(transparent)` over `UnsafeCell<T>`, which has the layout
-    // of `T`; no write to these slots can happen while they are borrowed (see above).
-    unsafe { core::slice::from_raw_parts(slots.as_ptr() as *const T, slots.len()) }
+    // of `T`; the exclusive borrow carries over to the values.
+    unsafe { &mut *(slots as *mut [Slot<T>] as *mut [T]) }
 }
 
 fn prev_power_of_two(x: usize) -> usize {
