@@ -1,7 +1,8 @@
-//! Running the core on the host: buffers sized from `Vec`s, the parallel engine on
-//! `std::thread::scope` workers, and the sequential fallback. (The `rayon` feature
+//! Running the core on the host: buffers sized from `Vec`s, the parallel engines on the
+//! calling thread and the helper threads of a [`Pool`], and the sequential fallback. (The `rayon` feature
 //! spreads commitment hashing over the cores, through `parex-offload`'s CPU backend.)
 
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use parex_core::block::{commit, BlockHeader, CommitMemory};
@@ -23,6 +24,8 @@ use parex_core::state::{Genesis, State, StateEntry, StateMemory};
 use parex_core::tx::Transaction;
 use parex_core::vm::VmScratch;
 use parex_core::Hash32;
+
+use crate::pool::{Pool, WorkerLost};
 
 /// VM stack depth used by the host.
 pub const VM_STACK: usize = 256;
@@ -155,6 +158,8 @@ pub struct Executor {
     digests: Vec<Hash32>,
     hash: HashBuffers,
     fp: FootprintBuffers,
+    /// Threads for workers 1 and up, kept from block to block.
+    pool: Pool,
 }
 
 /// Memory of the footprint scheduler (`parex_core::parallel::footprint`).
@@ -224,6 +229,7 @@ impl Executor {
             digests: Vec::new(),
             hash: HashBuffers::default(),
             fp: FootprintBuffers::default(),
+            pool: Pool::default(),
         }
     }
 
@@ -360,7 +366,9 @@ impl Executor {
             out: Slot::from_mut_slice(&mut out.writes),
         };
         let exec = FootprintExecutor::new(state, *env, txs, mem, workers)?;
-        run_workers(&mut self.workers[..workers], |i, w| exec.run_worker_with(i, w, backoff))?;
+        run_workers(&mut self.pool, &mut self.workers[..workers], |i, w| {
+            exec.run_worker_with(i, w, backoff)
+        })?;
         let (_, writes, stats) = exec.finish()?;
         let written = writes.len();
         out.writes.truncate(written);
@@ -427,7 +435,9 @@ impl Executor {
             // One worker: the engine's one-worker form, on this thread.
             exec.run_alone(self.workers[0].worker())?;
         } else {
-            run_workers(&mut self.workers[..workers], |_, w| exec.run_worker_with(w, backoff))?;
+            run_workers(&mut self.pool, &mut self.workers[..workers], |_, w| {
+                exec.run_worker_with(w, backoff)
+            })?;
         }
         match exec.finish(&mut self.receipts, &mut self.writes) {
             Ok((writes, stats)) => {
@@ -501,26 +511,29 @@ fn backoff(spins: u32) {
 }
 
 /// Runs `run(index, memory)` for worker 0 on the calling thread and for the others on
-/// scoped threads.
+/// the pool's helper threads, each with its own buffers.
 /// (Workers spin briefly while no task is available, so they get threads of their own
 /// rather than rayon tasks, whose pool may run them one after another.)
-fn run_workers<F>(workers: &mut [WorkerBuffers], run: F) -> Result<(), BlockError>
+fn run_workers<F>(pool: &mut Pool, workers: &mut [WorkerBuffers], run: F) -> Result<(), BlockError>
 where
     F: Fn(usize, WorkerMemory<'_>) -> Result<(), BlockError> + Sync,
 {
-    let (first, rest) = workers.split_first_mut().ok_or(BlockError::BadScratch)?;
-    std::thread::scope(|s| {
-        let run = &run;
-        let handles: Vec<_> = rest
-            .iter_mut()
-            .enumerate()
-            .map(|(i, w)| s.spawn(move || run(i + 1, w.worker())))
-            .collect();
-        let mut result = run(0, first.worker());
-        for h in handles {
-            let r = h.join().unwrap_or(Err(BlockError::ParallelInvariant("worker panicked")));
-            result = result.and(r);
-        }
-        result
+    let n = workers.len();
+    if n == 0 {
+        return Err(BlockError::BadScratch);
+    }
+    // Each worker locks its own slot, once: the locks only hand the buffers over.
+    let slots: Vec<Mutex<(&mut WorkerBuffers, Result<(), BlockError>)>> =
+        workers.iter_mut().map(|w| Mutex::new((w, Ok(())))).collect();
+    let lost = BlockError::ParallelInvariant("worker panicked");
+    pool.run(n, &|i| {
+        let mut slot = slots[i].lock().unwrap_or_else(PoisonError::into_inner);
+        let (w, result) = &mut *slot;
+        *result = run(i, w.worker());
     })
+    .map_err(|WorkerLost| lost)?;
+    slots
+        .into_iter()
+        .map(|s| s.into_inner().unwrap_or_else(PoisonError::into_inner).1)
+        .fold(Ok(()), Result::and)
 }

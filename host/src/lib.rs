@@ -4,4 +4,5 @@ pub mod blockfile;
 pub mod chain;
 pub mod cli;
 pub mod engine;
+pub mod pool;
 pub mod workload;
