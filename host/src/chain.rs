@@ -1,6 +1,6 @@
 //! Replaying a chain of blocks from a genesis: the one place the host turns a
-//! [`World`] into a [`State`], executes each block with some [`Mode`], commits it and
-//! measures both steps.
+//! [`World`] into a [`State`](parex_core::state::State), executes each block with some
+//! [`Mode`], commits it and measures both steps.
 
 use std::time::{Duration, Instant};
 
