@@ -561,16 +561,18 @@ impl<'a, S: StateReader + Sync> ParallelExecutor<'a, S> {
     ///
     /// With a single worker the scheduler hands out every execution in order
     /// ([`Task::ExecuteInOrder`]: every lower transaction final), so it has nothing to
-    /// decide. This runs transactions `0..n` in order through the same code as such
-    /// executions ([`MvView`] over the multi-version memory, `record`, the read-out)
+    /// decide. This runs transactions `0..n` in order through the same execution as such
+    /// executions ([`MvView`] over the multi-version memory) and the same read-out,
     /// without the scheduler's shared counters and status locks: each of those is an
     /// atomic read-modify-write, a full fence on x86, that waits for the transaction's
     /// stores to reach the cache.
     ///
-    /// `&mut self` proves that no worker runs beside it. Since nothing runs twice, it keeps
-    /// no write lists and hands out version nodes in order (densely) rather than from each
-    /// transaction's range. Declared access lists install no estimates: an estimate only
-    /// makes a higher transaction wait for a lower one, and in order nothing waits.
+    /// `&mut self` proves that no worker runs beside it. Since nothing runs twice, it
+    /// records no read sets and no write lists, and its versions need no nodes: each
+    /// write goes to the head of its key's list ([`MvMemory::write_alone`]), where the
+    /// next reads and the read-out find it. Declared access lists install no estimates:
+    /// an estimate only makes a higher transaction wait for a lower one, and in order
+    /// nothing waits.
     ///
     /// Must be the only run of the block: after a worker began, or a second time, it
     /// fails with [`BlockError::ParallelInvariant`]; afterwards, [`Self::run_worker`]
@@ -590,32 +592,27 @@ impl<'a, S: StateReader + Sync> ParallelExecutor<'a, S> {
         self.sched.halt();
         self.alone = true;
         let (mut acc, mut vm) = self.scratch(worker)?;
-        // Nodes are handed out in order rather than from each transaction's range, so
-        // that a block's versions lie densely in memory.
-        let mut next_node = 0;
         for t in 0..n as u32 {
-            let data = &self.data[t as usize];
-            // What `prepare` would do, here on the line the receipt goes to anyway.
-            data.reset();
+            let ti = t as usize;
             let mut view = MvView { mv: &self.mv, state: self.state, txn: t };
-            let recorded = match execute_transaction(
-                &self.txs[t as usize],
-                &self.env,
-                &mut view,
-                &mut acc,
-                &mut vm,
-            ) {
-                // Every lower transaction is final and no estimate was installed.
-                Ok(receipt) => self
-                    .record(t, 0, true, &acc, receipt, next_node)
-                    .map(|(_, used)| next_node += used),
-                // Only an estimate interrupts a multi-version view.
-                Err(_) => Err(ERR_ESTIMATE_IN_ORDER),
-            };
-            if let Err(code) = recorded {
-                self.fail(code);
+            let Ok(receipt) =
+                execute_transaction(&self.txs[ti], &self.env, &mut view, &mut acc, &mut vm)
+            else {
+                // Only an estimate interrupts a multi-version view, and none was installed.
+                self.fail(ERR_ESTIMATE_IN_ORDER);
                 return Ok(());
+            };
+            // Every lower transaction is final and nothing will run twice: no read set to
+            // validate, no write list to undo, and the writes go in at the heads of their
+            // lists without version nodes (`MvMemory::write_alone`).
+            for a in acc.accesses().iter().filter(|a| a.write != Write::None) {
+                if self.mv.write_alone(&a.key, t, a.write).is_err() {
+                    self.fail(ERR_MV_FULL);
+                    return Ok(());
+                }
             }
+            // SAFETY: `&mut self`: nothing else accesses the executor's memory.
+            self.data[ti].receipt.with_mut(|p| unsafe { *p = receipt });
         }
         self.executions.store(n as u32, Ordering::Relaxed);
         Ok(())
@@ -676,8 +673,7 @@ impl<'a, S: StateReader + Sync> ParallelExecutor<'a, S> {
                 // Only a footprint view interrupts so.
                 Err(Interrupt::Unplanned) => return Err(ERR_SCRATCH),
                 Ok(receipt) => {
-                    let base = t as usize * self.writes_per_tx;
-                    let (wrote_new_path, _) = self.record(t, inc, in_order, acc, receipt, base)?;
+                    let wrote_new_path = self.record(t, inc, in_order, acc, receipt)?;
                     return Ok(self.sched.finish_execution(t, inc, wrote_new_path));
                 }
             }
@@ -685,10 +681,7 @@ impl<'a, S: StateReader + Sync> ParallelExecutor<'a, S> {
     }
 
     /// Publishes an incarnation's read set, write set and receipt. Returns whether it
-    /// wrote a key the previous incarnation did not, and how many keys it wrote. A first
-    /// incarnation takes its nodes from `base` on, in write order: `t`'s own range (`t *
-    /// writes_per_tx`), or under `run_alone`, where nothing runs twice and nodes are
-    /// handed out in order, the next free node.
+    /// wrote a key the previous incarnation did not.
     ///
     /// An execution claimed in order read only final values, so no validation of it can
     /// fail: release builds record no read set for it, only the `IN_ORDER` mark, which
@@ -701,16 +694,14 @@ impl<'a, S: StateReader + Sync> ParallelExecutor<'a, S> {
         in_order: bool,
         acc: &AccessSet<'_>,
         receipt: Receipt,
-        base: usize,
-    ) -> Result<(bool, usize), u32> {
+    ) -> Result<bool, u32> {
         let ti = t as usize;
         let data = &self.data[ti];
         if in_order && !cfg!(debug_assertions) {
             // SAFETY: without the lock: the execution was claimed when no task was
             // active, so no validation of an earlier incarnation of t is running, and any
             // validation of this one starts after t's status turns `Executed` (a release
-            // under its status lock, acquired by the validator), after this write. (Or
-            // `run_alone` runs it, holding the executor exclusively.)
+            // under its status lock, acquired by the validator), after this write.
             data.reads_meta.with_mut(|p| unsafe { *p = (inc, IN_ORDER) });
         } else {
             let _g = data.reads_lock.lock();
@@ -730,6 +721,7 @@ impl<'a, S: StateReader + Sync> ParallelExecutor<'a, S> {
         }
 
         // Write set: t is Executing, so this worker owns t's write list and free nodes.
+        let base = ti * self.writes_per_tx;
         let mut old = WriteList::new();
         self.write_list(ti, &mut old);
         for &(key, node, slot) in old.iter() {
@@ -749,7 +741,7 @@ impl<'a, S: StateReader + Sync> ParallelExecutor<'a, S> {
                     let node = if old.is_empty() {
                         // First incarnation without declared writes: nodes in write order.
                         // (An access set holds at most `writes_per_tx` writes, which keeps
-                        // the nodes in t's range, or under `run_alone` in the buffer.)
+                        // the nodes in t's range.)
                         if new.len() >= self.writes_per_tx {
                             return Err(ERR_SCRATCH);
                         }
@@ -770,19 +762,15 @@ impl<'a, S: StateReader + Sync> ParallelExecutor<'a, S> {
             wrote_new_path |= !existing;
             new.push((a.key, node, slot)).map_err(|_| ERR_SCRATCH)?;
         }
-        // Under `run_alone` nothing re-executes or aborts, so no one needs the list.
-        if !self.alone {
-            for (i, e) in new.iter().enumerate() {
-                // SAFETY: t is Executing; this worker owns t's write list (TxData docs).
-                self.writes[base + i].0.with_mut(|p| unsafe { *p = *e });
-            }
-            // SAFETY: as above.
-            data.writes_len.with_mut(|p| unsafe { *p = new.len() as u32 });
+        for (i, e) in new.iter().enumerate() {
+            // SAFETY: t is Executing; this worker owns t's write list (TxData docs).
+            self.writes[base + i].0.with_mut(|p| unsafe { *p = *e });
         }
-        // SAFETY: t is Executing (or `run_alone` holds the executor); this worker owns
-        // t's receipt (TxData docs).
+        // SAFETY: as above.
+        data.writes_len.with_mut(|p| unsafe { *p = new.len() as u32 });
+        // SAFETY: t is Executing; this worker owns t's receipt (TxData docs).
         data.receipt.with_mut(|p| unsafe { *p = receipt });
-        Ok((wrote_new_path, new.len()))
+        Ok(wrote_new_path)
     }
 
     fn validate(&self, t: u32, inc: u32) -> Option<Task> {
@@ -871,8 +859,9 @@ impl<'a, S: StateReader + Sync> ParallelExecutor<'a, S> {
             stats.undeclared += r.undeclared_access as u64;
         }
         // Debug builds re-check every read set against the final versions: a failure here
-        // means the scheduler declared the block done too early.
-        if cfg!(debug_assertions) {
+        // means the scheduler declared the block done too early. (`run_alone` records no
+        // read sets, and its version lists answer only reads above their heads.)
+        if cfg!(debug_assertions) && !self.alone {
             for t in 0..n as u32 {
                 if !self.reads_valid(t, None) {
                     return Err(BlockError::ParallelInvariant(

@@ -17,9 +17,10 @@
 //!   list keeps `(key, node, slot)`), so each key is probed once per incarnation at most.
 //! * `nodes`: [`MvNode`]s, `writes_per_tx` per transaction: transaction `t` owns
 //!   `nodes[t * W .. (t + 1) * W]` and decides alone which of them are in use (its
-//!   write list records them); under the engine's one-worker form, where nothing runs
-//!   twice, nodes are handed out in order instead. A key's versions form a linked list
-//!   through `next`, sorted by descending transaction index, guarded by the key's lock.
+//!   write list records them). A key's versions form a linked list through `next`,
+//!   sorted by descending transaction index, guarded by the key's lock. The engine's
+//!   one-worker form uses no nodes: its lists keep only what a read above the head
+//!   returns and the tallies ([`MvMemory::write_alone`]).
 //!
 //! # Reads
 //!
@@ -45,6 +46,8 @@ use crate::sync::{spin_hint, AtomicU32, Ordering, RawSpin, UnsafeCell};
 use crate::types::{Address, StateKey};
 
 const NIL: u32 = u32::MAX;
+/// The head of a list whose versions are not kept in nodes (see [`MvMemory::write_alone`]).
+const UNLINKED: u32 = NIL - 1;
 /// Index word of an unclaimed slot.
 const EMPTY: u32 = 0;
 /// Index word of a slot whose claimer is writing the record.
@@ -203,8 +206,7 @@ pub struct MvNode {
 
 // SAFETY: a node is accessed only under the lock of the key whose list it is in, or,
 // while in no list, only by the executor of the transaction that owns it (which links
-// it under the key's lock before anyone else can reach it). The one-worker form hands
-// nodes out in order rather than by transaction, with the executor held exclusively.
+// it under the key's lock before anyone else can reach it).
 unsafe impl Sync for MvNode {}
 
 impl Default for MvNode {
@@ -292,6 +294,27 @@ impl<'a> MvMemory<'a> {
         }
     }
 
+    /// Adds transaction `txn`'s version `value` of `key` without a node, for the engine's
+    /// one-worker form, which holds the memory exclusively and runs every transaction
+    /// once, in order: nothing reads below a list's head, so the answer above it (kept
+    /// by `List::push_top`, never unknown here) and the tallies are all a list needs. A
+    /// list written this way has no nodes (its head is `UNLINKED`); it is only read
+    /// above its head and by the read-out, both answered by `top`. Returns the slot.
+    pub fn write_alone(&mut self, key: &StateKey, txn: u32, value: Write) -> Result<u32, MvFull> {
+        let d = NodeData { txn, next: NIL, estimate: false, value };
+        match self.probe(key, Some((UNLINKED, d)))? {
+            Some((slot, true)) => Ok(slot),
+            Some((slot, false)) => {
+                self.with_list(slot, |list| {
+                    list.tally(&d, true);
+                    list.push_top(&d);
+                });
+                Ok(slot)
+            }
+            None => Err(MvFull),
+        }
+    }
+
     /// Finds `key`'s slot; if it has none and `claim` is given, claims one whose list is
     /// that one node. `Some((slot, claimed))`.
     fn probe(
@@ -346,14 +369,18 @@ impl<'a> MvMemory<'a> {
         } else {
             FULL
         };
-        let (Some(r), true) = (self.keys.get(slot as usize), (first.0 as usize) < self.nodes.len())
+        let linked = first.0 != UNLINKED;
+        let (Some(r), true) =
+            (self.keys.get(slot as usize), !linked || (first.0 as usize) < self.nodes.len())
         else {
             // Relaxed: FULL carries no data; the block fails.
             w.store(FULL, Ordering::Relaxed);
             return Err(MvFull);
         };
-        // The caller owns the node, which is in no list (`insert`'s contract).
-        self.node(first.0, |d| *d = first.1);
+        if linked {
+            // The caller owns the node, which is in no list (`insert`'s contract).
+            self.node(first.0, |d| *d = first.1);
+        }
         // SAFETY: the record was handed out to this thread alone, and nobody reads it
         // before its number is published below.
         r.key.with_mut(|p| unsafe { *p = *key });
@@ -407,9 +434,11 @@ impl<'a> MvMemory<'a> {
     /// lock or have the memory to itself.
     #[inline]
     fn read_list(&self, head: u32, txn: u32) -> MvRead {
+        // Lists without nodes are answered by their `top` (see `write_alone`).
+        debug_assert_ne!(head, UNLINKED, "a read below the head of a list without nodes");
         let mut sum: u64 = 0;
         let mut n = head;
-        while n != NIL {
+        while n != NIL && n != UNLINKED {
             let d = self.node(n, |d| *d);
             if d.txn < txn {
                 if d.estimate {
@@ -684,6 +713,63 @@ mod tests {
             prop_assert_eq!(out.next(), walked);
             prop_assert_eq!(out.next(), None);
         });
+    }
+
+    /// Lists without nodes (`write_alone`, the one-worker form) answer every read above
+    /// their heads and the read-out as lists with nodes do, for random in-order writes to
+    /// a few keys; and a block that runs out of records says so.
+    #[test]
+    fn lists_without_nodes_answer_as_lists_with_nodes() {
+        use proptest::prelude::*;
+        const KEYS: usize = 3;
+        let write = (0..KEYS, 0..3u8, 0..4u64);
+        let txs = proptest::collection::vec(proptest::collection::vec(write, 0..3), 1..12);
+        proptest!(|(txs in txs)| {
+            let key = |k: usize| StateKey::balance(Address(k as u64));
+            let mut index: [IndexWord; 8] = core::array::from_fn(|_| IndexWord::new());
+            let keys: [MvKey; KEYS] = core::array::from_fn(|_| MvKey::new());
+            let mut alone = MvMemory::new(&mut index, &keys, &[]).unwrap();
+            let mut index2: [IndexWord; 8] = core::array::from_fn(|_| IndexWord::new());
+            let keys2: [MvKey; KEYS] = core::array::from_fn(|_| MvKey::new());
+            let nodes: [MvNode; 36] = core::array::from_fn(|_| MvNode::new());
+            let linked = MvMemory::new(&mut index2, &keys2, &nodes).unwrap();
+            let mut used = 0u32;
+            for (t, writes) in txs.iter().enumerate() {
+                let t = t as u32;
+                for k in 0..KEYS {
+                    prop_assert_eq!(alone.read(&key(k), t), linked.read(&key(k), t));
+                }
+                let mut seen = [false; KEYS];
+                for &(k, w, v) in writes {
+                    // One version per key and transaction, as an access set gives.
+                    if core::mem::replace(&mut seen[k], true) {
+                        continue;
+                    }
+                    let value = match w {
+                        0 => Write::Set(v),
+                        1 => Write::Add(v),
+                        _ => Write::None,
+                    };
+                    alone.write_alone(&key(k), t, value).unwrap();
+                    linked.insert(&key(k), t, used, value, false).unwrap();
+                    used += 1;
+                }
+            }
+            let by_key = |mv: MvMemory<'_>| {
+                let mut got = [None; KEYS];
+                for (k, read) in mv.final_versions() {
+                    got[k.addr.0 as usize] = Some(read);
+                }
+                got
+            };
+            prop_assert_eq!(by_key(alone), by_key(linked));
+        });
+        let mut index: [IndexWord; 4] = core::array::from_fn(|_| IndexWord::new());
+        let keys: [MvKey; 1] = core::array::from_fn(|_| MvKey::new());
+        let mut mv = MvMemory::new(&mut index, &keys, &[]).unwrap();
+        mv.write_alone(&StateKey::balance(Address(0)), 0, Write::Add(1)).unwrap();
+        let full = mv.write_alone(&StateKey::balance(Address(1)), 1, Write::Set(1));
+        assert_eq!(full, Err(MvFull));
     }
 
     #[test]
