@@ -1,6 +1,7 @@
 //! Running the core on the host: buffers sized from `Vec`s, the parallel engines on the
-//! calling thread and the helper threads of a [`Pool`], and the sequential fallback. (The `rayon` feature
-//! spreads commitment hashing over the cores, through `parex-offload`'s CPU backend.)
+//! calling thread and the helper threads of a [`Pool`], and the sequential fallback.
+//! (The `rayon` feature spreads commitment hashing over the cores, through
+//! `parex-offload`'s CPU backend.)
 
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -525,7 +526,7 @@ where
     // Each worker locks its own slot, once: the locks only hand the buffers over.
     let slots: Vec<Mutex<(&mut WorkerBuffers, Result<(), BlockError>)>> =
         workers.iter_mut().map(|w| Mutex::new((w, Ok(())))).collect();
-    let lost = BlockError::ParallelInvariant("worker panicked");
+    let lost = BlockError::ParallelInvariant("a worker thread panicked or could not start");
     pool.run(n, &|i| {
         let mut slot = slots[i].lock().unwrap_or_else(PoisonError::into_inner);
         let (w, result) = &mut *slot;

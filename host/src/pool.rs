@@ -76,9 +76,9 @@ impl Post {
 }
 
 impl Pool {
-    /// Runs `job(i)` for every `i` in `0..workers` (none for 0), `job(0)` on this thread and the others
-    /// on helpers (started the first time they are needed), and returns when every call
-    /// has returned. A panic of `job(0)` resumes here after that.
+    /// Runs `job(i)` for every `i` in `0..workers` (none for 0), `job(0)` on this thread
+    /// and the others on helpers (started the first time they are needed), and returns
+    /// when every call has returned. A panic of `job(0)` resumes here after that.
     pub fn run(&mut self, workers: usize, job: &(dyn Fn(usize) + Sync)) -> Result<(), WorkerLost> {
         if workers == 0 {
             return Ok(());
@@ -100,7 +100,13 @@ impl Pool {
         let erased: *const Job =
             unsafe { std::mem::transmute::<*const (dyn Fn(usize) + Sync + '_), *const Job>(job) };
         let posts = &self.helpers[..helpers];
+        // Waits for the helpers when dropped, also if `job(0)` unwinds; from here on,
+        // whatever is posted is waited for.
+        let finish = Finish { helpers: posts };
         for h in posts {
+            // Relaxed: the helper's last store to it came before its release of
+            // `finished`, acquired by the previous `run`'s `Finish`.
+            h.post.panicked.store(false, Ordering::Relaxed);
             let post = &h.post;
             // SAFETY: the helper is idle: every earlier `run` waited for it (see `Post`).
             unsafe { *post.job.get() = Some(erased) };
@@ -110,10 +116,9 @@ impl Pool {
                 t.thread().unpark();
             }
         }
-        let finish = Finish { helpers: posts };
         job(0);
         drop(finish);
-        let lost = posts.iter().any(|h| h.post.panicked.swap(false, Ordering::Relaxed));
+        let lost = posts.iter().any(|h| h.post.panicked.load(Ordering::Relaxed));
         if lost {
             Err(WorkerLost)
         } else {
@@ -191,8 +196,11 @@ fn help(index: usize, post: &Post) {
         if let Some(job) = job {
             // SAFETY: as above: the job outlives this call.
             let job = unsafe { &*job };
-            if panic::catch_unwind(AssertUnwindSafe(|| job(index))).is_err() {
+            if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| job(index))) {
                 post.panicked.store(true, Ordering::Relaxed);
+                // Leaked: a payload whose drop panicked in turn would end this thread
+                // before it said `finished`, and the caller would wait forever.
+                std::mem::forget(payload);
             }
         }
         // Release: publishes the job's writes (and `panicked`) to the caller's acquire.
@@ -238,6 +246,25 @@ mod tests {
         })
         .unwrap();
         assert_eq!(ran.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn a_panic_on_the_calling_thread_waits_for_the_helpers() {
+        let mut pool = Pool::default();
+        let ran = AtomicUsize::new(0);
+        let caught = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            pool.run(3, &|i| {
+                if i == 0 {
+                    panic!("worker 0 fails");
+                }
+                std::thread::sleep(Duration::from_millis(20));
+                ran.fetch_add(1, Ordering::Relaxed);
+            })
+        }));
+        assert!(caught.is_err());
+        // Both helpers finished before the panic left `run`.
+        assert_eq!(ran.load(Ordering::Relaxed), 2);
+        pool.run(3, &|_| {}).unwrap();
     }
 
     #[test]

@@ -687,6 +687,25 @@ fn footprint_edge_cases_match_sequential() {
     }
 }
 
+/// A large block in which the beneficiary sends now and then: its partition is listed
+/// again from the whole block, credits included, over every chunk.
+#[test]
+fn footprint_beneficiary_sending_in_a_large_block_matches_sequential() {
+    let spec = Spec { fail_per_mille: 20, ..Spec::new(Workload::Transfers, 500, 3_000, 1, 0xBE) };
+    let (mut world, mut gen) = Generator::new(&spec);
+    for a in &mut world.accounts {
+        if a.addr == world.beneficiary {
+            a.balance = 1_000_000;
+        }
+    }
+    let mut block = gen.block();
+    for k in 0..6u64 {
+        let at = (k as usize * 557) % block.len();
+        block.insert(at, transfer(world.beneficiary.0, k, 0x1000 + k, 10 + k));
+    }
+    assert_same_on(Path::Footprint, &world, &[block], &[1, 2, 3, 4], 3);
+}
+
 #[test]
 fn disjoint_declared_transfers_never_abort() {
     let n = 500;
@@ -753,4 +772,7 @@ fn empty_blocks_match() {
     let blocks = vec![vec![], gen.block(), vec![], gen.block()];
     assert_same(&world, &blocks, &[1, 2, 4], 2);
     assert_same_on(Path::Engine, &world, &blocks, &[1, 2, 4], 2);
+    let (world, mut gen) = Generator::new(&Spec::new(Workload::Transfers, 20, 50, 2, 3));
+    let blocks = vec![vec![], gen.block(), vec![], gen.block()];
+    assert_same_on(Path::Footprint, &world, &blocks, &[1, 2, 4], 2);
 }

@@ -560,12 +560,14 @@ impl<'a, S: StateReader + Sync> FootprintExecutor<'a, S> {
             return;
         }
         let picks = SAMPLE_TXS.min(n);
-        // The sample lives at the start of the output, which is free until the read-out
-        // of partition 0 (usually on the worker that runs on this thread).
+        // The sample lives at the start of the output, which no one uses before the
+        // read-out (and the worker reading out partition 0 writes it there again).
         let sample = settled(&mut self.mem.out[..picks * FOOTPRINT]);
         let mut want = 0;
         for i in 0..picks {
-            if let Some(fp) = Footprint::of(&self.txs[i * n / picks], self.env.beneficiary) {
+            // In u64: the product passes u32 on 32-bit targets for large blocks.
+            let at = (i as u64 * n as u64 / picks as u64) as usize;
+            if let Some(fp) = Footprint::of(&self.txs[at], self.env.beneficiary) {
                 for (j, k) in fp.keys[..fp.len].iter().enumerate() {
                     if j < Footprint::READ || k.addr != self.env.beneficiary {
                         // In bounds: at most FOOTPRINT keys per sampled transaction.
@@ -700,19 +702,23 @@ impl<'a, S: StateReader + Sync> FootprintExecutor<'a, S> {
             (own, mine) = (next, next_mine);
         }
         self.waits.fetch_add(tally.waits, Ordering::Relaxed);
-        {
-            let _g = self.tally_lock.lock();
-            let (gas, undeclared) = self.tally.get();
-            let (sum, any) = self.pooled.get();
-            // Under `tally_lock`, which orders these accesses between the workers.
-            self.tally.set((gas.saturating_add(tally.gas), undeclared + tally.undeclared));
-            self.pooled.set((sum.wrapping_add(tally.pooled.0), any | tally.pooled.1));
+        // A worker that executed nothing has nothing to add, and must not touch the
+        // totals: the last count may already be in, and the tally reading them.
+        if tally.executed > 0 {
+            {
+                let _g = self.tally_lock.lock();
+                let (gas, undeclared) = self.tally.get();
+                let (sum, any) = self.pooled.get();
+                // Under `tally_lock`, which orders these accesses between the workers.
+                self.tally.set((gas.saturating_add(tally.gas), undeclared + tally.undeclared));
+                self.pooled.set((sum.wrapping_add(tally.pooled.0), any | tally.pooled.1));
+            }
+            // Release (in a read-modify-write chain), after the lock's release: publishes
+            // the values, receipts and flags of every transaction this worker executed,
+            // and its totals, to the tally, whose acquire load sees the final count (and
+            // to `finish`, which runs after the workers are joined).
+            self.exec_done.fetch_add(tally.executed, Ordering::AcqRel);
         }
-        // Release (in a read-modify-write chain), after the lock's release: publishes the
-        // values, receipts and flags of every transaction this worker executed, and its
-        // totals, to the tally, whose acquire load sees the final count (and to `finish`,
-        // which runs after the workers are joined).
-        self.exec_done.fetch_add(tally.executed, Ordering::AcqRel);
         if !self.wait_for(&self.exec_done, n as u32, &mut idle) {
             return Ok(());
         }
@@ -911,7 +917,7 @@ impl<'a, S: StateReader + Sync> FootprintExecutor<'a, S> {
         let ben = StateKey::balance(self.env.beneficiary);
         let pooled = self.pooled();
         let ben_here = self.partition(&ben) == p;
-        if pooled && ben_here {
+        if pooled && ben_here && !self.txs.is_empty() {
             // The beneficiary's balance is a summed key without touches: id 0, its sum
             // added by the tally (`tally_keys`).
             let (Some(slot), Some(rec)) =
@@ -1113,8 +1119,9 @@ impl<'a, S: StateReader + Sync> FootprintExecutor<'a, S> {
         if self.pooled() && self.partition(&ben) == p {
             if let Some(k) = keys.first() {
                 let mut rec = k.get();
-                // After `exec_done` (acquire): every batch added its credits (see
-                // `run_batch`); nobody writes `pooled` any more.
+                // After `exec_done` (acquire): every worker that executed anything added
+                // its credits before counting them (see `run_worker_with`), and the others
+                // never touch `pooled`.
                 let (sum, any) = self.pooled.get();
                 rec.sum = rec.sum.wrapping_add(sum);
                 rec.wrote |= any;

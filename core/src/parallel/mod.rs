@@ -40,9 +40,10 @@
 //!
 //! A caller with a single worker can call [`ParallelExecutor::run_alone`] instead: with
 //! one worker every execution is claimed in order anyway, so the scheduler has nothing to
-//! decide, and `run_alone` runs the transactions in order through the same execution,
-//! recording and read-out code, without the scheduler's shared counters and status
-//! locks. The host does so for one worker; the appliance checks both forms.
+//! decide, and `run_alone` runs the transactions in order through the same execution
+//! over the multi-version memory and the same read-out, without the scheduler's shared
+//! counters and status locks, and without read sets, write lists or version nodes
+//! (nothing runs twice). The host does so for one worker; the appliance checks both forms.
 //!
 //! # Known footprints
 //!

@@ -97,15 +97,16 @@ pub struct MvKey {
 /// answer for reads above the head while it is known.
 ///
 /// The answer (`top`) is kept by versions linked at the head, which is how transactions
-/// executed in order add theirs (always under the engine's one-worker form; with
-/// declared access lists, an executed transaction replaces its estimate instead): a set
-/// replaces it, an add adds to it. Any other change (a version linked below the head,
-/// replaced, marked an estimate or removed) forgets it until the next set at the head.
-/// Reads above the head and the read-out then take it from the record instead of
-/// reaching the head's node.
+/// executed in order add theirs (with declared access lists, an executed transaction
+/// replaces its estimate instead), and by the engine's one-worker form, which keeps
+/// nothing else ([`MvMemory::write_alone`]): a set replaces it, an add adds to it. Any
+/// other change (a version linked below the head, replaced, marked an estimate or
+/// removed) forgets it until the next set at the head. Reads above the head and the
+/// read-out then take it from the record instead of reaching the head's node.
 #[derive(Clone, Copy, Debug)]
 struct List {
-    /// Newest version (highest transaction), or `NIL`.
+    /// Newest version (highest transaction), or `NIL`; `UNLINKED` for a list without
+    /// nodes (see [`MvMemory::write_alone`]).
     head: u32,
     /// Versions that are not plain adds: sets, `Write::None`, estimates.
     others: u32,
@@ -306,6 +307,7 @@ impl<'a> MvMemory<'a> {
             Some((slot, true)) => Ok(slot),
             Some((slot, false)) => {
                 self.with_list(slot, |list| {
+                    debug_assert_eq!(list.head, UNLINKED, "write_alone on a list with nodes");
                     list.tally(&d, true);
                     list.push_top(&d);
                 });
@@ -316,7 +318,8 @@ impl<'a> MvMemory<'a> {
     }
 
     /// Finds `key`'s slot; if it has none and `claim` is given, claims one whose list is
-    /// that one node. `Some((slot, claimed))`.
+    /// that one node (or a list without nodes, for node `UNLINKED`). `Some((slot,
+    /// claimed))`.
     fn probe(
         &self,
         key: &StateKey,
