@@ -854,25 +854,13 @@ impl<'a, S: StateReader + Sync> FootprintExecutor<'a, S> {
         let chunk = self.chunk(c);
         let mut fill = [0usize; MAX_PARTITIONS];
         let first = chunk.start * FOOTPRINT;
-        let mut ben_sends = false;
-        for t in chunk {
-            let fp = Footprint::of(&self.txs[t], self.env.beneficiary).ok_or(ERR_UNPLANNED)?;
-            ben_sends |= self.txs[t].from == self.env.beneficiary;
-            for (j, key) in fp.keys[..fp.len].iter().enumerate() {
-                if self.is_pooled(&fp, j, true) {
-                    // A credit to the beneficiary: pooled, unless it sends (then `plan`
-                    // lists its partition again, credits included).
-                    continue;
-                }
-                let p = self.partition(key);
-                let cell = (t * FOOTPRINT + j) as u32;
-                // In bounds: a chunk has at most FOOTPRINT touches per transaction.
-                debug_assert_eq!(Footprint::key_at(key.addr, j), *key);
-                let touch = Touch { addr: key.addr.0, cell, id: 0 };
-                self.mem.list[self.region(p).start + first + fill[p]].set(touch);
-                fill[p] += 1;
-            }
-        }
+        // Credits to the beneficiary are left out: pooled, unless it sends (then `plan`
+        // lists its partition again, credits included).
+        let ben_sends = self.touches(chunk, true, |p, touch| {
+            // In bounds: a chunk has at most FOOTPRINT touches per transaction.
+            self.mem.list[self.region(p).start + first + fill[p]].set(touch);
+            fill[p] += 1;
+        })?;
         for (p, f) in fill.iter().enumerate().take(self.parts) {
             self.scattered[c][p].store(*f as u32, Ordering::Relaxed);
         }
@@ -889,18 +877,40 @@ impl<'a, S: StateReader + Sync> FootprintExecutor<'a, S> {
     /// whole block on one worker).
     fn list_partition(&self, p: usize, list: &[Slot<Touch>]) -> Result<usize, u32> {
         let mut filled = 0;
-        for (t, tx) in self.txs.iter().enumerate() {
+        self.touches(0..self.txs.len(), false, |q, touch| {
+            if q == p {
+                // In bounds: the region has FOOTPRINT cells per transaction.
+                list[filled].set(touch);
+                filled += 1;
+            }
+        })?;
+        Ok(filled)
+    }
+
+    /// Calls `f(partition, touch)` for every touch of the transactions `txs`, in block
+    /// order, leaving out the credits to the beneficiary if `pooled`. Returns whether one
+    /// of the transactions sends from the beneficiary.
+    fn touches(
+        &self,
+        txs: core::ops::Range<usize>,
+        pooled: bool,
+        mut f: impl FnMut(usize, Touch),
+    ) -> Result<bool, u32> {
+        let mut ben_sends = false;
+        for t in txs {
+            let tx = &self.txs[t];
             let fp = Footprint::of(tx, self.env.beneficiary).ok_or(ERR_UNPLANNED)?;
+            ben_sends |= tx.from == self.env.beneficiary;
             for (j, key) in fp.keys[..fp.len].iter().enumerate() {
-                if self.partition(key) == p {
-                    let cell = (t * FOOTPRINT + j) as u32;
-                    // In bounds: the region has FOOTPRINT cells per transaction.
-                    list[filled].set(Touch { addr: key.addr.0, cell, id: 0 });
-                    filled += 1;
+                if self.is_pooled(&fp, j, pooled) {
+                    continue;
                 }
+                debug_assert_eq!(Footprint::key_at(key.addr, j), *key);
+                let cell = (t * FOOTPRINT + j) as u32;
+                f(self.partition(key), Touch { addr: key.addr.0, cell, id: 0 });
             }
         }
-        Ok(filled)
+        Ok(ben_sends)
     }
 
     /// Plans partition `p` (plan). Only this worker touches the partition's table,
