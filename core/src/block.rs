@@ -1,11 +1,16 @@
 //! Blocks: the header, its hash, and committing an executed block (transaction root,
 //! receipts root, state update and root) through the [`Hasher`] hook.
 
+use core::ops::Range;
+
 use crate::error::BlockError;
 use crate::hash::Hasher;
-use crate::merkle::{list_root, HashScratch};
+use crate::merkle::{
+    finish_list, list_height, list_zeros, reduce, HashScratch, TreeJob, LIST_DEPTH, MAX_PARTS,
+};
 use crate::receipt::Receipt;
 use crate::state::{State, StateEntry};
+use crate::sync::{settled, Slot};
 use crate::tx::{Transaction, MAX_ENCODED_LEN};
 use crate::types::{Address, Hash32};
 
@@ -62,7 +67,7 @@ impl BlockHeader {
 pub struct CommitMemory<'a> {
     /// Leaf indices of written keys: at least the write set's length.
     pub dirty: &'a mut [u32],
-    /// Transaction and receipt digests: at least one per transaction.
+    /// Transaction and receipt digests: at least two per transaction.
     pub digests: &'a mut [Hash32],
     /// Hash batches.
     pub scratch: HashScratch<'a>,
@@ -72,6 +77,16 @@ pub struct CommitMemory<'a> {
 pub fn tx_hashes<H: Hasher + ?Sized>(
     txs: &[Transaction],
     out: &mut [Hash32],
+    hasher: &mut H,
+    scratch: &mut HashScratch<'_>,
+) {
+    let out = Slot::from_mut_slice(out);
+    hash_txs(txs, out, hasher, scratch);
+}
+
+fn hash_txs<H: Hasher + ?Sized>(
+    txs: &[Transaction],
+    out: &[Slot<Hash32>],
     hasher: &mut H,
     scratch: &mut HashScratch<'_>,
 ) {
@@ -85,13 +100,13 @@ pub fn tx_hashes<H: Hasher + ?Sized>(
             buf[..n].copy_from_slice(&enc[..n]);
             n
         },
-        |i, d| out[i] = *d,
+        |i, d| out[i].set(*d),
     );
 }
 
-/// Commits an executed block: computes the transaction and receipts roots, applies the
-/// sorted write set to `state` (updating its root) and returns the header. On error the
-/// state is unchanged.
+/// Commits an executed block on one thread: computes the transaction and receipts
+/// roots, applies the sorted write set to `state` (updating its root) and returns the
+/// header. On error the state is unchanged.
 #[allow(clippy::too_many_arguments)]
 pub fn commit<H: Hasher + ?Sized>(
     state: &mut State<'_>,
@@ -105,41 +120,176 @@ pub fn commit<H: Hasher + ?Sized>(
     hasher: &mut H,
     mem: &mut CommitMemory<'_>,
 ) -> Result<BlockHeader, BlockError> {
-    let n = txs.len();
-    if mem.digests.len() < n || receipts.len() < n {
-        return Err(BlockError::BufferTooSmall {
-            buffer: "digests",
-            needed: n,
-            given: mem.digests.len(),
-        });
-    }
-    if !mem.scratch.is_usable() {
+    let CommitMemory { dirty, digests, scratch } = mem;
+    let job = Commit::new(state, txs, receipts, writes, dirty, digests, 1, hasher)?;
+    if !scratch.is_usable() {
         return Err(BlockError::BufferTooSmall {
             buffer: "hash scratch",
             needed: MAX_ENCODED_LEN,
-            given: mem.scratch.msgs.len(),
+            given: scratch.msgs.len(),
         });
     }
-    let digests = &mut mem.digests[..n];
-    tx_hashes(txs, digests, hasher, &mut mem.scratch);
-    let tx_root = list_root(digests, hasher, &mut mem.scratch);
-    mem.scratch.run(
-        hasher,
-        n,
-        Receipt::ENCODED_LEN,
-        |i, m| m.copy_from_slice(&receipts[i].encode()),
-        |i, d| digests[i] = *d,
-    );
-    let receipts_root = list_root(digests, hasher, &mut mem.scratch);
-    let state_root = state.apply(writes, mem.dirty, hasher, &mut mem.scratch)?;
-    Ok(BlockHeader {
-        parent_hash,
-        number,
-        beneficiary,
-        tx_root,
-        receipts_root,
-        state_root,
-        gas_used,
-        tx_count: n as u64,
-    })
+    job.run_part(0, hasher, scratch);
+    Ok(job.finish(parent_hash, number, beneficiary, gas_used, hasher, scratch))
+}
+
+/// A block's commitment split into parts that workers run side by side: part `p`
+/// hashes its range of the transactions and receipts (and reduces their list trees
+/// within aligned chunks), and rehashes its subtrees of the state tree
+/// ([`TreeJob`]); [`Self::finish`] does the few top levels and the header. Every
+/// part writes only memory of its own and reads only the block and memory of its own,
+/// so parts need no synchronisation beyond running all of them before `finish` (the
+/// caller joins its threads in between). The roots are the same for any number of
+/// parts, and the same as [`commit`]'s.
+pub struct Commit<'c> {
+    tree: TreeJob<'c>,
+    txs: &'c [Transaction],
+    receipts: &'c [Receipt],
+    /// Transaction digests, then receipt digests (`2 * txs.len()`).
+    digests: &'c mut [Slot<Hash32>],
+    /// Parts reduce their chunks of `4^chunk_levels` digests this many levels.
+    chunk_levels: usize,
+    parts: usize,
+    zero: [Hash32; LIST_DEPTH],
+}
+
+impl<'c> Commit<'c> {
+    /// Applies the write set to `state` (words and leaves; the hashing is left to the
+    /// parts) and splits the rest into `parts` parts (at most [`MAX_PARTS`]). `dirty`
+    /// needs `writes.len()` elements, `digests` two per transaction. On error the state
+    /// is unchanged.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new<H: Hasher + ?Sized>(
+        state: &'c mut State<'_>,
+        txs: &'c [Transaction],
+        receipts: &'c [Receipt],
+        writes: &[StateEntry],
+        dirty: &'c mut [u32],
+        digests: &'c mut [Hash32],
+        parts: usize,
+        hasher: &mut H,
+    ) -> Result<Self, BlockError> {
+        let n = txs.len();
+        if digests.len() < 2 * n || receipts.len() < n {
+            return Err(BlockError::BufferTooSmall {
+                buffer: "digests",
+                needed: 2 * n,
+                given: digests.len(),
+            });
+        }
+        let parts = parts.clamp(1, MAX_PARTS);
+        // Chunks of 4^k digests, at least four per part, below the list's height.
+        let mut chunk_levels = 0;
+        if parts > 1 {
+            while chunk_levels + 1 < list_height(n)
+                && (4usize << (2 * chunk_levels)) * 4 * parts <= n
+            {
+                chunk_levels += 1;
+            }
+        }
+        let tree = state.stage(writes, dirty, parts)?;
+        Ok(Self {
+            tree,
+            txs,
+            receipts: &receipts[..n],
+            digests: Slot::from_mut_slice(&mut digests[..2 * n]),
+            chunk_levels,
+            parts,
+            zero: list_zeros(hasher),
+        })
+    }
+
+    /// How many parts the job has.
+    pub fn parts(&self) -> usize {
+        self.parts
+    }
+
+    /// Part `p`'s transactions: whole chunks, the parts' shares as even as chunks allow.
+    fn range(&self, p: usize) -> Range<usize> {
+        let n = self.txs.len();
+        let chunk = 1usize << (2 * self.chunk_levels);
+        let chunks = n.div_ceil(chunk);
+        let at = |q: usize| (q * chunks / self.parts * chunk).min(n);
+        at(p)..at(p + 1)
+    }
+
+    /// Runs part `p` (see the type's docs). Each part must run exactly once, on any
+    /// thread, with its own hasher and scratch (a usable one: see
+    /// [`HashScratch::is_usable`]), before [`Self::finish`]; an index out of range does
+    /// nothing.
+    pub fn run_part<H: Hasher + ?Sized>(
+        &self,
+        p: usize,
+        hasher: &mut H,
+        scratch: &mut HashScratch<'_>,
+    ) {
+        if p >= self.parts {
+            return;
+        }
+        self.tree.run_part(p, hasher, scratch);
+        let r = self.range(p);
+        let n = self.txs.len();
+        // Part p writes only the digests of its range, in both lists.
+        let (txd, rcd) = self.digests.split_at(n);
+        hash_txs(&self.txs[r.clone()], &txd[r.clone()], hasher, scratch);
+        let receipts = &self.receipts[r.clone()];
+        let out = &rcd[r.clone()];
+        scratch.run(
+            hasher,
+            receipts.len(),
+            Receipt::ENCODED_LEN,
+            |i, m| m.copy_from_slice(&receipts[i].encode()),
+            |i, d| out[i].set(*d),
+        );
+        if self.chunk_levels > 0 {
+            let chunk = 1usize << (2 * self.chunk_levels);
+            for list in [txd, rcd] {
+                for c in list[r.clone()].chunks(chunk) {
+                    reduce(c, c.len(), 0, self.chunk_levels, &self.zero, hasher, scratch);
+                }
+            }
+        }
+    }
+
+    /// After every part ran (and the threads that ran them were joined): the top
+    /// levels, the roots and the header.
+    pub fn finish<H: Hasher + ?Sized>(
+        self,
+        parent_hash: Hash32,
+        number: u64,
+        beneficiary: Address,
+        gas_used: u64,
+        hasher: &mut H,
+        scratch: &mut HashScratch<'_>,
+    ) -> BlockHeader {
+        let n = self.txs.len();
+        let (chunk_levels, zero) = (self.chunk_levels, self.zero);
+        let state_root = self.tree.finish(hasher, scratch);
+        let chunk = 1usize << (2 * chunk_levels);
+        let digests = settled(self.digests);
+        let mut roots = [[0u8; 32]; 2];
+        for (k, root) in roots.iter_mut().enumerate() {
+            let list = &mut digests[k * n..(k + 1) * n];
+            // The chunks' nodes of level `chunk_levels` to the front, then the rest.
+            let count = n.div_ceil(chunk);
+            for j in 1..count {
+                list[j] = list[j * chunk];
+            }
+            let nodes = &*Slot::from_mut_slice(list);
+            let levels = list_height(n).saturating_sub(chunk_levels);
+            reduce(nodes, count, chunk_levels, levels, &zero, hasher, scratch);
+            let top = nodes.first().map_or([0; 32], Slot::get);
+            *root = finish_list(&top, n, hasher);
+        }
+        BlockHeader {
+            parent_hash,
+            number,
+            beneficiary,
+            tx_root: roots[0],
+            receipts_root: roots[1],
+            state_root,
+            gas_used,
+            tx_count: n as u64,
+        }
+    }
 }

@@ -27,6 +27,14 @@ pub trait Hasher {
     /// Hashes variable-length messages: message `i` is `data[ends[i - 1]..ends[i]]`
     /// (with `ends[-1] = 0`), `ends` non-decreasing, `ends.len() == out.len()`.
     fn hash_var(&mut self, data: &[u8], ends: &[u32], out: &mut [Hash32]);
+
+    /// True for a hasher that computes on the calling thread and keeps no state between
+    /// batches (the CPU backends): a caller may then hash independent parts of a block's
+    /// commitment on other threads with CPU hashers of its own, which give the same
+    /// digests. False (the default) for a device, whose batches should all go to it.
+    fn runs_on_cpu(&self) -> bool {
+        false
+    }
 }
 
 impl<H: Hasher + ?Sized> Hasher for &mut H {
@@ -35,6 +43,9 @@ impl<H: Hasher + ?Sized> Hasher for &mut H {
     }
     fn hash_var(&mut self, data: &[u8], ends: &[u32], out: &mut [Hash32]) {
         (**self).hash_var(data, ends, out)
+    }
+    fn runs_on_cpu(&self) -> bool {
+        (**self).runs_on_cpu()
     }
 }
 
@@ -48,22 +59,15 @@ pub fn keccak256(data: &[u8]) -> Hash32 {
     out
 }
 
-/// Keccak-256 of the concatenation of two messages (a Merkle node pair, say).
-#[inline]
-pub fn keccak256_pair(a: &[u8], b: &[u8]) -> Hash32 {
-    let mut k = Keccak::v256();
-    k.update(a);
-    k.update(b);
-    let mut out = [0u8; 32];
-    k.finalize(&mut out);
-    out
-}
-
 /// The default [`Hasher`]: `tiny-keccak` on the calling core, one message after another.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct KeccakHasher;
 
 impl Hasher for KeccakHasher {
+    fn runs_on_cpu(&self) -> bool {
+        true
+    }
+
     fn hash_fixed(&mut self, data: &[u8], msg_len: usize, out: &mut [Hash32]) {
         if msg_len == 0 {
             let empty = keccak256(&[]);
@@ -118,6 +122,5 @@ mod tests {
         assert_eq!(out[0], keccak256(b"a"));
         assert_eq!(out[1], keccak256(b""));
         assert_eq!(out[2], keccak256(b"bcdefghijkl"));
-        assert_eq!(keccak256_pair(b"ab", b"cd"), keccak256(b"abcd"));
     }
 }

@@ -11,7 +11,7 @@ use crate::contracts::{amm, dao, depin, game, nft, token, Sample, MAX_CODE_LEN};
 use crate::error::BlockError;
 use crate::exec::{Access, BlockEnv, Limits};
 use crate::hash::Hasher;
-use crate::merkle::HashScratch;
+use crate::merkle::{HashScratch, Leaf, MerkleTree};
 use crate::parallel::mvmemory::{IndexWord, MvKey, MvNode};
 use crate::parallel::scheduler::TxState;
 use crate::parallel::{
@@ -43,16 +43,17 @@ const INDEX: usize = ParallelMemory::index_len(W);
 const ACC: usize =
     LIMITS.max_reads as usize + LIMITS.max_writes as usize + crate::exec::SYSTEM_ACCESSES;
 const BATCH: usize = 8;
+const NODES: usize = MerkleTree::nodes_needed(CAPACITY);
 
 /// State root after the reference block (pinned by `tests/suite/reference.rs`).
 pub const EXPECTED_STATE_ROOT: Hash32 = [
-    0x19, 0x10, 0xcd, 0x92, 0x9a, 0xa3, 0xf2, 0xb2, 0xa9, 0xa7, 0xad, 0x49, 0x02, 0x69, 0x0d, 0x75,
-    0xe2, 0x24, 0xab, 0xc8, 0x90, 0x0b, 0x3c, 0xd7, 0x51, 0xb6, 0xa2, 0xe6, 0x16, 0xdc, 0xe3, 0x28,
+    0x2d, 0x10, 0x40, 0x77, 0xff, 0x87, 0xba, 0xbf, 0x6d, 0x9e, 0x06, 0x65, 0xcf, 0x9b, 0x46, 0xcf,
+    0x9e, 0xd7, 0x9f, 0x7b, 0xd7, 0x86, 0x15, 0xf9, 0xe7, 0x6a, 0x34, 0x57, 0x99, 0x83, 0xef, 0x5c,
 ];
 /// Hash of the reference block (pinned by `tests/suite/reference.rs`).
 pub const EXPECTED_BLOCK_HASH: Hash32 = [
-    0x88, 0x03, 0xc5, 0x6f, 0x2f, 0xe8, 0xd4, 0xfd, 0x4d, 0xb5, 0x22, 0x8e, 0x45, 0xaa, 0xa2, 0x2d,
-    0x25, 0x45, 0x11, 0x05, 0x89, 0x16, 0x94, 0xe6, 0xf6, 0xaf, 0xb2, 0xb5, 0x6b, 0xc3, 0x76, 0xb1,
+    0x7a, 0x1f, 0x40, 0xab, 0xf4, 0xca, 0x92, 0x4f, 0x71, 0x76, 0x66, 0x89, 0x10, 0x3b, 0xfd, 0x78,
+    0x58, 0x7a, 0x62, 0x99, 0xb1, 0xce, 0x9c, 0xa1, 0x58, 0x24, 0xe1, 0xe2, 0x89, 0x12, 0x72, 0x38,
 ];
 
 /// Which engine runs the reference block.
@@ -74,9 +75,11 @@ pub struct ReferenceMemory {
     code_len: [usize; 6],
     index: [u32; 2 * CAPACITY],
     entries: [StateEntry; CAPACITY],
-    nodes: [Hash32; 2 * CAPACITY],
+    leaves: [Leaf; CAPACITY],
+    leaf_of: [u32; CAPACITY],
+    nodes: [Hash32; NODES],
     msgs: [u8; BATCH * crate::tx::MAX_ENCODED_LEN],
-    digests: [Hash32; TXS],
+    digests: [Hash32; 2 * TXS],
     batch_digests: [Hash32; BATCH],
     ends: [u32; BATCH],
     receipts: [Receipt; TXS],
@@ -109,9 +112,11 @@ impl ReferenceMemory {
             code_len: [0; 6],
             index: [0; 2 * CAPACITY],
             entries: [StateEntry::EMPTY; CAPACITY],
-            nodes: [[0; 32]; 2 * CAPACITY],
+            leaves: [Leaf::EMPTY; CAPACITY],
+            leaf_of: [0; CAPACITY],
+            nodes: [[0; 32]; NODES],
             msgs: [0; BATCH * crate::tx::MAX_ENCODED_LEN],
-            digests: [[0; 32]; TXS],
+            digests: [[0; 32]; 2 * TXS],
             batch_digests: [[0; 32]; BATCH],
             ends: [0; BATCH],
             receipts: [Receipt::EMPTY; TXS],
@@ -145,6 +150,8 @@ impl ReferenceMemory {
             fill(addr_of_mut!((*p).code_len), || 0);
             fill(addr_of_mut!((*p).index), || 0);
             fill(addr_of_mut!((*p).entries), || StateEntry::EMPTY);
+            fill(addr_of_mut!((*p).leaves), || Leaf::EMPTY);
+            fill(addr_of_mut!((*p).leaf_of), || 0);
             fill(addr_of_mut!((*p).nodes), || [0; 32]);
             fill(addr_of_mut!((*p).msgs), || 0);
             fill(addr_of_mut!((*p).digests), || [0; 32]);
@@ -313,8 +320,13 @@ pub fn run<H: Hasher + ?Sized>(
     let genesis = Genesis { accounts: &accounts, contracts: &contracts, storage: &storage };
     let mut scratch =
         HashScratch { msgs: &mut mem.msgs, digests: &mut mem.batch_digests, ends: &mut mem.ends };
-    let smem =
-        StateMemory { index: &mut mem.index, entries: &mut mem.entries, nodes: &mut mem.nodes };
+    let smem = StateMemory {
+        index: &mut mem.index,
+        entries: &mut mem.entries,
+        leaves: &mut mem.leaves,
+        leaf_of: &mut mem.leaf_of,
+        nodes: &mut mem.nodes,
+    };
     let mut state = State::from_genesis(smem, &genesis, hasher, &mut scratch)
         .map_err(|_| BlockError::ParallelInvariant("reference genesis"))?;
     let genesis_root = state.root();

@@ -2,9 +2,11 @@
 //! the incremental Merkle commitment over it.
 //!
 //! Memory (all from the caller, sized with [`StateMemory::lengths`]):
-//! * `entries`: the words in insertion order; entry `i` is Merkle leaf `i`.
+//! * `entries`: the words in insertion order.
 //! * `index`: an open-addressing table (linear probing, load ≤ 1/2) of entry numbers,
 //!   `u32::MAX` when empty. Keys are never removed, so probing needs no tombstones.
+//! * `leaves`: the Merkle leaves in insertion order, one per account (its balance, nonce
+//!   and code hash) and one per storage word; `leaf_of[i]` is entry `i`'s leaf.
 //! * `nodes`: the Merkle tree (see [`crate::merkle`]).
 //!
 //! A key absent from the state reads as 0. Contract code is immutable and lives in the
@@ -13,8 +15,8 @@
 
 use crate::error::{BlockError, GenesisError};
 use crate::hash::{keccak256, Hasher};
-use crate::merkle::{HashScratch, MerkleTree, LEAF_MSG_LEN};
-use crate::types::{Address, Hash32, StateKey};
+use crate::merkle::{HashScratch, Leaf, MerkleTree, TreeJob};
+use crate::types::{Address, Hash32, KeyKind, StateKey};
 
 /// An empty slot of an open-addressing index.
 pub(crate) const EMPTY: u32 = u32::MAX;
@@ -32,12 +34,6 @@ pub struct StateEntry {
 impl StateEntry {
     /// A placeholder for initialising buffers.
     pub const EMPTY: Self = Self { key: StateKey::balance(Address(0)), value: 0 };
-
-    /// The 25-byte Merkle leaf message: key encoding then value (LE).
-    pub fn leaf_msg(&self, out: &mut [u8]) {
-        out[..StateKey::ENCODED_LEN].copy_from_slice(&self.key.to_bytes());
-        out[StateKey::ENCODED_LEN..LEAF_MSG_LEN].copy_from_slice(&self.value.to_le_bytes());
-    }
 }
 
 impl Default for StateEntry {
@@ -52,15 +48,35 @@ pub struct StateMemory<'a> {
     pub index: &'a mut [u32],
     /// One per possible key; its length is the capacity.
     pub entries: &'a mut [StateEntry],
-    /// Merkle nodes: at least `2 * entries.len().next_power_of_two()`.
+    /// Merkle leaves: as many as `entries` (a state of storage words only needs that
+    /// many).
+    pub leaves: &'a mut [Leaf],
+    /// Each entry's leaf: as many as `entries`.
+    pub leaf_of: &'a mut [u32],
+    /// Merkle nodes: at least [`MerkleTree::nodes_needed`]`(entries.len())`.
     pub nodes: &'a mut [Hash32],
 }
 
+/// Buffer lengths for [`StateMemory`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StateLengths {
+    /// `index` (a power of two).
+    pub index: usize,
+    /// `entries`, `leaves` and `leaf_of`: the capacity.
+    pub entries: usize,
+    /// `nodes`.
+    pub nodes: usize,
+}
+
 impl StateMemory<'_> {
-    /// `(index, entries, nodes)` lengths for a state holding up to `capacity` words.
-    pub const fn lengths(capacity: usize) -> (usize, usize, usize) {
+    /// Lengths for a state holding up to `capacity` words.
+    pub const fn lengths(capacity: usize) -> StateLengths {
         let cap = if capacity == 0 { 1 } else { capacity };
-        ((2 * cap).next_power_of_two(), cap, MerkleTree::nodes_needed(cap))
+        StateLengths {
+            index: (2 * cap).next_power_of_two(),
+            entries: cap,
+            nodes: MerkleTree::nodes_needed(cap),
+        }
     }
 }
 
@@ -141,6 +157,9 @@ pub struct State<'a> {
     index: &'a mut [u32],
     entries: &'a mut [StateEntry],
     len: usize,
+    leaves: &'a mut [Leaf],
+    leaf_of: &'a mut [u32],
+    leaf_len: usize,
     tree: MerkleTree<'a>,
     contracts: &'a [Contract<'a>],
     root: Hash32,
@@ -154,7 +173,7 @@ impl<'a> State<'a> {
         hasher: &mut H,
         scratch: &mut HashScratch<'_>,
     ) -> Result<Self, GenesisError> {
-        let StateMemory { index, entries, nodes } = mem;
+        let StateMemory { index, entries, leaves, leaf_of, nodes } = mem;
         let cap = entries.len();
         if cap == 0 || cap >= EMPTY as usize {
             return Err(GenesisError::BadMemory("entries must be non-empty and < 2^32"));
@@ -162,11 +181,14 @@ impl<'a> State<'a> {
         if !index.len().is_power_of_two() || index.len() < 2 * cap {
             return Err(GenesisError::BadMemory("index must be a power of two >= 2 * entries"));
         }
+        if leaves.len() < cap || leaf_of.len() < cap {
+            return Err(GenesisError::BadMemory("leaves and leaf_of must be >= entries"));
+        }
         if !scratch.is_usable() {
-            return Err(GenesisError::BadMemory("hash scratch must hold one node pair"));
+            return Err(GenesisError::BadMemory("hash scratch must hold one transaction"));
         }
         let tree = MerkleTree::new(nodes, cap, hasher)
-            .ok_or(GenesisError::BadMemory("nodes must be >= 2 * entries.next_power_of_two()"))?;
+            .ok_or(GenesisError::BadMemory("nodes must be >= MerkleTree::nodes_needed(entries)"))?;
         if genesis.contracts.windows(2).any(|w| w[0].addr >= w[1].addr) {
             return Err(GenesisError::BadMemory("contracts must be strictly ascending by address"));
         }
@@ -182,8 +204,18 @@ impl<'a> State<'a> {
             supply = supply.checked_add(a.balance).ok_or(GenesisError::SupplyOverflow)?;
         }
         index.iter_mut().for_each(|i| *i = EMPTY);
-        let mut state =
-            Self { index, entries, len: 0, tree, contracts: genesis.contracts, root: [0; 32] };
+        leaves[..cap].iter_mut().for_each(|l| *l = Leaf::EMPTY);
+        let mut state = Self {
+            index,
+            entries,
+            len: 0,
+            leaves,
+            leaf_of,
+            leaf_len: 0,
+            tree,
+            contracts: genesis.contracts,
+            root: [0; 32],
+        };
         for a in genesis.accounts {
             state.insert_new(StateKey::balance(a.addr), a.balance)?;
             if a.nonce != 0 {
@@ -196,8 +228,7 @@ impl<'a> State<'a> {
         for s in genesis.storage {
             state.insert_new(StateKey::storage(s.addr, s.slot), s.value)?;
         }
-        let entries = &*state.entries;
-        state.tree.rebuild(state.len, hasher, scratch, |i, m| entries[i].leaf_msg(m));
+        state.tree.rebuild(state.leaves, state.leaf_len, hasher, scratch);
         state.root = state.tree.root(hasher);
         Ok(state)
     }
@@ -213,13 +244,38 @@ impl<'a> State<'a> {
         }
     }
 
-    /// Appends an entry and records it at index `slot` (an empty slot found by `probe`).
+    /// Appends an entry, records it at index `slot` (an empty slot found by `probe`) and
+    /// sets its word in its leaf: the account's leaf for an account word (a new one for
+    /// the account's first word), a new leaf for a storage word. Returns the leaf.
     fn push_at(&mut self, slot: usize, key: StateKey, value: u64) -> usize {
         let i = self.len;
         self.entries[i] = StateEntry { key, value };
         self.index[slot] = i as u32;
         self.len += 1;
-        i
+        let leaf = self.account_leaf(&key).unwrap_or_else(|| {
+            // In bounds: there are as many leaves as entries, and a leaf is only
+            // created with an entry.
+            let l = self.leaf_len;
+            self.leaves[l] = Leaf::new(key.addr.0, key.kind, key.slot);
+            self.leaf_len += 1;
+            l
+        });
+        self.leaf_of[i] = leaf as u32;
+        self.leaves[leaf].set(key.kind, value);
+        leaf
+    }
+
+    /// The leaf of `key`'s account, if `key` is an account word and the account has
+    /// another word already.
+    fn account_leaf(&self, key: &StateKey) -> Option<usize> {
+        if key.kind == KeyKind::Storage {
+            return None;
+        }
+        [KeyKind::Balance, KeyKind::Nonce, KeyKind::CodeHash]
+            .into_iter()
+            .filter(|k| *k != key.kind)
+            .find_map(|kind| self.probe(&StateKey { kind, ..*key }).ok())
+            .map(|e| self.leaf_of[e] as usize)
     }
 
     /// `Ok(entry)` if `key` is present, else `Err(empty index slot)` where it would go.
@@ -249,9 +305,14 @@ impl<'a> State<'a> {
         self.entries.len()
     }
 
-    /// Every stored word, in insertion (leaf) order.
+    /// Every stored word, in insertion order.
     pub fn entries(&self) -> &[StateEntry] {
         &self.entries[..self.len]
+    }
+
+    /// Every Merkle leaf, in leaf order.
+    pub fn leaves(&self) -> &[Leaf] {
+        &self.leaves[..self.leaf_len]
     }
 
     /// The genesis contracts.
@@ -264,7 +325,7 @@ impl<'a> State<'a> {
         self.root
     }
 
-    /// Applies a block's write set and updates the commitment.
+    /// Applies a block's write set and updates the commitment, on one thread.
     ///
     /// `writes` must be sorted by key without duplicates (both executors produce it so);
     /// new keys are appended in that order. `dirty` needs `writes.len()` elements.
@@ -276,18 +337,34 @@ impl<'a> State<'a> {
         hasher: &mut H,
         scratch: &mut HashScratch<'_>,
     ) -> Result<Hash32, BlockError> {
+        if !scratch.is_usable() {
+            return Err(BlockError::BufferTooSmall {
+                buffer: "hash scratch",
+                needed: crate::tx::MAX_ENCODED_LEN,
+                given: scratch.msgs.len(),
+            });
+        }
+        let job = self.stage(writes, dirty, 1)?;
+        job.run_part(0, hasher, scratch);
+        job.finish(hasher, scratch);
+        Ok(self.root)
+    }
+
+    /// Applies a block's write set to the words and leaves and returns the rehashing of
+    /// the written leaves' paths, split into `parts` (see [`TreeJob`]); the root is
+    /// updated when the job finishes. `writes` and `dirty` as for [`Self::apply`]; on
+    /// error nothing has changed.
+    pub fn stage<'t>(
+        &'t mut self,
+        writes: &[StateEntry],
+        dirty: &'t mut [u32],
+        parts: usize,
+    ) -> Result<TreeJob<'t>, BlockError> {
         if dirty.len() < writes.len() {
             return Err(BlockError::BufferTooSmall {
                 buffer: "dirty",
                 needed: writes.len(),
                 given: dirty.len(),
-            });
-        }
-        if !scratch.is_usable() {
-            return Err(BlockError::BufferTooSmall {
-                buffer: "hash scratch",
-                needed: 64,
-                given: 0,
             });
         }
         if writes.windows(2).any(|w| w[0].key >= w[1].key) {
@@ -302,20 +379,26 @@ impl<'a> State<'a> {
         }
         let dirty = &mut dirty[..writes.len()];
         for (w, d) in writes.iter().zip(dirty.iter_mut()) {
-            let i = match self.probe(&w.key) {
+            let leaf = match self.probe(&w.key) {
                 Ok(i) => {
                     self.entries[i].value = w.value;
-                    i
+                    let leaf = self.leaf_of[i] as usize;
+                    self.leaves[leaf].set(w.key.kind, w.value);
+                    leaf
                 }
                 Err(slot) => self.push_at(slot, w.key, w.value),
             };
-            *d = i as u32;
+            *d = leaf as u32;
         }
         dirty.sort_unstable();
-        let entries = &*self.entries;
-        self.tree.update(dirty, hasher, scratch, |i, m| entries[i].leaf_msg(m));
-        self.root = self.tree.root(hasher);
-        Ok(self.root)
+        let mut count = 0;
+        for r in 0..dirty.len() {
+            if count == 0 || dirty[count - 1] != dirty[r] {
+                dirty[count] = dirty[r];
+                count += 1;
+            }
+        }
+        Ok(self.tree.job(self.leaves, &mut dirty[..count], parts, &mut self.root))
     }
 }
 

@@ -99,3 +99,67 @@ impl<T> core::ops::Deref for Padded<T> {
         &self.0
     }
 }
+
+/// A cell of caller memory that workers share under a discipline stated where the cells
+/// are used (the footprint scheduler's phases, the commitment's disjoint parts): each
+/// cell is written by one worker at a time and read only after a release/acquire edge
+/// (or a thread join) that follows the write. `get` and `set` are safe to call but their
+/// callers must keep that discipline; every use site says how it does.
+#[repr(transparent)]
+pub struct Slot<T>(core::cell::UnsafeCell<T>);
+
+// SAFETY: a `Slot` is written by one worker at a time and read only after an edge that
+// orders the write before the read (see the type's docs and each use site).
+unsafe impl<T: Send> Sync for Slot<T> {}
+
+impl<T: Copy> Slot<T> {
+    /// A slot holding `v`.
+    pub const fn new(v: T) -> Self {
+        Self(core::cell::UnsafeCell::new(v))
+    }
+
+    /// The value. Caller: no concurrent write (the use site's discipline).
+    #[inline(always)]
+    pub(crate) fn get(&self) -> T {
+        // SAFETY: per the caller's contract, nobody writes this slot concurrently.
+        unsafe { *self.0.get() }
+    }
+
+    /// Replaces the value. Caller: the only accessor right now (the use site's discipline).
+    #[inline(always)]
+    pub(crate) fn set(&self, v: T) {
+        // SAFETY: per the caller's contract, nobody else accesses this slot now.
+        unsafe { *self.0.get() = v }
+    }
+}
+
+impl<T> Slot<T> {
+    /// Views exclusively borrowed values as slots (as `Cell::from_mut` does), so that a
+    /// caller's own vector can receive results without a copy.
+    pub fn from_mut_slice(values: &mut [T]) -> &mut [Slot<T>] {
+        // SAFETY: `Slot<T>` is `repr(transparent)` over `UnsafeCell<T>`, which has the
+        // layout of `T`; the exclusive borrow carries over to the slots.
+        unsafe { &mut *(values as *mut [T] as *mut [Slot<T>]) }
+    }
+}
+
+impl<T: Copy + Default> Default for Slot<T> {
+    fn default() -> Self {
+        Self::new(T::default())
+    }
+}
+
+impl<T> core::fmt::Debug for Slot<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        // The value is not shown: a worker may be writing it.
+        f.write_str("Slot(..)")
+    }
+}
+
+/// The plain values of exclusively borrowed slots (the inverse of
+/// [`Slot::from_mut_slice`]).
+pub(crate) fn settled<T>(slots: &mut [Slot<T>]) -> &mut [T] {
+    // SAFETY: `Slot<T>` is `repr(transparent)` over `UnsafeCell<T>`, which has the layout
+    // of `T`; the exclusive borrow carries over to the values.
+    unsafe { &mut *(slots as *mut [Slot<T>] as *mut [T]) }
+}

@@ -101,7 +101,7 @@ pub fn replay<H: Hasher + ?Sized>(
             exec.execute(&state, &env, txs, mode).map_err(|e| ReplayError::Block(i, e))?;
         let t = Instant::now();
         let (header, hash) = exec
-            .commit(&mut state, parent, &env, txs, &executed, hasher)
+            .commit(&mut state, parent, &env, txs, &executed, hasher, mode.workers())
             .map_err(|e| ReplayError::Block(i, e))?;
         let commit_time = t.elapsed();
         parent = hash;

@@ -6,11 +6,11 @@
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use parex_core::block::{commit, BlockHeader, CommitMemory};
+use parex_core::block::{BlockHeader, Commit};
 use parex_core::error::{BlockError, GenesisError};
 use parex_core::exec::{Access, BlockEnv, Limits};
 use parex_core::hash::Hasher;
-use parex_core::merkle::HashScratch;
+use parex_core::merkle::{HashScratch, Leaf, MAX_PARTS};
 use parex_core::parallel::footprint::{
     self, Done, FootprintExecutor, FootprintMemory, KeyRecord, Lengths, Slot, Source, Touch,
 };
@@ -25,6 +25,8 @@ use parex_core::state::{Genesis, State, StateEntry, StateMemory};
 use parex_core::tx::Transaction;
 use parex_core::vm::VmScratch;
 use parex_core::Hash32;
+
+use parex_offload::CpuHasher;
 
 use crate::pool::{Pool, WorkerLost};
 
@@ -46,14 +48,22 @@ fn filled<T>(n: usize, f: impl Fn() -> T) -> Vec<T> {
 pub struct StateBuffers {
     index: Vec<u32>,
     entries: Vec<StateEntry>,
+    leaves: Vec<Leaf>,
+    leaf_of: Vec<u32>,
     nodes: Vec<Hash32>,
 }
 
 impl StateBuffers {
     /// Room for `capacity` state words.
     pub fn new(capacity: usize) -> Self {
-        let (i, e, n) = StateMemory::lengths(capacity);
-        Self { index: vec![0; i], entries: vec![StateEntry::EMPTY; e], nodes: vec![[0; 32]; n] }
+        let l = StateMemory::lengths(capacity);
+        Self {
+            index: vec![0; l.index],
+            entries: vec![StateEntry::EMPTY; l.entries],
+            leaves: vec![Leaf::EMPTY; l.entries],
+            leaf_of: vec![0; l.entries],
+            nodes: vec![[0; 32]; l.nodes],
+        }
     }
 
     /// Loads `genesis`.
@@ -66,6 +76,8 @@ impl StateBuffers {
         let mem = StateMemory {
             index: &mut self.index,
             entries: &mut self.entries,
+            leaves: &mut self.leaves,
+            leaf_of: &mut self.leaf_of,
             nodes: &mut self.nodes,
         };
         State::from_genesis(mem, genesis, hasher, &mut hash.scratch())
@@ -103,6 +115,8 @@ pub struct WorkerBuffers {
     stack: Vec<u64>,
     memory: Vec<u8>,
     access: Vec<Access>,
+    /// Hash batches of the worker's part of a commitment.
+    hash: HashBuffers,
 }
 
 impl WorkerBuffers {
@@ -112,6 +126,7 @@ impl WorkerBuffers {
             stack: vec![0; VM_STACK],
             memory: vec![0; VM_MEMORY],
             access: vec![Access::EMPTY; limits.access_entries()],
+            hash: HashBuffers::default(),
         }
     }
 
@@ -138,6 +153,16 @@ pub enum Mode {
     /// each runs through speculation and validation however contended (the
     /// differential tests use it to exercise the engine on worst cases).
     Speculative(usize),
+}
+
+impl Mode {
+    /// Workers the mode runs a block on (the sequential executor: one).
+    pub fn workers(self) -> usize {
+        match self {
+            Mode::Sequential => 1,
+            Mode::Parallel(n) | Mode::Speculative(n) => n.max(1),
+        }
+    }
 }
 
 /// Reusable memory for executing blocks of up to some size.
@@ -250,8 +275,8 @@ impl Executor {
             self.seq_index.resize(si, 0);
             self.dirty.resize(sw, 0);
         }
-        if self.digests.len() < txs {
-            self.digests.resize(txs, [0; 32]);
+        if self.digests.len() < 2 * txs {
+            self.digests.resize(2 * txs, [0; 32]);
         }
         while self.workers.len() < workers.max(1) {
             self.workers.push(WorkerBuffers::new(&self.limits));
@@ -458,6 +483,13 @@ impl Executor {
     }
 
     /// Commits an executed block onto `state`; returns the header and its hash.
+    ///
+    /// With `workers > 1` and a CPU hasher ([`Hasher::runs_on_cpu`]), the commitment is
+    /// split into that many parts ([`Commit`]) hashed on the executor's workers (the
+    /// calling thread and the pool's helpers), each with a one-thread multi-lane
+    /// [`CpuHasher`]; `hasher` hashes the few top levels. Otherwise (one worker, or a
+    /// device hasher, whose batches should all go to the device) it runs on the calling
+    /// thread with `hasher`. The roots are the same either way.
     #[allow(clippy::too_many_arguments)]
     pub fn commit<H: Hasher + ?Sized>(
         &mut self,
@@ -467,30 +499,48 @@ impl Executor {
         txs: &[Transaction],
         executed: &Executed,
         hasher: &mut H,
+        workers: usize,
     ) -> Result<(BlockHeader, Hash32), BlockError> {
         if self.dirty.len() < executed.writes.len() {
             self.dirty.resize(executed.writes.len(), 0);
         }
-        if self.digests.len() < txs.len() {
-            self.digests.resize(txs.len(), [0; 32]);
+        if self.digests.len() < 2 * txs.len() {
+            self.digests.resize(2 * txs.len(), [0; 32]);
         }
-        let mut mem = CommitMemory {
-            dirty: &mut self.dirty,
-            digests: &mut self.digests,
-            scratch: self.hash.scratch(),
-        };
-        let header = commit(
+        let parts = if hasher.runs_on_cpu() { workers.clamp(1, MAX_PARTS) } else { 1 };
+        while self.workers.len() < parts {
+            self.workers.push(WorkerBuffers::new(&self.limits));
+        }
+        let job = Commit::new(
             state,
-            parent_hash,
-            env.number,
-            env.beneficiary,
             txs,
             &executed.receipts,
             &executed.writes,
-            executed.stats.gas_used,
+            &mut self.dirty,
+            &mut self.digests,
+            parts,
             hasher,
-            &mut mem,
         )?;
+        if parts == 1 {
+            job.run_part(0, hasher, &mut self.hash.scratch());
+        } else {
+            let slots: Vec<Mutex<&mut WorkerBuffers>> =
+                self.workers[..parts].iter_mut().map(Mutex::new).collect();
+            // A lost worker leaves its part undone: the state's words are already
+            // updated, so this is an error the caller cannot retry (see `Pool`).
+            self.pool
+                .run(parts, &|i| {
+                    let mut w = slots[i].lock().unwrap_or_else(PoisonError::into_inner);
+                    job.run_part(i, &mut CpuHasher::single_thread(), &mut w.hash.scratch());
+                })
+                .map_err(|WorkerLost| {
+                    BlockError::ParallelInvariant("a commitment worker panicked or could not start")
+                })?;
+        }
+        let number = env.number;
+        let gas = executed.stats.gas_used;
+        let scratch = &mut self.hash.scratch();
+        let header = job.finish(parent_hash, number, env.beneficiary, gas, hasher, scratch);
         let hash = header.hash(hasher);
         Ok((header, hash))
     }

@@ -88,6 +88,10 @@ fn var_serial(data: &[u8], base: usize, ends: &[u32], out: &mut [Hash32]) {
 }
 
 impl Hasher for CpuHasher {
+    fn runs_on_cpu(&self) -> bool {
+        true
+    }
+
     fn hash_fixed(&mut self, data: &[u8], msg_len: usize, out: &mut [Hash32]) {
         let n = fixed_count(data.len(), msg_len, out.len());
         let out = &mut out[..n];

@@ -101,7 +101,7 @@ pub(crate) fn replay_engine(
         };
         let executed = Executed { receipts, writes, stats, exec_time: Duration::ZERO };
         let (header, hash) = committer
-            .commit(&mut state, parent, &env, txs, &executed, &mut KeccakHasher)
+            .commit(&mut state, parent, &env, txs, &executed, &mut KeccakHasher, threads)
             .map_err(fail)?;
         parent = hash;
         out.push(BlockOutcome {

@@ -68,16 +68,15 @@
 //! phase runs after an acquire load saw that phase's release counter complete, and a
 //! transaction reads its predecessor's values after an acquire load of the
 //! predecessor's `done` flag, released after those values were written. The shared
-//! cells are [`Slot`]s; the `SAFETY` comments refer to this paragraph.
-
-use core::cell::UnsafeCell;
+//! cells are [`Slot`]s (from `sync.rs`); the `SAFETY` comments refer to this paragraph.
 
 use crate::error::BlockError;
 use crate::exec::{execute_transaction, AccessSet, BlockEnv, View, Write};
 use crate::receipt::Receipt;
 use crate::sequential::ExecStats;
 use crate::state::{prefetch, sort_by_key, StateEntry, StateReader};
-use crate::sync::{AtomicU32, Ordering, Padded, RawSpin};
+pub use crate::sync::Slot;
+use crate::sync::{settled, AtomicU32, Ordering, Padded, RawSpin};
 use crate::tx::{Transaction, TxKind};
 use crate::types::{Address, StateKey};
 use crate::vm::Interrupt;
@@ -124,59 +123,6 @@ const ERR_FULL: u32 = 1;
 const ERR_UNPLANNED: u32 = 2;
 const ERR_SCRATCH: u32 = 3;
 const ERR_ORDER: u32 = 4;
-
-/// A cell of caller memory shared between workers under the phase discipline of the
-/// module docs.
-#[repr(transparent)]
-pub struct Slot<T>(UnsafeCell<T>);
-
-// SAFETY: every `Slot` is written by one worker at a time and read only after a
-// release/acquire edge that follows the write (module docs, "Memory and sharing").
-unsafe impl<T: Send> Sync for Slot<T> {}
-
-impl<T: Copy> Slot<T> {
-    /// A slot holding `v`.
-    pub const fn new(v: T) -> Self {
-        Self(UnsafeCell::new(v))
-    }
-
-    /// The value. Caller: no concurrent write (module docs).
-    #[inline(always)]
-    fn get(&self) -> T {
-        // SAFETY: per the caller's contract, nobody writes this slot concurrently.
-        unsafe { *self.0.get() }
-    }
-
-    /// Replaces the value. Caller: the only accessor right now (module docs).
-    #[inline(always)]
-    fn set(&self, v: T) {
-        // SAFETY: per the caller's contract, nobody else accesses this slot now.
-        unsafe { *self.0.get() = v }
-    }
-}
-
-impl<T> Slot<T> {
-    /// Views exclusively borrowed values as slots (as `Cell::from_mut` does), so that a
-    /// caller's own vector can receive results without a copy.
-    pub fn from_mut_slice(values: &mut [T]) -> &mut [Slot<T>] {
-        // SAFETY: `Slot<T>` is `repr(transparent)` over `UnsafeCell<T>`, which has the
-        // layout of `T`; the exclusive borrow carries over to the slots.
-        unsafe { &mut *(values as *mut [T] as *mut [Slot<T>]) }
-    }
-}
-
-impl<T: Copy + Default> Default for Slot<T> {
-    fn default() -> Self {
-        Self::new(T::default())
-    }
-}
-
-impl<T> core::fmt::Debug for Slot<T> {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        // The value is not shown: a worker may be writing it.
-        f.write_str("Slot(..)")
-    }
-}
 
 /// One key of one partition.
 #[derive(Clone, Copy, Debug)]
@@ -1202,14 +1148,6 @@ impl<'a, S: StateReader + Sync> FootprintExecutor<'a, S> {
         let FootprintMemory { receipts, out, .. } = self.mem;
         Ok((settled(&mut receipts[..n]), settled(&mut out[..total]), stats))
     }
-}
-
-/// The plain values of exclusively borrowed slots (the inverse of
-/// [`Slot::from_mut_slice`]).
-fn settled<T>(slots: &mut [Slot<T>]) -> &mut [T] {
-    // SAFETY: `Slot<T>` is `repr(transparent)` over `UnsafeCell<T>`, which has the layout
-    // of `T`; the exclusive borrow carries over to the values.
-    unsafe { &mut *(slots as *mut [Slot<T>] as *mut [T]) }
 }
 
 fn prev_power_of_two(x: usize) -> usize {

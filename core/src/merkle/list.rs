@@ -1,0 +1,92 @@
+//! Roots over lists of digests (a block's transactions and receipts): a tree of arity
+//! four whose missing children at level `l` are the empty subtree `zero[l]`
+//! (`zero[0]` = 32 zero bytes, `zero[l + 1] = keccak(zero[l] ×4)`), reduced until one
+//! node is left (`list_height(n)` levels), then `root = keccak(top ‖ n as u64 LE)`.
+//!
+//! Because node `i` of level `l` covers digests `i * 4^l .. (i + 1) * 4^l`, a chunk of
+//! `4^k` digests aligned on a multiple of `4^k` reduces on its own to its node of level
+//! `k` (for `k` below the list's height): workers reduce chunks side by side and one
+//! finishes from level `k` ([`crate::block::Commit`]).
+
+use super::{hash_node, HashScratch, ARITY, NODE_MSG_LEN};
+use crate::hash::Hasher;
+use crate::sync::Slot;
+use crate::types::Hash32;
+
+/// Levels of [`list_zeros`]: enough for lists of up to 2^32 digests.
+pub const LIST_DEPTH: usize = 17;
+
+/// Levels a list of `n` digests reduces through: the fewest `h` with `4^h >= n`.
+pub const fn list_height(n: usize) -> usize {
+    let mut h = 0;
+    while h < LIST_DEPTH - 1 && (1usize << (2 * h)) < n {
+        h += 1;
+    }
+    h
+}
+
+/// The empty subtrees of list trees, by level.
+pub fn list_zeros<H: Hasher + ?Sized>(hasher: &mut H) -> [Hash32; LIST_DEPTH] {
+    let mut zero = [[0u8; 32]; LIST_DEPTH];
+    for l in 0..LIST_DEPTH - 1 {
+        zero[l + 1] = hash_node(hasher, [&zero[l]; ARITY]);
+    }
+    zero
+}
+
+/// Reduces the `count` nodes of level `from` at the front of `nodes` by `levels` levels,
+/// in place; returns how many nodes are left. Caller: the only accessor of `nodes`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn reduce<H: Hasher + ?Sized>(
+    nodes: &[Slot<Hash32>],
+    mut count: usize,
+    from: usize,
+    levels: usize,
+    zero: &[Hash32; LIST_DEPTH],
+    hasher: &mut H,
+    scratch: &mut HashScratch<'_>,
+) -> usize {
+    for &z in &zero[from..from + levels] {
+        let parents = count.div_ceil(ARITY);
+        scratch.run(
+            hasher,
+            parents,
+            NODE_MSG_LEN,
+            |i, m| {
+                for (c, out) in m.chunks_exact_mut(32).enumerate() {
+                    let child = ARITY * i + c;
+                    out.copy_from_slice(&if child < count { nodes[child].get() } else { z });
+                }
+            },
+            // Parent i is written after every message of its batch was filled; it lands
+            // at index i <= 4i, which no later batch reads.
+            |i, d| nodes[i].set(*d),
+        );
+        count = parents;
+    }
+    count
+}
+
+/// `keccak(top ‖ n as u64 LE)`, with `top` the reduced list (32 zero bytes when empty).
+pub(crate) fn finish_list<H: Hasher + ?Sized>(top: &Hash32, n: usize, hasher: &mut H) -> Hash32 {
+    let mut msg = [0u8; 40];
+    msg[..32].copy_from_slice(top);
+    msg[32..].copy_from_slice(&(n as u64).to_le_bytes());
+    let mut out = [[0u8; 32]; 1];
+    hasher.hash_fixed(&msg, 40, &mut out);
+    out[0]
+}
+
+/// The root over `hashes` (see the module docs), on one thread. `hashes` is overwritten.
+pub fn list_root<H: Hasher + ?Sized>(
+    hashes: &mut [Hash32],
+    hasher: &mut H,
+    scratch: &mut HashScratch<'_>,
+) -> Hash32 {
+    let n = hashes.len();
+    let zero = list_zeros(hasher);
+    let nodes = &*Slot::from_mut_slice(hashes);
+    reduce(nodes, n, 0, list_height(n), &zero, hasher, scratch);
+    let top = nodes.first().map_or([0; 32], Slot::get);
+    finish_list(&top, n, hasher)
+}

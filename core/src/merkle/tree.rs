@@ -1,0 +1,301 @@
+//! The state tree over caller memory, and its share of a block's commitment split into
+//! parts that workers hash side by side ([`TreeJob`]).
+//!
+//! # Layout
+//!
+//! `h` stored levels of nodes (the fewest whose `4^h` leaf positions hold the capacity,
+//! at least one), level 1 (parents of leaves) first: level `l` holds `4^(h - l)` nodes,
+//! node `i` of level `l` covers leaf positions `i * 4^l .. (i + 1) * 4^l`. Level 1 node `i`
+//! hashes the encodings of leaves `4i .. 4i + 4` (empty positions encode as zeros);
+//! every higher node hashes its four children. The root folds the top stored node up to
+//! [`DEPTH`] with the empty subtrees `zero[l]` as its siblings.
+//!
+//! # Parts
+//!
+//! A block's written leaves (sorted) are split at a level `S` into ranges of level-`S`
+//! subtrees with about the same number of written leaves each: part `p` rehashes, at
+//! levels `1..=S`, only nodes inside its subtrees, which lie in a range of each level of
+//! its own, and reads only leaves and nodes inside them. The parts therefore write
+//! disjoint memory and read nothing another part writes; [`TreeJob::finish`] (after
+//! every part, with exclusive access) rehashes levels `S + 1..=h`, which are few.
+
+use core::ops::Range;
+
+use super::{hash_node, HashScratch, Leaf, ARITY, DEPTH, LEAF_GROUP_LEN, LEAF_LEN, NODE_MSG_LEN};
+use crate::hash::Hasher;
+use crate::sync::{settled, Slot};
+use crate::types::Hash32;
+
+/// Most parts a block's commitment is split into.
+pub const MAX_PARTS: usize = 64;
+
+/// Stored levels for `capacity` leaves: the fewest `h >= 1` with `4^h >= capacity`.
+const fn height_for(capacity: usize) -> usize {
+    let mut h = 1;
+    while h < DEPTH && (1usize << (2 * h)) < capacity {
+        h += 1;
+    }
+    h
+}
+
+/// The state tree over caller memory (see the module docs for the layout).
+pub struct MerkleTree<'a> {
+    nodes: &'a mut [Hash32],
+    /// Stored levels.
+    height: usize,
+    /// `zero[l]`: the digest of an empty subtree of level `l >= 1` (`zero[0]` unused).
+    zero: [Hash32; DEPTH + 1],
+}
+
+impl<'a> MerkleTree<'a> {
+    /// Nodes needed to store a tree over `capacity` leaves: `(4^h - 1) / 3`.
+    pub const fn nodes_needed(capacity: usize) -> usize {
+        let h = height_for(capacity);
+        ((1usize << (2 * h)) - 1) / 3
+    }
+
+    /// Wraps `nodes` (at least [`Self::nodes_needed`]`(capacity)` long) as an empty tree.
+    /// Returns `None` when `nodes` is too short or `capacity` exceeds 2^32.
+    pub fn new<H: Hasher + ?Sized>(
+        nodes: &'a mut [Hash32],
+        capacity: usize,
+        hasher: &mut H,
+    ) -> Option<Self> {
+        if capacity as u64 > 1 << 32 || nodes.len() < Self::nodes_needed(capacity) {
+            return None;
+        }
+        let mut zero = [[0u8; 32]; DEPTH + 1];
+        let mut out = [[0u8; 32]; 1];
+        hasher.hash_fixed(&[0u8; LEAF_GROUP_LEN], LEAF_GROUP_LEN, &mut out);
+        zero[1] = out[0];
+        for l in 1..DEPTH {
+            zero[l + 1] = hash_node(hasher, [&zero[l]; ARITY]);
+        }
+        let tree = Self { nodes, height: height_for(capacity), zero };
+        // Every stored node starts as the empty subtree of its level.
+        for l in 1..=tree.height {
+            let (z, range) = (tree.zero[l], tree.level(l));
+            tree.nodes[range].iter_mut().for_each(|n| *n = z);
+        }
+        Some(tree)
+    }
+
+    /// Indices of level `l` (1..=height) in `nodes`.
+    fn level(&self, l: usize) -> Range<usize> {
+        level_range(self.height, l)
+    }
+
+    /// Hashes the first `len` leaves into every stored level. Used once at genesis, on an
+    /// empty tree.
+    pub fn rebuild<H: Hasher + ?Sized>(
+        &mut self,
+        leaves: &[Leaf],
+        len: usize,
+        hasher: &mut H,
+        scratch: &mut HashScratch<'_>,
+    ) {
+        let h = self.height;
+        let nodes = &*Slot::from_mut_slice(self.nodes);
+        let mut count = len;
+        for l in 1..=h {
+            count = count.div_ceil(ARITY);
+            hash_level(h, l, nodes, leaves, count, |i| i, hasher, scratch);
+        }
+    }
+
+    /// The root of the full depth-[`DEPTH`] tree.
+    pub fn root<H: Hasher + ?Sized>(&self, hasher: &mut H) -> Hash32 {
+        fold_root(&self.nodes[self.level(self.height).start], self.height, &self.zero, hasher)
+    }
+
+    /// Splits the rehashing of `dirty` (leaf indices, sorted ascending, deduplicated,
+    /// each below the stored width; used as working space) into `parts` parts (at most
+    /// [`MAX_PARTS`]). `root` receives the new root in [`TreeJob::finish`].
+    pub fn job<'t>(
+        &'t mut self,
+        leaves: &'t [Leaf],
+        dirty: &'t mut [u32],
+        parts: usize,
+        root: &'t mut Hash32,
+    ) -> TreeJob<'t> {
+        let h = self.height;
+        let parts = parts.clamp(1, MAX_PARTS);
+        // The split level: as high as leaves at least 4 subtrees per part.
+        let mut split = h;
+        while split > 1 && (1usize << (2 * (h - split))) < 4 * parts {
+            split -= 1;
+        }
+        let d = dirty.len();
+        let mut ranges = [0u32; MAX_PARTS + 1];
+        let shift = 2 * split as u32;
+        for (p, start) in ranges.iter_mut().enumerate().take(parts).skip(1) {
+            // Part p starts at the subtree of its share's first written leaf.
+            let first = (p * d / parts).min(d.saturating_sub(1));
+            let bound = dirty.get(first).map_or(0, |leaf| leaf >> shift);
+            *start = dirty.partition_point(|leaf| leaf >> shift < bound) as u32;
+        }
+        ranges[parts] = d as u32;
+        TreeJob {
+            nodes: Slot::from_mut_slice(self.nodes),
+            leaves,
+            dirty: Slot::from_mut_slice(dirty),
+            zero: &self.zero,
+            height: h,
+            split,
+            parts,
+            ranges,
+            counts: [const { Slot::new(0u32) }; MAX_PARTS],
+            root,
+        }
+    }
+}
+
+/// Indices of level `l` (1..=h) of a tree of `h` stored levels: level 1 first.
+fn level_range(h: usize, l: usize) -> Range<usize> {
+    // Levels below l hold 4^(h-1) + ... + 4^(h-l+1) nodes.
+    let size = |j: usize| 1usize << (2 * (h - j));
+    let start: usize = (1..l).map(size).sum();
+    start..start + size(l)
+}
+
+/// Folds the top stored node (level `h`) up to [`DEPTH`] with empty siblings.
+fn fold_root<H: Hasher + ?Sized>(
+    top: &Hash32,
+    h: usize,
+    zero: &[Hash32; DEPTH + 1],
+    hasher: &mut H,
+) -> Hash32 {
+    let mut node = *top;
+    for z in &zero[h..DEPTH] {
+        node = hash_node(hasher, [&node, z, z, z]);
+    }
+    node
+}
+
+/// Rehashes `count` nodes of level `l`, the `parent(i)`-th for `i < count`, from their
+/// children (leaf records at level 1, level `l - 1` nodes above). Caller: no one else
+/// accesses these nodes or their children now (see `TreeJob`).
+#[allow(clippy::too_many_arguments)]
+fn hash_level<H: Hasher + ?Sized>(
+    h: usize,
+    l: usize,
+    nodes: &[Slot<Hash32>],
+    leaves: &[Leaf],
+    count: usize,
+    parent: impl Fn(usize) -> usize,
+    hasher: &mut H,
+    scratch: &mut HashScratch<'_>,
+) {
+    let at = level_range(h, l).start;
+    let store = |i: usize, d: &Hash32| nodes[at + parent(i)].set(*d);
+    if l == 1 {
+        let fill = |i: usize, m: &mut [u8]| {
+            let first = ARITY * parent(i);
+            for (c, out) in m.chunks_exact_mut(LEAF_LEN).enumerate() {
+                leaves.get(first + c).unwrap_or(&Leaf::EMPTY).encode(out);
+            }
+        };
+        scratch.run(hasher, count, LEAF_GROUP_LEN, fill, store);
+    } else {
+        let below = level_range(h, l - 1).start;
+        let fill = |i: usize, m: &mut [u8]| {
+            let first = below + ARITY * parent(i);
+            for (c, out) in m.chunks_exact_mut(32).enumerate() {
+                out.copy_from_slice(&nodes[first + c].get());
+            }
+        };
+        scratch.run(hasher, count, NODE_MSG_LEN, fill, store);
+    }
+}
+
+/// Replaces the first `count` entries of `d` (node indices, sorted) by their parents,
+/// deduplicated; returns how many. Caller: the only accessor of `d`.
+fn to_parents(d: &[Slot<u32>], count: usize) -> usize {
+    let mut w = 0;
+    for r in 0..count {
+        let p = d[r].get() >> 2;
+        if w == 0 || d[w - 1].get() != p {
+            d[w].set(p);
+            w += 1;
+        }
+    }
+    w
+}
+
+/// The state tree's share of one block's commitment, in parts (see the module docs).
+/// Run every part once, on any threads ([`Self::run_part`]), then [`Self::finish`].
+pub struct TreeJob<'t> {
+    nodes: &'t mut [Slot<Hash32>],
+    leaves: &'t [Leaf],
+    dirty: &'t mut [Slot<u32>],
+    zero: &'t [Hash32; DEPTH + 1],
+    height: usize,
+    /// Parts rehash levels `1..=split`.
+    split: usize,
+    parts: usize,
+    /// Part `p` starts from the written leaves `dirty[ranges[p]..ranges[p + 1]]`.
+    ranges: [u32; MAX_PARTS + 1],
+    /// How many nodes of level `split` part `p` rehashed (at the start of its range).
+    counts: [Slot<u32>; MAX_PARTS],
+    root: &'t mut Hash32,
+}
+
+impl TreeJob<'_> {
+    /// How many parts the job has.
+    pub fn parts(&self) -> usize {
+        self.parts
+    }
+
+    /// Rehashes part `p`'s subtrees at levels `1..=split`. Each part must run exactly
+    /// once (any order, any threads) before [`Self::finish`]; an index out of range does
+    /// nothing.
+    pub fn run_part<H: Hasher + ?Sized>(
+        &self,
+        p: usize,
+        hasher: &mut H,
+        scratch: &mut HashScratch<'_>,
+    ) {
+        if p >= self.parts {
+            return;
+        }
+        let range = self.ranges[p] as usize..self.ranges[p + 1] as usize;
+        // Part p reads and writes only its range of `dirty`, the nodes of its subtrees
+        // and their leaves (module docs); `counts[p]` is its own.
+        let d = &self.dirty[range];
+        let mut count = d.len();
+        for l in 1..=self.split {
+            count = to_parents(d, count);
+            let parent = |i: usize| d[i].get() as usize;
+            hash_level(self.height, l, self.nodes, self.leaves, count, parent, hasher, scratch);
+        }
+        self.counts[p].set(count as u32);
+    }
+
+    /// After every part ran (and the threads that ran them were joined): rehashes the
+    /// levels above the split, stores the new root (in the state) and returns it.
+    pub fn finish<H: Hasher + ?Sized>(
+        self,
+        hasher: &mut H,
+        scratch: &mut HashScratch<'_>,
+    ) -> Hash32 {
+        let dirty = settled(self.dirty);
+        // Gather the parts' level-`split` nodes at the front, in order (each part's
+        // range starts at or after the gathered ones).
+        let mut count = 0;
+        for p in 0..self.parts {
+            let start = self.ranges[p] as usize;
+            let n = self.counts[p].get() as usize;
+            dirty.copy_within(start..start + n, count);
+            count += n;
+        }
+        let d = &*Slot::from_mut_slice(&mut dirty[..count]);
+        for l in self.split + 1..=self.height {
+            count = to_parents(d, count);
+            let parent = |i: usize| d[i].get() as usize;
+            hash_level(self.height, l, self.nodes, self.leaves, count, parent, hasher, scratch);
+        }
+        let top = self.nodes[level_range(self.height, self.height).start].get();
+        *self.root = fold_root(&top, self.height, self.zero, hasher);
+        *self.root
+    }
+}
