@@ -5,14 +5,19 @@
 //! Batches of 1k and 64k messages of 64 and 136 bytes; `PAREX_BENCH_LARGE=1` adds 1M.
 //! `PAREX_BENCH_DEVICE` picks the OpenCL device (see `docs/offload.md`; default `auto`).
 //!
+//! Group `lanes_64B`: one thread, `tiny-keccak` (`keccak256` in a loop) against every
+//! SIMD backend this CPU runs (`Lanes::available()`), batches of 256, 1024 and 4096
+//! 64-byte messages.
+//!
 //! ```text
 //! cargo bench -p parex --bench hash --features opencl,rayon -- --measurement-time 2 --warm-up-time 1
+//! cargo bench -p parex --bench hash -- lanes --measurement-time 2 --warm-up-time 1
 //! ```
 
 use criterion::{BenchmarkId, Criterion, Throughput};
 use parex::core::Hasher;
 use parex::offload::bench::bench_data;
-use parex::offload::CpuHasher;
+use parex::offload::{CpuHasher, Lanes};
 use std::time::Duration;
 
 fn batch_sizes() -> Vec<usize> {
@@ -90,9 +95,37 @@ fn keccak_batches(c: &mut Criterion) {
     }
 }
 
+fn lanes_batches(c: &mut Criterion) {
+    let msg_len = 64;
+    let mut group = c.benchmark_group(format!("lanes_{msg_len}B"));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_secs(1));
+    for n in [256usize, 1024, 4096] {
+        let data = bench_data(n * msg_len);
+        let mut out = vec![[0u8; 32]; n];
+        group.throughput(Throughput::Elements(n as u64));
+        group.bench_with_input(BenchmarkId::new("tiny-keccak", n), &n, |b, _| {
+            b.iter(|| {
+                for (msg, o) in data.chunks_exact(msg_len).zip(out.iter_mut()) {
+                    *o = parex::core::keccak256(msg);
+                }
+            })
+        });
+        for lanes in Lanes::available() {
+            group.bench_with_input(BenchmarkId::new(lanes.name(), n), &n, |b, _| {
+                b.iter(|| lanes.hash_fixed(&data, msg_len, &mut out))
+            });
+        }
+    }
+    group.finish();
+}
+
 // `criterion_group!` would generate an undocumented `pub fn`; this is its expansion.
 fn main() {
     let mut c = Criterion::default().configure_from_args();
     keccak_batches(&mut c);
+    lanes_batches(&mut c);
     c.final_summary();
 }

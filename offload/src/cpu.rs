@@ -1,10 +1,13 @@
-//! The CPU backend: `tiny-keccak`, one message after another on the calling thread, or
-//! spread over all cores with `rayon` (feature `rayon`).
+//! The CPU backend: Keccak-256 on the calling thread, several messages per permutation
+//! with the widest SIMD backend this CPU has ([`Lanes::detect`]: AVX-512, AVX2, else
+//! `tiny-keccak`), or spread over all cores with `rayon` (feature `rayon`), each thread
+//! hashing its chunk the same way.
 //!
 //! Also home of the batch-shape rules every backend shares: how many whole messages a
 //! possibly inconsistent batch holds ([`fixed_count`], [`var_count`]).
 
-use parex_core::{keccak256, Hash32, Hasher};
+use crate::lanes::Lanes;
+use parex_core::{Hash32, Hasher};
 
 /// Below this many messages a parallel [`CpuHasher`] stays on the calling thread: the
 /// fork/join costs more than it saves.
@@ -41,6 +44,11 @@ impl CpuHasher {
     pub fn is_parallel(&self) -> bool {
         self.parallel
     }
+
+    /// The SIMD backend every thread hashes with: [`Lanes::detect`].
+    pub fn lanes(&self) -> Lanes {
+        Lanes::detect()
+    }
 }
 
 /// How many whole messages of `msg_len` bytes a batch of `data_len` bytes with `out_len`
@@ -67,24 +75,12 @@ pub fn var_count(data_len: usize, ends: &[u32], out_len: usize) -> usize {
 }
 
 fn fixed_serial(data: &[u8], msg_len: usize, out: &mut [Hash32]) {
-    if msg_len == 0 {
-        let empty = keccak256(&[]);
-        out.iter_mut().for_each(|o| *o = empty);
-    } else {
-        for (msg, o) in data.chunks_exact(msg_len).zip(out.iter_mut()) {
-            *o = keccak256(msg);
-        }
-    }
+    Lanes::detect().fixed_unchecked(data, msg_len, out)
 }
 
 /// `ends` already validated by [`var_count`]; `base` is where the first message starts.
 fn var_serial(data: &[u8], base: usize, ends: &[u32], out: &mut [Hash32]) {
-    let mut start = base;
-    for (&end, o) in ends.iter().zip(out.iter_mut()) {
-        let end = end as usize;
-        *o = keccak256(&data[start..end]);
-        start = end;
-    }
+    Lanes::detect().var_unchecked(data, base, ends, out)
 }
 
 impl Hasher for CpuHasher {

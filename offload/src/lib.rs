@@ -5,8 +5,11 @@
 //! whole batches: one Merkle level (fixed 64-byte node pairs), all leaves of a block
 //! (variable-length encodings, one buffer plus end offsets). This crate runs those batches:
 //!
-//! - [`CpuHasher`] (`cpu.rs`): `tiny-keccak` on the calling thread, or over all cores with
-//!   `rayon`.
+//! - [`CpuHasher`] (`cpu.rs`): on the calling thread, or over all cores with `rayon`;
+//!   each thread hashes with [`Lanes::detect`]'s backend.
+//! - [`Lanes`] (`lanes.rs`): multi-lane Keccak-256, 8 messages per permutation with
+//!   AVX-512F, 4 with AVX2, else `tiny-keccak`, chosen at run time
+//!   (`is_x86_feature_detected!`; scalar only off x86_64).
 //! - [`OpenClHasher`] (`opencl.rs`, feature `opencl`): one work-item per message, kernel
 //!   in `keccak.cl` ([`KECCAK_CL`]); programs built once (or loaded from a prebuilt
 //!   binary, the FPGA flow), buffers reused across batches, big batches chunked and
@@ -37,6 +40,7 @@ pub mod cpu;
 pub mod device;
 pub mod error;
 pub mod hex;
+pub mod lanes;
 #[cfg(feature = "opencl")]
 pub mod opencl;
 
@@ -45,6 +49,7 @@ pub use cpu::CpuHasher;
 pub use device::{DeviceInfo, DeviceSpec, DeviceType};
 pub use error::OffloadError;
 pub use hex::{parse_hex_line, HexError};
+pub use lanes::Lanes;
 #[cfg(feature = "opencl")]
 pub use opencl::OpenClHasher;
 
