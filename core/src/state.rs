@@ -21,6 +21,11 @@ use crate::types::{Address, Hash32, KeyKind, StateKey};
 /// An empty slot of an open-addressing index.
 pub(crate) const EMPTY: u32 = u32::MAX;
 
+/// How many writes ahead [`State::stage`] starts loading index slots, and the entries
+/// (and leaf numbers) they name.
+const PREFETCH_INDEX: usize = 16;
+const PREFETCH_ENTRY: usize = 8;
+
 /// One word of state.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -370,16 +375,45 @@ impl<'a> State<'a> {
         if writes.windows(2).any(|w| w[0].key >= w[1].key) {
             return Err(BlockError::ParallelInvariant("write set not sorted and unique"));
         }
-        let new = writes.iter().filter(|w| self.probe(&w.key).is_err()).count();
+        let dirty = &mut dirty[..writes.len()];
+        // Find every key first (its entry, or EMPTY when new), loading the index slots
+        // and entries a few writes ahead, so that their cache misses overlap.
+        let mut new = 0;
+        for (j, (w, d)) in writes.iter().zip(dirty.iter_mut()).enumerate() {
+            if let Some(a) = writes.get(j + PREFETCH_INDEX) {
+                self.prefetch(&a.key, 0);
+            }
+            if let Some(a) = writes.get(j + PREFETCH_ENTRY) {
+                self.prefetch(&a.key, 1);
+            }
+            *d = match self.probe(&w.key) {
+                Ok(i) => i as u32,
+                Err(_) => {
+                    new += 1;
+                    EMPTY
+                }
+            };
+        }
         if self.len + new > self.capacity() {
             return Err(BlockError::StateFull {
                 needed: self.len + new,
                 capacity: self.capacity(),
             });
         }
-        let dirty = &mut dirty[..writes.len()];
-        for (w, d) in writes.iter().zip(dirty.iter_mut()) {
-            let leaf = match self.probe(&w.key) {
+        // Then set the words and their leaves; a new key is looked up again (inserting a
+        // key moves no entry, but may take the slot another new key was to have).
+        for j in 0..writes.len() {
+            if let Some(&e) = dirty.get(j + PREFETCH_ENTRY) {
+                if let Some(l) = self.leaf_of.get(e as usize) {
+                    prefetch(l);
+                }
+            }
+            let w = &writes[j];
+            let found = match dirty[j] {
+                EMPTY => self.probe(&w.key),
+                i => Ok(i as usize),
+            };
+            let leaf = match found {
                 Ok(i) => {
                     self.entries[i].value = w.value;
                     let leaf = self.leaf_of[i] as usize;
@@ -388,7 +422,7 @@ impl<'a> State<'a> {
                 }
                 Err(slot) => self.push_at(slot, w.key, w.value),
             };
-            *d = leaf as u32;
+            dirty[j] = leaf as u32;
         }
         dirty.sort_unstable();
         let mut count = 0;
@@ -398,7 +432,7 @@ impl<'a> State<'a> {
                 count += 1;
             }
         }
-        Ok(self.tree.job(self.leaves, &mut dirty[..count], parts, &mut self.root))
+        Ok(self.tree.job(&self.leaves[..self.leaf_len], &mut dirty[..count], parts, &mut self.root))
     }
 }
 

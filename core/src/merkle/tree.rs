@@ -108,8 +108,8 @@ impl<'a> MerkleTree<'a> {
         fold_root(&self.nodes[self.level(self.height).start], self.height, &self.zero, hasher)
     }
 
-    /// Splits the rehashing of `dirty` (leaf indices, sorted ascending, deduplicated,
-    /// each below the stored width; used as working space) into `parts` parts (at most
+    /// Splits the rehashing of `dirty` (indices into `leaves`, the leaves in use, sorted
+    /// ascending, deduplicated; used as working space) into `parts` parts (at most
     /// [`MAX_PARTS`]). `root` receives the new root in [`TreeJob::finish`].
     pub fn job<'t>(
         &'t mut self,
@@ -120,9 +120,12 @@ impl<'a> MerkleTree<'a> {
     ) -> TreeJob<'t> {
         let h = self.height;
         let parts = parts.clamp(1, MAX_PARTS);
-        // The split level: as high as leaves at least 4 subtrees per part.
-        let mut split = h;
-        while split > 1 && (1usize << (2 * (h - split))) < 4 * parts {
+        // The split level: as high as leaves at least 16 subtrees per part under the
+        // leaves in use (a state's capacity is often far above its size, and the leaves
+        // in use are the first ones).
+        let used = height_for(leaves.len()).min(h);
+        let mut split = used;
+        while split > 1 && (1usize << (2 * (used - split))) < 16 * parts {
             split -= 1;
         }
         let d = dirty.len();
