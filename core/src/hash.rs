@@ -59,6 +59,53 @@ pub fn keccak256(data: &[u8]) -> Hash32 {
     out
 }
 
+/// Bytes Keccak-256 absorbs per permutation (its rate).
+pub const RATE: usize = 136;
+
+/// Keccak-f\[1600\] permutations that hashing a message of `len` bytes costs (the
+/// padding takes at least one byte, so 136 bytes take two).
+pub const fn permutations(len: usize) -> u64 {
+    (len / RATE + 1) as u64
+}
+
+/// A [`Hasher`] that passes every batch on to `inner` and counts the permutations it
+/// costs (what `parex bench` reports per transaction).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Counting<H> {
+    /// The hasher doing the work.
+    pub inner: H,
+    /// Permutations hashed so far.
+    pub permutations: u64,
+}
+
+impl<H> Counting<H> {
+    /// Counts from zero.
+    pub const fn new(inner: H) -> Self {
+        Self { inner, permutations: 0 }
+    }
+}
+
+impl<H: Hasher> Hasher for Counting<H> {
+    fn hash_fixed(&mut self, data: &[u8], msg_len: usize, out: &mut [Hash32]) {
+        let n = data.len().checked_div(msg_len).map_or(out.len(), |n| n.min(out.len()));
+        self.permutations += n as u64 * permutations(msg_len);
+        self.inner.hash_fixed(data, msg_len, out)
+    }
+
+    fn hash_var(&mut self, data: &[u8], ends: &[u32], out: &mut [Hash32]) {
+        let mut start = 0;
+        for &end in ends.iter().take(out.len()) {
+            self.permutations += permutations((end as usize).saturating_sub(start));
+            start = end as usize;
+        }
+        self.inner.hash_var(data, ends, out)
+    }
+
+    fn runs_on_cpu(&self) -> bool {
+        self.inner.runs_on_cpu()
+    }
+}
+
 /// The default [`Hasher`]: `tiny-keccak` on the calling core, one message after another.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct KeccakHasher;
@@ -122,5 +169,9 @@ mod tests {
         assert_eq!(out[0], keccak256(b"a"));
         assert_eq!(out[1], keccak256(b""));
         assert_eq!(out[2], keccak256(b"bcdefghijkl"));
+        let mut counting = Counting::new(KeccakHasher);
+        counting.hash_fixed(&[0; 270], 135, &mut out[..2]);
+        counting.hash_var(&[0; 200], &[136, 200], &mut out[..2]);
+        assert_eq!(counting.permutations, 2 + 2 + 1);
     }
 }

@@ -56,5 +56,5 @@ pub mod tx;
 pub mod types;
 pub mod vm;
 
-pub use hash::{keccak256, Hasher, KeccakHasher};
+pub use hash::{keccak256, Counting, Hasher, KeccakHasher};
 pub use types::{Address, Hash32, KeyKind, StateKey};

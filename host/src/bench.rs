@@ -16,10 +16,11 @@
 //! Every replay's block hashes (which cover the state, transaction and receipt roots)
 //! are compared with the sequential warm-up's: `roots_match` is false if any differs.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use parex_core::exec::Limits;
 use parex_core::hash::Hasher;
+use parex_offload::CpuHasher;
 use serde::Serialize;
 
 use crate::blockfile::hash_hex;
@@ -107,6 +108,10 @@ pub struct EngineResult {
     pub tps: f64,
     /// Transactions per second over execution alone.
     pub exec_tps: f64,
+    /// Keccak permutations of the commitment per transaction (roots, header hash).
+    pub perms_per_tx: f64,
+    /// Permutations per second while committing.
+    pub commit_perm_rate: f64,
     /// Executions beyond one per transaction (parallel only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reexecutions: Option<u64>,
@@ -158,6 +163,15 @@ pub struct RunReport {
     pub speedup: f64,
     /// Share of the parallel run's time spent committing (where the hashing is).
     pub hashing_share: f64,
+    /// Keccak permutations of the commitment per transaction (the parallel run's).
+    pub perms_per_tx: f64,
+    /// The hasher's raw rate on batches of 4,096 one-permutation messages, with as many
+    /// threads as the parallel run commits on, permutations per second.
+    pub raw_perm_rate: f64,
+    /// `parallel.commit_perm_rate / raw_perm_rate`: how close the parallel run's
+    /// commitment comes to the raw rate (the rest is applying writes, walking the tree,
+    /// building messages, and idle workers).
+    pub perm_rate_share: f64,
     /// State root after the last block.
     pub state_root: String,
     /// Hash of the last block.
@@ -185,6 +199,7 @@ pub struct BenchReport {
 struct Round {
     exec: Duration,
     commit: Duration,
+    permutations: u64,
     reexecutions: u64,
     aborts: u64,
     waits: u64,
@@ -196,6 +211,7 @@ impl Round {
         let mut r = Round {
             exec: Duration::ZERO,
             commit: Duration::ZERO,
+            permutations: 0,
             reexecutions: 0,
             aborts: 0,
             waits: 0,
@@ -204,6 +220,7 @@ impl Round {
         for b in &out.blocks {
             r.exec += b.exec_time;
             r.commit += b.commit_time;
+            r.permutations += b.commit_permutations;
             r.reexecutions += b.stats.reexecutions;
             r.aborts += b.stats.aborts;
             r.waits += b.stats.dependency_waits;
@@ -227,6 +244,12 @@ fn median(mut rounds: Vec<Round>, txs: usize, parallel: bool) -> EngineResult {
         commit_secs: r.commit.as_secs_f64(),
         tps: rate(secs),
         exec_tps: rate(exec_secs),
+        perms_per_tx: if txs > 0 { r.permutations as f64 / txs as f64 } else { 0.0 },
+        commit_perm_rate: if r.commit > Duration::ZERO {
+            r.permutations as f64 / r.commit.as_secs_f64()
+        } else {
+            0.0
+        },
         reexecutions: parallel.then_some(r.reexecutions),
         aborts: parallel.then_some(r.aborts),
         dependency_waits: parallel.then_some(r.waits),
@@ -320,6 +343,11 @@ pub fn measure(
     let speedup = if sequential.tps > 0.0 { parallel.tps / sequential.tps } else { 0.0 };
     let hashing_share =
         if parallel.secs > 0.0 { parallel.commit_secs / parallel.secs } else { 0.0 };
+    let threads = if hasher.runs_on_cpu() { par_mode.workers() } else { 1 };
+    let raw_perm_rate = raw_rate(hasher, threads);
+    let perm_rate_share =
+        if raw_perm_rate > 0.0 { parallel.commit_perm_rate / raw_perm_rate } else { 0.0 };
+    let perms_per_tx = parallel.perms_per_tx;
     let (state_root, block_hash) = match reference.blocks.last() {
         Some(b) => (b.header.state_root, b.hash),
         None => (reference.genesis_root, [0; 32]),
@@ -342,10 +370,43 @@ pub fn measure(
         parallel,
         speedup,
         hashing_share,
+        perms_per_tx,
+        raw_perm_rate,
+        perm_rate_share,
         state_root: hash_hex(&state_root),
         block_hash: hash_hex(&block_hash),
         roots_match: mismatch.is_none(),
         mismatch,
+    })
+}
+
+/// Messages per batch of [`raw_rate`] (128 bytes each: one permutation, an inner node).
+const RAW_BATCH: usize = 4096;
+/// How long [`raw_rate`] hashes.
+const RAW_TIME: Duration = Duration::from_millis(40);
+
+/// Permutations per second of `hasher`'s batches of one-permutation messages: on
+/// `threads` threads at once with one-thread CPU hashers when it runs on the CPU (as the
+/// host's commitment does), else of `hasher` itself.
+fn raw_rate(hasher: &mut (dyn Hasher + Send), threads: usize) -> f64 {
+    fn run(h: &mut dyn Hasher) -> f64 {
+        let data = vec![0x5au8; RAW_BATCH * 128];
+        let mut out = vec![[0u8; 32]; RAW_BATCH];
+        let start = Instant::now();
+        let mut batches = 0u64;
+        while batches == 0 || start.elapsed() < RAW_TIME {
+            h.hash_fixed(&data, 128, &mut out);
+            batches += 1;
+        }
+        (batches * RAW_BATCH as u64) as f64 / start.elapsed().as_secs_f64()
+    }
+    if !hasher.runs_on_cpu() {
+        return run(hasher);
+    }
+    std::thread::scope(|s| {
+        let handles: Vec<_> =
+            (0..threads.max(1)).map(|_| s.spawn(|| run(&mut CpuHasher::single_thread()))).collect();
+        handles.into_iter().map(|h| h.join().unwrap_or(0.0)).sum()
     })
 }
 
@@ -364,9 +425,11 @@ pub fn table(runs: &[RunReport]) -> String {
         "re-exec",
         "fell back",
         "hashing",
+        "perm/tx",
+        "rate",
         "roots",
     ];
-    let rows: Vec<[String; 13]> = runs
+    let rows: Vec<[String; 15]> = runs
         .iter()
         .map(|r| {
             [
@@ -382,6 +445,8 @@ pub fn table(runs: &[RunReport]) -> String {
                 r.parallel.reexecutions.unwrap_or(0).to_string(),
                 format!("{}/{}", r.parallel.fell_back_blocks.unwrap_or(0), r.blocks),
                 format!("{:.1}%", 100.0 * r.hashing_share),
+                format!("{:.2}", r.perms_per_tx),
+                format!("{:.0}%", 100.0 * r.perm_rate_share),
                 if r.roots_match { "match" } else { "DIFFER" }.to_string(),
             ]
         })

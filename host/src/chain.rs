@@ -32,6 +32,8 @@ pub struct BlockOutcome {
     pub exec_time: Duration,
     /// Commitment time (roots and state update).
     pub commit_time: Duration,
+    /// Keccak permutations of the commitment.
+    pub commit_permutations: u64,
 }
 
 /// A replay's result.
@@ -112,6 +114,7 @@ pub fn replay<H: Hasher + ?Sized>(
             stats: executed.stats,
             exec_time: executed.exec_time,
             commit_time,
+            commit_permutations: exec.commit_permutations(),
         });
     }
     Ok(ChainOutcome { genesis_root, blocks: out, state: state.entries().to_vec() })

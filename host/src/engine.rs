@@ -3,6 +3,7 @@
 //! (The `rayon` feature spreads commitment hashing over the cores, through
 //! `parex-offload`'s CPU backend.)
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -24,7 +25,7 @@ use parex_core::sequential::{execute_sequential, ExecStats, SeqMemory};
 use parex_core::state::{Genesis, State, StateEntry, StateMemory};
 use parex_core::tx::Transaction;
 use parex_core::vm::VmScratch;
-use parex_core::Hash32;
+use parex_core::{Counting, Hash32};
 
 use parex_offload::CpuHasher;
 
@@ -186,6 +187,8 @@ pub struct Executor {
     fp: FootprintBuffers,
     /// Threads for workers 1 and up, kept from block to block.
     pool: Pool,
+    /// Keccak permutations of the last commitment.
+    commit_permutations: u64,
 }
 
 /// Memory of the footprint scheduler (`parex_core::parallel::footprint`).
@@ -256,7 +259,13 @@ impl Executor {
             hash: HashBuffers::default(),
             fp: FootprintBuffers::default(),
             pool: Pool::default(),
+            commit_permutations: 0,
         }
+    }
+
+    /// Keccak permutations the last [`Self::commit`] cost (roots, header hash).
+    pub fn commit_permutations(&self) -> u64 {
+        self.commit_permutations
     }
 
     /// The limits.
@@ -508,6 +517,8 @@ impl Executor {
             self.digests.resize(2 * txs.len(), [0; 32]);
         }
         let parts = if hasher.runs_on_cpu() { workers.clamp(1, MAX_PARTS) } else { 1 };
+        let mut hasher = Counting::new(hasher);
+        let worker_perms = AtomicU64::new(0);
         while self.workers.len() < parts {
             self.workers.push(WorkerBuffers::new(&self.limits));
         }
@@ -519,10 +530,10 @@ impl Executor {
             &mut self.dirty,
             &mut self.digests,
             parts,
-            hasher,
+            &mut hasher,
         )?;
         if parts == 1 {
-            job.run_part(0, hasher, &mut self.hash.scratch());
+            job.run_part(0, &mut hasher, &mut self.hash.scratch());
         } else {
             let slots: Vec<Mutex<&mut WorkerBuffers>> =
                 self.workers[..parts].iter_mut().map(Mutex::new).collect();
@@ -531,7 +542,10 @@ impl Executor {
             self.pool
                 .run(parts, &|i| {
                     let mut w = slots[i].lock().unwrap_or_else(PoisonError::into_inner);
-                    job.run_part(i, &mut CpuHasher::single_thread(), &mut w.hash.scratch());
+                    let mut h = Counting::new(CpuHasher::single_thread());
+                    job.run_part(i, &mut h, &mut w.hash.scratch());
+                    // Relaxed: read after the pool joined the workers.
+                    worker_perms.fetch_add(h.permutations, Ordering::Relaxed);
                 })
                 .map_err(|WorkerLost| {
                     BlockError::ParallelInvariant("a commitment worker panicked or could not start")
@@ -540,8 +554,9 @@ impl Executor {
         let number = env.number;
         let gas = executed.stats.gas_used;
         let scratch = &mut self.hash.scratch();
-        let header = job.finish(parent_hash, number, env.beneficiary, gas, hasher, scratch);
-        let hash = header.hash(hasher);
+        let header = job.finish(parent_hash, number, env.beneficiary, gas, &mut hasher, scratch);
+        let hash = header.hash(&mut hasher);
+        self.commit_permutations = hasher.permutations + worker_perms.into_inner();
         Ok((header, hash))
     }
 }

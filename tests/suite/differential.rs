@@ -111,6 +111,7 @@ pub(crate) fn replay_engine(
             stats,
             exec_time: Duration::ZERO,
             commit_time: Duration::ZERO,
+            commit_permutations: committer.commit_permutations(),
         });
     }
     Ok(ChainOutcome { genesis_root, blocks: out, state: state.entries().to_vec() })

@@ -66,8 +66,9 @@ fn model_list_root(digests: &[Hash32]) -> Hash32 {
 }
 
 fn leaf(seed: u64) -> Leaf {
-    let mut l = Leaf::new(seed, if seed % 3 == 0 { KeyKind::Storage } else { KeyKind::Balance }, 7);
-    l.set(if seed % 3 == 0 { KeyKind::Storage } else { KeyKind::Nonce }, seed.wrapping_mul(31));
+    let storage = seed.is_multiple_of(3);
+    let mut l = Leaf::new(seed, if storage { KeyKind::Storage } else { KeyKind::Balance }, 7);
+    l.set(if storage { KeyKind::Storage } else { KeyKind::Nonce }, seed.wrapping_mul(31));
     l
 }
 
