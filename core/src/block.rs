@@ -6,10 +6,10 @@ use core::ops::Range;
 use crate::error::BlockError;
 use crate::hash::Hasher;
 use crate::merkle::{
-    finish_list, list_height, list_zeros, reduce, HashScratch, TreeJob, LIST_DEPTH, MAX_PARTS,
+    finish_list, list_height, list_zeros, reduce, HashScratch, TreeJob, LIST_DEPTH,
 };
 use crate::receipt::Receipt;
-use crate::state::{State, StateEntry};
+use crate::state::{Staging, State, StateEntry};
 use crate::sync::{settled, Slot};
 use crate::tx::{Transaction, MAX_ENCODED_LEN};
 use crate::types::{Address, Hash32};
@@ -65,7 +65,7 @@ impl BlockHeader {
 
 /// Caller memory for committing a block.
 pub struct CommitMemory<'a> {
-    /// Leaf indices of written keys: at least the write set's length.
+    /// Entries and leaves of written keys: at least twice the write set's length.
     pub dirty: &'a mut [u32],
     /// Transaction and receipt digests: at least two per transaction.
     pub digests: &'a mut [Hash32],
@@ -121,7 +121,7 @@ pub fn commit<H: Hasher + ?Sized>(
     mem: &mut CommitMemory<'_>,
 ) -> Result<BlockHeader, BlockError> {
     let CommitMemory { dirty, digests, scratch } = mem;
-    let job = Commit::new(state, txs, receipts, writes, dirty, digests, 1, hasher)?;
+    Commit::check(txs, receipts, digests)?;
     if !scratch.is_usable() {
         return Err(BlockError::BufferTooSmall {
             buffer: "hash scratch",
@@ -129,6 +129,8 @@ pub fn commit<H: Hasher + ?Sized>(
             given: scratch.msgs.len(),
         });
     }
+    let tree = Staging::new(state, writes, dirty, 1)?.run_alone()?;
+    let job = Commit::new(tree, txs, receipts, digests, hasher)?;
     job.run_part(0, hasher, scratch);
     Ok(job.finish(parent_hash, number, beneficiary, gas_used, hasher, scratch))
 }
@@ -154,21 +156,14 @@ pub struct Commit<'c> {
 }
 
 impl<'c> Commit<'c> {
-    /// Applies the write set to `state` (words and leaves; the hashing is left to the
-    /// parts) and splits the rest into `parts` parts (at most [`MAX_PARTS`]). `dirty`
-    /// needs `writes.len()` elements, `digests` two per transaction. On error the state
-    /// is unchanged.
-    #[allow(clippy::too_many_arguments)]
-    pub fn new<H: Hasher + ?Sized>(
-        state: &'c mut State<'_>,
-        txs: &'c [Transaction],
-        receipts: &'c [Receipt],
-        writes: &[StateEntry],
-        dirty: &'c mut [u32],
-        digests: &'c mut [Hash32],
-        parts: usize,
-        hasher: &mut H,
-    ) -> Result<Self, BlockError> {
+    /// Checks the memory a commitment of `txs` needs: `digests` two per transaction and
+    /// a receipt per transaction. Callers check before staging the write set, so that an
+    /// error leaves the state unchanged.
+    pub fn check(
+        txs: &[Transaction],
+        receipts: &[Receipt],
+        digests: &[Hash32],
+    ) -> Result<(), BlockError> {
         let n = txs.len();
         if digests.len() < 2 * n || receipts.len() < n {
             return Err(BlockError::BufferTooSmall {
@@ -177,7 +172,22 @@ impl<'c> Commit<'c> {
                 given: digests.len(),
             });
         }
-        let parts = parts.clamp(1, MAX_PARTS);
+        Ok(())
+    }
+
+    /// The commitment of a block whose write set was staged into `tree`
+    /// ([`Staging::finish`]), in as many parts as the staging had. Fails only as
+    /// [`Self::check`] does.
+    pub fn new<H: Hasher + ?Sized>(
+        tree: TreeJob<'c>,
+        txs: &'c [Transaction],
+        receipts: &'c [Receipt],
+        digests: &'c mut [Hash32],
+        hasher: &mut H,
+    ) -> Result<Self, BlockError> {
+        Self::check(txs, receipts, digests)?;
+        let n = txs.len();
+        let parts = tree.parts();
         // Chunks of 4^k digests, at least four per part, below the list's height.
         let mut chunk_levels = 0;
         if parts > 1 {
@@ -187,7 +197,6 @@ impl<'c> Commit<'c> {
                 chunk_levels += 1;
             }
         }
-        let tree = state.stage(writes, dirty, parts)?;
         Ok(Self {
             tree,
             txs,

@@ -22,7 +22,7 @@ use parex_core::parallel::{
 };
 use parex_core::receipt::Receipt;
 use parex_core::sequential::{execute_sequential, ExecStats, SeqMemory};
-use parex_core::state::{Genesis, State, StateEntry, StateMemory};
+use parex_core::state::{Genesis, Staging, State, StateEntry, StateMemory};
 use parex_core::tx::Transaction;
 use parex_core::vm::VmScratch;
 use parex_core::{Counting, Hash32};
@@ -510,8 +510,8 @@ impl Executor {
         hasher: &mut H,
         workers: usize,
     ) -> Result<(BlockHeader, Hash32), BlockError> {
-        if self.dirty.len() < executed.writes.len() {
-            self.dirty.resize(executed.writes.len(), 0);
+        if self.dirty.len() < 2 * executed.writes.len() {
+            self.dirty.resize(2 * executed.writes.len(), 0);
         }
         if self.digests.len() < 2 * txs.len() {
             self.digests.resize(2 * txs.len(), [0; 32]);
@@ -522,35 +522,36 @@ impl Executor {
         while self.workers.len() < parts {
             self.workers.push(WorkerBuffers::new(&self.limits));
         }
-        let job = Commit::new(
-            state,
-            txs,
-            &executed.receipts,
-            &executed.writes,
-            &mut self.dirty,
-            &mut self.digests,
-            parts,
-            &mut hasher,
-        )?;
-        if parts == 1 {
+        Commit::check(txs, &executed.receipts, &self.digests)?;
+        let mut staging = Staging::new(state, &executed.writes, &mut self.dirty, parts)?;
+        let job = if parts == 1 {
+            let tree = staging.run_alone()?;
+            let job = Commit::new(tree, txs, &executed.receipts, &mut self.digests, &mut hasher)?;
             job.run_part(0, &mut hasher, &mut self.hash.scratch());
+            job
         } else {
+            // A lost worker leaves its part undone; once the updates began, the state's
+            // words are partly updated, an error the caller cannot retry (see `Pool`).
+            let lost =
+                || BlockError::ParallelInvariant("a commitment worker panicked or could not start");
+            let pool = &mut self.pool;
+            pool.run(parts, &|i| staging.lookup_part(i)).map_err(|WorkerLost| lost())?;
+            let updates = staging.updates()?;
+            pool.run(parts, &|i| updates.run_part(i)).map_err(|WorkerLost| lost())?;
+            let tree = staging.finish();
+            let job = Commit::new(tree, txs, &executed.receipts, &mut self.digests, &mut hasher)?;
             let slots: Vec<Mutex<&mut WorkerBuffers>> =
                 self.workers[..parts].iter_mut().map(Mutex::new).collect();
-            // A lost worker leaves its part undone: the state's words are already
-            // updated, so this is an error the caller cannot retry (see `Pool`).
-            self.pool
-                .run(parts, &|i| {
-                    let mut w = slots[i].lock().unwrap_or_else(PoisonError::into_inner);
-                    let mut h = Counting::new(CpuHasher::single_thread());
-                    job.run_part(i, &mut h, &mut w.hash.scratch());
-                    // Relaxed: read after the pool joined the workers.
-                    worker_perms.fetch_add(h.permutations, Ordering::Relaxed);
-                })
-                .map_err(|WorkerLost| {
-                    BlockError::ParallelInvariant("a commitment worker panicked or could not start")
-                })?;
-        }
+            pool.run(parts, &|i| {
+                let mut w = slots[i].lock().unwrap_or_else(PoisonError::into_inner);
+                let mut h = Counting::new(CpuHasher::single_thread());
+                job.run_part(i, &mut h, &mut w.hash.scratch());
+                // Relaxed: read after the pool joined the workers.
+                worker_perms.fetch_add(h.permutations, Ordering::Relaxed);
+            })
+            .map_err(|WorkerLost| lost())?;
+            job
+        };
         let number = env.number;
         let gas = executed.stats.gas_used;
         let scratch = &mut self.hash.scratch();

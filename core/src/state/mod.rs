@@ -15,16 +15,15 @@
 
 use crate::error::{BlockError, GenesisError};
 use crate::hash::{keccak256, Hasher};
-use crate::merkle::{HashScratch, Leaf, MerkleTree, TreeJob};
+use crate::merkle::{HashScratch, Leaf, MerkleTree};
 use crate::types::{Address, Hash32, KeyKind, StateKey};
 
 /// An empty slot of an open-addressing index.
 pub(crate) const EMPTY: u32 = u32::MAX;
 
-/// How many writes ahead [`State::stage`] starts loading index slots, and the entries
-/// (and leaf numbers) they name.
-const PREFETCH_INDEX: usize = 16;
-const PREFETCH_ENTRY: usize = 8;
+mod stage;
+
+pub use stage::{Staging, Updates};
 
 /// One word of state.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -243,31 +242,10 @@ impl<'a> State<'a> {
         match self.probe(&key) {
             Ok(_) => Err(GenesisError::DuplicateKey(key)),
             Err(slot) => {
-                self.push_at(slot, key, value);
+                self.insert(key, value, slot, EMPTY);
                 Ok(())
             }
         }
-    }
-
-    /// Appends an entry, records it at index `slot` (an empty slot found by `probe`) and
-    /// sets its word in its leaf: the account's leaf for an account word (a new one for
-    /// the account's first word), a new leaf for a storage word. Returns the leaf.
-    fn push_at(&mut self, slot: usize, key: StateKey, value: u64) -> usize {
-        let i = self.len;
-        self.entries[i] = StateEntry { key, value };
-        self.index[slot] = i as u32;
-        self.len += 1;
-        let leaf = self.account_leaf(&key).unwrap_or_else(|| {
-            // In bounds: there are as many leaves as entries, and a leaf is only
-            // created with an entry.
-            let l = self.leaf_len;
-            self.leaves[l] = Leaf::new(key.addr.0, key.kind, key.slot);
-            self.leaf_len += 1;
-            l
-        });
-        self.leaf_of[i] = leaf as u32;
-        self.leaves[leaf].set(key.kind, value);
-        leaf
     }
 
     /// The leaf of `key`'s account, if `key` is an account word and the account has
@@ -333,7 +311,7 @@ impl<'a> State<'a> {
     /// Applies a block's write set and updates the commitment, on one thread.
     ///
     /// `writes` must be sorted by key without duplicates (both executors produce it so);
-    /// new keys are appended in that order. `dirty` needs `writes.len()` elements.
+    /// new keys are appended in that order. `dirty` needs `2 * writes.len()` elements.
     /// On error nothing has changed.
     pub fn apply<H: Hasher + ?Sized>(
         &mut self,
@@ -349,90 +327,42 @@ impl<'a> State<'a> {
                 given: scratch.msgs.len(),
             });
         }
-        let job = self.stage(writes, dirty, 1)?;
+        let job = Staging::new(self, writes, dirty, 1)?.run_alone()?;
         job.run_part(0, hasher, scratch);
         job.finish(hasher, scratch);
         Ok(self.root)
     }
 
-    /// Applies a block's write set to the words and leaves and returns the rehashing of
-    /// the written leaves' paths, split into `parts` (see [`TreeJob`]); the root is
-    /// updated when the job finishes. `writes` and `dirty` as for [`Self::apply`]; on
-    /// error nothing has changed.
-    pub fn stage<'t>(
-        &'t mut self,
-        writes: &[StateEntry],
-        dirty: &'t mut [u32],
-        parts: usize,
-    ) -> Result<TreeJob<'t>, BlockError> {
-        if dirty.len() < writes.len() {
-            return Err(BlockError::BufferTooSmall {
-                buffer: "dirty",
-                needed: writes.len(),
-                given: dirty.len(),
-            });
+    /// Appends an entry for `key`, which is absent, at or after index slot `from` of its
+    /// probe sequence (every slot before `from` holds another key), and sets its word in
+    /// `leaf`, or in its account's leaf or a new one when `leaf` is `EMPTY`. Returns the
+    /// leaf.
+    fn insert(&mut self, key: StateKey, value: u64, from: usize, leaf: u32) -> usize {
+        let mask = self.index.len() - 1;
+        let mut slot = from & mask;
+        // Keys are never removed, so the slots before `from` still hold other keys and
+        // the first empty one from there is where `key` goes (load <= 1/2: one exists).
+        while self.index[slot] != EMPTY {
+            slot = (slot + 1) & mask;
         }
-        if writes.windows(2).any(|w| w[0].key >= w[1].key) {
-            return Err(BlockError::ParallelInvariant("write set not sorted and unique"));
-        }
-        let dirty = &mut dirty[..writes.len()];
-        // Find every key first (its entry, or EMPTY when new), loading the index slots
-        // and entries a few writes ahead, so that their cache misses overlap.
-        let mut new = 0;
-        for (j, (w, d)) in writes.iter().zip(dirty.iter_mut()).enumerate() {
-            if let Some(a) = writes.get(j + PREFETCH_INDEX) {
-                self.prefetch(&a.key, 0);
-            }
-            if let Some(a) = writes.get(j + PREFETCH_ENTRY) {
-                self.prefetch(&a.key, 1);
-            }
-            *d = match self.probe(&w.key) {
-                Ok(i) => i as u32,
-                Err(_) => {
-                    new += 1;
-                    EMPTY
-                }
-            };
-        }
-        if self.len + new > self.capacity() {
-            return Err(BlockError::StateFull {
-                needed: self.len + new,
-                capacity: self.capacity(),
-            });
-        }
-        // Then set the words and their leaves; a new key is looked up again (inserting a
-        // key moves no entry, but may take the slot another new key was to have).
-        for j in 0..writes.len() {
-            if let Some(&e) = dirty.get(j + PREFETCH_ENTRY) {
-                if let Some(l) = self.leaf_of.get(e as usize) {
-                    prefetch(l);
-                }
-            }
-            let w = &writes[j];
-            let found = match dirty[j] {
-                EMPTY => self.probe(&w.key),
-                i => Ok(i as usize),
-            };
-            let leaf = match found {
-                Ok(i) => {
-                    self.entries[i].value = w.value;
-                    let leaf = self.leaf_of[i] as usize;
-                    self.leaves[leaf].set(w.key.kind, w.value);
-                    leaf
-                }
-                Err(slot) => self.push_at(slot, w.key, w.value),
-            };
-            dirty[j] = leaf as u32;
-        }
-        dirty.sort_unstable();
-        let mut count = 0;
-        for r in 0..dirty.len() {
-            if count == 0 || dirty[count - 1] != dirty[r] {
-                dirty[count] = dirty[r];
-                count += 1;
-            }
-        }
-        Ok(self.tree.job(&self.leaves[..self.leaf_len], &mut dirty[..count], parts, &mut self.root))
+        let i = self.len;
+        self.entries[i] = StateEntry { key, value };
+        self.index[slot] = i as u32;
+        self.len += 1;
+        let leaf = match leaf {
+            EMPTY => self.account_leaf(&key).unwrap_or_else(|| {
+                // In bounds: there are as many leaves as entries, and a leaf is only
+                // created with an entry.
+                let l = self.leaf_len;
+                self.leaves[l] = Leaf::new(key.addr.0, key.kind, key.slot);
+                self.leaf_len += 1;
+                l
+            }),
+            l => l as usize,
+        };
+        self.leaf_of[i] = leaf as u32;
+        self.leaves[leaf].set(key.kind, value);
+        leaf
     }
 }
 

@@ -1,0 +1,365 @@
+//! Applying a block's write set to the state in parts that workers run side by side,
+//! before the tree is rehashed ([`crate::block::Commit`]).
+//!
+//! 1. [`Staging::lookup_part`], per part (a range of the sorted writes, cut between
+//!    accounts): finds each written key's entry and leaf, or notes it as new (with the
+//!    leaf of its account, if the account has one). Reads the state only.
+//! 2. [`Staging::updates`] checks that the new keys fit (so far nothing has changed);
+//!    [`Updates::run_part`], per part, sets the words and leaves of the keys that exist.
+//!    Parts write disjoint entries and leaves: an account's words share a leaf, and a
+//!    part's range holds every write of the accounts in it.
+//! 3. [`Staging::finish`], on one thread: appends the new keys in key order (their place
+//!    in the tree must not depend on the number of parts), sorts the written leaves and
+//!    returns the tree's [`TreeJob`].
+//!
+//! Every step reads what an earlier step wrote only after the caller joined the threads
+//! that ran it.
+
+use super::{home_slot, prefetch, State, StateEntry, StateReader, EMPTY};
+use crate::error::BlockError;
+use crate::merkle::{Leaf, TreeJob, MAX_PARTS};
+use crate::sync::{settled, Slot};
+
+/// How many writes ahead a lookup starts loading index slots, and the entries they name.
+const PREFETCH_INDEX: usize = 16;
+const PREFETCH_ENTRY: usize = 8;
+
+/// A block's write set being applied to a [`State`] (see the module docs).
+pub struct Staging<'s, 'a> {
+    state: &'s mut State<'a>,
+    writes: &'s [StateEntry],
+    /// Per write: its entry, or `EMPTY` when the key is new.
+    found: &'s mut [Slot<u32>],
+    /// Per write: its leaf; for a new key, its account's leaf or `EMPTY`.
+    leaf: &'s mut [Slot<u32>],
+    /// Part `p` has the writes `ranges[p]..ranges[p + 1]`.
+    ranges: [u32; MAX_PARTS + 1],
+    parts: usize,
+    /// New keys each part found.
+    new: [Slot<u32>; MAX_PARTS],
+}
+
+impl<'s, 'a> Staging<'s, 'a> {
+    /// Prepares `writes` (sorted by key without duplicates, as both executors produce
+    /// them) for `parts` parts (at most [`MAX_PARTS`]); `dirty` needs
+    /// `2 * writes.len()` elements. Nothing changes until [`Self::updates`] succeeds.
+    pub fn new(
+        state: &'s mut State<'a>,
+        writes: &'s [StateEntry],
+        dirty: &'s mut [u32],
+        parts: usize,
+    ) -> Result<Self, BlockError> {
+        let n = writes.len();
+        if dirty.len() < 2 * n {
+            return Err(BlockError::BufferTooSmall {
+                buffer: "dirty",
+                needed: 2 * n,
+                given: dirty.len(),
+            });
+        }
+        if writes.windows(2).any(|w| w[0].key >= w[1].key) {
+            return Err(BlockError::ParallelInvariant("write set not sorted and unique"));
+        }
+        let parts = parts.clamp(1, MAX_PARTS);
+        let mut ranges = [0u32; MAX_PARTS + 1];
+        for p in 1..=parts {
+            // Even shares, each moved up to the next account.
+            let mut at = (p * n / parts).max(ranges[p - 1] as usize);
+            while at > 0 && at < n && writes[at].key.addr == writes[at - 1].key.addr {
+                at += 1;
+            }
+            ranges[p] = at as u32;
+        }
+        let (found, leaf) = Slot::from_mut_slice(&mut dirty[..2 * n]).split_at_mut(n);
+        Ok(Self {
+            state,
+            writes,
+            found,
+            leaf,
+            ranges,
+            parts,
+            new: [const { Slot::new(0u32) }; MAX_PARTS],
+        })
+    }
+
+    /// How many parts the staging has.
+    pub fn parts(&self) -> usize {
+        self.parts
+    }
+
+    fn range(&self, p: usize) -> core::ops::Range<usize> {
+        self.ranges[p] as usize..self.ranges[p + 1] as usize
+    }
+
+    /// Looks up part `p`'s keys (step 1). Each part must run once, on any thread, before
+    /// [`Self::updates`]; an index out of range does nothing.
+    pub fn lookup_part(&self, p: usize) {
+        if p >= self.parts {
+            return;
+        }
+        let state = &*self.state;
+        let range = self.range(p);
+        let writes = &self.writes[range.clone()];
+        let mut new = 0;
+        // Part p writes only its range of `found`, `leaf` and its own `new` (module docs).
+        for (k, j) in range.enumerate() {
+            if let Some(a) = writes.get(k + PREFETCH_INDEX) {
+                state.prefetch(&a.key, 0);
+            }
+            if let Some(a) = writes.get(k + PREFETCH_ENTRY) {
+                state.prefetch(&a.key, 1);
+            }
+            let key = &writes[k].key;
+            let (found, leaf) = match state.probe(key) {
+                Ok(i) => (i as u32, state.leaf_of[i]),
+                Err(_) => {
+                    new += 1;
+                    (EMPTY, state.account_leaf(key).map_or(EMPTY, |l| l as u32))
+                }
+            };
+            self.found[j].set(found);
+            self.leaf[j].set(leaf);
+        }
+        self.new[p].set(new);
+    }
+
+    /// After every lookup (and the threads that ran them were joined): checks that the
+    /// new keys fit, and hands out the updates of the keys that exist (step 2). On error
+    /// nothing has changed.
+    pub fn updates(&mut self) -> Result<Updates<'_>, BlockError> {
+        let new: usize = self.new[..self.parts].iter().map(|c| c.get() as usize).sum();
+        let state = &mut *self.state;
+        if state.len + new > state.capacity() {
+            return Err(BlockError::StateFull {
+                needed: state.len + new,
+                capacity: state.capacity(),
+            });
+        }
+        Ok(Updates {
+            entries: Slot::from_mut_slice(state.entries),
+            leaves: Slot::from_mut_slice(state.leaves),
+            writes: self.writes,
+            found: &*self.found,
+            leaf: &*self.leaf,
+            ranges: &self.ranges,
+            parts: self.parts,
+        })
+    }
+
+    /// After every update ran (and its threads were joined): appends the new keys and
+    /// returns the rehashing of the written leaves, in `parts` parts (step 3).
+    pub fn finish(self) -> TreeJob<'s> {
+        let state = self.state;
+        for (j, w) in self.writes.iter().enumerate() {
+            let leaf = match self.found[j].get() {
+                EMPTY => {
+                    let slot = home_slot(state.index, &w.key);
+                    state.insert(w.key, w.value, slot, self.leaf[j].get()) as u32
+                }
+                _ => self.leaf[j].get(),
+            };
+            self.found[j].set(leaf);
+        }
+        let dirty = settled(self.found);
+        dirty.sort_unstable();
+        let mut count = 0;
+        for r in 0..dirty.len() {
+            if count == 0 || dirty[count - 1] != dirty[r] {
+                dirty[count] = dirty[r];
+                count += 1;
+            }
+        }
+        let leaves = &state.leaves[..state.leaf_len];
+        state.tree.job(leaves, &mut dirty[..count], self.parts, &mut state.root)
+    }
+
+    /// Every step on the calling thread.
+    pub fn run_alone(mut self) -> Result<TreeJob<'s>, BlockError> {
+        for p in 0..self.parts {
+            self.lookup_part(p);
+        }
+        let updates = self.updates()?;
+        for p in 0..updates.parts {
+            updates.run_part(p);
+        }
+        Ok(self.finish())
+    }
+}
+
+/// The updates of the keys that exist (see [`Staging::updates`]).
+pub struct Updates<'u> {
+    entries: &'u [Slot<StateEntry>],
+    leaves: &'u [Slot<Leaf>],
+    writes: &'u [StateEntry],
+    found: &'u [Slot<u32>],
+    leaf: &'u [Slot<u32>],
+    ranges: &'u [u32; MAX_PARTS + 1],
+    parts: usize,
+}
+
+impl Updates<'_> {
+    /// How many parts there are.
+    pub fn parts(&self) -> usize {
+        self.parts
+    }
+
+    /// Sets the words and leaves of part `p`'s keys that exist. Each part must run once,
+    /// on any thread, before [`Staging::finish`]; an index out of range does nothing.
+    pub fn run_part(&self, p: usize) {
+        if p >= self.parts {
+            return;
+        }
+        let range = self.ranges[p] as usize..self.ranges[p + 1] as usize;
+        // Part p writes only the entries and leaves of its accounts (module docs).
+        for j in range.clone() {
+            if j + PREFETCH_ENTRY < range.end {
+                let ahead = j + PREFETCH_ENTRY;
+                if let Some(e) = self.entries.get(self.found[ahead].get() as usize) {
+                    prefetch(e);
+                }
+                if let Some(l) = self.leaves.get(self.leaf[ahead].get() as usize) {
+                    prefetch(l);
+                }
+            }
+            let i = self.found[j].get();
+            if i == EMPTY {
+                continue;
+            }
+            let w = &self.writes[j];
+            let (Some(entry), Some(leaf)) =
+                (self.entries.get(i as usize), self.leaves.get(self.leaf[j].get() as usize))
+            else {
+                continue;
+            };
+            entry.set(StateEntry { key: w.key, value: w.value });
+            let mut l = leaf.get();
+            l.set(w.key.kind, w.value);
+            leaf.set(l);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use std::vec::Vec;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::hash::KeccakHasher;
+    use crate::merkle::{HashScratch, MerkleTree};
+    use crate::state::{Genesis, GenesisAccount, StateMemory};
+    use crate::types::{Address, KeyKind, StateKey};
+
+    struct Bufs {
+        index: Vec<u32>,
+        entries: Vec<StateEntry>,
+        leaves: Vec<Leaf>,
+        leaf_of: Vec<u32>,
+        nodes: Vec<crate::types::Hash32>,
+    }
+
+    fn bufs(cap: usize) -> Bufs {
+        let l = StateMemory::lengths(cap);
+        Bufs {
+            index: std::vec![0; l.index],
+            entries: std::vec![StateEntry::EMPTY; l.entries],
+            leaves: std::vec![Leaf::EMPTY; l.entries],
+            leaf_of: std::vec![0; l.entries],
+            nodes: std::vec![[0; 32]; MerkleTree::nodes_needed(cap)],
+        }
+    }
+
+    fn state<'a>(b: &'a mut Bufs, accounts: &'a [GenesisAccount]) -> State<'a> {
+        let mem = StateMemory {
+            index: &mut b.index,
+            entries: &mut b.entries,
+            leaves: &mut b.leaves,
+            leaf_of: &mut b.leaf_of,
+            nodes: &mut b.nodes,
+        };
+        let (mut m, mut d, mut e) = (std::vec![0; 4096], std::vec![[0; 32]; 4], std::vec![0; 4]);
+        let mut scratch = HashScratch { msgs: &mut m, digests: &mut d, ends: &mut e };
+        let genesis = Genesis { accounts, contracts: &[], storage: &[] };
+        State::from_genesis(mem, &genesis, &mut KeccakHasher, &mut scratch).unwrap()
+    }
+
+    fn writes(raw: &[(u64, u8, u64)]) -> Vec<StateEntry> {
+        let mut w: Vec<StateEntry> = raw
+            .iter()
+            .map(|&(a, k, v)| {
+                let key = match k % 3 {
+                    0 => StateKey::balance(Address(a)),
+                    1 => StateKey::nonce(Address(a)),
+                    _ => StateKey::storage(Address(a), v % 4),
+                };
+                StateEntry { key, value: v }
+            })
+            .collect();
+        w.sort_by_key(|e| e.key);
+        w.dedup_by_key(|e| e.key);
+        w
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        /// Staged in any number of parts (run in reverse), a write set gives the same
+        /// words, leaves and root as on one thread; a write set that does not fit
+        /// changes nothing.
+        #[test]
+        fn parts_agree_and_full_changes_nothing(
+            genesis in 1u64..40,
+            blocks in proptest::collection::vec(
+                proptest::collection::vec((0u64..60, any::<u8>(), any::<u64>()), 0..50), 1..4),
+            parts in 2usize..9,
+            tight in any::<bool>(),
+        ) {
+            let accounts: Vec<GenesisAccount> = (0..genesis)
+                .map(|a| GenesisAccount { addr: Address(a), balance: a * 10, nonce: a % 2 })
+                .collect();
+            let cap = if tight { accounts.len() * 2 + 20 } else { 400 };
+            let (mut b1, mut b2) = (bufs(cap), bufs(cap));
+            let (mut one, mut many) = (state(&mut b1, &accounts), state(&mut b2, &accounts));
+            let (mut m, mut d, mut e) = (std::vec![0; 4096], std::vec![[0; 32]; 4], std::vec![0; 4]);
+            let mut scratch = HashScratch { msgs: &mut m, digests: &mut d, ends: &mut e };
+            for raw in &blocks {
+                let w = writes(raw);
+                let mut dirty1 = std::vec![0u32; 2 * w.len()];
+                let mut dirty2 = std::vec![0u32; 2 * w.len()];
+                let before = (many.entries().to_vec(), many.leaves().to_vec(), many.root());
+                let r1 = one.apply(&w, &mut dirty1, &mut KeccakHasher, &mut scratch);
+                let mut staging = Staging::new(&mut many, &w, &mut dirty2, parts).unwrap();
+                for p in (0..staging.parts()).rev() {
+                    staging.lookup_part(p);
+                }
+                let r2 = match staging.updates() {
+                    Err(err) => Err(err),
+                    Ok(updates) => {
+                        for p in (0..updates.parts()).rev() {
+                            updates.run_part(p);
+                        }
+                        let job = staging.finish();
+                        for p in (0..job.parts()).rev() {
+                            job.run_part(p, &mut KeccakHasher, &mut scratch);
+                        }
+                        Ok(job.finish(&mut KeccakHasher, &mut scratch))
+                    }
+                };
+                prop_assert_eq!(&r1, &r2);
+                if r2.is_err() {
+                    prop_assert_eq!(before, (many.entries().to_vec(), many.leaves().to_vec(), many.root()));
+                    break;
+                }
+                prop_assert_eq!(one.entries(), many.entries());
+                prop_assert_eq!(one.leaves(), many.leaves());
+                // Every account word sits in its account's one leaf.
+                for (i, e) in many.entries().iter().enumerate() {
+                    let leaf = many.leaves()[many.leaf_of[i] as usize];
+                    prop_assert_eq!(leaf.is_account(), e.key.kind != KeyKind::Storage);
+                }
+            }
+        }
+    }
+}
