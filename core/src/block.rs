@@ -135,6 +135,56 @@ pub fn commit<H: Hasher + ?Sized>(
     Ok(job.finish(parent_hash, number, beneficiary, gas_used, hasher, scratch))
 }
 
+/// Digests of the receipt pairs `pairs` (pair `j`: the encodings of receipts `2j` and
+/// `2j + 1`, or of the last receipt alone) into `out`.
+fn hash_receipt_pairs<H: Hasher + ?Sized>(
+    receipts: &[Receipt],
+    pairs: Range<usize>,
+    out: &[Slot<Hash32>],
+    hasher: &mut H,
+    scratch: &mut HashScratch<'_>,
+) {
+    let first = pairs.start;
+    scratch.run_var(
+        hasher,
+        pairs.len().min(out.len()),
+        2 * Receipt::ENCODED_LEN,
+        |i, buf| {
+            let at = 2 * (first + i);
+            let pair = &receipts[at..(at + 2).min(receipts.len())];
+            for (r, m) in pair.iter().zip(buf.chunks_exact_mut(Receipt::ENCODED_LEN)) {
+                m.copy_from_slice(&r.encode());
+            }
+            pair.len() * Receipt::ENCODED_LEN
+        },
+        |i, d| out[i].set(*d),
+    );
+}
+
+/// The root of a list of `len` digests whose chunks of `4^levels` were reduced `levels`
+/// levels in place (each chunk's node at its start): gathers those nodes, reduces the
+/// rest and returns `keccak(top ‖ count)`.
+fn finish_chunked<H: Hasher + ?Sized>(
+    list: &mut [Hash32],
+    len: usize,
+    levels: usize,
+    count: usize,
+    zero: &[Hash32; LIST_DEPTH],
+    hasher: &mut H,
+    scratch: &mut HashScratch<'_>,
+) -> Hash32 {
+    let chunk = 1usize << (2 * levels);
+    let nodes = len.div_ceil(chunk);
+    for j in 1..nodes {
+        list[j] = list[j * chunk];
+    }
+    let cells = &*Slot::from_mut_slice(&mut list[..len]);
+    let rest = list_height(len).saturating_sub(levels);
+    reduce(cells, nodes, levels, rest, zero, hasher, scratch);
+    let top = cells.first().map_or([0; 32], Slot::get);
+    finish_list(&top, count, hasher)
+}
+
 /// A block's commitment split into parts that workers run side by side: part `p`
 /// hashes its range of the transactions and receipts (and reduces their list trees
 /// within aligned chunks), and rehashes its subtrees of the state tree
@@ -216,9 +266,10 @@ impl<'c> Commit<'c> {
     /// Part `p`'s transactions: whole chunks, the parts' shares as even as chunks allow.
     fn range(&self, p: usize) -> Range<usize> {
         let n = self.txs.len();
-        let chunk = 1usize << (2 * self.chunk_levels);
-        let chunks = n.div_ceil(chunk);
-        let at = |q: usize| (q * chunks / self.parts * chunk).min(n);
+        // Whole chunks of the transaction list, and an even start (receipts go in pairs).
+        let unit = (1usize << (2 * self.chunk_levels)).max(2);
+        let units = n.div_ceil(unit);
+        let at = |q: usize| (q * units / self.parts * unit).min(n);
         at(p)..at(p + 1)
     }
 
@@ -241,21 +292,18 @@ impl<'c> Commit<'c> {
         // Part p writes only the digests of its range, in both lists.
         let (txd, rcd) = self.digests.split_at(n);
         hash_txs(&self.txs[r.clone()], &txd[r.clone()], hasher, scratch);
-        let receipts = &self.receipts[r.clone()];
-        let out = &rcd[r.clone()];
-        scratch.run(
-            hasher,
-            receipts.len(),
-            Receipt::ENCODED_LEN,
-            |i, m| m.copy_from_slice(&receipts[i].encode()),
-            |i, d| out[i].set(*d),
-        );
+        // Receipt pair j is receipts 2j and 2j + 1; part p's range starts at an even one.
+        let pairs = r.start / 2..r.end.div_ceil(2);
+        hash_receipt_pairs(self.receipts, pairs.clone(), &rcd[pairs.clone()], hasher, scratch);
         if self.chunk_levels > 0 {
             let chunk = 1usize << (2 * self.chunk_levels);
-            for list in [txd, rcd] {
-                for c in list[r.clone()].chunks(chunk) {
-                    reduce(c, c.len(), 0, self.chunk_levels, &self.zero, hasher, scratch);
-                }
+            for c in txd[r].chunks(chunk) {
+                reduce(c, c.len(), 0, self.chunk_levels, &self.zero, hasher, scratch);
+            }
+            // A part's range holds whole chunks of 4^(k-1) pairs.
+            let pair_levels = self.chunk_levels - 1;
+            for c in rcd[pairs].chunks(chunk / 4) {
+                reduce(c, c.len(), 0, pair_levels, &self.zero, hasher, scratch);
             }
         }
     }
@@ -274,31 +322,113 @@ impl<'c> Commit<'c> {
         let n = self.txs.len();
         let (chunk_levels, zero) = (self.chunk_levels, self.zero);
         let state_root = self.tree.finish(hasher, scratch);
-        let chunk = 1usize << (2 * chunk_levels);
         let digests = settled(self.digests);
-        let mut roots = [[0u8; 32]; 2];
-        for (k, root) in roots.iter_mut().enumerate() {
-            let list = &mut digests[k * n..(k + 1) * n];
-            // The chunks' nodes of level `chunk_levels` to the front, then the rest.
-            let count = n.div_ceil(chunk);
-            for j in 1..count {
-                list[j] = list[j * chunk];
-            }
-            let nodes = &*Slot::from_mut_slice(list);
-            let levels = list_height(n).saturating_sub(chunk_levels);
-            reduce(nodes, count, chunk_levels, levels, &zero, hasher, scratch);
-            let top = nodes.first().map_or([0; 32], Slot::get);
-            *root = finish_list(&top, n, hasher);
-        }
+        let (txd, rcd) = digests.split_at_mut(n);
+        let pairs = n.div_ceil(2);
+        let tx_root = finish_chunked(txd, n, chunk_levels, n, &zero, hasher, scratch);
+        let pair_levels = chunk_levels.saturating_sub(1);
+        let receipts_root =
+            finish_chunked(&mut rcd[..pairs], pairs, pair_levels, n, &zero, hasher, scratch);
         BlockHeader {
             parent_hash,
             number,
             beneficiary,
-            tx_root: roots[0],
-            receipts_root: roots[1],
+            tx_root,
+            receipts_root,
             state_root,
             gas_used,
             tx_count: n as u64,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use std::vec::Vec;
+
+    use super::*;
+    use crate::hash::{keccak256, KeccakHasher};
+    use crate::merkle::{Leaf, MerkleTree};
+    use crate::receipt::Status;
+    use crate::state::{Genesis, GenesisAccount, StateMemory};
+
+    /// The list root straight from `docs/semantics.md`.
+    fn model_list(digests: &[Hash32], count: usize) -> Hash32 {
+        let mut level = digests.to_vec();
+        let mut z = [0u8; 32];
+        while level.len() > 1 {
+            level = level
+                .chunks(4)
+                .map(|c| {
+                    let mut msg = Vec::new();
+                    (0..4).for_each(|i| msg.extend_from_slice(c.get(i).unwrap_or(&z)));
+                    keccak256(&msg)
+                })
+                .collect();
+            z = keccak256(&[z, z, z, z].concat());
+        }
+        let top = level.first().copied().unwrap_or([0; 32]);
+        keccak256(&[&top[..], &(count as u64).to_le_bytes()].concat())
+    }
+
+    /// Transaction and receipt roots in 1..=8 parts (with chunks reduced by the parts
+    /// for the larger blocks) against the model, receipts hashed in pairs.
+    #[test]
+    fn list_roots_in_parts_match_the_model() {
+        for n in [0usize, 1, 2, 3, 5, 17, 130, 600, 2100, 3000] {
+            let txs: Vec<Transaction> = (0..n as u64)
+                .map(|i| Transaction::transfer(Address(i % 7), i, Address(i * 3), i, 1_000, 1))
+                .collect();
+            let receipts: Vec<Receipt> = (0..n as u64)
+                .map(|i| Receipt { status: Status::Success, gas_used: i, ..Receipt::EMPTY })
+                .collect();
+            let tx_digests: Vec<Hash32> = txs
+                .iter()
+                .map(|t| {
+                    let mut enc = [0u8; MAX_ENCODED_LEN];
+                    let len = t.encode(&mut enc);
+                    keccak256(&enc[..len])
+                })
+                .collect();
+            let pair_digests: Vec<Hash32> = receipts
+                .chunks(2)
+                .map(|p| keccak256(&p.iter().flat_map(|r| r.encode()).collect::<Vec<u8>>()))
+                .collect();
+            let (want_tx, want_rc) = (model_list(&tx_digests, n), model_list(&pair_digests, n));
+            for parts in 1..=8 {
+                let l = StateMemory::lengths(4);
+                let (mut index, mut entries) =
+                    (std::vec![0; l.index], std::vec![StateEntry::EMPTY; 4]);
+                let (mut leaves, mut leaf_of) = (std::vec![Leaf::EMPTY; 4], std::vec![0; 4]);
+                let mut nodes = std::vec![[0; 32]; MerkleTree::nodes_needed(4)];
+                let mem = StateMemory {
+                    index: &mut index,
+                    entries: &mut entries,
+                    leaves: &mut leaves,
+                    leaf_of: &mut leaf_of,
+                    nodes: &mut nodes,
+                };
+                let (mut m, mut d, mut e) =
+                    (std::vec![0; 4096], std::vec![[0; 32]; 3], std::vec![0; 3]);
+                let mut scratch = HashScratch { msgs: &mut m, digests: &mut d, ends: &mut e };
+                let accounts = [GenesisAccount { addr: Address(1), balance: 5, nonce: 0 }];
+                let genesis = Genesis { accounts: &accounts, contracts: &[], storage: &[] };
+                let mut state =
+                    State::from_genesis(mem, &genesis, &mut KeccakHasher, &mut scratch).unwrap();
+                let mut dirty = [0u32; 0];
+                let mut digests = std::vec![[0u8; 32]; 2 * n];
+                let staging = Staging::new(&mut state, &[], &mut dirty, parts).unwrap();
+                let tree = staging.run_alone().unwrap();
+                let job =
+                    Commit::new(tree, &txs, &receipts, &mut digests, &mut KeccakHasher).unwrap();
+                for p in (0..job.parts()).rev() {
+                    job.run_part(p, &mut KeccakHasher, &mut scratch);
+                }
+                let h = job.finish([0; 32], 1, Address(9), 0, &mut KeccakHasher, &mut scratch);
+                assert_eq!(h.tx_root, want_tx, "tx root, {n} txs, {parts} parts");
+                assert_eq!(h.receipts_root, want_rc, "receipts root, {n} txs, {parts} parts");
+            }
         }
     }
 }
