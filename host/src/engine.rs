@@ -291,6 +291,9 @@ impl Executor {
             self.workers.push(WorkerBuffers::new(&self.limits));
         }
         if workers > 0 {
+            // The footprint scheduler's buffers too, so that its first block does not
+            // pay for them (a no-op once they are large enough).
+            self.fp.reserve(txs, workers);
             let l = ParallelMemory::lengths(txs, &self.limits);
             if self.states.len() < l.txs {
                 self.states = filled(l.txs, TxState::new);
