@@ -349,28 +349,10 @@ mod tests {
 
     use super::*;
     use crate::hash::{keccak256, KeccakHasher};
+    use crate::merkle::tests::model_list_root as model_list;
     use crate::merkle::{Leaf, MerkleTree};
     use crate::receipt::Status;
     use crate::state::{Genesis, GenesisAccount, StateMemory};
-
-    /// The list root straight from `docs/semantics.md`.
-    fn model_list(digests: &[Hash32], count: usize) -> Hash32 {
-        let mut level = digests.to_vec();
-        let mut z = [0u8; 32];
-        while level.len() > 1 {
-            level = level
-                .chunks(4)
-                .map(|c| {
-                    let mut msg = Vec::new();
-                    (0..4).for_each(|i| msg.extend_from_slice(c.get(i).unwrap_or(&z)));
-                    keccak256(&msg)
-                })
-                .collect();
-            z = keccak256(&[z, z, z, z].concat());
-        }
-        let top = level.first().copied().unwrap_or([0; 32]);
-        keccak256(&[&top[..], &(count as u64).to_le_bytes()].concat())
-    }
 
     /// Transaction and receipt roots in 1..=8 parts (with chunks reduced by the parts
     /// for the larger blocks) against the model, receipts hashed in pairs.

@@ -208,4 +208,4 @@ pub(crate) fn hash_node<H: Hasher + ?Sized>(hasher: &mut H, children: [&Hash32; 
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
