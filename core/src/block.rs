@@ -6,7 +6,7 @@ use core::ops::Range;
 use crate::error::BlockError;
 use crate::hash::Hasher;
 use crate::merkle::{
-    finish_list, list_height, list_zeros, reduce, HashScratch, TreeJob, LIST_DEPTH,
+    finish_chunked, list_height, list_zeros, reduce, HashScratch, TreeJob, LIST_DEPTH,
 };
 use crate::receipt::Receipt;
 use crate::state::{Staging, State, StateEntry};
@@ -159,30 +159,6 @@ fn hash_receipt_pairs<H: Hasher + ?Sized>(
         },
         |i, d| out[i].set(*d),
     );
-}
-
-/// The root of a list of `len` digests whose chunks of `4^levels` were reduced `levels`
-/// levels in place (each chunk's node at its start): gathers those nodes, reduces the
-/// rest and returns `keccak(top ‖ count)`.
-fn finish_chunked<H: Hasher + ?Sized>(
-    list: &mut [Hash32],
-    len: usize,
-    levels: usize,
-    count: usize,
-    zero: &[Hash32; LIST_DEPTH],
-    hasher: &mut H,
-    scratch: &mut HashScratch<'_>,
-) -> Hash32 {
-    let chunk = 1usize << (2 * levels);
-    let nodes = len.div_ceil(chunk);
-    for j in 1..nodes {
-        list[j] = list[j * chunk];
-    }
-    let cells = &*Slot::from_mut_slice(&mut list[..len]);
-    let rest = list_height(len).saturating_sub(levels);
-    reduce(cells, nodes, levels, rest, zero, hasher, scratch);
-    let top = cells.first().map_or([0; 32], Slot::get);
-    finish_list(&top, count, hasher)
 }
 
 /// A block's commitment split into parts that workers run side by side: part `p`
@@ -350,9 +326,9 @@ mod tests {
     use super::*;
     use crate::hash::{keccak256, KeccakHasher};
     use crate::merkle::tests::model_list_root as model_list;
-    use crate::merkle::{Leaf, MerkleTree};
     use crate::receipt::Status;
-    use crate::state::{Genesis, GenesisAccount, StateMemory};
+    use crate::state::fixture::{bufs, state};
+    use crate::state::GenesisAccount;
 
     /// Transaction and receipt roots in 1..=8 parts (with chunks reduced by the parts
     /// for the larger blocks) against the model, receipts hashed in pairs.
@@ -379,25 +355,12 @@ mod tests {
                 .collect();
             let (want_tx, want_rc) = (model_list(&tx_digests, n), model_list(&pair_digests, n));
             for parts in 1..=8 {
-                let l = StateMemory::lengths(4);
-                let (mut index, mut entries) =
-                    (std::vec![0; l.index], std::vec![StateEntry::EMPTY; 4]);
-                let (mut leaves, mut leaf_of) = (std::vec![Leaf::EMPTY; 4], std::vec![0; 4]);
-                let mut nodes = std::vec![[0; 32]; MerkleTree::nodes_needed(4)];
-                let mem = StateMemory {
-                    index: &mut index,
-                    entries: &mut entries,
-                    leaves: &mut leaves,
-                    leaf_of: &mut leaf_of,
-                    nodes: &mut nodes,
-                };
                 let (mut m, mut d, mut e) =
                     (std::vec![0; 4096], std::vec![[0; 32]; 3], std::vec![0; 3]);
                 let mut scratch = HashScratch { msgs: &mut m, digests: &mut d, ends: &mut e };
                 let accounts = [GenesisAccount { addr: Address(1), balance: 5, nonce: 0 }];
-                let genesis = Genesis { accounts: &accounts, contracts: &[], storage: &[] };
-                let mut state =
-                    State::from_genesis(mem, &genesis, &mut KeccakHasher, &mut scratch).unwrap();
+                let mut bufs = bufs(4);
+                let mut state = state(&mut bufs, &accounts);
                 let mut dirty = [0u32; 0];
                 let mut digests = std::vec![[0u8; 32]; 2 * n];
                 let staging = Staging::new(&mut state, &[], &mut dirty, parts).unwrap();

@@ -68,7 +68,7 @@ pub(crate) fn reduce<H: Hasher + ?Sized>(
 }
 
 /// `keccak(top ‖ n as u64 LE)`, with `top` the reduced list (32 zero bytes when empty).
-pub(crate) fn finish_list<H: Hasher + ?Sized>(top: &Hash32, n: usize, hasher: &mut H) -> Hash32 {
+fn finish_list<H: Hasher + ?Sized>(top: &Hash32, n: usize, hasher: &mut H) -> Hash32 {
     let mut msg = [0u8; 40];
     msg[..32].copy_from_slice(top);
     msg[32..].copy_from_slice(&(n as u64).to_le_bytes());
@@ -85,8 +85,29 @@ pub fn list_root<H: Hasher + ?Sized>(
 ) -> Hash32 {
     let n = hashes.len();
     let zero = list_zeros(hasher);
-    let nodes = &*Slot::from_mut_slice(hashes);
-    reduce(nodes, n, 0, list_height(n), &zero, hasher, scratch);
-    let top = nodes.first().map_or([0; 32], Slot::get);
-    finish_list(&top, n, hasher)
+    finish_chunked(hashes, n, 0, n, &zero, hasher, scratch)
+}
+
+/// The root of a list of `len` digests whose chunks of `4^levels` were reduced `levels`
+/// levels in place (each chunk's node at its start): gathers those nodes, reduces the
+/// rest and returns `keccak(top ‖ count)`.
+pub(crate) fn finish_chunked<H: Hasher + ?Sized>(
+    list: &mut [Hash32],
+    len: usize,
+    levels: usize,
+    count: usize,
+    zero: &[Hash32; LIST_DEPTH],
+    hasher: &mut H,
+    scratch: &mut HashScratch<'_>,
+) -> Hash32 {
+    let chunk = 1usize << (2 * levels);
+    let nodes = len.div_ceil(chunk);
+    for j in 1..nodes {
+        list[j] = list[j * chunk];
+    }
+    let cells = &*Slot::from_mut_slice(&mut list[..len]);
+    let rest = list_height(len).saturating_sub(levels);
+    reduce(cells, nodes, levels, rest, zero, hasher, scratch);
+    let top = cells.first().map_or([0; 32], Slot::get);
+    finish_list(&top, count, hasher)
 }

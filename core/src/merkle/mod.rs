@@ -21,7 +21,7 @@
 mod list;
 mod tree;
 
-pub(crate) use list::{finish_list, reduce};
+pub(crate) use list::{finish_chunked, reduce};
 pub use list::{list_height, list_root, list_zeros, LIST_DEPTH};
 pub use tree::{MerkleTree, TreeJob, MAX_PARTS};
 

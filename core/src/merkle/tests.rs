@@ -124,16 +124,10 @@ proptest! {
         let chunk = 1usize << (2 * k);
         let zero = list_zeros(&mut KeccakHasher);
         let mut list = digests.clone();
-        let cells = Slot::from_mut_slice(&mut list);
-        for c in cells.chunks(chunk) {
+        for c in Slot::from_mut_slice(&mut list).chunks(chunk) {
             reduce(c, c.len(), 0, k, &zero, &mut KeccakHasher, &mut scratch);
         }
-        let count = n.div_ceil(chunk);
-        for j in 1..count {
-            cells[j].set(cells[j * chunk].get());
-        }
-        reduce(cells, count, k, list_height(n) - k, &zero, &mut KeccakHasher, &mut scratch);
-        let top = cells.first().map_or([0; 32], Slot::get);
-        prop_assert_eq!(finish_list(&top, n, &mut KeccakHasher), want);
+        let root = finish_chunked(&mut list, n, k, n, &zero, &mut KeccakHasher, &mut scratch);
+        prop_assert_eq!(root, want);
     }
 }

@@ -431,3 +431,47 @@ pub fn code_digest(code: &[u8]) -> u64 {
     b.copy_from_slice(&h[..8]);
     u64::from_le_bytes(b)
 }
+
+/// A small state for the core's tests: buffers from `Vec`s and a genesis of accounts.
+#[cfg(test)]
+pub(crate) mod fixture {
+    extern crate std;
+    use std::vec::Vec;
+
+    use super::{Genesis, GenesisAccount, State, StateEntry, StateMemory};
+    use crate::hash::KeccakHasher;
+    use crate::merkle::{HashScratch, Leaf, MerkleTree};
+
+    pub(crate) struct Bufs {
+        index: Vec<u32>,
+        entries: Vec<StateEntry>,
+        leaves: Vec<Leaf>,
+        leaf_of: Vec<u32>,
+        nodes: Vec<crate::types::Hash32>,
+    }
+
+    pub(crate) fn bufs(cap: usize) -> Bufs {
+        let l = StateMemory::lengths(cap);
+        Bufs {
+            index: std::vec![0; l.index],
+            entries: std::vec![StateEntry::EMPTY; l.entries],
+            leaves: std::vec![Leaf::EMPTY; l.entries],
+            leaf_of: std::vec![0; l.entries],
+            nodes: std::vec![[0; 32]; MerkleTree::nodes_needed(cap)],
+        }
+    }
+
+    pub(crate) fn state<'a>(b: &'a mut Bufs, accounts: &'a [GenesisAccount]) -> State<'a> {
+        let mem = StateMemory {
+            index: &mut b.index,
+            entries: &mut b.entries,
+            leaves: &mut b.leaves,
+            leaf_of: &mut b.leaf_of,
+            nodes: &mut b.nodes,
+        };
+        let (mut m, mut d, mut e) = (std::vec![0; 4096], std::vec![[0; 32]; 4], std::vec![0; 4]);
+        let mut scratch = HashScratch { msgs: &mut m, digests: &mut d, ends: &mut e };
+        let genesis = Genesis { accounts, contracts: &[], storage: &[] };
+        State::from_genesis(mem, &genesis, &mut KeccakHasher, &mut scratch).unwrap()
+    }
+}

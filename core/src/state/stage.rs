@@ -248,42 +248,10 @@ mod tests {
 
     use super::*;
     use crate::hash::KeccakHasher;
-    use crate::merkle::{HashScratch, MerkleTree};
-    use crate::state::{Genesis, GenesisAccount, StateMemory};
+    use crate::merkle::HashScratch;
+    use crate::state::fixture::{bufs, state};
+    use crate::state::GenesisAccount;
     use crate::types::{Address, KeyKind, StateKey};
-
-    struct Bufs {
-        index: Vec<u32>,
-        entries: Vec<StateEntry>,
-        leaves: Vec<Leaf>,
-        leaf_of: Vec<u32>,
-        nodes: Vec<crate::types::Hash32>,
-    }
-
-    fn bufs(cap: usize) -> Bufs {
-        let l = StateMemory::lengths(cap);
-        Bufs {
-            index: std::vec![0; l.index],
-            entries: std::vec![StateEntry::EMPTY; l.entries],
-            leaves: std::vec![Leaf::EMPTY; l.entries],
-            leaf_of: std::vec![0; l.entries],
-            nodes: std::vec![[0; 32]; MerkleTree::nodes_needed(cap)],
-        }
-    }
-
-    fn state<'a>(b: &'a mut Bufs, accounts: &'a [GenesisAccount]) -> State<'a> {
-        let mem = StateMemory {
-            index: &mut b.index,
-            entries: &mut b.entries,
-            leaves: &mut b.leaves,
-            leaf_of: &mut b.leaf_of,
-            nodes: &mut b.nodes,
-        };
-        let (mut m, mut d, mut e) = (std::vec![0; 4096], std::vec![[0; 32]; 4], std::vec![0; 4]);
-        let mut scratch = HashScratch { msgs: &mut m, digests: &mut d, ends: &mut e };
-        let genesis = Genesis { accounts, contracts: &[], storage: &[] };
-        State::from_genesis(mem, &genesis, &mut KeccakHasher, &mut scratch).unwrap()
-    }
 
     fn writes(raw: &[(u64, u8, u64)]) -> Vec<StateEntry> {
         let mut w: Vec<StateEntry> = raw
