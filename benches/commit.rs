@@ -16,9 +16,8 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput};
 use parex::core::exec::{BlockEnv, Limits};
-use parex::core::state::{Contract, Genesis};
-use parex::host::chain::state_capacity;
-use parex::host::engine::{Executor, HashBuffers, Mode, StateBuffers};
+use parex::host::chain::{state_capacity, WorldState};
+use parex::host::engine::{Executor, Mode};
 use parex::host::workload::{Generator, Spec, Workload};
 use parex::offload::CpuHasher;
 
@@ -26,15 +25,11 @@ fn bench_case(c: &mut Criterion, name: &str, spec: Spec) {
     let limits = Limits::DEFAULT;
     let (world, mut gen) = Generator::new(&spec);
     let txs = gen.block();
-    let contracts: Vec<Contract<'_>> =
-        world.contracts.iter().map(|(a, code)| Contract { addr: *a, code }).collect();
-    let genesis =
-        Genesis { accounts: &world.accounts, contracts: &contracts, storage: &world.storage };
-    let mut bufs = StateBuffers::new(state_capacity(&world, std::slice::from_ref(&txs), &limits));
+    let mut loaded =
+        WorldState::new(&world, state_capacity(&world, std::slice::from_ref(&txs), &limits));
     let mut hasher = CpuHasher::single_thread();
-    let mut hash = HashBuffers::default();
-    let mut state = bufs.load(&genesis, &mut hasher, &mut hash).expect("genesis loads");
-    let env = BlockEnv { number: 1, beneficiary: world.beneficiary, contracts: &contracts, limits };
+    let (mut state, contracts) = loaded.load(&mut hasher).expect("genesis loads");
+    let env = BlockEnv { number: 1, beneficiary: world.beneficiary, contracts, limits };
     let mut exec = Executor::new(limits);
     let executed = exec.execute(&state, &env, &txs, Mode::Sequential).expect("block executes");
 

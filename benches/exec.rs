@@ -20,24 +20,19 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput};
 use parex::core::exec::{BlockEnv, Limits};
-use parex::core::state::{Contract, Genesis};
 use parex::core::KeccakHasher;
-use parex::host::chain::state_capacity;
-use parex::host::engine::{Executed, Executor, HashBuffers, Mode, StateBuffers};
+use parex::host::chain::{state_capacity, WorldState};
+use parex::host::engine::{Executed, Executor, Mode};
 use parex::host::workload::{Generator, Spec, Workload};
 
 fn bench_case(c: &mut Criterion, name: &str, spec: Spec, modes: &[(&str, Mode)]) {
     let limits = Limits::DEFAULT;
     let (world, mut gen) = Generator::new(&spec);
     let txs = gen.block();
-    let contracts: Vec<Contract<'_>> =
-        world.contracts.iter().map(|(a, code)| Contract { addr: *a, code }).collect();
-    let genesis =
-        Genesis { accounts: &world.accounts, contracts: &contracts, storage: &world.storage };
-    let mut bufs = StateBuffers::new(state_capacity(&world, std::slice::from_ref(&txs), &limits));
-    let mut hash = HashBuffers::default();
-    let state = bufs.load(&genesis, &mut KeccakHasher, &mut hash).expect("genesis loads");
-    let env = BlockEnv { number: 1, beneficiary: world.beneficiary, contracts: &contracts, limits };
+    let mut loaded =
+        WorldState::new(&world, state_capacity(&world, std::slice::from_ref(&txs), &limits));
+    let (state, contracts) = loaded.load(&mut KeccakHasher).expect("genesis loads");
+    let env = BlockEnv { number: 1, beneficiary: world.beneficiary, contracts, limits };
 
     let mut group = c.benchmark_group(name);
     group
@@ -47,11 +42,7 @@ fn bench_case(c: &mut Criterion, name: &str, spec: Spec, modes: &[(&str, Mode)])
         .throughput(Throughput::Elements(txs.len() as u64));
     for &(label, mode) in modes {
         let mut exec = Executor::new(limits);
-        let workers = match mode {
-            Mode::Sequential => 0,
-            Mode::Parallel(n) | Mode::Speculative(n) => n,
-        };
-        exec.reserve(txs.len(), workers);
+        exec.reserve(txs.len(), mode.workers());
         // Results go to one reused `Executed`, so that no iteration pays for allocating
         // (and faulting in) fresh receipt and write vectors.
         let mut out = Executed::default();

@@ -28,16 +28,19 @@ use core::sync::atomic::{AtomicBool, Ordering};
 
 use cortex_m_semihosting::{debug, hprintln};
 use parex_core::error::BlockError;
+use parex_core::policy::Mode;
 use parex_core::reference::{
-    self, Engine, Outcome, ReferenceMemory, EXPECTED_BLOCK_HASH, EXPECTED_STATE_ROOT,
+    self, Outcome, ReferenceMemory, EXPECTED_BLOCK_HASH, EXPECTED_STATE_ROOT,
 };
 use parex_core::{Hash32, KeccakHasher};
 
-/// The engines the appliance checks, with the names it prints.
-pub const ENGINES: [(Engine, &str); 3] = [
-    (Engine::Sequential, "sequential"),
-    (Engine::Parallel, "parallel (1 worker)"),
-    (Engine::ParallelAlone, "parallel (run_alone)"),
+/// The engine modes the appliance checks, with the names it prints: each engine that
+/// runs without footprint memory, and the policy's own choice.
+pub const ENGINES: [(Mode, &str); 4] = [
+    (Mode::Sequential, "sequential"),
+    (Mode::BlockStm(1), "block-stm (1 worker)"),
+    (Mode::BlockStmAlone, "block-stm (run_alone)"),
+    (Mode::Parallel(1), "policy (1 worker)"),
 ];
 
 /// Returns the reference run's buffers, built once in a `static` (`.bss`).
@@ -81,14 +84,14 @@ pub fn reset(mem: &mut ReferenceMemory) {
 /// The reference run, out of line: its whole frame lies below the stack pointer that
 /// [`check_engine`] paints from, so the high-water mark counts all of it.
 #[inline(never)]
-fn run_engine(mem: &mut ReferenceMemory, engine: Engine) -> Result<Outcome, BlockError> {
+fn run_engine(mem: &mut ReferenceMemory, engine: Mode) -> Result<Outcome, BlockError> {
     reference::run(mem, engine, &mut KeccakHasher)
 }
 
 /// Runs the reference block with `engine` on `mem` (fresh from [`reference_memory`] or
 /// [`reset`]) and prints what it checked, with the stack the run used. Returns whether
 /// both the state root and the block hash match the pinned constants.
-pub fn check_engine(mem: &mut ReferenceMemory, engine: Engine, name: &str) -> bool {
+pub fn check_engine(mem: &mut ReferenceMemory, engine: Mode, name: &str) -> bool {
     stack::paint();
     let result = run_engine(mem, engine);
     let stack_used = stack::high_water();

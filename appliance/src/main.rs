@@ -1,4 +1,4 @@
-//! The appliance image: runs the reference block once (parallel engine, one worker)
+//! The appliance image: runs the reference block once (the engine policy, one worker)
 //! and reports over semihosting. `cargo build --release` gives the image whose flash
 //! size `README.md` quotes; `cargo run --release` boots it in QEMU.
 #![no_std]
@@ -7,7 +7,7 @@
 use cortex_m_rt::entry;
 use cortex_m_semihosting::hprintln;
 use parex_appliance::{check_engine, exit, reference_memory, stack};
-use parex_core::reference::Engine;
+use parex_core::policy::Mode;
 
 #[entry]
 fn main() -> ! {
@@ -23,7 +23,7 @@ fn main() -> ! {
 #[inline(never)]
 fn app() -> bool {
     match reference_memory() {
-        Some(mem) => check_engine(mem, Engine::Parallel, "parallel (1 worker)"),
+        Some(mem) => check_engine(mem, Mode::Parallel(1), "policy (1 worker)"),
         None => false,
     }
 }

@@ -5,7 +5,10 @@ use core::fmt;
 use crate::types::StateKey;
 
 /// Why a block could not be executed or committed. The state is unchanged when one is
-/// returned.
+/// returned, except after [`BlockError::WorkerLost`] during a commitment.
+///
+/// Which of these the engine policy answers with another engine is decided by
+/// [`crate::engine::Policy::after`], from the variant alone.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum BlockError {
@@ -36,17 +39,97 @@ pub enum BlockError {
     /// A VM scratch buffer (stack, memory, per-transaction accesses) has length zero or
     /// exceeds the limits' bounds.
     BadScratch,
-    /// The parallel engine gave up on a block that kept conflicting (see
-    /// `ParallelExecutor::set_contention_fallback`); run it sequentially.
+    /// Block-STM gave up on a block that kept conflicting (see
+    /// `BlockStm::set_contention_fallback`); run it sequentially.
     Contended {
         /// Executions so far.
         executions: u32,
         /// Of which aborted or stopped to wait.
         wasted: u32,
     },
-    /// An internal invariant of the parallel engine failed; the caller should run the
-    /// block sequentially instead (the sequential executor never returns this).
-    ParallelInvariant(&'static str),
+    /// Block-STM's multi-version key records (or their index) ran out: the block writes
+    /// more distinct keys than `records`. Retry with more (at most one per write).
+    MvFull {
+        /// Records the engine was given.
+        records: usize,
+    },
+    /// The footprint engine's key tables ran out (cannot happen when sized by
+    /// `FootprintMemory::lengths`).
+    FootprintFull,
+    /// A transaction touched a key outside its footprint, or not in the planned way
+    /// (the footprint engine; impossible for footprints computed by
+    /// [`crate::tx::Transaction::footprint`], but checked).
+    OffFootprint,
+    /// An engine's internal invariant failed; the result was discarded. The policy runs
+    /// the block on the next engine.
+    Invariant(Invariant),
+    /// A worker thread panicked or could not start (a host's thread pool).
+    WorkerLost,
+    /// The genesis could not be loaded.
+    Genesis(GenesisError),
+    /// A sample contract did not assemble (the reference block).
+    Contract,
+}
+
+/// Which internal invariant of an engine failed (see [`BlockError::Invariant`]).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Invariant {
+    /// An execution claimed in order read an estimate (Block-STM).
+    EstimateInOrder,
+    /// `finish` was called before the workers finished the block.
+    NotDone,
+    /// A transaction was not executed at the end (Block-STM).
+    NotExecuted,
+    /// A final read set does not validate (Block-STM, debug builds).
+    StaleReadSet,
+    /// An estimate was left in the multi-version memory at the end (Block-STM).
+    EstimateLeft,
+    /// The one-worker form ran after workers began, or twice (Block-STM).
+    AloneTwice,
+    /// A view that never interrupts interrupted (the sequential engine).
+    Interrupted,
+    /// The write set handed to the commitment is not sorted and unique.
+    UnsortedWrites,
+}
+
+/// Why an engine's workers stopped a block early: the one code the workers of an engine
+/// share through an atomic (stored as its `repr`, `0` meaning none; see
+/// `parallel::AbortFlag`). [`crate::engine::Engine::finish`] turns it into a
+/// [`BlockError`].
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[repr(u32)]
+pub enum Abort {
+    /// A worker's scratch memory does not match the limits.
+    BadScratch = 1,
+    /// Block-STM's key records ran out ([`BlockError::MvFull`]).
+    MvFull = 2,
+    /// Block-STM wasted too many executions ([`BlockError::Contended`]).
+    Contended = 3,
+    /// [`Invariant::EstimateInOrder`].
+    EstimateInOrder = 4,
+    /// [`BlockError::FootprintFull`].
+    FootprintFull = 5,
+    /// [`BlockError::OffFootprint`].
+    OffFootprint = 6,
+}
+
+impl Abort {
+    /// Every code, in `repr` order.
+    pub const ALL: [Abort; 6] = [
+        Self::BadScratch,
+        Self::MvFull,
+        Self::Contended,
+        Self::EstimateInOrder,
+        Self::FootprintFull,
+        Self::OffFootprint,
+    ];
+
+    /// The abort stored as `code`; `None` for `0` (no abort) or an unknown code.
+    pub fn from_repr(code: u32) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| *a as u32 == code)
+    }
 }
 
 impl fmt::Display for BlockError {
@@ -65,12 +148,41 @@ impl fmt::Display for BlockError {
                 write!(f, "block too contended for parallel execution: {wasted} of {executions} executions wasted")
             }
             Self::BadScratch => f.write_str("VM scratch buffers do not match the limits"),
-            Self::ParallelInvariant(what) => write!(f, "parallel engine invariant failed: {what}"),
+            Self::MvFull { records } => {
+                write!(f, "multi-version table full: the block writes more than {records} keys")
+            }
+            Self::FootprintFull => f.write_str("footprint table full"),
+            Self::OffFootprint => f.write_str("a transaction left its planned footprint"),
+            Self::Invariant(what) => write!(f, "engine invariant failed: {what}"),
+            Self::WorkerLost => f.write_str("a worker thread panicked or could not start"),
+            Self::Genesis(e) => write!(f, "genesis: {e}"),
+            Self::Contract => f.write_str("a sample contract does not assemble"),
         }
     }
 }
 
+impl fmt::Display for Invariant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::EstimateInOrder => "an in-order execution read an estimate",
+            Self::NotDone => "finish called before the block was done",
+            Self::NotExecuted => "transaction not executed at the end",
+            Self::StaleReadSet => "a final read set does not validate",
+            Self::EstimateLeft => "estimate left at the end",
+            Self::AloneTwice => "the one-worker form ran after workers began, or twice",
+            Self::Interrupted => "the sequential view interrupted",
+            Self::UnsortedWrites => "write set not sorted and unique",
+        })
+    }
+}
+
 impl core::error::Error for BlockError {}
+
+impl From<GenesisError> for BlockError {
+    fn from(e: GenesisError) -> Self {
+        Self::Genesis(e)
+    }
+}
 
 /// Why a genesis could not be loaded.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

@@ -8,17 +8,18 @@ use core::ptr::addr_of_mut;
 
 use crate::block::{commit, BlockHeader, CommitMemory};
 use crate::contracts::{amm, dao, depin, game, nft, token, Sample, MAX_CODE_LEN};
+use crate::engine::{Block, KeyTable, Output, WorkerMemory};
 use crate::error::BlockError;
 use crate::exec::{Access, BlockEnv, Limits};
 use crate::hash::Hasher;
 use crate::merkle::{HashScratch, Leaf, MerkleTree};
-use crate::parallel::mvmemory::{IndexWord, MvKey, MvNode};
-use crate::parallel::scheduler::TxState;
-use crate::parallel::{
-    ParallelExecutor, ParallelMemory, ReadCell, TxData, WorkerMemory, WriteCell,
-};
+use crate::parallel::block_stm::mvmemory::{IndexWord, MvKey, MvNode};
+use crate::parallel::block_stm::scheduler::TxState;
+use crate::parallel::block_stm::{BlockStmMemory, ReadCell, TxData, WriteCell};
+use crate::parallel::footprint::FootprintMemory;
+use crate::policy::{run_block, Memory, Mode, Policy, Workers};
 use crate::receipt::Receipt;
-use crate::sequential::{execute_sequential, SeqMemory};
+use crate::sequential::SeqMemory;
 use crate::state::{
     Contract, Genesis, GenesisAccount, GenesisStorage, State, StateEntry, StateMemory,
 };
@@ -38,8 +39,8 @@ pub const CAPACITY: usize = 128;
 const W: usize = TXS * (LIMITS.max_writes as usize + crate::exec::SYSTEM_ACCESSES);
 const R: usize =
     TXS * (LIMITS.max_reads as usize + LIMITS.max_writes as usize + crate::exec::SYSTEM_ACCESSES);
-const KEYS: usize = (2 * W).next_power_of_two() + 1;
-const INDEX: usize = ParallelMemory::index_len(W);
+const SEQ_INDEX: usize = SeqMemory::index_len(W);
+const INDEX: usize = BlockStmMemory::index_len(W);
 const ACC: usize =
     LIMITS.max_reads as usize + LIMITS.max_writes as usize + crate::exec::SYSTEM_ACCESSES;
 const BATCH: usize = 8;
@@ -55,17 +56,6 @@ pub const EXPECTED_BLOCK_HASH: Hash32 = [
     0x0a, 0xf2, 0x00, 0xd4, 0x36, 0x26, 0x55, 0x6c, 0x65, 0x06, 0x0c, 0x22, 0xd4, 0xde, 0xcb, 0xa5,
     0x42, 0x3f, 0x0c, 0x07, 0x9b, 0xe8, 0x7f, 0x64, 0x1b, 0x45, 0x55, 0xcb, 0x18, 0x5d, 0x7b, 0x76,
 ];
-
-/// Which engine runs the reference block.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Engine {
-    /// Sequential executor.
-    Sequential,
-    /// Parallel engine, one worker on the calling thread ([`ParallelExecutor::run_worker`]).
-    Parallel,
-    /// Parallel engine in its one-worker form ([`ParallelExecutor::run_alone`]).
-    ParallelAlone,
-}
 
 /// Every buffer the reference run needs (about 96 KiB on a 32-bit target, more on a
 /// 64-bit host); build it in place with [`ReferenceMemory::init`] (an appliance's
@@ -84,7 +74,7 @@ pub struct ReferenceMemory {
     ends: [u32; BATCH],
     receipts: [Receipt; TXS],
     writes: [StateEntry; W],
-    seq_index: [u32; KEYS - 1],
+    seq_index: [u32; SEQ_INDEX],
     dirty: [u32; 2 * W],
     access: [Access; ACC],
     stack: [u64; 64],
@@ -121,7 +111,7 @@ impl ReferenceMemory {
             ends: [0; BATCH],
             receipts: [Receipt::EMPTY; TXS],
             writes: [StateEntry::EMPTY; W],
-            seq_index: [0; KEYS - 1],
+            seq_index: [0; SEQ_INDEX],
             dirty: [0; 2 * W],
             access: [Access::EMPTY; ACC],
             stack: [0; 64],
@@ -300,16 +290,90 @@ pub struct Outcome {
     pub block_hash: Hash32,
 }
 
-/// Loads the genesis, executes the block with `engine`, commits it.
+/// The engines' memory of a reference run (no footprint memory: the policy never
+/// chooses that engine here).
+struct Engines<'m> {
+    seq_index: &'m mut [u32],
+    states: &'m mut [TxState],
+    data: &'m mut [TxData],
+    reads: &'m mut [ReadCell],
+    wcells: &'m mut [WriteCell],
+    keys: &'m mut [MvKey],
+    mv_index: &'m mut [IndexWord],
+    mv_nodes: &'m mut [MvNode],
+}
+
+impl Memory for Engines<'_> {
+    fn sequential(&mut self) -> SeqMemory<'_> {
+        SeqMemory { index: self.seq_index }
+    }
+
+    fn block_stm(&mut self, _: KeyTable) -> BlockStmMemory<'_> {
+        // One record per write already: `KeyTable::Full`.
+        BlockStmMemory {
+            states: self.states,
+            data: self.data,
+            reads: self.reads,
+            writes: self.wcells,
+            keys: self.keys,
+            index: self.mv_index,
+            nodes: self.mv_nodes,
+        }
+    }
+
+    fn footprint(&mut self, _: usize) -> Option<FootprintMemory<'_>> {
+        None
+    }
+
+    fn has_footprint(&self) -> bool {
+        false
+    }
+}
+
+/// The one core of an appliance: every worker's job runs on the calling thread, one
+/// after another, with the same memory (an engine finishes its block with any number of
+/// workers, whichever order they run in).
+struct OneCore<'m> {
+    stack: &'m mut [u64],
+    memory: &'m mut [u8],
+    access: &'m mut [Access],
+}
+
+impl OneCore<'_> {
+    fn worker(&mut self) -> WorkerMemory<'_> {
+        WorkerMemory {
+            vm: VmScratch { stack: self.stack, memory: self.memory },
+            access: self.access,
+        }
+    }
+}
+
+impl Workers for OneCore<'_> {
+    fn count(&self) -> usize {
+        1
+    }
+
+    fn run<F>(&mut self, n: usize, job: &F) -> Result<(), BlockError>
+    where
+        F: Fn(usize, WorkerMemory<'_>) -> Result<(), BlockError> + Sync,
+    {
+        (0..n).try_for_each(|i| job(i, self.worker()))
+    }
+
+    fn run_here<R>(&mut self, job: impl FnOnce(WorkerMemory<'_>) -> R) -> R {
+        job(self.worker())
+    }
+}
+
+/// Loads the genesis, executes the block with `mode` (one worker: `Sequential`,
+/// `BlockStm(1)` or `BlockStmAlone`), commits it.
 pub fn run<H: Hasher + ?Sized>(
     mem: &mut ReferenceMemory,
-    engine: Engine,
+    mode: Mode,
     hasher: &mut H,
 ) -> Result<Outcome, BlockError> {
     for (i, s) in Sample::ALL.iter().enumerate() {
-        mem.code_len[i] = s
-            .build(&mut mem.code[i])
-            .map_err(|_| BlockError::ParallelInvariant("sample contract"))?;
+        mem.code_len[i] = s.build(&mut mem.code[i]).map_err(|_| BlockError::Contract)?;
     }
     let contracts: [Contract<'_>; 6] = core::array::from_fn(|i| Contract {
         addr: contract(i),
@@ -327,42 +391,27 @@ pub fn run<H: Hasher + ?Sized>(
         leaf_of: &mut mem.leaf_of,
         nodes: &mut mem.nodes,
     };
-    let mut state = State::from_genesis(smem, &genesis, hasher, &mut scratch)
-        .map_err(|_| BlockError::ParallelInvariant("reference genesis"))?;
+    let mut state = State::from_genesis(smem, &genesis, hasher, &mut scratch)?;
     let genesis_root = state.root();
     let txs = block();
     let env =
         BlockEnv { number: 1, beneficiary: BENEFICIARY, contracts: &contracts, limits: LIMITS };
-    let mut vm = VmScratch { stack: &mut mem.stack, memory: &mut mem.memory };
-    let (writes, stats) = match engine {
-        Engine::Sequential => {
-            let smem = SeqMemory {
-                index: &mut mem.seq_index,
-                writes: &mut mem.writes,
-                access: &mut mem.access,
-            };
-            execute_sequential(&state, &env, &txs, &mut mem.receipts, smem, &mut vm)?
-        }
-        Engine::Parallel | Engine::ParallelAlone => {
-            let pmem = ParallelMemory {
-                states: &mut mem.states,
-                data: &mut mem.data,
-                reads: &mut mem.reads,
-                writes: &mut mem.wcells,
-                keys: &mut mem.keys,
-                index: &mut mem.mv_index,
-                nodes: &mut mem.mv_nodes,
-            };
-            let mut exec = ParallelExecutor::new(&state, env, &txs, pmem)?;
-            let worker = WorkerMemory { vm, access: &mut mem.access };
-            if engine == Engine::ParallelAlone {
-                exec.run_alone(worker)?;
-            } else {
-                exec.run_worker(worker)?;
-            }
-            exec.finish(&mut mem.receipts, &mut mem.writes)?
-        }
+    let mut engines = Engines {
+        seq_index: &mut mem.seq_index,
+        states: &mut mem.states,
+        data: &mut mem.data,
+        reads: &mut mem.reads,
+        wcells: &mut mem.wcells,
+        keys: &mut mem.keys,
+        mv_index: &mut mem.mv_index,
+        mv_nodes: &mut mem.mv_nodes,
     };
+    let mut core =
+        OneCore { stack: &mut mem.stack, memory: &mut mem.memory, access: &mut mem.access };
+    let output = Output { receipts: &mut mem.receipts, writes: &mut mem.writes };
+    let block = Block { state: &state, env, txs: &txs };
+    let (executed, _) = run_block(&Policy::new(mode), block, output, &mut engines, &mut core)?;
+    let (writes, gas_used) = (executed.writes, executed.stats.gas_used);
     let mut cmem = CommitMemory { dirty: &mut mem.dirty, digests: &mut mem.digests, scratch };
     let header = commit(
         &mut state,
@@ -370,9 +419,9 @@ pub fn run<H: Hasher + ?Sized>(
         1,
         BENEFICIARY,
         &txs,
-        &mem.receipts,
+        executed.receipts,
         writes,
-        stats.gas_used,
+        gas_used,
         hasher,
         &mut cmem,
     )?;

@@ -1,55 +1,37 @@
-//! The sequential reference executor: transactions one after another, each seeing every
-//! earlier write. Its output defines what the parallel engine must reproduce bit for bit.
+//! The sequential engine, the reference: transactions one after another, each seeing
+//! every earlier write. Its output defines what the parallel engines must reproduce bit
+//! for bit.
 //!
 //! Memory: a block overlay (an open-addressing table of the words the block wrote, with
-//! their latest values) and one [`AccessSet`], both from the caller
-//! ([`SeqMemory::lengths`]). Committed state is only read; [`crate::block::commit`]
-//! applies the sorted write set afterwards.
+//! their latest values), whose entries are the caller's [`Output::writes`] and whose
+//! index is [`SeqMemory`]; the worker's access set and VM scratch. Committed state is
+//! only read; the commitment ([`crate::block`]) applies the sorted write set afterwards.
+//!
+//! Through the engine protocol, the first worker to call [`Engine::run_worker`] runs the
+//! whole block and any other returns at once.
 
-use crate::error::BlockError;
-use crate::exec::{execute_transaction, Access, AccessSet, BlockEnv, View, Write};
+use crate::engine::{Block, Choice, Engine, Outcome, Output, WorkerMemory};
+use crate::error::{BlockError, Invariant};
+use crate::exec::{execute_transaction, AccessSet, ExecStats, View, Write};
+use crate::parallel::too_small;
 use crate::receipt::Receipt;
-use crate::state::{StateEntry, StateReader};
-use crate::tx::Transaction;
+use crate::state::{StateEntry, StateReader, EMPTY};
+use crate::sync::{AtomicU32, Ordering, UnsafeCell};
 use crate::types::StateKey;
-use crate::vm::{Interrupt, VmScratch};
+use crate::vm::Interrupt;
 
-use crate::state::EMPTY;
-
-/// Caller memory for one sequential block.
+/// Caller memory for one sequential block (besides the [`Output`]).
 pub struct SeqMemory<'a> {
-    /// Overlay index: a power of two, at least `2 * writes.len()`.
+    /// Overlay index: a power of two, at least twice `Output::writes`
+    /// ([`SeqMemory::index_len`]).
     pub index: &'a mut [u32],
-    /// Overlay entries: at least the number of distinct keys the block writes
-    /// (`txs * limits.writes_per_tx()` always suffices).
-    pub writes: &'a mut [StateEntry],
-    /// One access set: `limits.access_entries()`.
-    pub access: &'a mut [Access],
 }
 
 impl SeqMemory<'_> {
-    /// `(index, writes, access)` lengths that always suffice for `txs` transactions.
-    pub const fn lengths(txs: usize, limits: &crate::exec::Limits) -> (usize, usize, usize) {
-        let w = if txs == 0 { 1 } else { txs * limits.writes_per_tx() };
-        ((2 * w).next_power_of_two(), w, limits.access_entries())
+    /// The index length for an output of `writes` entries.
+    pub const fn index_len(writes: usize) -> usize {
+        (2 * if writes == 0 { 1 } else { writes }).next_power_of_two()
     }
-}
-
-/// What executing a block produced, before commitment.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ExecStats {
-    /// Gas used by all transactions.
-    pub gas_used: u64,
-    /// Transaction executions beyond one per transaction (parallel engine only).
-    pub reexecutions: u64,
-    /// Validations that failed (parallel engine only).
-    pub aborts: u64,
-    /// Reads that waited on an estimate (parallel engine only).
-    pub dependency_waits: u64,
-    /// Transactions that touched keys outside their declared access list.
-    pub undeclared: u64,
-    /// True when the parallel engine ran the block sequentially instead.
-    pub fell_back: bool,
 }
 
 struct Overlay<'m> {
@@ -101,63 +83,118 @@ impl<S: StateReader> View for SeqView<'_, '_, S> {
     }
 }
 
-/// Executes `txs` in order over `state`, filling `receipts` (one per transaction) and
-/// returning the block's write set sorted by key (in `mem.writes`) with statistics.
-pub fn execute_sequential<'m, S: StateReader>(
-    state: &S,
-    env: &BlockEnv<'_>,
-    txs: &[Transaction],
-    receipts: &mut [Receipt],
-    mem: SeqMemory<'m>,
-    vm: &mut VmScratch<'_>,
-) -> Result<(&'m [StateEntry], ExecStats), BlockError> {
-    let SeqMemory { index, writes, access } = mem;
-    if receipts.len() < txs.len() {
-        return Err(BlockError::BufferTooSmall {
-            buffer: "receipts",
-            needed: txs.len(),
-            given: receipts.len(),
-        });
+/// What the one running worker changes.
+struct Run<'a> {
+    overlay: Overlay<'a>,
+    receipts: &'a mut [Receipt],
+    stats: ExecStats,
+    /// `None` until the block ran; then how it ended.
+    result: Option<Result<(), BlockError>>,
+}
+
+/// A block being executed sequentially (see the module docs).
+pub struct Sequential<'a, S> {
+    block: Block<'a, S>,
+    run: UnsafeCell<Run<'a>>,
+    /// Some worker took the block.
+    claimed: AtomicU32,
+}
+
+// SAFETY: `run` is accessed by the one worker whose swap of `claimed` returned 0 (see
+// `run_worker`), or through `&mut self` (`run_alone`, `finish`, which the caller calls
+// after every worker returned); so never by two threads at once. The rest is read only.
+unsafe impl<S: Sync> Sync for Sequential<'_, S> {}
+
+impl<'a, S: StateReader + Sync> Sequential<'a, S> {
+    fn execute(block: &Block<'a, S>, run: &mut Run<'a>, worker: WorkerMemory<'_>) {
+        run.result = Some(Self::execute_all(block, run, worker));
     }
-    if !index.len().is_power_of_two() || index.len() < 2 * writes.len() {
-        return Err(BlockError::BufferTooSmall {
-            buffer: "sequential index",
-            needed: (2 * writes.len()).next_power_of_two(),
-            given: index.len(),
-        });
-    }
-    if vm.stack.is_empty() {
-        return Err(BlockError::BadScratch);
-    }
-    let mut acc = AccessSet::new(access, env.limits).ok_or(BlockError::BufferTooSmall {
-        buffer: "access set",
-        needed: env.limits.access_entries(),
-        given: 0,
-    })?;
-    index.iter_mut().for_each(|i| *i = EMPTY);
-    let mut overlay = Overlay { index, entries: writes, len: 0 };
-    let mut stats = ExecStats::default();
-    for (tx, receipt) in txs.iter().zip(receipts.iter_mut()) {
-        let mut view = SeqView { state, overlay: &overlay };
-        let r = execute_transaction(tx, env, &mut view, &mut acc, vm)
-            .map_err(|_| BlockError::ParallelInvariant("the sequential view never interrupts"))?;
-        for a in acc.accesses() {
-            let v = match a.write {
-                Write::None => continue,
-                Write::Set(v) => v,
-                Write::Add(d) => {
-                    let base = overlay.get(&a.key).unwrap_or_else(|| state.read(&a.key));
-                    base.wrapping_add(d)
-                }
-            };
-            overlay.set(&a.key, v)?;
+
+    fn execute_all(
+        block: &Block<'a, S>,
+        run: &mut Run<'a>,
+        worker: WorkerMemory<'_>,
+    ) -> Result<(), BlockError> {
+        let WorkerMemory { mut vm, access } = worker;
+        let Some(mut acc) = AccessSet::new(access, block.env.limits) else {
+            return Err(BlockError::BadScratch);
+        };
+        if vm.stack.is_empty() {
+            return Err(BlockError::BadScratch);
         }
-        stats.gas_used = stats.gas_used.saturating_add(r.gas_used);
-        stats.undeclared += r.undeclared_access as u64;
-        *receipt = r;
+        let (state, overlay) = (block.state, &mut run.overlay);
+        for (tx, receipt) in block.txs.iter().zip(run.receipts.iter_mut()) {
+            let mut view = SeqView { state, overlay };
+            let r = execute_transaction(tx, &block.env, &mut view, &mut acc, &mut vm)
+                .map_err(|_| BlockError::Invariant(Invariant::Interrupted))?;
+            for a in acc.accesses() {
+                let v = match a.write {
+                    Write::None => continue,
+                    Write::Set(v) => v,
+                    Write::Add(d) => {
+                        let base = overlay.get(&a.key).unwrap_or_else(|| state.read(&a.key));
+                        base.wrapping_add(d)
+                    }
+                };
+                overlay.set(&a.key, v)?;
+            }
+            run.stats.count(&r);
+            *receipt = r;
+        }
+        Ok(())
     }
-    let len = overlay.len;
-    let out = &mut overlay.entries[..len];
-    crate::state::sort_by_key(out);
-    Ok((out, stats))
+}
+
+impl<'a, S: StateReader + Sync> Engine<'a, S> for Sequential<'a, S> {
+    type Memory = SeqMemory<'a>;
+
+    fn prepare(
+        block: Block<'a, S>,
+        memory: SeqMemory<'a>,
+        output: Output<'a>,
+        _: &Choice,
+    ) -> Result<Self, BlockError> {
+        let SeqMemory { index } = memory;
+        let Output { receipts, writes } = output;
+        too_small("receipts", block.txs.len(), receipts.len())?;
+        if !index.len().is_power_of_two() || index.len() < 2 * writes.len() {
+            return Err(BlockError::BufferTooSmall {
+                buffer: "sequential index",
+                needed: SeqMemory::index_len(writes.len()),
+                given: index.len(),
+            });
+        }
+        index.iter_mut().for_each(|i| *i = EMPTY);
+        let overlay = Overlay { index, entries: writes, len: 0 };
+        let run = Run { overlay, receipts, stats: ExecStats::default(), result: None };
+        Ok(Self { block, run: UnsafeCell::new(run), claimed: AtomicU32::new(0) })
+    }
+
+    fn run_worker(
+        &self,
+        _: usize,
+        worker: WorkerMemory<'_>,
+        _: &mut impl FnMut(u32),
+    ) -> Result<(), BlockError> {
+        // Relaxed: the swap only elects the one worker; `finish` runs after the caller
+        // joined every worker, an edge of its own.
+        if self.claimed.swap(1, Ordering::Relaxed) != 0 {
+            return Ok(());
+        }
+        // SAFETY: this worker won the claim, so it alone accesses `run` until `finish`.
+        self.run.with_mut(|run| Self::execute(&self.block, unsafe { &mut *run }, worker));
+        Ok(())
+    }
+
+    fn run_alone(&mut self, worker: WorkerMemory<'_>) -> Result<(), BlockError> {
+        self.run_worker(0, worker, &mut |_| ())
+    }
+
+    fn finish(self) -> Result<Outcome<'a>, BlockError> {
+        let Run { overlay, receipts, stats, result } = self.run.into_inner();
+        result.unwrap_or(Err(BlockError::Invariant(Invariant::NotDone)))?;
+        let out = &mut overlay.entries[..overlay.len];
+        crate::state::sort_by_key(out);
+        Ok(Outcome { receipts: &receipts[..self.block.txs.len()], writes: out, stats })
+    }
 }

@@ -320,3 +320,87 @@ impl Reader<'_> {
         Ok(u64::from_le_bytes(self.take::<8>()?))
     }
 }
+
+/// Most keys in a [`Footprint`].
+pub const FOOTPRINT: usize = 4;
+
+/// What a transaction may touch, known before it runs ([`Transaction::footprint`]): the
+/// one statement of it, which the footprint engine plans from and which a test checks
+/// every executed access set against. The first [`Footprint::READ`] keys may be read
+/// (and written), the others only added to.
+///
+/// Today a footprint is known for native transfers: the sender's nonce and balance
+/// (read and written: the nonce check, the funds check, the fee), the recipient's
+/// balance (credited) and the beneficiary's balance (the fee, credited). A key listed
+/// twice keeps its first mode: the sender's balance (read) wins over being the
+/// recipient or the beneficiary.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Footprint {
+    keys: [StateKey; FOOTPRINT],
+    len: usize,
+}
+
+impl Footprint {
+    /// The sender's nonce and balance come first and are read.
+    pub const READ: usize = 2;
+
+    /// The keys, read ones first.
+    pub fn keys(&self) -> &[StateKey] {
+        &self.keys[..self.len]
+    }
+
+    /// How many keys.
+    #[allow(clippy::len_without_is_empty)] // never empty: a sender's nonce and balance
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The position of `key`, if the footprint holds it.
+    pub fn position(&self, key: &StateKey) -> Option<usize> {
+        self.keys().iter().position(|k| k == key)
+    }
+
+    /// Whether position `j` may be read (else only added to).
+    pub const fn reads(j: usize) -> bool {
+        j < Self::READ
+    }
+
+    /// The key at footprint position `j` of account `addr`: a nonce first, balances
+    /// after (the only kinds of key a footprint holds).
+    pub fn key_at(addr: Address, j: usize) -> StateKey {
+        if j == 0 {
+            StateKey::nonce(addr)
+        } else {
+            StateKey::balance(addr)
+        }
+    }
+}
+
+impl Transaction {
+    /// What the transaction may touch in a block whose fees go to `beneficiary`, when
+    /// that is known before it runs (a native transfer); `None` for a contract call,
+    /// whose keys are known only by running it.
+    pub fn footprint(&self, beneficiary: Address) -> Option<Footprint> {
+        let TxKind::Transfer { to, .. } = self.kind else { return None };
+        let from = self.from;
+        let mut fp = Footprint {
+            keys: [
+                StateKey::nonce(from),
+                StateKey::balance(from),
+                StateKey::balance(to),
+                StateKey::balance(beneficiary),
+            ],
+            len: FOOTPRINT,
+        };
+        if to == from || to == beneficiary {
+            // The recipient's balance is already listed; the beneficiary's moves up.
+            fp.keys[2] = fp.keys[3];
+            fp.len = 3;
+        }
+        if beneficiary == from {
+            // The beneficiary's balance, now last, is the sender's.
+            fp.len -= 1;
+        }
+        Some(fp)
+    }
+}

@@ -18,8 +18,8 @@ use loom::sync::atomic::{AtomicU32, Ordering};
 use loom::sync::Arc;
 use loom::thread;
 use parex_core::exec::Write;
-use parex_core::parallel::mvmemory::{IndexWord, MvKey, MvMemory, MvNode, MvRead};
-use parex_core::parallel::scheduler::{Scheduler, Task, TxState, TxStatus};
+use parex_core::parallel::block_stm::mvmemory::{IndexWord, MvKey, MvMemory, MvNode, MvRead};
+use parex_core::parallel::block_stm::scheduler::{Scheduler, Task, TxState, TxStatus};
 use parex_core::types::{Address, StateKey};
 
 struct Mock {

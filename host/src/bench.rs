@@ -18,6 +18,7 @@
 
 use std::time::{Duration, Instant};
 
+use parex_core::engine::Choice;
 use parex_core::exec::Limits;
 use parex_core::hash::Hasher;
 use parex_offload::CpuHasher;
@@ -124,6 +125,26 @@ pub struct EngineResult {
     /// Blocks the parallel engine ran sequentially instead (parallel only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fell_back_blocks: Option<u64>,
+    /// Per block of the median round: the engine that ran it and why the policy chose it.
+    pub blocks: Vec<BlockEngine>,
+}
+
+/// Which engine ran one block and why: an element of `blocks` in `parex bench --json`
+/// and `parex run --json`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct BlockEngine {
+    /// `sequential`, `block_stm` or `footprint` (`parex_core::engine::EngineKind::name`).
+    pub engine: &'static str,
+    /// Why (`parex_core::engine::Reason::name`): `requested`, `known_footprints`, `contracts`,
+    /// `looks_contended`, `contended`, `footprint_failed`, `block_stm_failed`,
+    /// `key_table_full`, `no_footprint_memory`.
+    pub reason: &'static str,
+}
+
+impl From<Choice> for BlockEngine {
+    fn from(c: Choice) -> Self {
+        Self { engine: c.engine.name(), reason: c.reason.name() }
+    }
 }
 
 /// One measured case: an element of the `runs` array of `parex bench --json`.
@@ -204,6 +225,7 @@ struct Round {
     aborts: u64,
     waits: u64,
     fell_back: u64,
+    blocks: Vec<BlockEngine>,
 }
 
 impl Round {
@@ -216,6 +238,7 @@ impl Round {
             aborts: 0,
             waits: 0,
             fell_back: 0,
+            blocks: Vec::with_capacity(out.blocks.len()),
         };
         for b in &out.blocks {
             r.exec += b.exec_time;
@@ -224,7 +247,8 @@ impl Round {
             r.reexecutions += b.stats.reexecutions;
             r.aborts += b.stats.aborts;
             r.waits += b.stats.dependency_waits;
-            r.fell_back += b.stats.fell_back as u64;
+            r.fell_back += b.choice.reason.fell_back() as u64;
+            r.blocks.push(b.choice.into());
         }
         r
     }
@@ -254,6 +278,7 @@ fn median(mut rounds: Vec<Round>, txs: usize, parallel: bool) -> EngineResult {
         aborts: parallel.then_some(r.aborts),
         dependency_waits: parallel.then_some(r.waits),
         fell_back_blocks: parallel.then_some(r.fell_back),
+        blocks: r.blocks.clone(),
     }
 }
 

@@ -5,12 +5,12 @@
 use std::time::{Duration, Instant};
 
 use parex_core::block::BlockHeader;
+use parex_core::engine::Choice;
 use parex_core::error::{BlockError, GenesisError};
-use parex_core::exec::{BlockEnv, Limits};
+use parex_core::exec::{BlockEnv, ExecStats, Limits};
 use parex_core::hash::Hasher;
 use parex_core::receipt::Receipt;
-use parex_core::sequential::ExecStats;
-use parex_core::state::{Contract, Genesis, StateEntry};
+use parex_core::state::{Contract, Genesis, State, StateEntry};
 use parex_core::tx::Transaction;
 use parex_core::Hash32;
 
@@ -28,6 +28,8 @@ pub struct BlockOutcome {
     pub receipts: Vec<Receipt>,
     /// Engine statistics.
     pub stats: ExecStats,
+    /// The engine that ran the block, and why.
+    pub choice: Choice,
     /// Execution time.
     pub exec_time: Duration,
     /// Commitment time (roots and state update).
@@ -73,6 +75,34 @@ pub fn state_capacity(world: &World, blocks: &[Vec<Transaction>], limits: &Limit
     world.words() + txs * limits.writes_per_tx() + 16
 }
 
+/// A world's contracts and state memory: the one place a [`World`] becomes a
+/// [`State`] (the replay, the benches and the tests all start here).
+pub struct WorldState<'w> {
+    world: &'w World,
+    contracts: Vec<Contract<'w>>,
+    bufs: StateBuffers,
+}
+
+impl<'w> WorldState<'w> {
+    /// Room for `capacity` state words (see [`state_capacity`]).
+    pub fn new(world: &'w World, capacity: usize) -> Self {
+        let contracts =
+            world.contracts.iter().map(|(a, c)| Contract { addr: *a, code: c }).collect();
+        Self { world, contracts, bufs: StateBuffers::new(capacity) }
+    }
+
+    /// Loads the world's genesis: the state, and the contracts a [`BlockEnv`] needs.
+    pub fn load<H: Hasher + ?Sized>(
+        &mut self,
+        hasher: &mut H,
+    ) -> Result<(State<'_>, &[Contract<'w>]), GenesisError> {
+        let Self { world, contracts, bufs } = self;
+        let genesis = Genesis { accounts: &world.accounts, contracts, storage: &world.storage };
+        let state = bufs.load(&genesis, hasher, &mut HashBuffers::default())?;
+        Ok((state, contracts))
+    }
+}
+
 /// Executes and commits `blocks` (numbered from 1) on top of `world`.
 pub fn replay<H: Hasher + ?Sized>(
     world: &World,
@@ -81,24 +111,15 @@ pub fn replay<H: Hasher + ?Sized>(
     limits: Limits,
     hasher: &mut H,
 ) -> Result<ChainOutcome, ReplayError> {
-    let contracts: Vec<Contract<'_>> =
-        world.contracts.iter().map(|(a, c)| Contract { addr: *a, code: c }).collect();
-    let genesis =
-        Genesis { accounts: &world.accounts, contracts: &contracts, storage: &world.storage };
-    let mut bufs = StateBuffers::new(state_capacity(world, blocks, &limits));
-    let mut hash = HashBuffers::default();
-    let mut state = bufs.load(&genesis, hasher, &mut hash).map_err(ReplayError::Genesis)?;
+    let mut loaded = WorldState::new(world, state_capacity(world, blocks, &limits));
+    let (mut state, contracts) = loaded.load(hasher).map_err(ReplayError::Genesis)?;
     let genesis_root = state.root();
     let mut exec = Executor::new(limits);
     let mut parent = [0u8; 32];
     let mut out = Vec::with_capacity(blocks.len());
     for (i, txs) in blocks.iter().enumerate() {
-        let env = BlockEnv {
-            number: i as u64 + 1,
-            beneficiary: world.beneficiary,
-            contracts: &contracts,
-            limits,
-        };
+        let env =
+            BlockEnv { number: i as u64 + 1, beneficiary: world.beneficiary, contracts, limits };
         let executed =
             exec.execute(&state, &env, txs, mode).map_err(|e| ReplayError::Block(i, e))?;
         let t = Instant::now();
@@ -112,6 +133,7 @@ pub fn replay<H: Hasher + ?Sized>(
             hash,
             receipts: executed.receipts,
             stats: executed.stats,
+            choice: executed.choice,
             exec_time: executed.exec_time,
             commit_time,
             commit_permutations: exec.commit_permutations(),

@@ -689,7 +689,7 @@ fn cmd_run(a: RunArgs, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result
             tx_count: b.header.tx_count,
             statuses,
             reexecutions: b.stats.reexecutions,
-            fell_back: b.stats.fell_back,
+            fell_back: b.choice.reason.fell_back(),
             exec_secs: b.exec_time.as_secs_f64(),
             commit_secs: b.commit_time.as_secs_f64(),
             receipts,

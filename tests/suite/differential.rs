@@ -9,42 +9,38 @@
 //! sizes up to several thousand transactions, re-running each block several times to
 //! shake out races. `PAREX_SOAK=N` multiplies the case counts by `N`.
 //!
-//! The host's `Mode::Parallel` runs a block sequentially instead when the engine gives up
-//! on it as too contended (`BlockError::Contended`), which would hide the engine on
-//! exactly the blocks that stress it most. So besides the host path, [`assert_same`]
-//! drives the core engine itself ([`replay_engine`]) with that fallback turned off, and
-//! there any error, fallback included, fails the test.
+//! Every path is the one a user runs: the host's replay through the core's engine policy
+//! (`parex_core::policy::run_block`). Under `Mode::Parallel` the policy runs a block
+//! sequentially instead when an engine gives up on it as too contended
+//! (`BlockError::Contended`), which would hide the engines on exactly the blocks that
+//! stress them most. So besides that path, [`assert_same_on`] runs the engines alone
+//! (`Mode::BlockStm`, `Mode::Footprint`, `Mode::BlockStmAlone`: no contention check, no
+//! fallback), and there any error fails the test and every block must have run on the
+//! engine asked for.
 //!
 //! `engine_race_reproduction` pins a race these tests found: an execution claimed "in
 //! order" (so skipping validation) while another worker was about to claim the
 //! transaction below it, which then executed after it. Debug builds also re-check every
-//! final read set in `ParallelExecutor::finish`.
+//! final read set in Block-STM's `finish`.
 
 use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use parex::core::error::BlockError;
+use parex::core::engine::{Block, Choice, Engine, EngineKind, KeyTable, Output, WorkerMemory};
+use parex::core::error::{BlockError, Invariant};
 use parex::core::exec::{Access, BlockEnv, Limits, INTRINSIC_GAS};
-use parex::core::parallel::footprint::{
-    Done, FootprintExecutor, FootprintMemory, KeyRecord, Slot, Source, Touch,
-};
-use parex::core::parallel::mvmemory::{IndexWord, MvKey, MvNode};
-use parex::core::parallel::scheduler::TxState;
-use parex::core::parallel::{
-    ParallelExecutor, ParallelMemory, ReadCell, TxData, WorkerMemory, WriteCell, MV_FULL,
-};
+use parex::core::parallel::block_stm::mvmemory::{IndexWord, MvKey, MvNode};
+use parex::core::parallel::block_stm::scheduler::TxState;
+use parex::core::parallel::block_stm::{BlockStm, BlockStmMemory, ReadCell, TxData, WriteCell};
 use parex::core::receipt::{Receipt, Status};
-use parex::core::sequential::ExecStats;
-use parex::core::state::{Contract, Genesis, GenesisAccount, State, StateEntry};
+use parex::core::state::{GenesisAccount, StateEntry};
 use parex::core::tx::Transaction;
 use parex::core::vm::VmScratch;
 use parex::core::{Address, KeccakHasher};
-use parex::host::chain::{replay, state_capacity, BlockOutcome, ChainOutcome};
-use parex::host::engine::{
-    Executed, Executor, HashBuffers, Mode, StateBuffers, VM_MEMORY, VM_STACK,
-};
+use parex::host::chain::{replay, state_capacity, ChainOutcome, WorldState};
+use parex::host::engine::{Mode, VM_MEMORY, VM_STACK};
 use parex::host::workload::{declare, Generator, Spec, Workload, World, BENEFICIARY};
 use proptest::prelude::*;
 use proptest::test_runner::{RngSeed, TestRunner};
@@ -55,208 +51,41 @@ pub(crate) fn replay_with(world: &World, blocks: &[Vec<Transaction>], mode: Mode
         .unwrap_or_else(|e| panic!("{mode:?} replay failed: {e}"))
 }
 
-/// Like the host's parallel replay, but on the core engine directly with its contention
-/// fallback off: every block runs in parallel on `threads` workers or fails.
-pub(crate) fn replay_engine(
-    path: Path,
-    world: &World,
-    blocks: &[Vec<Transaction>],
-    threads: usize,
-) -> Result<ChainOutcome, String> {
-    let limits = Limits::DEFAULT;
-    let contracts: Vec<Contract<'_>> =
-        world.contracts.iter().map(|(a, c)| Contract { addr: *a, code: c }).collect();
-    let genesis =
-        Genesis { accounts: &world.accounts, contracts: &contracts, storage: &world.storage };
-    let mut bufs = StateBuffers::new(state_capacity(world, blocks, &limits));
-    let mut hash = HashBuffers::default();
-    let mut state =
-        bufs.load(&genesis, &mut KeccakHasher, &mut hash).map_err(|e| format!("genesis: {e}"))?;
-    let genesis_root = state.root();
-    let mut committer = Executor::new(limits);
-    let mut workers: Vec<_> = (0..threads.max(1))
-        .map(|_| {
-            (
-                vec![0u64; VM_STACK],
-                vec![0u8; VM_MEMORY],
-                vec![Access::EMPTY; limits.access_entries()],
-            )
-        })
-        .collect();
-    let mut parent = [0u8; 32];
-    let mut out = Vec::new();
-    for (b, txs) in blocks.iter().enumerate() {
-        let env = BlockEnv {
-            number: b as u64 + 1,
-            beneficiary: world.beneficiary,
-            contracts: &contracts,
-            limits,
-        };
-        let fail = |e| format!("block {b}: {e}");
-        let (receipts, writes, stats) = match path {
-            Path::Footprint => run_footprint(&state, env, txs, &mut workers).map_err(fail)?,
-            _ => {
-                run_block_stm(&state, env, txs, &mut workers, path == Path::Alone).map_err(fail)?
-            }
-        };
-        let executed = Executed { receipts, writes, stats, exec_time: Duration::ZERO };
-        let (header, hash) = committer
-            .commit(&mut state, parent, &env, txs, &executed, &mut KeccakHasher, threads)
-            .map_err(fail)?;
-        parent = hash;
-        out.push(BlockOutcome {
-            header,
-            hash,
-            receipts: executed.receipts,
-            stats,
-            exec_time: Duration::ZERO,
-            commit_time: Duration::ZERO,
-            commit_permutations: committer.commit_permutations(),
-        });
-    }
-    Ok(ChainOutcome { genesis_root, blocks: out, state: state.entries().to_vec() })
-}
-
-type WorkerBufs = (Vec<u64>, Vec<u8>, Vec<Access>);
-type BlockRun = (Vec<Receipt>, Vec<StateEntry>, ExecStats);
-
-fn spin_then_yield(spins: u32) {
-    if spins < 32 {
-        std::hint::spin_loop()
-    } else {
-        std::thread::yield_now()
-    }
-}
-
-/// Runs `run(index, memory)` once per worker, each on a thread of its own.
-fn on_threads<F>(workers: &mut [WorkerBufs], run: F) -> Result<(), BlockError>
-where
-    F: Fn(usize, WorkerMemory<'_>) -> Result<(), BlockError> + Sync,
-{
-    std::thread::scope(|s| {
-        let run = &run;
-        let handles: Vec<_> = workers
-            .iter_mut()
-            .enumerate()
-            .map(|(i, (stack, memory, access))| {
-                s.spawn(move || run(i, WorkerMemory { vm: VmScratch { stack, memory }, access }))
-            })
-            .collect();
-        handles.into_iter().try_for_each(|h| h.join().expect("worker panicked"))
-    })
-}
-
-/// The Block-STM engine's buffers for one block.
-struct EngineBufs {
-    states: Vec<TxState>,
-    data: Vec<TxData>,
-    reads: Vec<ReadCell>,
-    wcells: Vec<WriteCell>,
-    keys: Vec<MvKey>,
-    nodes: Vec<MvNode>,
-    index: Vec<IndexWord>,
-}
-
-impl EngineBufs {
-    fn new(txs: usize, limits: &Limits) -> Self {
-        let l = ParallelMemory::lengths(txs, limits);
-        Self {
-            states: (0..l.txs).map(|_| TxState::new()).collect(),
-            data: (0..l.txs).map(|_| TxData::new()).collect(),
-            reads: (0..l.reads).map(|_| ReadCell::default()).collect(),
-            wcells: (0..l.writes).map(|_| WriteCell::default()).collect(),
-            keys: (0..l.keys).map(|_| MvKey::new()).collect(),
-            nodes: (0..l.writes).map(|_| MvNode::new()).collect(),
-            index: (0..l.index).map(|_| IndexWord::new()).collect(),
-        }
-    }
-
-    fn memory(&mut self) -> ParallelMemory<'_> {
-        ParallelMemory {
-            states: &mut self.states,
-            data: &mut self.data,
-            reads: &mut self.reads,
-            writes: &mut self.wcells,
-            keys: &mut self.keys,
-            index: &mut self.index,
-            nodes: &mut self.nodes,
-        }
-    }
-}
-
-/// One block on the Block-STM engine with its contention fallback off; `alone`: in its
-/// one-worker form (`run_alone`, on the first worker's memory).
-fn run_block_stm(
-    state: &State<'_>,
-    env: BlockEnv<'_>,
-    txs: &[Transaction],
-    workers: &mut [WorkerBufs],
-    alone: bool,
-) -> Result<BlockRun, BlockError> {
-    let l = ParallelMemory::lengths(txs.len(), &env.limits);
-    let mut bufs = EngineBufs::new(txs.len(), &env.limits);
-    let mut exec = ParallelExecutor::new(state, env, txs, bufs.memory())?;
-    exec.set_contention_fallback(false);
-    if alone {
-        let (stack, memory, access) = &mut workers[0];
-        exec.run_alone(WorkerMemory { vm: VmScratch { stack, memory }, access })?;
-    } else {
-        on_threads(workers, |_, w| exec.run_worker_with(w, spin_then_yield))?;
-    }
-    let mut receipts = vec![Receipt::EMPTY; txs.len()];
-    let mut writes = vec![StateEntry::EMPTY; l.writes.max(1)];
-    let (writes, stats) = exec.finish(&mut receipts, &mut writes)?;
-    Ok((receipts, writes.to_vec(), stats))
-}
-
-/// One block of native transfers on the footprint scheduler, with as many partitions
-/// as workers and without the host's contention check.
-fn run_footprint(
-    state: &State<'_>,
-    env: BlockEnv<'_>,
-    txs: &[Transaction],
-    workers: &mut [WorkerBufs],
-) -> Result<BlockRun, BlockError> {
-    let l = FootprintMemory::lengths(txs.len(), workers.len());
-    let mut done: Vec<_> = (0..l.done).map(|_| Done::new()).collect();
-    let mut receipts: Vec<_> = (0..l.txs).map(|_| Slot::new(Receipt::EMPTY)).collect();
-    let mut values: Vec<_> = (0..l.values).map(|_| Slot::new(0u64)).collect();
-    let mut out: Vec<_> = (0..l.values).map(|_| Slot::new(StateEntry::EMPTY)).collect();
-    let mut table: Vec<_> = (0..l.table).map(|_| Slot::new((0u32, 0u32))).collect();
-    let mut keys: Vec<Slot<KeyRecord>> = (0..l.cells).map(|_| Slot::default()).collect();
-    let mut list: Vec<Slot<Touch>> = (0..l.cells).map(|_| Slot::default()).collect();
-    let mut sources: Vec<Slot<Source>> = (0..l.cells).map(|_| Slot::default()).collect();
-    let mem = FootprintMemory {
-        done: &mut done,
-        receipts: &mut receipts,
-        values: &mut values,
-        table: &mut table,
-        keys: &mut keys,
-        list: &mut list,
-        sources: &mut sources,
-        out: &mut out,
-    };
-    let exec = FootprintExecutor::new(state, env, txs, mem, workers.len())?;
-    on_threads(workers, |i, w| exec.run_worker_with(i, w, spin_then_yield))?;
-    let (receipts, writes, stats) = exec.finish()?;
-    Ok((receipts.to_vec(), writes.to_vec(), stats))
-}
-
-/// Which parallel path a differential run compares with the sequential executor.
+/// Which parallel path a differential run compares with the sequential executor: every
+/// path is the host's replay through the core's engine policy, in the mode below.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Path {
-    /// The host's `Mode::Parallel`: may run a contended block sequentially instead
-    /// (`stats.fell_back`), by design; such blocks are counted, not failed.
+    /// `Mode::Parallel`: the policy may run a contended block sequentially instead
+    /// (its reason says it fell back), by design; such blocks are counted, not failed.
     Host,
-    /// The core engine with its contention fallback off ([`replay_engine`]): every block
-    /// must run in parallel.
+    /// `Mode::BlockStm`: Block-STM with its contention fallback off and no other engine
+    /// after it; every block must run through speculation and validation.
     Engine,
-    /// The footprint scheduler (native transfers only), without the host's contention
-    /// check: every block runs through it.
+    /// `Mode::Footprint`: the footprint engine (native transfers only), without the
+    /// contention check or a fallback; every block runs through it.
     Footprint,
-    /// The core engine's one-worker form (`ParallelExecutor::run_alone`); the thread
-    /// count is ignored.
+    /// `Mode::BlockStmAlone`: Block-STM's one-worker form; the thread count is ignored.
     Alone,
+}
+
+impl Path {
+    fn mode(self, threads: usize) -> Mode {
+        match self {
+            Path::Host => Mode::Parallel(threads),
+            Path::Engine => Mode::BlockStm(threads),
+            Path::Footprint => Mode::Footprint(threads),
+            Path::Alone => Mode::BlockStmAlone,
+        }
+    }
+
+    /// The engine every block must run on (`None`: the policy's choice).
+    fn engine(self) -> Option<EngineKind> {
+        match self {
+            Path::Host => None,
+            Path::Engine | Path::Alone => Some(EngineKind::BlockStm),
+            Path::Footprint => Some(EngineKind::Footprint),
+        }
+    }
 }
 
 /// Replays `blocks` sequentially, then `reruns` times in parallel (host path) with each
@@ -283,20 +112,21 @@ pub(crate) fn assert_same_on(
     let mut fell_back = 0;
     for &t in threads {
         for run in 0..reruns {
-            let par = match path {
-                Path::Host => replay_with(world, blocks, Mode::Parallel(t)),
-                Path::Engine | Path::Footprint | Path::Alone => {
-                    replay_engine(path, world, blocks, t).unwrap_or_else(|e| {
-                        panic!("engine with {t} workers, run {run}, failed: {e}")
-                    })
-                }
-            };
+            let mode = path.mode(t);
+            let par = replay(world, blocks, mode, Limits::DEFAULT, &mut KeccakHasher)
+                .unwrap_or_else(|e| panic!("{mode:?}, run {run}, failed: {e}"));
             if let Some(d) = diff(&seq, &par, blocks) {
                 panic!("{path:?} path with {t} workers, run {run}, differs from Sequential:\n{d}");
             }
-            let fb = par.blocks.iter().filter(|b| b.stats.fell_back).count();
-            assert!(path == Path::Host || fb == 0, "the engine fell back with its fallback off");
-            fell_back += fb;
+            for (b, out) in par.blocks.iter().enumerate() {
+                let ran = out.choice.engine;
+                assert!(
+                    path.engine().is_none_or(|e| e == ran),
+                    "{mode:?}: block {b} ran on {ran:?} ({:?})",
+                    out.choice.reason
+                );
+            }
+            fell_back += par.blocks.iter().filter(|b| b.choice.reason.fell_back()).count();
         }
     }
     (seq, fell_back)
@@ -570,6 +400,44 @@ fn worker<'w>(
     WorkerMemory { vm: VmScratch { stack, memory }, access }
 }
 
+/// Block-STM's buffers for one block, `records` key records.
+struct StmBufs {
+    states: Vec<TxState>,
+    data: Vec<TxData>,
+    reads: Vec<ReadCell>,
+    wcells: Vec<WriteCell>,
+    keys: Vec<MvKey>,
+    nodes: Vec<MvNode>,
+    index: Vec<IndexWord>,
+}
+
+impl StmBufs {
+    fn new(txs: usize, limits: &Limits, records: usize) -> Self {
+        let l = BlockStmMemory::lengths(txs, limits);
+        Self {
+            states: (0..l.txs).map(|_| TxState::new()).collect(),
+            data: (0..l.txs).map(|_| TxData::new()).collect(),
+            reads: (0..l.reads).map(|_| ReadCell::default()).collect(),
+            wcells: (0..l.writes).map(|_| WriteCell::default()).collect(),
+            keys: (0..records).map(|_| MvKey::new()).collect(),
+            nodes: (0..l.writes).map(|_| MvNode::new()).collect(),
+            index: (0..BlockStmMemory::index_len(records)).map(|_| IndexWord::new()).collect(),
+        }
+    }
+
+    fn memory(&mut self) -> BlockStmMemory<'_> {
+        BlockStmMemory {
+            states: &mut self.states,
+            data: &mut self.data,
+            reads: &mut self.reads,
+            writes: &mut self.wcells,
+            keys: &mut self.keys,
+            index: &mut self.index,
+            nodes: &mut self.nodes,
+        }
+    }
+}
+
 /// `run_alone` runs a block only once and only on its own: after it, a worker returns at
 /// once and `finish` reads the block out; after a worker, it refuses.
 #[test]
@@ -579,44 +447,44 @@ fn run_alone_is_the_only_run_of_its_block() {
     let txs = gen.block();
     let seq = replay_with(&world, std::slice::from_ref(&txs), Mode::Sequential);
     let limits = Limits::DEFAULT;
-    let contracts: Vec<Contract<'_>> =
-        world.contracts.iter().map(|(a, c)| Contract { addr: *a, code: c }).collect();
-    let genesis =
-        Genesis { accounts: &world.accounts, contracts: &contracts, storage: &world.storage };
-    let mut bufs = StateBuffers::new(state_capacity(&world, std::slice::from_ref(&txs), &limits));
-    let state = bufs.load(&genesis, &mut KeccakHasher, &mut HashBuffers::default()).unwrap();
-    let env = BlockEnv { number: 1, beneficiary: world.beneficiary, contracts: &contracts, limits };
-    let l = ParallelMemory::lengths(txs.len(), &limits);
+    let mut loaded =
+        WorldState::new(&world, state_capacity(&world, std::slice::from_ref(&txs), &limits));
+    let (state, contracts) = loaded.load(&mut KeccakHasher).unwrap();
+    let env = BlockEnv { number: 1, beneficiary: world.beneficiary, contracts, limits };
+    let block = Block { state: &state, env, txs: &txs };
+    let (n, w) = Output::lengths(txs.len(), &limits);
     let (mut stack, mut memory) = (vec![0u64; VM_STACK], vec![0u8; VM_MEMORY]);
     let mut access = vec![Access::EMPTY; limits.access_entries()];
+    let mut idle = |_| std::hint::spin_loop();
+    let choice = Choice { engine: EngineKind::BlockStm, keys: KeyTable::Full, ..Choice::default() };
+    let full = BlockStmMemory::lengths(txs.len(), &limits).keys;
     for alone_first in [true, false] {
-        let mut bufs = EngineBufs::new(txs.len(), &limits);
-        let mut exec = ParallelExecutor::new(&state, env, &txs, bufs.memory()).unwrap();
+        let mut bufs = StmBufs::new(txs.len(), &limits, full);
+        let (mut receipts, mut writes) = (vec![Receipt::EMPTY; n], vec![StateEntry::EMPTY; w]);
+        let output = Output { receipts: &mut receipts, writes: &mut writes };
+        let mut exec = BlockStm::prepare(block, bufs.memory(), output, &choice).unwrap();
+        let alone_twice = Err(BlockError::Invariant(Invariant::AloneTwice));
         if alone_first {
             exec.run_alone(worker(&mut stack, &mut memory, &mut access)).unwrap();
-            exec.run_worker(worker(&mut stack, &mut memory, &mut access)).unwrap();
+            exec.run_worker(0, worker(&mut stack, &mut memory, &mut access), &mut idle).unwrap();
             let again = exec.run_alone(worker(&mut stack, &mut memory, &mut access));
-            assert!(matches!(again, Err(BlockError::ParallelInvariant(_))), "{again:?}");
+            assert_eq!(again, alone_twice);
         } else {
-            exec.run_worker(worker(&mut stack, &mut memory, &mut access)).unwrap();
-            let err = exec.run_alone(worker(&mut stack, &mut memory, &mut access)).unwrap_err();
-            assert!(matches!(err, BlockError::ParallelInvariant(_)), "{err}");
+            exec.run_worker(0, worker(&mut stack, &mut memory, &mut access), &mut idle).unwrap();
+            let after = exec.run_alone(worker(&mut stack, &mut memory, &mut access));
+            assert_eq!(after, alone_twice);
         }
-        let mut receipts = vec![Receipt::EMPTY; txs.len()];
-        let mut out = vec![StateEntry::EMPTY; l.writes];
-        exec.finish(&mut receipts, &mut out).unwrap();
-        assert_eq!(receipts, seq.blocks[0].receipts, "alone first: {alone_first}");
+        let out = exec.finish().unwrap();
+        assert_eq!(out.receipts, seq.blocks[0].receipts, "alone first: {alone_first}");
     }
-    // A block that fails under `run_alone` (too few key records) fails in `finish`.
-    let mut bufs = EngineBufs::new(txs.len(), &limits);
-    bufs.keys.truncate(2);
-    bufs.index.truncate(4);
-    let mut exec = ParallelExecutor::new(&state, env, &txs, bufs.memory()).unwrap();
+    // A block that fails under `run_alone` (too few key records) fails in `finish`, with
+    // the typed error the policy answers with a full key table.
+    let mut bufs = StmBufs::new(txs.len(), &limits, 2);
+    let (mut receipts, mut writes) = (vec![Receipt::EMPTY; n], vec![StateEntry::EMPTY; w]);
+    let output = Output { receipts: &mut receipts, writes: &mut writes };
+    let mut exec = BlockStm::prepare(block, bufs.memory(), output, &choice).unwrap();
     exec.run_alone(worker(&mut stack, &mut memory, &mut access)).unwrap();
-    let mut receipts = vec![Receipt::EMPTY; txs.len()];
-    let mut out = vec![StateEntry::EMPTY; l.writes];
-    let err = exec.finish(&mut receipts, &mut out).unwrap_err();
-    assert_eq!(err, BlockError::ParallelInvariant(MV_FULL));
+    assert_eq!(exec.finish().unwrap_err(), BlockError::MvFull { records: 2 });
 }
 
 /// Regression: the in-order race (see the module docs). 2 accounts, 1000 transfers, 100
@@ -727,7 +595,7 @@ fn disjoint_declared_transfers_never_abort() {
         let par = replay_with(&world, &blocks, Mode::Parallel(2));
         let s = par.blocks[0].stats;
         assert_eq!((s.aborts, s.reexecutions, s.undeclared), (0, 0, 0), "run {run}: {s:?}");
-        assert!(!s.fell_back);
+        assert!(!par.blocks[0].choice.reason.fell_back());
     }
 }
 
@@ -763,7 +631,7 @@ fn undeclared_access_is_flagged_and_still_exact() {
     assert_eq!(seq.blocks[0].stats.undeclared, 2);
     let par = replay_with(&world, &blocks, Mode::Parallel(2));
     assert_eq!(par.blocks[0].stats.undeclared, 2);
-    assert!(!par.blocks[0].stats.fell_back);
+    assert!(!par.blocks[0].choice.reason.fell_back());
 }
 
 /// An empty block and a chain with empty blocks between full ones.

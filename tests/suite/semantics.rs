@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use parex::core::contracts::{amm, dao, depin, game, nft, token, Sample, MAX_CODE_LEN};
 use parex::core::exec::{Limits, INTRINSIC_GAS};
-use parex::core::parallel::footprint::plannable;
+use parex::core::policy::plannable;
 use parex::core::receipt::{Receipt, Status};
 use parex::core::state::{GenesisAccount, GenesisStorage, StateEntry};
 use parex::core::tx::{AccessEntry, AccessList, Transaction};

@@ -58,7 +58,7 @@ impl<'s, 'a> Staging<'s, 'a> {
             });
         }
         if writes.windows(2).any(|w| w[0].key >= w[1].key) {
-            return Err(BlockError::ParallelInvariant("write set not sorted and unique"));
+            return Err(BlockError::Invariant(crate::error::Invariant::UnsortedWrites));
         }
         let parts = parts.clamp(1, MAX_PARTS);
         let mut ranges = [0u32; MAX_PARTS + 1];

@@ -19,16 +19,13 @@ use crate::receipt::Status;
 use crate::types::{Address, Hash32, StateKey};
 pub use opcode::Op;
 
-/// Why the executor must stop running a transaction without a result (parallel engine
-/// only; the sequential executor never interrupts).
+/// Why an engine must stop running a transaction without a result (Block-STM's view
+/// only; the other engines' views never interrupt).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Interrupt {
     /// A read hit an estimate written by this lower transaction: wait for it.
     Dependency(u32),
-    /// The transaction touched a key its planned footprint does not allow
-    /// ([`crate::parallel::footprint`]).
-    Unplanned,
 }
 
 /// How a state access ended when it did not return a value.

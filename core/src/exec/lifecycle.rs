@@ -17,7 +17,8 @@
 //!
 //! The rules each transition applies are in `docs/semantics.md` ("Transactions").
 
-use crate::exec::{AccessSet, BlockEnv, TxHost, View, INTRINSIC_GAS};
+use super::access::{AccessSet, TxHost, View, Write};
+use super::env::{BlockEnv, INTRINSIC_GAS};
 use crate::receipt::{Receipt, Status};
 use crate::tx::{Transaction, TxKind};
 use crate::types::{Hash32, StateKey};
@@ -220,7 +221,7 @@ impl Executed<'_> {
                 let implicit = a.key == StateKey::nonce(tx.from)
                     || a.key == StateKey::balance(tx.from)
                     || a.key == StateKey::balance(env.beneficiary);
-                !implicit && !tx.declares(&a.key, a.write != crate::exec::Write::None)
+                !implicit && !tx.declares(&a.key, a.write != Write::None)
             });
         Ok(receipt)
     }

@@ -1,76 +1,11 @@
-//! Executing one transaction against a [`View`] of the state before it: the code both
-//! executors share. The executors differ only in the view (sequential: block overlay
-//! over committed state; parallel: multi-version memory) and in what they do with the
-//! resulting [`AccessSet`].
+//! How a transaction sees and changes the state: the [`View`] of the state before it,
+//! and the [`AccessSet`] recording what it read and wrote ([`Access`], [`Write`]).
 
-use crate::lifecycle::Pending;
-use crate::receipt::Receipt;
 use crate::receipt::Status;
-use crate::state::Contract;
-use crate::tx::Transaction;
 use crate::types::{Address, StateKey};
-use crate::vm::{Exit, Host, Interrupt, VmScratch};
+use crate::vm::{Exit, Host, Interrupt};
 
-/// Gas every transaction pays before anything runs.
-pub const INTRINSIC_GAS: u64 = 1_000;
-
-/// Accesses every transaction may make outside the VM's limits: sender nonce and
-/// balance, recipient (or contract) balance, beneficiary balance.
-pub const SYSTEM_ACCESSES: usize = 4;
-
-/// Per-transaction limits. Exceeding one fails the transaction with
-/// [`Status::CapacityExceeded`] (fee charged), identically in both executors.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct Limits {
-    /// Distinct keys the VM may read (beyond the system accesses).
-    pub max_reads: u32,
-    /// Distinct keys the VM may write (beyond the system accesses).
-    pub max_writes: u32,
-    /// Logs per transaction.
-    pub max_logs: u32,
-}
-
-impl Limits {
-    /// Defaults used by the host and tests.
-    pub const DEFAULT: Self = Self { max_reads: 16, max_writes: 16, max_logs: 8 };
-
-    /// Entries an [`AccessSet`] needs under these limits.
-    pub const fn access_entries(&self) -> usize {
-        self.max_reads as usize + self.max_writes as usize + SYSTEM_ACCESSES
-    }
-
-    /// Most distinct keys one transaction can write.
-    pub const fn writes_per_tx(&self) -> usize {
-        self.max_writes as usize + SYSTEM_ACCESSES
-    }
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self::DEFAULT
-    }
-}
-
-/// What the block gives every transaction.
-#[derive(Clone, Copy, Debug)]
-pub struct BlockEnv<'a> {
-    /// Block number.
-    pub number: u64,
-    /// Receives every fee.
-    pub beneficiary: Address,
-    /// Deployed contracts (strictly ascending by address).
-    pub contracts: &'a [Contract<'a>],
-    /// Per-transaction limits.
-    pub limits: Limits,
-}
-
-impl BlockEnv<'_> {
-    /// The code at `addr`.
-    pub fn code(&self, addr: Address) -> Option<&[u8]> {
-        self.contracts.binary_search_by_key(&addr, |c| c.addr).ok().map(|i| self.contracts[i].code)
-    }
-}
+use super::env::Limits;
 
 /// The state as one transaction sees it: everything the transactions before it wrote.
 pub trait View {
@@ -286,25 +221,4 @@ impl<V: View> Host for TxHost<'_, '_, V> {
     fn add(&mut self, key: &StateKey, delta: u64) -> Result<(), Exit> {
         self.acc.add(key, delta)
     }
-}
-
-/// Executes `tx` against `view`, leaving its read and write set in `acc` and returning
-/// its receipt, or the interrupt that stopped it (parallel engine only).
-///
-/// The transaction walks the lifecycle of [`crate::lifecycle`]:
-/// `Pending --check--> Checked --execute--> Executed --finalize--> Receipt`.
-pub fn execute_transaction<V: View>(
-    tx: &Transaction,
-    env: &BlockEnv<'_>,
-    view: &mut V,
-    acc: &mut AccessSet<'_>,
-    vm: &mut VmScratch<'_>,
-) -> Result<Receipt, Interrupt> {
-    acc.clear();
-    let checked = match Pending::new(tx).check(env, view, acc)? {
-        Ok(c) => c,
-        Err(rejected) => return Ok(rejected.receipt()),
-    };
-    let executed = checked.execute(env, view, acc, vm)?;
-    executed.finalize(env, view, acc)
 }

@@ -1,0 +1,111 @@
+//! A decision of the engine policy ([`crate::policy`]): which engine runs a block, on
+//! how many workers, with which options, and why. Engines read it in
+//! [`super::Engine::prepare`]; reports show it per block.
+
+/// The engines.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum EngineKind {
+    /// The reference: one transaction after another.
+    #[default]
+    Sequential,
+    /// Optimistic execution with validation (multi-version memory, collaborative
+    /// scheduler).
+    BlockStm,
+    /// Footprint scheduling: known footprints, planned, executed once each.
+    Footprint,
+}
+
+impl EngineKind {
+    /// A stable lower-case name (reports, JSON).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Sequential => "sequential",
+            Self::BlockStm => "block_stm",
+            Self::Footprint => "footprint",
+        }
+    }
+}
+
+/// Why the engine of a [`Choice`] runs the block.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Reason {
+    /// The mode names the engine.
+    #[default]
+    Requested,
+    /// Every transaction is a native transfer: footprints known before execution.
+    KnownFootprints,
+    /// Some transaction calls a contract: its footprint is known only by running it.
+    Contracts,
+    /// Native transfers, but the caller has no footprint memory (an appliance).
+    NoFootprintMemory,
+    /// A transfer block whose senders repeat so often that it is a chain
+    /// ([`crate::policy::looks_contended`]).
+    LooksContended,
+    /// Block-STM gave up on the block as contended ([`crate::error::BlockError::Contended`]).
+    Contended,
+    /// The footprint engine failed; Block-STM runs the block.
+    FootprintFailed,
+    /// Block-STM failed (not for contention); the sequential engine runs the block.
+    BlockStmFailed,
+    /// Block-STM's key table was full ([`crate::error::BlockError::MvFull`]): again, with one record
+    /// per write.
+    KeyTableFull,
+}
+
+impl Reason {
+    /// A stable lower-case name (reports, JSON).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Requested => "requested",
+            Self::KnownFootprints => "known_footprints",
+            Self::Contracts => "contracts",
+            Self::NoFootprintMemory => "no_footprint_memory",
+            Self::LooksContended => "looks_contended",
+            Self::Contended => "contended",
+            Self::FootprintFailed => "footprint_failed",
+            Self::BlockStmFailed => "block_stm_failed",
+            Self::KeyTableFull => "key_table_full",
+        }
+    }
+
+    /// Whether the block runs on another engine than first chosen, because that one gave
+    /// up on it or because it looked too contended for a parallel engine.
+    pub const fn fell_back(self) -> bool {
+        matches!(
+            self,
+            Self::LooksContended | Self::Contended | Self::FootprintFailed | Self::BlockStmFailed
+        )
+    }
+}
+
+/// How many multi-version key records Block-STM gets.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum KeyTable {
+    /// As many as a typical block needs (the caller's choice; a block that writes more
+    /// distinct keys ends with [`crate::error::BlockError::MvFull`] and runs again with `Full`).
+    #[default]
+    Typical,
+    /// One per write: never runs out.
+    Full,
+}
+
+/// One decision of the policy: which engine, on how many workers, why.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Choice {
+    /// The engine.
+    pub engine: EngineKind,
+    /// Why.
+    pub reason: Reason,
+    /// Workers (and the footprint engine's partitions).
+    pub workers: usize,
+    /// Block-STM's key records.
+    pub keys: KeyTable,
+    /// Block-STM gives up on a contended block ([`crate::error::BlockError::Contended`]).
+    pub contention_fallback: bool,
+    /// Block-STM in its one-worker form.
+    pub alone: bool,
+}

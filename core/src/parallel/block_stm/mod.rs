@@ -1,0 +1,401 @@
+//! Block-STM: Block-STM-class optimistic execution in the block's preset
+//! order, producing exactly the sequential executor's receipts and write set.
+//!
+//! # The worker loop
+//!
+//! Every worker (a host thread, or the single core of an appliance) calls
+//! [`Engine::run_worker`]. The workers first prepare the block together
+//! (each claims chunks of transactions, resets their data and installs the estimates of
+//! their declared access lists, then waits for the others), and then each repeats:
+//!
+//! 1. Ask the [`scheduler`] for a task (it prefers validations while they lag).
+//! 2. **Execute** `(txn, incarnation)`: run the shared transaction code
+//!    ([`crate::exec::execute_transaction`]) against an [`MvView`], which reads
+//!    [`mvmemory`] at `txn` and records every value read. A read that hits an estimate
+//!    interrupts the run; the transaction waits on the writer
+//!    ([`scheduler::Scheduler::add_dependency`]) or, if that writer already finished,
+//!    runs again at once. Otherwise record the read set (under the transaction's read
+//!    lock), diff the write set against the previous incarnation's (removing dropped
+//!    keys, updating kept ones in place, inserting new ones) and finish; a write to a
+//!    new key forces every higher transaction to be validated again. An execution the
+//!    scheduler claimed in order ([`scheduler::Task::ExecuteInOrder`]: every lower
+//!    transaction final, as always with one worker) read only final values and skips
+//!    recording its read set in release builds.
+//! 3. **Validate** `(txn, incarnation)`: re-read every key of the read set at `txn`; if
+//!    any value differs or hits an estimate and this is the first failed validation of
+//!    that incarnation, turn its writes into estimates (dependents then wait instead of
+//!    reading doomed values) and schedule it again.
+//! 4. When the scheduler reports done, every transaction's last incarnation has been
+//!    validated against the final versions of everything below it: the block's result
+//!    is read out by [`Engine::finish`] in one pass over the key records (each
+//!    written key at the end of the block, deltas folded in, sorted), and is the
+//!    sequential result.
+//!
+//! Validation compares values, not versions: a transaction's execution is a
+//! deterministic function of the values it read, so equal values mean an equal outcome.
+//! This is also what makes commutative adds ([`crate::exec::Write::Add`]) cheap: an add
+//! is never read back by its writer's peers, only folded in by whoever reads the key.
+//!
+//! # One worker
+//!
+//! A caller with a single worker can call [`BlockStm::run_alone`] instead: with
+//! one worker every execution is claimed in order anyway, so the scheduler has nothing to
+//! decide, and `run_alone` runs the transactions in order through the same execution
+//! over the multi-version memory and the same read-out, without the scheduler's shared
+//! counters and status locks, and without read sets, write lists or version nodes
+//! (nothing runs twice). The policy does so for one worker under `Mode::Parallel`; the
+//! appliance checks both forms.
+//!
+//! When every transaction's footprint is known before execution (a block of native
+//! transfers), speculation is wasted work: the policy sends such a block to the
+//! footprint engine ([`crate::parallel::footprint`]) and every other block here.
+//!
+//! # Declared access lists
+//!
+//! Before the first task, every transaction that declares an access list gets estimates
+//! at its declared write keys (and its sender's nonce and balance). Transactions that
+//! read such a key wait for the declarer rather than speculating, and transactions with
+//! disjoint declarations run side by side without a single abort (Sealevel-style). A
+//! transaction that touches an undeclared key is still run optimistically and validated,
+//! so the result stays exact; its receipt says `undeclared_access`.
+//!
+//! # Memory
+//!
+//! All of it from the caller, sized by [`BlockStmMemory::lengths`] from the block size
+//! and [`crate::exec::Limits`]; each worker brings its own [`WorkerMemory`]. No buffer
+//! can overflow when sized so; a too-small buffer is a [`BlockError`] before anything
+//! runs, and any broken invariant ends the block with a typed [`BlockError`], after
+//! which the policy runs it sequentially.
+
+mod alone;
+pub mod mvmemory;
+mod readout;
+pub mod scheduler;
+mod store;
+
+pub use store::{BlockStmMemory, Lengths, ReadCell, TxData, WriteCell, MAX_WRITE_LIST};
+
+use crate::engine::{Block, Choice, Engine, Outcome, Output, WorkerMemory};
+use crate::error::{Abort, BlockError};
+use crate::exec::{execute_transaction, AccessSet, BlockEnv, Write};
+use crate::state::StateReader;
+use crate::sync::{AtomicU32, Ordering, Padded};
+use crate::tx::Transaction;
+use crate::types::StateKey;
+use crate::vm::{Interrupt, VmScratch};
+use mvmemory::MvMemory;
+use scheduler::{Scheduler, Task};
+use store::MvView;
+
+use super::{too_small, wait_until, AbortFlag};
+
+/// Executions before the contention check of [`Choice::contention_fallback`]
+/// may end a block.
+pub const CONTENTION_MIN_EXECUTIONS: u32 = 64;
+/// One wasted execution in this many ends a contended block (see
+/// [`Choice::contention_fallback`]).
+pub const CONTENTION_RATIO: u32 = 8;
+
+/// Transactions per preparation chunk (see `BlockStm::prepare_together`).
+pub const PREP_CHUNK: usize = 256;
+
+/// Executions a worker counts locally before adding them to the shared counter.
+const EXEC_FLUSH: u32 = 32;
+
+/// A block being executed in parallel (see the module docs).
+pub struct BlockStm<'a, S: StateReader> {
+    state: &'a S,
+    env: BlockEnv<'a>,
+    txs: &'a [Transaction],
+    sched: Scheduler<'a>,
+    mv: MvMemory<'a>,
+    data: &'a [TxData],
+    reads: &'a [ReadCell],
+    writes: &'a [WriteCell],
+    reads_per_tx: usize,
+    writes_per_tx: usize,
+    abort: AbortFlag,
+    /// Key records given (reported by `BlockError::MvFull`).
+    records: usize,
+    /// Where `finish` reads the result out to.
+    output: Output<'a>,
+    contention_fallback: bool,
+    /// Preparation chunks claimed and completed (see `prepare`).
+    prep_next: AtomicU32,
+    prep_done: Padded<AtomicU32>,
+    /// Executions, flushed by each worker in batches of [`EXEC_FLUSH`].
+    executions: Padded<AtomicU32>,
+    aborts: AtomicU32,
+    waits: AtomicU32,
+    /// The block ran through [`Self::run_alone`] (so the scheduler's statuses were never
+    /// used).
+    alone: bool,
+}
+
+impl<'a, S: StateReader + Sync> Engine<'a, S> for BlockStm<'a, S> {
+    type Memory = BlockStmMemory<'a>;
+
+    /// Checks the buffers and resets the scheduler. (The workers reset the rest and
+    /// install the estimates of declared access lists together, before the first task:
+    /// see `prepare_together`.) Any number of key records (with an index of a power of
+    /// two) is accepted: a block that writes more distinct keys than the records hold
+    /// ends with [`BlockError::MvFull`].
+    fn prepare(
+        block: Block<'a, S>,
+        mem: BlockStmMemory<'a>,
+        output: Output<'a>,
+        choice: &Choice,
+    ) -> Result<Self, BlockError> {
+        let Block { state, env, txs } = block;
+        let n = txs.len();
+        if n >= (u32::MAX / 2) as usize {
+            return Err(BlockError::TooManyTransactions { txs: n, limit: (u32::MAX / 2) as usize });
+        }
+        let want = BlockStmMemory::lengths(n, &env.limits);
+        let BlockStmMemory { states, data, reads, writes, keys, index, nodes } = mem;
+        too_small("states", want.txs, states.len())?;
+        too_small("data", want.txs, data.len())?;
+        too_small("reads", want.reads, reads.len())?;
+        too_small("writes", want.writes, writes.len())?;
+        too_small("nodes", want.writes, nodes.len())?;
+        too_small("receipts", n, output.receipts.len())?;
+        if !index.len().is_power_of_two() {
+            return Err(BlockError::BufferTooSmall {
+                buffer: "index (2^k)",
+                needed: want.index,
+                given: index.len(),
+            });
+        }
+        let records = keys.len();
+        let data = &data[..n];
+        let exec = Self {
+            state,
+            env,
+            txs,
+            sched: Scheduler::new(&mut states[..n]),
+            mv: MvMemory::new(index, keys, &nodes[..want.writes])
+                .ok_or(BlockError::MvFull { records })?,
+            data,
+            reads: &reads[..want.reads],
+            writes: &writes[..want.writes],
+            reads_per_tx: env.limits.access_entries(),
+            writes_per_tx: env.limits.writes_per_tx(),
+            abort: AbortFlag::new(),
+            records,
+            output,
+            contention_fallback: choice.contention_fallback,
+            prep_next: AtomicU32::new(0),
+            prep_done: Padded(AtomicU32::new(0)),
+            executions: Padded(AtomicU32::new(0)),
+            aborts: AtomicU32::new(0),
+            waits: AtomicU32::new(0),
+            alone: false,
+        };
+        Ok(exec)
+    }
+
+    /// Runs tasks until the block is done (or another worker failed, in which case
+    /// [`Engine::finish`] reports the error). The index is not used: every worker asks
+    /// the scheduler.
+    fn run_worker(
+        &self,
+        _: usize,
+        worker: WorkerMemory<'_>,
+        idle: &mut impl FnMut(u32),
+    ) -> Result<(), BlockError> {
+        self.work(worker, idle)
+    }
+
+    fn run_alone(&mut self, worker: WorkerMemory<'_>) -> Result<(), BlockError> {
+        BlockStm::run_alone(self, worker)
+    }
+
+    fn finish(self) -> Result<Outcome<'a>, BlockError> {
+        self.read_out()
+    }
+}
+
+impl<S: StateReader + Sync> BlockStm<'_, S> {
+    /// Prepares the block with the other workers before any task runs: each claims
+    /// chunks of [`PREP_CHUNK`] transactions, resets their data and installs the
+    /// estimates of their declared access lists; then it waits until every chunk is
+    /// done. False when a worker failed (the caller stops).
+    fn prepare_together(&self, idle: &mut impl FnMut(u32)) -> bool {
+        let n = self.txs.len();
+        let chunks = n.div_ceil(PREP_CHUNK) as u32;
+        loop {
+            // Relaxed: the counter only hands out distinct chunks; `prep_done` publishes.
+            let c = self.prep_next.fetch_add(1, Ordering::Relaxed) as usize;
+            if c >= chunks as usize {
+                break;
+            }
+            for t in c * PREP_CHUNK..((c + 1) * PREP_CHUNK).min(n) {
+                // This worker alone touches t until the barrier below (TxData's contract).
+                self.data[t].reset();
+                if let Err(code) = self.install_declared(t) {
+                    self.fail(code);
+                    return false;
+                }
+            }
+            // Release: publishes the chunk's data, write lists and estimates.
+            self.prep_done.fetch_add(1, Ordering::Release);
+        }
+        wait_until(&self.prep_done, chunks, &self.abort, idle)
+    }
+
+    /// Estimates for every declared write (plus sender nonce and balance) of transaction
+    /// `t`, if it has an access list. Called while preparing, by the worker that claimed
+    /// `t`'s chunk.
+    fn install_declared(&self, t: usize) -> Result<(), Abort> {
+        let tx = &self.txs[t];
+        let Some(list) = &tx.access else { return Ok(()) };
+        let implicit = [StateKey::nonce(tx.from), StateKey::balance(tx.from)];
+        let declared = list.iter().filter(|a| a.write).map(|a| a.key);
+        let base = t * self.writes_per_tx;
+        let mut len = 0;
+        for key in implicit.into_iter().chain(declared) {
+            let dup = self.writes[base..base + len].iter().any(|c| {
+                // SAFETY: while preparing, this worker is the only one touching t's list.
+                c.0.with(|p| unsafe { (*p).0 }) == key
+            });
+            if len == self.writes_per_tx || dup {
+                continue;
+            }
+            let node = (base + len) as u32;
+            let slot = self
+                .mv
+                .insert(&key, t as u32, node, Write::None, true)
+                .map_err(|_| Abort::MvFull)?;
+            // SAFETY: while preparing, this worker is the only one touching t's list.
+            self.writes[base + len].0.with_mut(|p| unsafe { *p = (key, node, slot) });
+            len += 1;
+            // SAFETY: as above.
+            self.data[t].writes_len.with_mut(|p| unsafe { *p = len as u32 });
+        }
+        Ok(())
+    }
+
+    /// The worker loop (see the module docs).
+    fn work(&self, worker: WorkerMemory<'_>, idle: &mut impl FnMut(u32)) -> Result<(), BlockError> {
+        let (mut acc, mut vm) = self.scratch(worker)?;
+        if !self.prepare_together(idle) {
+            return Ok(());
+        }
+        let mut task: Option<Task> = None;
+        let mut execs = 0u32;
+        let flush = |execs: &mut u32| {
+            self.executions.fetch_add(core::mem::take(execs), Ordering::Relaxed);
+        };
+        loop {
+            if self.abort.is_raised() {
+                flush(&mut execs);
+                return Ok(());
+            }
+            task = match task {
+                Some(task @ (Task::Execute(t, i) | Task::ExecuteInOrder(t, i))) => {
+                    let in_order = matches!(task, Task::ExecuteInOrder(..));
+                    match self.execute(t, i, in_order, &mut acc, &mut vm, &mut execs) {
+                        Ok(next) => {
+                            if execs >= EXEC_FLUSH {
+                                flush(&mut execs);
+                            }
+                            next
+                        }
+                        Err(code) => {
+                            flush(&mut execs);
+                            self.fail(code);
+                            return Ok(());
+                        }
+                    }
+                }
+                Some(Task::Validate(t, i)) => self.validate(t, i),
+                None => {
+                    let mut spins = 0;
+                    loop {
+                        if let Some(t) = self.sched.try_next_task() {
+                            break Some(t);
+                        }
+                        if self.sched.is_done() {
+                            flush(&mut execs);
+                            return Ok(());
+                        }
+                        spins += 1;
+                        idle(spins);
+                    }
+                }
+            };
+        }
+    }
+
+    /// A worker's access set and VM scratch, checked (on failure every worker stops).
+    fn scratch<'w>(
+        &self,
+        worker: WorkerMemory<'w>,
+    ) -> Result<(AccessSet<'w>, VmScratch<'w>), BlockError> {
+        let WorkerMemory { vm, access } = worker;
+        match AccessSet::new(access, self.env.limits) {
+            Some(acc) if !vm.stack.is_empty() && self.writes_per_tx <= MAX_WRITE_LIST => {
+                Ok((acc, vm))
+            }
+            _ => {
+                self.fail(Abort::BadScratch);
+                Err(BlockError::BadScratch)
+            }
+        }
+    }
+
+    /// The contention check ([`Choice::contention_fallback`], on under the policy's
+    /// `Mode::Parallel`): once [`CONTENTION_MIN_EXECUTIONS`] executions ran and at least
+    /// one in [`CONTENTION_RATIO`] was wasted (aborted, or stopped to wait), the block
+    /// ends with [`BlockError::Contended`] and the policy runs it sequentially, which is
+    /// faster for a block that is sequential by nature (every transfer between two
+    /// accounts, every swap on one pool). Tests turn it off to exercise the engine on
+    /// such blocks.
+    fn check_contention(&self) {
+        if !self.contention_fallback {
+            return;
+        }
+        let execs = self.executions.load(Ordering::Relaxed);
+        if execs < CONTENTION_MIN_EXECUTIONS {
+            return;
+        }
+        let wasted = self.aborts.load(Ordering::Relaxed) + self.waits.load(Ordering::Relaxed);
+        if wasted.saturating_mul(CONTENTION_RATIO) >= execs {
+            self.fail(Abort::Contended);
+        }
+    }
+
+    fn fail(&self, abort: Abort) {
+        self.abort.raise(abort);
+        self.sched.halt();
+    }
+
+    fn execute(
+        &self,
+        t: u32,
+        inc: u32,
+        in_order: bool,
+        acc: &mut AccessSet<'_>,
+        vm: &mut VmScratch<'_>,
+        execs: &mut u32,
+    ) -> Result<Option<Task>, Abort> {
+        let tx = &self.txs[t as usize];
+        loop {
+            *execs += 1;
+            let mut view = MvView { mv: &self.mv, state: self.state, txn: t };
+            match execute_transaction(tx, &self.env, &mut view, acc, vm) {
+                Err(Interrupt::Dependency(blocking)) => {
+                    self.waits.fetch_add(1, Ordering::Relaxed);
+                    self.check_contention();
+                    if self.sched.add_dependency(t, blocking) {
+                        return Ok(None);
+                    }
+                }
+                Ok(receipt) => {
+                    let wrote_new_path = self.record(t, inc, in_order, acc, receipt)?;
+                    return Ok(self.sched.finish_execution(t, inc, wrote_new_path));
+                }
+            }
+        }
+    }
+}

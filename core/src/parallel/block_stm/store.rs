@@ -1,0 +1,356 @@
+//! Block-STM's per-transaction store: the results, read sets and write lists of each
+//! transaction's latest incarnation, their caller memory, and the recording and
+//! validation that use them (steps 2 and 3 of the worker loop in the module docs).
+
+use crate::error::Abort;
+use crate::exec::{AccessSet, Limits, View, Write};
+use crate::receipt::Receipt;
+use crate::state::StateReader;
+use crate::sync::{Ordering, RawSpin, UnsafeCell};
+use crate::types::{Address, StateKey};
+use crate::vm::Interrupt;
+
+use super::mvmemory::{IndexWord, MvKey, MvMemory, MvNode, MvRead};
+use super::scheduler::{Task, TxState};
+use super::BlockStm;
+
+/// Per-transaction results of the latest incarnation.
+///
+/// Aligned to a cache line for the same reason as [`TxState`]; `repr(C)` keeps the
+/// fields a new block resets on the first line (see `reset`).
+#[derive(Debug)]
+#[repr(C, align(64))]
+pub struct TxData {
+    /// Guards `reads_meta` and the transaction's read cells.
+    pub(super) reads_lock: RawSpin,
+    /// (incarnation, number of reads) of the recorded read set; `IN_ORDER` reads for an
+    /// in-order incarnation that recorded none.
+    pub(super) reads_meta: UnsafeCell<(u32, u32)>,
+    /// Entries in the transaction's write list.
+    pub(super) writes_len: UnsafeCell<u32>,
+    /// The latest incarnation's receipt.
+    pub(super) receipt: UnsafeCell<Receipt>,
+}
+
+// SAFETY: under `BlockStm::run_alone` only its thread exists (it holds the
+// executor exclusively). Otherwise: before the preparation barrier
+// (`BlockStm::prepare`), a transaction's data and write list are touched only by
+// the worker that claimed its chunk, and the barrier's release/acquire orders that before
+// everything else. Then: `reads_meta` (and the transaction's read cells) are accessed
+// only under `reads_lock`, except that an in-order execution writes its mark without it
+// (`record` says why no one can be reading then). `writes_len`, the write cells and
+// `receipt` are written only by the worker executing the transaction (status
+// `Executing`, exclusive) and read by the executor of its next incarnation, by the
+// validator that aborted it (status `Aborting`), or after all workers joined; each of
+// those is ordered after the writes by the acquire/release of the status lock
+// transitions in between.
+unsafe impl Sync for TxData {}
+
+impl Default for TxData {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TxData {
+    /// Ready for a new block: no read set, no write list. The receipt is left as it is:
+    /// every transaction's execution writes it before `finish` reads it, and the lock is
+    /// free (every guard is dropped before a block ends). Caller: the worker preparing
+    /// this transaction (see `BlockStm::prepare`), the only one to touch it then.
+    pub(super) fn reset(&self) {
+        // SAFETY: per the caller's contract, no one else accesses the cell now.
+        self.reads_meta.with_mut(|p| unsafe { *p = (u32::MAX, 0) });
+        // SAFETY: as above.
+        self.writes_len.with_mut(|p| unsafe { *p = 0 });
+    }
+
+    /// Empty.
+    pub fn new() -> Self {
+        Self {
+            reads_lock: RawSpin::new(),
+            reads_meta: UnsafeCell::new((u32::MAX, 0)),
+            writes_len: UnsafeCell::new(0),
+            receipt: UnsafeCell::new(Receipt::EMPTY),
+        }
+    }
+}
+
+/// One recorded read: key and the value seen.
+#[derive(Debug)]
+pub struct ReadCell(pub(super) UnsafeCell<(StateKey, u64)>);
+
+// SAFETY: accessed only under the owning transaction's `reads_lock`.
+unsafe impl Sync for ReadCell {}
+
+impl Default for ReadCell {
+    fn default() -> Self {
+        Self(UnsafeCell::new((StateKey::balance(Address(0)), 0)))
+    }
+}
+
+/// One entry of a transaction's write list: key, the node holding its version and the
+/// key's slot in the multi-version table.
+#[derive(Debug)]
+pub struct WriteCell(pub(super) UnsafeCell<WriteEntry>);
+
+type WriteEntry = (StateKey, u32, u32);
+
+// SAFETY: same discipline as `TxData::writes_len` (see there).
+unsafe impl Sync for WriteCell {}
+
+impl Default for WriteCell {
+    fn default() -> Self {
+        Self(UnsafeCell::new((StateKey::balance(Address(0)), 0, 0)))
+    }
+}
+
+/// Caller memory for one parallel block. The same buffers can serve block after block:
+/// each block clears the multi-version index, and nothing else needs a reset.
+pub struct BlockStmMemory<'a> {
+    /// Scheduler state, one per transaction.
+    pub states: &'a mut [TxState],
+    /// Results, one per transaction.
+    pub data: &'a mut [TxData],
+    /// Read sets: `txs * limits.access_entries()`.
+    pub reads: &'a mut [ReadCell],
+    /// Write lists: `txs * limits.writes_per_tx()`.
+    pub writes: &'a mut [WriteCell],
+    /// Multi-version key records, one per distinct key the block writes.
+    /// [`Lengths::keys`] (one per write) can never run out; fewer fail the block with
+    /// [`crate::error::BlockError::MvFull`] if it writes more distinct keys than there are records.
+    pub keys: &'a mut [MvKey],
+    /// The key index over `keys` (a power of two long; cleared by each block).
+    /// [`Lengths::index`] (twice the records, rounded up) keeps probes short; it must hold
+    /// more slots than the block writes distinct keys, or the block fails with [`crate::error::BlockError::MvFull`].
+    pub index: &'a mut [IndexWord],
+    /// Versions: `txs * limits.writes_per_tx()`.
+    pub nodes: &'a mut [MvNode],
+}
+
+/// Buffer lengths for [`BlockStmMemory`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lengths {
+    /// `states` and `data`.
+    pub txs: usize,
+    /// `reads`.
+    pub reads: usize,
+    /// `writes` and `nodes`.
+    pub writes: usize,
+    /// `keys`.
+    pub keys: usize,
+    /// `index` (a power of two).
+    pub index: usize,
+}
+
+impl BlockStmMemory<'_> {
+    /// Lengths for a block of `txs` transactions under `limits`.
+    pub const fn lengths(txs: usize, limits: &Limits) -> Lengths {
+        let writes = txs * limits.writes_per_tx();
+        Lengths {
+            txs,
+            reads: txs * limits.access_entries(),
+            writes,
+            keys: writes,
+            index: Self::index_len(writes),
+        }
+    }
+
+    /// The `index` length for `keys` records: twice as many slots, a power of two.
+    pub const fn index_len(keys: usize) -> usize {
+        if keys == 0 {
+            1
+        } else {
+            (2 * keys).next_power_of_two()
+        }
+    }
+}
+
+/// Reads multi-version memory at one transaction, over committed state.
+pub(super) struct MvView<'v, S: StateReader> {
+    pub(super) mv: &'v MvMemory<'v>,
+    pub(super) state: &'v S,
+    pub(super) txn: u32,
+}
+
+impl<S: StateReader> View for MvView<'_, S> {
+    #[inline]
+    fn read(&mut self, key: &StateKey) -> Result<u64, Interrupt> {
+        // Most keys a block reads are not in the multi-version memory: start loading the
+        // committed state's index slot now, so that its miss overlaps the probe's.
+        self.state.prefetch(key, 0);
+        match self.mv.read(key, self.txn) {
+            MvRead::Value(v) => Ok(v),
+            MvRead::Storage(d) => Ok(self.state.read(key).wrapping_add(d)),
+            MvRead::Dependency(b) => Err(Interrupt::Dependency(b)),
+        }
+    }
+}
+
+impl<S: StateReader + Sync> BlockStm<'_, S> {
+    /// Copies transaction `t`'s current write list (at most `writes_per_tx`) into `out`.
+    /// Caller must have the access documented at `TxData`.
+    pub(super) fn write_list(&self, t: usize, out: &mut WriteList) {
+        out.clear();
+        // SAFETY: see the caller's contract (TxData's discipline).
+        let len = self.data[t].writes_len.with(|p| unsafe { *p }) as usize;
+        let base = t * self.writes_per_tx;
+        for c in &self.writes[base..base + len] {
+            // SAFETY: as above.
+            let e = c.0.with(|p| unsafe { *p });
+            // Cannot overflow: len <= writes_per_tx <= MAX_WRITE_LIST (checked in run_worker).
+            let _ = out.push(e);
+        }
+    }
+
+    /// Publishes an incarnation's read set, write set and receipt. Returns whether it
+    /// wrote a key the previous incarnation did not.
+    ///
+    /// An execution claimed in order read only final values, so no validation of it can
+    /// fail: release builds record no read set for it, only the `IN_ORDER` mark, which
+    /// `reads_valid` accepts. Debug builds record it anyway, so that `finish`'s final
+    /// re-check of every read set also checks the in-order claims.
+    pub(super) fn record(
+        &self,
+        t: u32,
+        inc: u32,
+        in_order: bool,
+        acc: &AccessSet<'_>,
+        receipt: Receipt,
+    ) -> Result<bool, Abort> {
+        let ti = t as usize;
+        let data = &self.data[ti];
+        if in_order && !cfg!(debug_assertions) {
+            // SAFETY: without the lock: the execution was claimed when no task was
+            // active, so no validation of an earlier incarnation of t is running, and any
+            // validation of this one starts after t's status turns `Executed` (a release
+            // under its status lock, acquired by the validator), after this write.
+            data.reads_meta.with_mut(|p| unsafe { *p = (inc, IN_ORDER) });
+        } else {
+            let _g = data.reads_lock.lock();
+            let base = ti * self.reads_per_tx;
+            let mut n = 0;
+            for a in acc.accesses() {
+                if let Some(v) = a.read {
+                    // In bounds: an access set holds at most reads_per_tx entries.
+                    let Some(cell) = self.reads.get(base + n) else {
+                        return Err(Abort::BadScratch);
+                    };
+                    // SAFETY: `reads_lock` of t is held.
+                    cell.0.with_mut(|p| unsafe { *p = (a.key, v) });
+                    n += 1;
+                }
+            }
+            // SAFETY: `reads_lock` of t is held.
+            data.reads_meta.with_mut(|p| unsafe { *p = (inc, n as u32) });
+        }
+
+        // Write set: t is Executing, so this worker owns t's write list and free nodes.
+        let base = ti * self.writes_per_tx;
+        let mut old = WriteList::new();
+        self.write_list(ti, &mut old);
+        for &(key, node, slot) in old.iter() {
+            if !acc_writes(acc, &key) {
+                self.mv.remove_at(slot, node);
+            }
+        }
+        let mut new = WriteList::new();
+        let mut wrote_new_path = false;
+        for a in acc.accesses().iter().filter(|a| a.write != Write::None) {
+            let (node, slot, existing) = match old.iter().find(|(k, _, _)| *k == a.key) {
+                Some(&(_, node, slot)) => {
+                    self.mv.write_at(slot, t, node, true, a.write, false);
+                    (node, slot, true)
+                }
+                None => {
+                    let node = if old.is_empty() {
+                        // First incarnation without declared writes: nodes in write order.
+                        // (An access set holds at most `writes_per_tx` writes, which keeps
+                        // the nodes in t's range.)
+                        if new.len() >= self.writes_per_tx {
+                            return Err(Abort::BadScratch);
+                        }
+                        (base + new.len()) as u32
+                    } else {
+                        // A node of t's range used neither by a kept old entry nor a new one.
+                        let free = (base..base + self.writes_per_tx).map(|n| n as u32).find(|n| {
+                            !new.iter().any(|(_, m, _)| m == n)
+                                && !old.iter().any(|(k, m, _)| m == n && acc_writes(acc, k))
+                        });
+                        free.ok_or(Abort::BadScratch)?
+                    };
+                    let slot = self
+                        .mv
+                        .insert(&a.key, t, node, a.write, false)
+                        .map_err(|_| Abort::MvFull)?;
+                    (node, slot, false)
+                }
+            };
+            wrote_new_path |= !existing;
+            new.push((a.key, node, slot)).map_err(|_| Abort::BadScratch)?;
+        }
+        for (i, e) in new.iter().enumerate() {
+            // SAFETY: t is Executing; this worker owns t's write list (TxData docs).
+            self.writes[base + i].0.with_mut(|p| unsafe { *p = *e });
+        }
+        // SAFETY: as above.
+        data.writes_len.with_mut(|p| unsafe { *p = new.len() as u32 });
+        // SAFETY: t is Executing; this worker owns t's receipt (TxData docs).
+        data.receipt.with_mut(|p| unsafe { *p = receipt });
+        Ok(wrote_new_path)
+    }
+
+    pub(super) fn validate(&self, t: u32, inc: u32) -> Option<Task> {
+        let ti = t as usize;
+        let valid = self.reads_valid(t, Some(inc));
+        let aborted = !valid && self.sched.try_validation_abort(t, inc);
+        if aborted {
+            self.aborts.fetch_add(1, Ordering::Relaxed);
+            self.check_contention();
+            // t is Aborting(inc): its write list is stable until it is Ready again.
+            let mut list = WriteList::new();
+            self.write_list(ti, &mut list);
+            for &(_, node, slot) in list.iter() {
+                self.mv.mark_estimate_at(slot, node);
+            }
+        }
+        self.sched.finish_validation(t, aborted)
+    }
+
+    /// Whether `t`'s recorded read set still reads the same values. With `Some(inc)`, a
+    /// read set of another incarnation counts as valid (that incarnation was already
+    /// aborted by someone else, and `try_validation_abort` would fail anyway).
+    pub(super) fn reads_valid(&self, t: u32, inc: Option<u32>) -> bool {
+        let ti = t as usize;
+        let data = &self.data[ti];
+        {
+            let _g = data.reads_lock.lock();
+            // SAFETY: `reads_lock` of t is held.
+            let (recorded, n) = data.reads_meta.with(|p| unsafe { *p });
+            inc.is_some_and(|i| i != recorded) || n == IN_ORDER || {
+                let base = ti * self.reads_per_tx;
+                self.reads[base..base + n as usize].iter().all(|c| {
+                    // SAFETY: `reads_lock` of t is held.
+                    let (key, seen) = c.0.with(|p| unsafe { *p });
+                    match self.mv.read(&key, t) {
+                        MvRead::Value(v) => v == seen,
+                        MvRead::Storage(d) => self.state.read(&key).wrapping_add(d) == seen,
+                        MvRead::Dependency(_) => false,
+                    }
+                })
+            }
+        }
+    }
+}
+
+fn acc_writes(acc: &AccessSet<'_>, key: &StateKey) -> bool {
+    acc.accesses().iter().any(|a| a.key == *key && a.write != Write::None)
+}
+
+/// The read count of an in-order incarnation whose read set was not recorded (see
+/// `record`).
+const IN_ORDER: u32 = u32::MAX;
+
+/// Most entries of one write list (bounds `Limits::writes_per_tx`).
+pub const MAX_WRITE_LIST: usize = 64;
+
+pub(super) type WriteList = heapless::Vec<WriteEntry, MAX_WRITE_LIST>;

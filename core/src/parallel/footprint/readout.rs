@@ -1,0 +1,81 @@
+//! The footprint engine's read-out: summed deltas added up, written keys counted, each
+//! partition's final values written after the lower partitions' and sorted.
+
+use crate::state::{sort_by_key, StateReader};
+use crate::sync::Ordering;
+
+use super::*;
+
+impl<S: StateReader + Sync> FootprintEngine<'_, S> {
+    /// Sums partition `p`'s deltas and counts its written keys (read-out, first step).
+    pub(super) fn tally_keys(&self, p: usize) {
+        let ids = self.counts[p].load(Ordering::Relaxed) as usize;
+        let region = self.region(p);
+        let keys = &self.mem.keys[region.clone()][..ids];
+        let list = &self.mem.list[region];
+        let listed = self.listed[p].load(Ordering::Relaxed) as usize;
+        // Deltas of summed keys, and whether anyone wrote each key.
+        for e in &list[..listed] {
+            let Touch { cell, id, .. } = e.get();
+            let value = self.mem.values[cell as usize].get();
+            let t = cell as usize / FOOTPRINT;
+            // Relaxed: the read-out started after an acquire of `exec_done`.
+            let flag = self.flags(self.mem.done[t].0.load(Ordering::Relaxed));
+            let wrote = flag >> (WROTE_SHIFT + (cell as usize % FOOTPRINT) as u32) & 1 == 1;
+            let k = &keys[id as usize];
+            let mut rec = k.get();
+            if !rec.chained {
+                rec.sum = rec.sum.wrapping_add(value);
+            }
+            rec.wrote |= wrote;
+            k.set(rec);
+        }
+        let ben = StateKey::balance(self.env.beneficiary);
+        if self.pooled() && self.partition(&ben) == p {
+            if let Some(k) = keys.first() {
+                let mut rec = k.get();
+                // After `exec_done` (acquire): every worker that executed anything added
+                // its credits before counting them (see `run_worker_with`), and the others
+                // never touch `pooled`.
+                let (sum, any) = self.pooled.get();
+                rec.sum = rec.sum.wrapping_add(sum);
+                rec.wrote |= any;
+                k.set(rec);
+            }
+        }
+        let written = keys.iter().filter(|k| k.get().wrote).count();
+        self.written[p].store(written as u32, Ordering::Relaxed);
+    }
+
+    /// Writes partition `p`'s final values, sorted, to its region of the output: after
+    /// the regions of the lower partitions (read-out, second step).
+    pub(super) fn read_out(&self, p: usize) {
+        let offset: usize =
+            self.written[..p].iter().map(|c| c.load(Ordering::Relaxed) as usize).sum();
+        let ids = self.counts[p].load(Ordering::Relaxed) as usize;
+        let keys = &self.mem.keys[self.region(p)][..ids];
+        let out = &self.out[offset..];
+        // Keys that some toucher wrote, in id order; keys only read are not written.
+        let mut written = 0;
+        for k in keys {
+            let rec = k.get();
+            if !rec.wrote {
+                continue;
+            }
+            let value = if rec.chained {
+                self.mem.values[rec.last as usize].get()
+            } else {
+                rec.base.wrapping_add(rec.sum)
+            };
+            out[written].set(StateEntry { key: rec.key, value });
+            written += 1;
+        }
+        let out = &out[..written];
+        // SAFETY: `Slot<T>` is `repr(transparent)` over `UnsafeCell<T>`, which has the
+        // layout of `T`; this region of `out` belongs to partition `p`, claimed by this
+        // worker alone, and nobody reads it before the workers are joined.
+        let entries =
+            unsafe { core::slice::from_raw_parts_mut(out.as_ptr() as *mut StateEntry, written) };
+        sort_by_key(entries);
+    }
+}

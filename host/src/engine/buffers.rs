@@ -1,0 +1,278 @@
+//! The host's memory for the core: state, hash batches, each worker's scratch, and the
+//! engines' buffers ([`EngineBuffers`], the host's [`Memory`]), all from `Vec`s that
+//! grow to the largest block seen and are reused from block to block.
+
+use parex_core::engine::KeyTable;
+use parex_core::error::GenesisError;
+use parex_core::exec::{Access, Limits};
+use parex_core::hash::Hasher;
+use parex_core::merkle::{HashScratch, Leaf};
+use parex_core::parallel::block_stm::mvmemory::{IndexWord, MvKey, MvNode};
+use parex_core::parallel::block_stm::scheduler::TxState;
+use parex_core::parallel::block_stm::{BlockStmMemory, ReadCell, TxData, WriteCell};
+use parex_core::parallel::footprint::{
+    Done, FootprintMemory, KeyRecord, Lengths, Slot, Source, Touch,
+};
+use parex_core::policy::Memory;
+use parex_core::sequential::SeqMemory;
+use parex_core::state::{Genesis, State, StateEntry, StateMemory};
+use parex_core::vm::VmScratch;
+use parex_core::Hash32;
+
+use parex_core::engine::WorkerMemory;
+
+/// VM stack depth used by the host.
+pub const VM_STACK: usize = 256;
+/// VM memory bytes used by the host.
+pub const VM_MEMORY: usize = 1024;
+/// Distinct keys per transaction the multi-version table is first sized for.
+pub const MV_KEYS_PER_TX: usize = 4;
+/// Messages per hash batch.
+pub const HASH_BATCH: usize = 4096;
+
+pub(super) fn filled<T>(n: usize, f: impl Fn() -> T) -> Vec<T> {
+    (0..n).map(|_| f()).collect()
+}
+
+/// Grows `v` to `len` elements made by `f` (a no-op once it is long enough).
+fn grow<T>(v: &mut Vec<T>, len: usize, f: impl Fn() -> T) {
+    if v.len() < len {
+        *v = filled(len, f);
+    }
+}
+
+/// Memory for a [`State`].
+pub struct StateBuffers {
+    index: Vec<u32>,
+    entries: Vec<StateEntry>,
+    leaves: Vec<Leaf>,
+    leaf_of: Vec<u32>,
+    nodes: Vec<Hash32>,
+}
+
+impl StateBuffers {
+    /// Room for `capacity` state words.
+    pub fn new(capacity: usize) -> Self {
+        let l = StateMemory::lengths(capacity);
+        Self {
+            index: vec![0; l.index],
+            entries: vec![StateEntry::EMPTY; l.entries],
+            leaves: vec![Leaf::EMPTY; l.entries],
+            leaf_of: vec![0; l.entries],
+            nodes: vec![[0; 32]; l.nodes],
+        }
+    }
+
+    /// Loads `genesis`.
+    pub fn load<'a, H: Hasher + ?Sized>(
+        &'a mut self,
+        genesis: &Genesis<'a>,
+        hasher: &mut H,
+        hash: &mut HashBuffers,
+    ) -> Result<State<'a>, GenesisError> {
+        let mem = StateMemory {
+            index: &mut self.index,
+            entries: &mut self.entries,
+            leaves: &mut self.leaves,
+            leaf_of: &mut self.leaf_of,
+            nodes: &mut self.nodes,
+        };
+        State::from_genesis(mem, genesis, hasher, &mut hash.scratch())
+    }
+}
+
+/// Hash batch memory.
+pub struct HashBuffers {
+    msgs: Vec<u8>,
+    digests: Vec<Hash32>,
+    ends: Vec<u32>,
+}
+
+impl Default for HashBuffers {
+    fn default() -> Self {
+        Self::new(HASH_BATCH)
+    }
+}
+
+impl HashBuffers {
+    /// Batches of `batch` messages.
+    pub fn new(batch: usize) -> Self {
+        let (m, d, e) = HashScratch::lengths(batch);
+        Self { msgs: vec![0; m], digests: vec![[0; 32]; d], ends: vec![0; e] }
+    }
+
+    /// The core's view.
+    pub fn scratch(&mut self) -> HashScratch<'_> {
+        HashScratch { msgs: &mut self.msgs, digests: &mut self.digests, ends: &mut self.ends }
+    }
+}
+
+/// One worker's VM and access-set memory.
+pub struct WorkerBuffers {
+    stack: Vec<u64>,
+    memory: Vec<u8>,
+    access: Vec<Access>,
+    /// Hash batches of the worker's part of a commitment.
+    pub(super) hash: HashBuffers,
+}
+
+impl WorkerBuffers {
+    /// For `limits`.
+    pub fn new(limits: &Limits) -> Self {
+        Self {
+            stack: vec![0; VM_STACK],
+            memory: vec![0; VM_MEMORY],
+            access: vec![Access::EMPTY; limits.access_entries()],
+            hash: HashBuffers::default(),
+        }
+    }
+
+    /// The core's view.
+    pub fn worker(&mut self) -> WorkerMemory<'_> {
+        WorkerMemory {
+            vm: VmScratch { stack: &mut self.stack, memory: &mut self.memory },
+            access: &mut self.access,
+        }
+    }
+}
+
+/// Memory of the footprint engine (`parex_core::parallel::footprint`).
+#[derive(Default)]
+struct FootprintBuffers {
+    done: Vec<Done>,
+    values: Vec<Slot<u64>>,
+    table: Vec<Slot<(u32, u32)>>,
+    keys: Vec<Slot<KeyRecord>>,
+    list: Vec<Slot<Touch>>,
+    sources: Vec<Slot<Source>>,
+}
+
+impl FootprintBuffers {
+    /// Grows every buffer for `txs` transactions on `workers` workers; returns the
+    /// lengths the engine needs.
+    fn reserve(&mut self, txs: usize, workers: usize) -> Lengths {
+        let l = FootprintMemory::lengths(txs, workers);
+        grow(&mut self.done, l.done, Done::new);
+        grow(&mut self.values, l.values, || Slot::new(0));
+        // A table of another length has another layout: start it afresh.
+        if self.table.len() != l.table {
+            self.table = filled(l.table, || Slot::new((0, 0)));
+        }
+        grow(&mut self.keys, l.cells, Slot::default);
+        grow(&mut self.list, l.cells, Slot::default);
+        grow(&mut self.sources, l.cells, Slot::default);
+        l
+    }
+}
+
+/// Every engine's buffers, handed to the core's policy as its [`Memory`] for the block
+/// they were last reserved for ([`EngineBuffers::reserve`]).
+pub struct EngineBuffers {
+    limits: Limits,
+    /// The block being run: its transactions.
+    txs: usize,
+    seq_index: Vec<u32>,
+    states: Vec<TxState>,
+    data: Vec<TxData>,
+    reads: Vec<ReadCell>,
+    wcells: Vec<WriteCell>,
+    keys: Vec<MvKey>,
+    /// The index over `keys`: `BlockStmMemory::index_len(keys.len())` slots.
+    index: Vec<IndexWord>,
+    nodes: Vec<MvNode>,
+    fp: FootprintBuffers,
+}
+
+impl EngineBuffers {
+    /// Empty, for `limits`.
+    pub fn new(limits: Limits) -> Self {
+        Self {
+            limits,
+            txs: 0,
+            seq_index: Vec::new(),
+            states: Vec::new(),
+            data: Vec::new(),
+            reads: Vec::new(),
+            wcells: Vec::new(),
+            keys: Vec::new(),
+            index: Vec::new(),
+            nodes: Vec::new(),
+            fp: FootprintBuffers::default(),
+        }
+    }
+
+    /// Grows every buffer for a block of `txs` transactions on `workers` workers with an
+    /// output of `writes` entries (a no-op once they are large enough).
+    pub fn reserve(&mut self, txs: usize, workers: usize, writes: usize) {
+        self.txs = txs;
+        grow(&mut self.seq_index, SeqMemory::index_len(writes), || 0);
+        if workers == 0 {
+            return;
+        }
+        // The footprint engine's buffers too, so that its first block does not pay for
+        // them.
+        self.fp.reserve(txs, workers);
+        let l = BlockStmMemory::lengths(txs, &self.limits);
+        if self.states.len() < l.txs {
+            self.states = filled(l.txs, TxState::new);
+            self.data = filled(l.txs, TxData::new);
+        }
+        grow(&mut self.reads, l.reads, ReadCell::default);
+        if self.wcells.len() < l.writes {
+            self.wcells = filled(l.writes, WriteCell::default);
+            self.nodes = filled(l.writes, MvNode::new);
+        }
+        // The key records are sized for the typical block (a few new keys per
+        // transaction) rather than the worst case, which would be n * writes_per_tx:
+        // running out makes the policy retry with `KeyTable::Full`.
+        let keys = l.keys.min(MV_KEYS_PER_TX * txs).max(1);
+        if self.keys.len() < keys {
+            self.set_key_table(keys);
+        }
+    }
+
+    /// Fresh multi-version key records, `len` of them, and their index.
+    fn set_key_table(&mut self, len: usize) {
+        self.keys = filled(len, MvKey::new);
+        self.index = filled(BlockStmMemory::index_len(len), IndexWord::new);
+    }
+}
+
+impl Memory for EngineBuffers {
+    fn sequential(&mut self) -> SeqMemory<'_> {
+        SeqMemory { index: &mut self.seq_index }
+    }
+
+    fn block_stm(&mut self, keys: KeyTable) -> BlockStmMemory<'_> {
+        let full = BlockStmMemory::lengths(self.txs, &self.limits).keys;
+        if keys == KeyTable::Full && self.keys.len() < full {
+            self.set_key_table(full);
+        }
+        // No more records than this block could use, and the index for them (each block
+        // clears its index, so a larger one left by an earlier block would cost time).
+        let records = self.keys.len().min(full);
+        let index = BlockStmMemory::index_len(records).min(self.index.len());
+        BlockStmMemory {
+            states: &mut self.states,
+            data: &mut self.data,
+            reads: &mut self.reads,
+            writes: &mut self.wcells,
+            keys: &mut self.keys[..records],
+            index: &mut self.index[..index],
+            nodes: &mut self.nodes,
+        }
+    }
+
+    fn footprint(&mut self, partitions: usize) -> Option<FootprintMemory<'_>> {
+        self.fp.reserve(self.txs, partitions);
+        let fp = &mut self.fp;
+        Some(FootprintMemory {
+            done: &mut fp.done,
+            values: &mut fp.values,
+            table: &mut fp.table,
+            keys: &mut fp.keys,
+            list: &mut fp.list,
+            sources: &mut fp.sources,
+        })
+    }
+}

@@ -1,0 +1,225 @@
+//! Running the core on the host: buffers sized from `Vec`s ([`buffers`]), the core's
+//! engine policy ([`parex_core::policy::run_block`]) on the calling thread and the
+//! helper threads of a [`Pool`] ([`workers`]), and the commitment's parts on the same
+//! threads. (The `rayon` feature spreads commitment hashing over the cores, through
+//! `parex-offload`'s CPU backend.)
+
+pub mod buffers;
+mod workers;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use parex_core::block::{BlockHeader, Commit};
+use parex_core::engine::{Block, Choice, Output};
+use parex_core::error::BlockError;
+use parex_core::exec::{BlockEnv, ExecStats, Limits};
+use parex_core::hash::Hasher;
+use parex_core::merkle::MAX_PARTS;
+use parex_core::policy::{run_block, Policy};
+use parex_core::receipt::Receipt;
+use parex_core::state::{Staging, State, StateEntry};
+use parex_core::tx::Transaction;
+use parex_core::{Counting, Hash32};
+
+use parex_offload::CpuHasher;
+
+pub use buffers::{
+    EngineBuffers, HashBuffers, StateBuffers, WorkerBuffers, HASH_BATCH, MV_KEYS_PER_TX, VM_MEMORY,
+    VM_STACK,
+};
+pub use parex_core::policy::Mode;
+
+use crate::pool::{Pool, WorkerLost};
+use workers::PoolWorkers;
+
+/// Reusable memory for executing blocks of up to some size.
+pub struct Executor {
+    limits: Limits,
+    /// The engines' output of writes (the receipts go straight to [`Executed`]).
+    writes: Vec<StateEntry>,
+    engines: EngineBuffers,
+    workers: Vec<WorkerBuffers>,
+    dirty: Vec<u32>,
+    digests: Vec<Hash32>,
+    hash: HashBuffers,
+    /// Threads for workers 1 and up, kept from block to block.
+    pool: Pool,
+    /// Keccak permutations of the last commitment.
+    commit_permutations: u64,
+}
+
+/// What executing one block produced.
+#[derive(Clone, Debug, Default)]
+pub struct Executed {
+    /// One per transaction.
+    pub receipts: Vec<Receipt>,
+    /// The block's write set, sorted by key.
+    pub writes: Vec<StateEntry>,
+    /// Engine statistics.
+    pub stats: ExecStats,
+    /// The engine that produced the result, and why the policy chose it.
+    pub choice: Choice,
+    /// Wall time of execution.
+    pub exec_time: Duration,
+}
+
+impl Executor {
+    /// An executor for `limits`.
+    pub fn new(limits: Limits) -> Self {
+        Self {
+            limits,
+            writes: Vec::new(),
+            engines: EngineBuffers::new(limits),
+            workers: Vec::new(),
+            dirty: Vec::new(),
+            digests: Vec::new(),
+            hash: HashBuffers::default(),
+            pool: Pool::default(),
+            commit_permutations: 0,
+        }
+    }
+
+    /// Keccak permutations the last [`Self::commit`] cost (roots, header hash).
+    pub fn commit_permutations(&self) -> u64 {
+        self.commit_permutations
+    }
+
+    /// The limits.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// Grows every buffer for `txs` transactions and `workers` workers (outside timing;
+    /// `0` workers: the sequential engine's only).
+    pub fn reserve(&mut self, txs: usize, workers: usize) {
+        let (_, writes) = Output::lengths(txs, &self.limits);
+        if self.writes.len() < writes {
+            self.writes.resize(writes, StateEntry::EMPTY);
+            self.dirty.resize(writes, 0);
+        }
+        if self.digests.len() < 2 * txs {
+            self.digests.resize(2 * txs, [0; 32]);
+        }
+        while self.workers.len() < workers.max(1) {
+            self.workers.push(WorkerBuffers::new(&self.limits));
+        }
+        self.engines.reserve(txs, workers, writes);
+    }
+
+    /// Executes `txs` over `state` without committing.
+    pub fn execute(
+        &mut self,
+        state: &State<'_>,
+        env: &BlockEnv<'_>,
+        txs: &[Transaction],
+        mode: Mode,
+    ) -> Result<Executed, BlockError> {
+        let mut out = Executed::default();
+        self.execute_into(state, env, txs, mode, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`Self::execute`] into `out`, reusing its vectors' memory (a caller executing
+    /// block after block saves an allocation of every receipt and write per block).
+    /// The engine is the core policy's choice for `mode` ([`Policy::choose`]), with its
+    /// fallback chain; `out.choice` says which engine ran and why.
+    pub fn execute_into(
+        &mut self,
+        state: &State<'_>,
+        env: &BlockEnv<'_>,
+        txs: &[Transaction],
+        mode: Mode,
+        out: &mut Executed,
+    ) -> Result<(), BlockError> {
+        let workers = match mode {
+            Mode::Sequential => 0,
+            _ => mode.workers(),
+        };
+        self.reserve(txs.len(), workers);
+        let start = Instant::now();
+        out.receipts.resize(txs.len(), Receipt::EMPTY);
+        let output = Output { receipts: &mut out.receipts, writes: &mut self.writes };
+        let block = Block { state, env: *env, txs };
+        let mut pool = PoolWorkers { pool: &mut self.pool, workers: &mut self.workers };
+        let policy = Policy::new(mode);
+        let (done, choice) = run_block(&policy, block, output, &mut self.engines, &mut pool)?;
+        let stats = done.stats;
+        out.writes.clear();
+        out.writes.extend_from_slice(done.writes);
+        out.exec_time = start.elapsed();
+        out.stats = stats;
+        out.choice = choice;
+        Ok(())
+    }
+
+    /// Commits an executed block onto `state`; returns the header and its hash.
+    ///
+    /// With `workers > 1` and a CPU hasher ([`Hasher::runs_on_cpu`]), the commitment is
+    /// split into that many parts ([`Commit`]) hashed on the executor's workers (the
+    /// calling thread and the pool's helpers), each with a one-thread multi-lane
+    /// [`CpuHasher`]; `hasher` hashes the few top levels. Otherwise (one worker, or a
+    /// device hasher, whose batches should all go to the device) it runs on the calling
+    /// thread with `hasher`. The roots are the same either way.
+    #[allow(clippy::too_many_arguments)]
+    pub fn commit<H: Hasher + ?Sized>(
+        &mut self,
+        state: &mut State<'_>,
+        parent_hash: Hash32,
+        env: &BlockEnv<'_>,
+        txs: &[Transaction],
+        executed: &Executed,
+        hasher: &mut H,
+        workers: usize,
+    ) -> Result<(BlockHeader, Hash32), BlockError> {
+        if self.dirty.len() < 2 * executed.writes.len() {
+            self.dirty.resize(2 * executed.writes.len(), 0);
+        }
+        if self.digests.len() < 2 * txs.len() {
+            self.digests.resize(2 * txs.len(), [0; 32]);
+        }
+        let parts = if hasher.runs_on_cpu() { workers.clamp(1, MAX_PARTS) } else { 1 };
+        let mut hasher = Counting::new(hasher);
+        let worker_perms = AtomicU64::new(0);
+        while self.workers.len() < parts {
+            self.workers.push(WorkerBuffers::new(&self.limits));
+        }
+        Commit::check(txs, &executed.receipts, &self.digests)?;
+        let mut staging = Staging::new(state, &executed.writes, &mut self.dirty, parts)?;
+        let job = if parts == 1 {
+            let tree = staging.run_alone()?;
+            let job = Commit::new(tree, txs, &executed.receipts, &mut self.digests, &mut hasher)?;
+            job.run_part(0, &mut hasher, &mut self.hash.scratch());
+            job
+        } else {
+            // A lost worker leaves its part undone; once the updates began, the state's
+            // words are partly updated, an error the caller cannot retry (see `Pool`).
+            let lost = || BlockError::WorkerLost;
+            let pool = &mut self.pool;
+            pool.run(parts, &|i| staging.lookup_part(i)).map_err(|WorkerLost| lost())?;
+            let updates = staging.updates()?;
+            pool.run(parts, &|i| updates.run_part(i)).map_err(|WorkerLost| lost())?;
+            let tree = staging.finish();
+            let job = Commit::new(tree, txs, &executed.receipts, &mut self.digests, &mut hasher)?;
+            let slots: Vec<Mutex<&mut WorkerBuffers>> =
+                self.workers[..parts].iter_mut().map(Mutex::new).collect();
+            pool.run(parts, &|i| {
+                let mut w = slots[i].lock().unwrap_or_else(PoisonError::into_inner);
+                let mut h = Counting::new(CpuHasher::single_thread());
+                job.run_part(i, &mut h, &mut w.hash.scratch());
+                // Relaxed: read after the pool joined the workers.
+                worker_perms.fetch_add(h.permutations, Ordering::Relaxed);
+            })
+            .map_err(|WorkerLost| lost())?;
+            job
+        };
+        let number = env.number;
+        let gas = executed.stats.gas_used;
+        let scratch = &mut self.hash.scratch();
+        let header = job.finish(parent_hash, number, env.beneficiary, gas, &mut hasher, scratch);
+        let hash = header.hash(&mut hasher);
+        self.commit_permutations = hasher.permutations + worker_perms.into_inner();
+        Ok((header, hash))
+    }
+}

@@ -1,0 +1,61 @@
+//! The host's [`Workers`]: worker 0 on the calling thread, the others on the kept
+//! helper threads of a [`Pool`], each with its own [`WorkerBuffers`].
+
+use std::sync::{Mutex, PoisonError};
+
+use parex_core::engine::WorkerMemory;
+use parex_core::error::BlockError;
+use parex_core::policy::Workers;
+
+use super::buffers::WorkerBuffers;
+use crate::pool::{Pool, WorkerLost};
+
+/// A pool's threads and the workers' buffers, for one block.
+pub(super) struct PoolWorkers<'p> {
+    pub(super) pool: &'p mut Pool,
+    pub(super) workers: &'p mut [WorkerBuffers],
+}
+
+impl Workers for PoolWorkers<'_> {
+    fn count(&self) -> usize {
+        self.workers.len()
+    }
+
+    /// Workers spin briefly while no task is available, so they get threads of their
+    /// own rather than rayon tasks, whose pool may run them one after another.
+    fn run<F>(&mut self, n: usize, job: &F) -> Result<(), BlockError>
+    where
+        F: Fn(usize, WorkerMemory<'_>) -> Result<(), BlockError> + Sync,
+    {
+        let Some(workers) = self.workers.get_mut(..n).filter(|w| !w.is_empty()) else {
+            return Err(BlockError::BadScratch);
+        };
+        // Each worker locks its own slot, once: the locks only hand the buffers over.
+        let slots: Vec<Mutex<(&mut WorkerBuffers, Result<(), BlockError>)>> =
+            workers.iter_mut().map(|w| Mutex::new((w, Ok(())))).collect();
+        self.pool
+            .run(n, &|i| {
+                let mut slot = slots[i].lock().unwrap_or_else(PoisonError::into_inner);
+                let (w, result) = &mut *slot;
+                *result = job(i, w.worker());
+            })
+            .map_err(|WorkerLost| BlockError::WorkerLost)?;
+        slots
+            .into_iter()
+            .map(|s| s.into_inner().unwrap_or_else(PoisonError::into_inner).1)
+            .fold(Ok(()), Result::and)
+    }
+
+    fn run_here<R>(&mut self, job: impl FnOnce(WorkerMemory<'_>) -> R) -> R {
+        job(self.workers[0].worker())
+    }
+
+    /// Spin briefly, then yield the core.
+    fn idle(spins: u32) {
+        if spins < 32 {
+            std::hint::spin_loop();
+        } else {
+            std::thread::yield_now();
+        }
+    }
+}
