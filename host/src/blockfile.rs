@@ -27,6 +27,7 @@ use parex_core::contracts::{Sample, MAX_CODE_LEN};
 use parex_core::state::{GenesisAccount, GenesisStorage, StateEntry};
 use parex_core::tx::{AccessEntry, AccessList, Transaction, TxKind, MAX_ACCESS, MAX_ARGS};
 use parex_core::{Address, Hash32, KeyKind, StateKey};
+use parex_offload::hex::{excerpt, hash_hex, hex_string, parse_hex_bytes, parse_hex_u64};
 use serde::de::{self, DeserializeOwned, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -103,57 +104,6 @@ pub struct HexBytes(pub Vec<u8>);
 const U64_TEXT: &str = "an unsigned 64-bit integer";
 const WORD_TEXT: &str = "an unsigned 64-bit integer or a 0x-prefixed hex string";
 
-/// Parses `0x` followed by 1 to 16 hex digits.
-pub fn parse_hex_u64(s: &str) -> Result<u64, String> {
-    let digits = s
-        .strip_prefix("0x")
-        .or_else(|| s.strip_prefix("0X"))
-        .ok_or_else(|| format!("expected a 0x-prefixed hex string, got {s:?}"))?;
-    if digits.is_empty() {
-        return Err(format!("no hex digits after 0x in {s:?}"));
-    }
-    if let Some(c) = digits.chars().find(|c| !c.is_ascii_hexdigit()) {
-        return Err(format!("invalid hex digit {c:?} in {s:?}"));
-    }
-    let significant = digits.trim_start_matches('0');
-    if significant.len() > 16 {
-        return Err(format!("{s:?} does not fit 64 bits (more than 16 significant hex digits)"));
-    }
-    // Only hex digits, at most 16 significant: cannot fail.
-    u64::from_str_radix(if significant.is_empty() { "0" } else { significant }, 16)
-        .map_err(|e| format!("{s:?}: {e}"))
-}
-
-fn parse_hex_bytes(s: &str) -> Result<Vec<u8>, String> {
-    let digits = s
-        .strip_prefix("0x")
-        .or_else(|| s.strip_prefix("0X"))
-        .ok_or_else(|| format!("expected 0x-prefixed hex bytes, got {:?}", short(s)))?;
-    if let Some((i, c)) = digits.char_indices().find(|(_, c)| !c.is_ascii_hexdigit()) {
-        return Err(format!("invalid hex digit {c:?} at character {} of the string", i + 3));
-    }
-    if digits.len() % 2 != 0 {
-        return Err(format!("odd number of hex digits ({})", digits.len()));
-    }
-    Ok(digits
-        .as_bytes()
-        .chunks_exact(2)
-        .map(|p| {
-            let n = |c: u8| (c as char).to_digit(16).unwrap_or(0) as u8;
-            n(p[0]) << 4 | n(p[1])
-        })
-        .collect())
-}
-
-fn short(s: &str) -> String {
-    if s.chars().count() > 40 {
-        let head: String = s.chars().take(40).collect();
-        format!("{head}...")
-    } else {
-        s.to_string()
-    }
-}
-
 fn describe_f64(v: f64) -> String {
     if v.is_finite() && v.fract() == 0.0 && v >= 18_446_744_073_709_551_616.0 {
         "a number larger than 18446744073709551615".to_string()
@@ -201,7 +151,7 @@ impl<'de> Visitor<'de> for WordVisitor {
         if self.hex {
             parse_hex_u64(v).map_err(E::custom)
         } else {
-            Err(self.got(format_args!("the string {:?}", short(v))))
+            Err(self.got(format_args!("the string {:?}", excerpt(v))))
         }
     }
     fn visit_bool<E: de::Error>(self, v: bool) -> Result<u64, E> {
@@ -219,18 +169,18 @@ impl<'de> Visitor<'de> for WordVisitor {
 }
 
 /// Visits any JSON value and accepts a string, handing it to `parse`.
-struct StrVisitor<T> {
+struct StrVisitor<T, PE> {
     what: &'static str,
-    parse: fn(&str) -> Result<T, String>,
+    parse: fn(&str) -> Result<T, PE>,
 }
 
-impl<T> StrVisitor<T> {
+impl<T, PE> StrVisitor<T, PE> {
     fn got<E: de::Error>(&self, got: impl fmt::Display) -> E {
         E::custom(format_args!("expected {}, got {got}", self.what))
     }
 }
 
-impl<'de, T> Visitor<'de> for StrVisitor<T> {
+impl<'de, T, PE: fmt::Display> Visitor<'de> for StrVisitor<T, PE> {
     type Value = T;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -328,21 +278,6 @@ impl Serialize for HexBytes {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&hex_string(&self.0))
     }
-}
-
-/// `0x` followed by the lowercase hex of `bytes`.
-pub fn hex_string(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(2 + 2 * bytes.len());
-    s.push_str("0x");
-    for b in bytes {
-        s.push_str(&format!("{b:02x}"));
-    }
-    s
-}
-
-/// A digest as `0x` and 64 lowercase hex digits.
-pub fn hash_hex(h: &Hash32) -> String {
-    hex_string(h)
 }
 
 // ---------------------------------------------------------------------------------------

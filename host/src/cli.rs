@@ -23,11 +23,12 @@ use parex_core::block::tx_hashes;
 use parex_core::error::BlockError;
 use parex_core::exec::Limits;
 use parex_core::hash::Hasher;
-use parex_offload::{DeviceSpec, HasherKind, HexError, OffloadError};
+use parex_offload::hex::{hash_hex, push_hex};
+use parex_offload::{DeviceSpec, HasherKind, OffloadError};
 use serde::Serialize;
 
 use crate::bench::{self, Case, RunReport};
-use crate::blockfile::{self, hash_hex, InputError};
+use crate::blockfile::{self, InputError};
 use crate::chain::{replay, ReplayError};
 use crate::engine::{HashBuffers, Mode};
 use crate::workload::{Generator, Spec, Workload};
@@ -805,9 +806,7 @@ impl HashBatch {
         hasher.hash_var(&self.data, &self.ends, &mut self.out);
         let mut text = String::with_capacity(self.out.len() * 65);
         for d in &self.out {
-            for b in d {
-                text.push_str(&format!("{b:02x}"));
-            }
+            push_hex(&mut text, d);
             text.push('\n');
         }
         stdout.write_all(text.as_bytes()).map_err(output_error)?;
@@ -846,16 +845,10 @@ fn cmd_hash(
             Err(e) => {
                 // Digests of the lines before stay correct: print them, then stop.
                 batch.flush(hasher, stdout)?;
-                let (column, what) = match e {
-                    HexError::InvalidChar { column, ch } => {
-                        (column, format!("{ch:?} is not a hex digit"))
-                    }
-                    HexError::OddLength { column } => {
-                        (column, "odd number of hex digits (unpaired last digit)".to_string())
-                    }
-                };
                 return Err(CliError::BadInput(format!(
-                    "stdin:{number}:{column}: bad hex: {what}"
+                    "stdin:{number}:{}: bad hex: {}",
+                    e.column(),
+                    e.reason()
                 )));
             }
         };

@@ -9,10 +9,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use parex::core::exec::Limits;
 use parex::core::KeccakHasher;
-use parex::host::blockfile::hash_hex;
 use parex::host::chain::replay;
 use parex::host::engine::Mode;
 use parex::host::workload::{Generator, Spec, Workload};
+use parex::offload::hex::hash_hex;
 use serde_json::Value;
 
 /// What one command line did.
