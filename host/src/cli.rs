@@ -24,7 +24,7 @@ use parex_core::error::BlockError;
 use parex_core::exec::Limits;
 use parex_core::hash::Hasher;
 use parex_offload::hex::{hash_hex, push_hex};
-use parex_offload::{DeviceSpec, HasherKind, OffloadError};
+use parex_offload::{DeviceSpec, HasherKind, OffloadError, SkipReason};
 use serde::Serialize;
 
 use crate::bench::{self, Case, RunReport};
@@ -880,13 +880,12 @@ fn cmd_hash_bench(
     let (mut backends, skipped) =
         parex_offload::bench::default_backends(spec.as_ref(), &a.chunk_bytes);
     for s in skipped {
-        let s = match s.split_once(": ") {
-            Some((backend, why)) if why.contains("not compiled") => {
-                format!("{backend}: {OPENCL_NOT_COMPILED}")
+        let _ = match s.reason {
+            SkipReason::Unavailable(OffloadError::OpenClNotCompiled) => {
+                writeln!(stderr, "parex: note: backend skipped: {}: {OPENCL_NOT_COMPILED}", s.name)
             }
-            _ => s,
+            _ => writeln!(stderr, "parex: note: backend skipped: {s}"),
         };
-        let _ = writeln!(stderr, "parex: note: backend skipped: {s}");
     }
     let table = parex_offload::bench_table(
         &mut backends,

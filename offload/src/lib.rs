@@ -47,7 +47,9 @@ pub mod lanes;
 #[cfg(feature = "opencl")]
 pub mod opencl;
 
-pub use bench::{bench_table, BenchBackend, BenchRow, BenchTable, BreakEven};
+pub use bench::{
+    bench_table, BenchBackend, BenchRow, BenchTable, BreakEven, SkipReason, SkippedBackend,
+};
 pub use cpu::CpuHasher;
 pub use device::{DeviceInfo, DeviceSpec, DeviceType};
 pub use error::OffloadError;
