@@ -5,10 +5,12 @@ use clap::Args;
 use crate::blockfile;
 use crate::workload::Workload;
 
+/// `--workload`: a workload's name.
 pub(super) fn parse_workload(s: &str) -> Result<Workload, String> {
     s.parse()
 }
 
+/// A number of transactions per thousand, 0 to 1000.
 pub(super) fn per_mille(s: &str) -> Result<u32, String> {
     match s.parse::<u32>() {
         Ok(v) if v <= 1000 => Ok(v),
@@ -16,6 +18,7 @@ pub(super) fn per_mille(s: &str) -> Result<u32, String> {
     }
 }
 
+/// A positive integer.
 pub(super) fn positive(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
         Ok(v) if v > 0 => Ok(v),
@@ -23,6 +26,7 @@ pub(super) fn positive(s: &str) -> Result<usize, String> {
     }
 }
 
+/// Transactions per block: 1 to [`blockfile::MAX_BLOCK_TXS`].
 pub(super) fn block_txs(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
         Ok(v) if v > 0 && v <= blockfile::MAX_BLOCK_TXS => Ok(v),
@@ -33,6 +37,7 @@ pub(super) fn block_txs(s: &str) -> Result<usize, String> {
     }
 }
 
+// What to generate, for `bench` and `gen` (no doc comment: clap would show it in --help).
 #[derive(Args, Debug)]
 pub(super) struct WorkloadOpts {
     /// User accounts (for transfers and token: the contention knob; 2 is fully hot).

@@ -10,6 +10,7 @@ use parex_offload::HasherKind;
 use super::args::{available_threads, parse_workload, positive, WorkloadOpts};
 use super::error::{output_error, CliError};
 use super::hashing::{open_hasher, HasherOpts};
+use super::print_json;
 use crate::bench::{self, Case, RunReport};
 use crate::workload::{Spec, Workload};
 
@@ -33,6 +34,7 @@ pub(super) struct BenchArgs {
     json: bool,
 }
 
+/// A progress bar on stderr when it is a terminal, else a hidden one.
 fn progress_bar(len: u64) -> ProgressBar {
     if !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
@@ -46,6 +48,7 @@ fn progress_bar(len: u64) -> ProgressBar {
     bar
 }
 
+/// `parex bench`.
 pub(super) fn execute(
     a: BenchArgs,
     stdout: &mut dyn Write,
@@ -92,8 +95,10 @@ pub(super) fn execute(
             &requested,
             &mut || bar.inc(1),
         )
-        .map_err(|e| {
-            CliError::Failed(format!("{} ({}): {e}", case.spec.workload, case.contention))
+        .map_err(|error| CliError::Bench {
+            workload: case.spec.workload,
+            contention: case.contention,
+            error,
         })?;
         runs.push(report);
     }
@@ -106,9 +111,7 @@ pub(super) fn execute(
             wall_secs: wall.as_secs_f64(),
             runs,
         };
-        let text = serde_json::to_string_pretty(&doc)
-            .map_err(|e| CliError::Failed(format!("JSON: {e}")))?;
-        writeln!(stdout, "{text}").map_err(output_error)?;
+        print_json(&doc, stdout)?;
         check_roots(&doc.runs)
     } else {
         writeln!(
@@ -125,14 +128,14 @@ pub(super) fn execute(
     }
 }
 
+/// [`CliError::RootsDiffer`] for the first run whose roots differ.
 fn check_roots(runs: &[RunReport]) -> Result<(), CliError> {
     match runs.iter().find(|r| !r.roots_match) {
         None => Ok(()),
-        Some(r) => Err(CliError::Failed(format!(
-            "determinism violated: {} ({}): {} differs from the sequential warm-up",
-            r.workload,
-            r.contention,
-            r.mismatch.as_deref().unwrap_or("a replay")
-        ))),
+        Some(r) => Err(CliError::RootsDiffer {
+            workload: r.workload.clone(),
+            contention: r.contention,
+            mismatch: r.mismatch.clone(),
+        }),
     }
 }

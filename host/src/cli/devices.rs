@@ -4,12 +4,14 @@ use std::io::Write;
 
 use parex_offload::OffloadError;
 
-use super::error::{output_error, CliError, OPENCL_NOT_COMPILED};
+use super::error::{output_error, CliError};
 use super::hashing::prepare_opencl_env;
 
+/// What to install when no OpenCL platform or device is found.
 const INSTALL_POCL: &str = "to run OpenCL on the CPU, install PoCL (Debian/Ubuntu: \
      `apt-get install pocl-opencl-icd`), or a GPU or FPGA vendor's OpenCL driver";
 
+/// `parex devices`.
 pub(super) fn execute(stdout: &mut dyn Write) -> Result<(), CliError> {
     prepare_opencl_env();
     match parex_offload::list_devices() {
@@ -22,10 +24,10 @@ pub(super) fn execute(stdout: &mut dyn Write) -> Result<(), CliError> {
             }
             Ok(())
         }
-        Err(OffloadError::OpenClNotCompiled) => Err(CliError::Failed(OPENCL_NOT_COMPILED.into())),
+        Err(OffloadError::OpenClNotCompiled) => Err(CliError::OpenClNotCompiled),
         Err(e @ OffloadError::NoPlatform { .. }) => {
             writeln!(stdout, "no OpenCL platform found ({e}); {INSTALL_POCL}").map_err(output_error)
         }
-        Err(e) => Err(CliError::Failed(format!("listing OpenCL devices: {e}"))),
+        Err(e) => Err(CliError::Devices(e)),
     }
 }

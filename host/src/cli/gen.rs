@@ -23,11 +23,13 @@ pub(super) struct GenArgs {
     out: PathBuf,
 }
 
+/// Writes `text` to `path` atomically.
 fn write_file(path: &Path, text: &str) -> Result<(), CliError> {
     blockfile::write_atomic(path, text.as_bytes())
-        .map_err(|e| CliError::Failed(format!("{}: cannot write: {e}", path.display())))
+        .map_err(|source| CliError::Write { path: path.to_path_buf(), source })
 }
 
+/// `parex gen`.
 pub(super) fn execute(a: GenArgs, stdout: &mut dyn Write) -> Result<(), CliError> {
     let mut spec = Spec::new(
         a.workload,
@@ -41,7 +43,7 @@ pub(super) fn execute(a: GenArgs, stdout: &mut dyn Write) -> Result<(), CliError
     spec.declare_per_mille = a.w.declare;
     let blocks_dir = a.out.join("blocks");
     std::fs::create_dir_all(&blocks_dir)
-        .map_err(|e| CliError::Failed(format!("{}: cannot create: {e}", blocks_dir.display())))?;
+        .map_err(|source| CliError::CreateDir { path: blocks_dir.clone(), source })?;
     let (world, mut gen) = Generator::new(&spec);
     let genesis = a.out.join("genesis.json");
     write_file(&genesis, &blockfile::genesis_to_json(&world))?;

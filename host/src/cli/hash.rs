@@ -17,8 +17,10 @@ pub(super) struct HashArgs {
 
 /// Messages per batch handed to the hasher by `parex hash`.
 pub const HASH_LINES_PER_BATCH: usize = 4096;
+/// Most message bytes per batch handed to the hasher by `parex hash`.
 const HASH_BYTES_PER_BATCH: usize = 8 << 20;
 
+/// Messages read but not hashed yet, and the digests' buffer.
 struct HashBatch {
     data: Vec<u8>,
     ends: Vec<u32>,
@@ -45,6 +47,7 @@ impl HashBatch {
     }
 }
 
+/// `parex hash`.
 pub(super) fn execute(
     a: HashArgs,
     stdin: &mut dyn BufRead,
@@ -63,7 +66,7 @@ pub(super) fn execute(
             Ok(n) => n,
             Err(e) => {
                 batch.flush(hasher, stdout)?;
-                return Err(CliError::BadInput(format!("stdin:{number}: cannot read: {e}")));
+                return Err(CliError::Stdin { line: number, source: e });
             }
         };
         if n == 0 {
@@ -74,18 +77,14 @@ pub(super) fn execute(
             Err(e) => {
                 // Digests of the lines before stay correct: print them, then stop.
                 batch.flush(hasher, stdout)?;
-                return Err(CliError::BadInput(format!(
-                    "stdin:{number}:{}: bad hex: {}",
-                    e.column(),
-                    e.reason()
-                )));
+                return Err(CliError::Hex { line: number, error: e });
             }
         };
         if batch.data.len() + msg.len() > HASH_BYTES_PER_BATCH {
             batch.flush(hasher, stdout)?;
         }
         if msg.len() > u32::MAX as usize {
-            return Err(CliError::BadInput(format!("stdin:{number}: message too long")));
+            return Err(CliError::MessageTooLong { line: number });
         }
         batch.data.extend_from_slice(&msg);
         batch.ends.push(batch.data.len() as u32);

@@ -4,10 +4,10 @@ use std::io::Write;
 use std::time::Duration;
 
 use clap::Args;
-use parex_offload::{OffloadError, SkipReason};
+use parex_offload::SkipReason;
 
 use super::args::positive;
-use super::error::{output_error, CliError, OPENCL_NOT_COMPILED};
+use super::error::{output_error, CliError, OffloadReason};
 use super::hashing::{device_spec, prepare_opencl_env};
 
 #[derive(Args, Debug)]
@@ -50,6 +50,7 @@ fn byte_size(s: &str) -> Result<usize, String> {
     }
 }
 
+/// `parex hash-bench`.
 pub(super) fn execute(
     a: HashBenchArgs,
     stdout: &mut dyn Write,
@@ -60,11 +61,11 @@ pub(super) fn execute(
     let (mut backends, skipped) =
         parex_offload::bench::default_backends(spec.as_ref(), &a.chunk_bytes);
     for s in skipped {
-        let _ = match s.reason {
-            SkipReason::Unavailable(OffloadError::OpenClNotCompiled) => {
-                writeln!(stderr, "parex: note: backend skipped: {}: {OPENCL_NOT_COMPILED}", s.name)
+        let _ = match &s.reason {
+            SkipReason::Unavailable(e) => {
+                writeln!(stderr, "parex: note: backend skipped: {}: {}", s.name, OffloadReason(e))
             }
-            _ => writeln!(stderr, "parex: note: backend skipped: {s}"),
+            SkipReason::FeatureOff(_) => writeln!(stderr, "parex: note: backend skipped: {s}"),
         };
     }
     let table = parex_offload::bench_table(

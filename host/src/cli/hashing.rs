@@ -7,7 +7,7 @@ use clap::{Args, ValueEnum};
 use parex_core::hash::Hasher;
 use parex_offload::{DeviceSpec, HasherKind, OffloadError};
 
-use super::error::{CliError, OPENCL_NOT_COMPILED};
+use super::error::{CliError, OffloadReason};
 
 /// Which hasher computes roots and hashes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
@@ -59,9 +59,9 @@ pub(super) fn prepare_opencl_env() {
     }
 }
 
+/// Parses `--device`, when given.
 pub(super) fn device_spec(text: Option<&str>) -> Result<Option<DeviceSpec>, CliError> {
-    text.map(|t| t.parse::<DeviceSpec>().map_err(|e| CliError::BadInput(format!("--device: {e}"))))
-        .transpose()
+    text.map(|t| t.parse::<DeviceSpec>().map_err(CliError::DeviceSpec)).transpose()
 }
 
 /// Opens the requested hasher; an unavailable OpenCL device falls back to the CPU with
@@ -70,7 +70,7 @@ pub(super) fn open_hasher(opts: &HasherOpts, stderr: &mut dyn Write) -> Result<H
     let requested: HasherKind = opts.hasher.into();
     let cpu = || parex_offload::make_hasher(HasherKind::Cpu, None, None);
     let cpu_hashing = |requested| -> Result<Hashing, CliError> {
-        let hasher = cpu().map_err(|e| CliError::Failed(format!("CPU hasher: {e}")))?;
+        let hasher = cpu().map_err(CliError::CpuHasher)?;
         Ok(Hashing { hasher, used: HasherKind::Cpu, requested })
     };
     if requested == HasherKind::Cpu {
@@ -80,18 +80,12 @@ pub(super) fn open_hasher(opts: &HasherOpts, stderr: &mut dyn Write) -> Result<H
     prepare_opencl_env();
     match parex_offload::make_hasher(requested, spec.as_ref(), opts.program_binary.as_deref()) {
         Ok(hasher) => Ok(Hashing { hasher, used: requested, requested }),
-        Err(OffloadError::Io { path, source }) => Err(CliError::BadInput(format!(
-            "--program-binary {}: cannot read: {source}",
-            path.display()
-        ))),
+        Err(OffloadError::Io { path, source }) => Err(CliError::ProgramBinary { path, source }),
         Err(e) => {
-            let why = match e {
-                OffloadError::OpenClNotCompiled => OPENCL_NOT_COMPILED.to_string(),
-                e => e.to_string(),
-            };
             let _ = writeln!(
                 stderr,
-                "parex: warning: --hasher opencl unavailable ({why}); hashing on the CPU"
+                "parex: warning: --hasher opencl unavailable ({}); hashing on the CPU",
+                OffloadReason(&e)
             );
             cpu_hashing(requested)
         }

@@ -20,6 +20,7 @@ use std::ffi::OsString;
 use std::io::{BufRead, Write};
 
 use clap::{Parser, Subcommand};
+use serde::Serialize;
 
 mod args;
 mod bench;
@@ -73,15 +74,12 @@ where
 {
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
-        Err(e) => {
-            let text = e.to_string();
-            let _ = if e.use_stderr() {
-                stderr.write_all(text.as_bytes())
-            } else {
-                stdout.write_all(text.as_bytes())
-            };
-            return e.exit_code();
+        // `--help` and `--version` come back as clap errors that are not errors.
+        Err(e) if !e.use_stderr() => {
+            let _ = write!(stdout, "{e}");
+            return EXIT_OK;
         }
+        Err(e) => return report(&CliError::Usage(e), stderr),
     };
     let result = match cli.command {
         Command::Bench(a) => bench::execute(a, stdout, stderr),
@@ -94,9 +92,22 @@ where
     let flushed = stdout.flush();
     match result.and_then(|()| flushed.map_err(output_error)) {
         Ok(()) => EXIT_OK,
-        Err(e) => {
-            let _ = writeln!(stderr, "parex: error: {e}");
-            e.exit_code()
-        }
+        Err(e) => report(&e, stderr),
     }
+}
+
+/// Writes `doc` to `stdout` as pretty-printed JSON and a newline.
+fn print_json<T: Serialize>(doc: &T, stdout: &mut dyn Write) -> Result<(), CliError> {
+    let text = serde_json::to_string_pretty(doc).map_err(CliError::Json)?;
+    writeln!(stdout, "{text}").map_err(output_error)
+}
+
+/// Prints `e` on `stderr` (clap's own text for usage errors, else one line) and returns
+/// its exit status.
+fn report(e: &CliError, stderr: &mut dyn Write) -> i32 {
+    let _ = match e {
+        CliError::Usage(usage) => write!(stderr, "{usage}"),
+        e => writeln!(stderr, "parex: error: {e}"),
+    };
+    e.exit_code()
 }

@@ -13,6 +13,7 @@ use serde::Serialize;
 use super::args::{available_threads, block_txs, positive};
 use super::error::{output_error, CliError};
 use super::hashing::{open_hasher, HasherOpts};
+use super::print_json;
 use crate::blockfile;
 use crate::chain::{replay, ReplayError};
 use crate::engine::{HashBuffers, Mode};
@@ -44,26 +45,34 @@ pub(super) struct RunArgs {
     max_txs: usize,
 }
 
+/// The [`CliError`] of a failed replay, naming the file at fault.
 fn replay_error(e: ReplayError, genesis: &Path, blocks: &[PathBuf]) -> CliError {
     match e {
-        ReplayError::Genesis(g) => CliError::BadInput(format!("{}: {g}", genesis.display())),
-        ReplayError::Block(i, b) => {
+        ReplayError::Genesis(error) => CliError::Genesis { file: genesis.to_path_buf(), error },
+        ReplayError::Block(i, error) => {
             let file = blocks
                 .get(i)
                 .map_or_else(|| format!("block {}", i + 1), |p| p.display().to_string());
-            match b {
-                BlockError::TooManyTransactions { .. } => {
-                    CliError::BadInput(format!("{file}: transactions: {b}"))
-                }
-                _ => CliError::Failed(format!("{file}: block {}: {b}", i + 1)),
+            match error {
+                BlockError::TooManyTransactions { .. } => CliError::BlockCapacity { file, error },
+                _ => CliError::Block { file, number: i + 1, error },
             }
         }
     }
 }
 
+/// Which executor ran the blocks (`"engine"` in the JSON).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum Engine {
+    Sequential,
+    Parallel,
+}
+
+/// `parex run --json` (every field is in `docs/cli.md`); the text output prints it too.
 #[derive(Serialize)]
 struct RunDoc {
-    engine: &'static str,
+    engine: Engine,
     threads: usize,
     hasher: String,
     hasher_requested: String,
@@ -73,6 +82,7 @@ struct RunDoc {
     block_hash: String,
 }
 
+/// The genesis part of [`RunDoc`].
 #[derive(Serialize)]
 struct GenesisDoc {
     file: String,
@@ -82,6 +92,7 @@ struct GenesisDoc {
     storage: usize,
 }
 
+/// One block of [`RunDoc`].
 #[derive(Serialize)]
 struct BlockDoc {
     number: u64,
@@ -101,6 +112,7 @@ struct BlockDoc {
     receipts: Vec<ReceiptDoc>,
 }
 
+/// One receipt of a [`BlockDoc`] (with `--json` only).
 #[derive(Serialize)]
 struct ReceiptDoc {
     index: usize,
@@ -114,6 +126,7 @@ struct ReceiptDoc {
     undeclared_access: bool,
 }
 
+/// `parex run`.
 pub(super) fn execute(
     a: RunArgs,
     stdout: &mut dyn Write,
@@ -122,11 +135,7 @@ pub(super) fn execute(
     if let Some(dump) = &a.dump_state {
         let dir = dump.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
         if !dir.is_dir() {
-            return Err(CliError::BadInput(format!(
-                "--dump-state {}: directory {} does not exist",
-                dump.display(),
-                dir.display()
-            )));
+            return Err(CliError::DumpStateDir { file: dump.clone(), dir: dir.to_path_buf() });
         }
     }
     let world = blockfile::load_genesis(&a.genesis)?;
@@ -188,7 +197,7 @@ pub(super) fn execute(
         });
     }
     let doc = RunDoc {
-        engine: if a.sequential { "sequential" } else { "parallel" },
+        engine: if a.sequential { Engine::Sequential } else { Engine::Parallel },
         threads: if a.sequential { 1 } else { threads },
         hasher: hashing.used.to_string(),
         hasher_requested: hashing.requested.to_string(),
@@ -204,27 +213,24 @@ pub(super) fn execute(
         block_hash: hash_hex(&block_hash),
     };
     if a.json {
-        let text = serde_json::to_string_pretty(&doc)
-            .map_err(|e| CliError::Failed(format!("JSON: {e}")))?;
-        writeln!(stdout, "{text}").map_err(output_error)?;
+        print_json(&doc, stdout)?;
     } else {
         print_run(&doc, stdout).map_err(output_error)?;
     }
     if let Some(path) = &a.dump_state {
         let number = out.blocks.last().map_or(0, |b| b.header.number);
         let text = blockfile::state_to_json(number, &block_hash, &state_root, &out.state);
-        blockfile::write_atomic(path, text.as_bytes()).map_err(|e| {
-            CliError::Failed(format!("--dump-state {}: cannot write: {e}", path.display()))
-        })?;
+        blockfile::write_atomic(path, text.as_bytes())
+            .map_err(|source| CliError::DumpState { path: path.clone(), source })?;
     }
     Ok(())
 }
 
+/// The text form of `doc`: the genesis and every block's hash, root and receipts.
 fn print_run(doc: &RunDoc, out: &mut dyn Write) -> std::io::Result<()> {
-    let engine = if doc.engine == "parallel" {
-        format!("parallel, {} threads", doc.threads)
-    } else {
-        "sequential".to_string()
+    let engine = match doc.engine {
+        Engine::Parallel => format!("parallel, {} threads", doc.threads),
+        Engine::Sequential => "sequential".to_string(),
     };
     writeln!(out, "engine      {engine}; hasher {}", doc.hasher)?;
     writeln!(
