@@ -45,6 +45,25 @@ fn describe_f64(v: f64) -> String {
     }
 }
 
+/// The `visit_*` methods of a visitor with a `got` method that refuse a boolean, null,
+/// an array and an object, naming what was found.
+macro_rules! refuse_bool_null_and_containers {
+    ($de:lifetime, $value:ty) => {
+        fn visit_bool<E: de::Error>(self, v: bool) -> Result<$value, E> {
+            Err(self.got(v))
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<$value, E> {
+            Err(self.got("null"))
+        }
+        fn visit_seq<A: de::SeqAccess<$de>>(self, _: A) -> Result<$value, A::Error> {
+            Err(self.got("an array"))
+        }
+        fn visit_map<A: de::MapAccess<$de>>(self, _: A) -> Result<$value, A::Error> {
+            Err(self.got("an object"))
+        }
+    };
+}
+
 /// Visits any JSON value and accepts unsigned integers (and hex strings when `hex`).
 struct WordVisitor {
     hex: bool,
@@ -85,18 +104,7 @@ impl<'de> Visitor<'de> for WordVisitor {
             Err(self.got(format_args!("the string {:?}", excerpt(v))))
         }
     }
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<u64, E> {
-        Err(self.got(v))
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<u64, E> {
-        Err(self.got("null"))
-    }
-    fn visit_seq<A: de::SeqAccess<'de>>(self, _: A) -> Result<u64, A::Error> {
-        Err(self.got("an array"))
-    }
-    fn visit_map<A: de::MapAccess<'de>>(self, _: A) -> Result<u64, A::Error> {
-        Err(self.got("an object"))
-    }
+    refuse_bool_null_and_containers!('de, u64);
 }
 
 /// Visits any JSON value and accepts a string, handing it to `parse`.
@@ -129,18 +137,7 @@ impl<'de, T, PE: fmt::Display> Visitor<'de> for StrVisitor<T, PE> {
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<T, E> {
         Err(self.got(format_args!("the number {v}")))
     }
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<T, E> {
-        Err(self.got(v))
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<T, E> {
-        Err(self.got("null"))
-    }
-    fn visit_seq<A: de::SeqAccess<'de>>(self, _: A) -> Result<T, A::Error> {
-        Err(self.got("an array"))
-    }
-    fn visit_map<A: de::MapAccess<'de>>(self, _: A) -> Result<T, A::Error> {
-        Err(self.got("an object"))
-    }
+    refuse_bool_null_and_containers!('de, T);
 }
 
 impl<'de> Deserialize<'de> for Amount {
