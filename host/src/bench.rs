@@ -21,10 +21,10 @@ use std::time::{Duration, Instant};
 use parex_core::engine::Choice;
 use parex_core::exec::Limits;
 use parex_core::hash::Hasher;
+use parex_offload::hex::hash_hex;
 use parex_offload::CpuHasher;
 use serde::Serialize;
 
-use crate::blockfile::hash_hex;
 use crate::chain::{replay, ChainOutcome, ReplayError};
 use crate::engine::Mode;
 use crate::workload::{Generator, Spec, Workload};

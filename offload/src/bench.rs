@@ -26,6 +26,40 @@ impl fmt::Debug for BenchBackend {
     }
 }
 
+/// A backend [`default_backends`] left out, and why. Prints as `NAME: REASON`.
+#[derive(Debug)]
+pub struct SkippedBackend {
+    /// Its label (`cpu-all`, `opencl`, `opencl/64K`, ...).
+    pub name: String,
+    /// Why it is not measured.
+    pub reason: SkipReason,
+}
+
+/// Why a backend is not measured.
+#[derive(Debug)]
+pub enum SkipReason {
+    /// This build lacks the Cargo feature the backend needs (`rayon` for `cpu-all`).
+    FeatureOff(&'static str),
+    /// The backend would not open; without the `opencl` feature the device backends are
+    /// [`crate::OffloadError::OpenClNotCompiled`].
+    Unavailable(crate::OffloadError),
+}
+
+impl fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::FeatureOff(feature) => write!(f, "the `{feature}` feature is off"),
+            Self::Unavailable(e) => e.fmt(f),
+        }
+    }
+}
+
+impl fmt::Display for SkippedBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.name, self.reason)
+    }
+}
+
 /// The backends this build has: `cpu-1`, `cpu-all` (feature `rayon`) and `opencl` on the
 /// `device` (feature `opencl`). A backend that cannot be opened is left out; the second
 /// list says which and why.
@@ -37,7 +71,7 @@ impl fmt::Debug for BenchBackend {
 pub fn default_backends(
     device: Option<&crate::DeviceSpec>,
     chunk_bytes: &[usize],
-) -> (Vec<BenchBackend>, Vec<String>) {
+) -> (Vec<BenchBackend>, Vec<SkippedBackend>) {
     let mut backends = vec![BenchBackend {
         name: "cpu-1".to_string(),
         is_device: false,
@@ -51,7 +85,10 @@ pub fn default_backends(
         hasher: Box::new(crate::CpuHasher::all_threads()),
     });
     #[cfg(not(feature = "rayon"))]
-    skipped.push("cpu-all: the `rayon` feature is off".to_string());
+    skipped.push(SkippedBackend {
+        name: "cpu-all".to_string(),
+        reason: SkipReason::FeatureOff("rayon"),
+    });
     let chunks: Vec<Option<usize>> = match chunk_bytes {
         [] => vec![None],
         sizes => sizes.iter().map(|&b| Some(b)).collect(),
@@ -64,7 +101,7 @@ pub fn default_backends(
         match open_device(device, chunk) {
             Ok(hasher) => backends.push(BenchBackend { name, is_device: true, hasher }),
             Err(e) => {
-                skipped.push(format!("{name}: {e}"));
+                skipped.push(SkippedBackend { name, reason: SkipReason::Unavailable(e) });
                 // The device will not open for the next chunk size either.
                 break;
             }
@@ -302,6 +339,33 @@ mod tests {
         assert_eq!(t.break_even.len(), 1);
         let text = t.to_string();
         assert!(text.contains("break-even (b vs best CPU)"), "{text}");
+    }
+
+    #[test]
+    fn skipped_backends_say_why() {
+        let (backends, skipped) = default_backends(None, &[1 << 10]);
+        assert_eq!(backends[0].name, "cpu-1");
+        for s in &skipped {
+            match &s.reason {
+                SkipReason::FeatureOff(feature) => {
+                    assert_eq!((s.name.as_str(), *feature), ("cpu-all", "rayon"));
+                    assert_eq!(s.to_string(), "cpu-all: the `rayon` feature is off");
+                }
+                SkipReason::Unavailable(e) => {
+                    assert!(s.name.starts_with("opencl/"), "{s}");
+                    assert_eq!(s.to_string(), format!("{}: {e}", s.name));
+                }
+            }
+        }
+        #[cfg(not(feature = "opencl"))]
+        {
+            let opencl = skipped.iter().find(|s| s.name == "opencl/1K").expect("opencl skipped");
+            let reason = &opencl.reason;
+            assert!(
+                matches!(reason, SkipReason::Unavailable(crate::OffloadError::OpenClNotCompiled)),
+                "{opencl}"
+            );
+        }
     }
 
     #[test]

@@ -20,7 +20,10 @@
 //! - [`OffloadError`] (`error.rs`): typed errors that keep the OpenCL call and status and
 //!   the compiler log; every one comes back at once, none aborts the process.
 //! - [`bench_table`] (`bench.rs`): hashes/s per backend per batch size and the break-even
-//!   batch size of the device; [`parse_hex_line`] (`hex.rs`) reads one hex message per line.
+//!   batch size of the device.
+//! - [`hex`] (`hex.rs`): the workspace's one hex reader and writer: [`parse_hex_line`]
+//!   reads one hex message per line, [`hex::parse_hex_u64`] and [`hex::parse_hex_bytes`]
+//!   the `0x` values of block files, [`hex::hex_string`] and [`hex::hash_hex`] print.
 //!
 //! Digests are Ethereum's Keccak-256: original Keccak padding (`0x01`, final `0x80`),
 //! rate 136 bytes. Every backend is byte-exact with [`parex_core::keccak256`]; the tests
@@ -44,7 +47,9 @@ pub mod lanes;
 #[cfg(feature = "opencl")]
 pub mod opencl;
 
-pub use bench::{bench_table, BenchBackend, BenchRow, BenchTable, BreakEven};
+pub use bench::{
+    bench_table, BenchBackend, BenchRow, BenchTable, BreakEven, SkipReason, SkippedBackend,
+};
 pub use cpu::CpuHasher;
 pub use device::{DeviceInfo, DeviceSpec, DeviceType};
 pub use error::OffloadError;

@@ -9,10 +9,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use parex::core::exec::Limits;
 use parex::core::KeccakHasher;
-use parex::host::blockfile::hash_hex;
 use parex::host::chain::replay;
 use parex::host::engine::Mode;
 use parex::host::workload::{Generator, Spec, Workload};
+use parex::offload::hex::hash_hex;
 use serde_json::Value;
 
 /// What one command line did.
@@ -152,12 +152,21 @@ fn gen_then_run_matches_in_process_replay_for_every_workload() {
             assert_eq!(doc["hasher"], "cpu");
         }
         assert_eq!(seq["blocks"], {
-            // Timings and re-execution counts differ between engines; nothing else may.
+            // Timings, re-execution counts and the engine that ran differ between
+            // engines; nothing else may.
             let mut b = par["blocks"].clone();
             for (x, y) in
                 b.as_array_mut().unwrap().iter_mut().zip(seq["blocks"].as_array().unwrap())
             {
-                for k in ["exec_secs", "commit_secs", "reexecutions", "fell_back"] {
+                assert_eq!(
+                    (&y["engine"], &y["reason"]),
+                    (&"sequential".into(), &"requested".into())
+                );
+                let engine = x["engine"].as_str().unwrap_or_default();
+                assert!(["footprint", "block_stm", "sequential"].contains(&engine), "{x}");
+                for k in
+                    ["exec_secs", "commit_secs", "reexecutions", "fell_back", "engine", "reason"]
+                {
                     x[k] = y[k].clone();
                 }
             }

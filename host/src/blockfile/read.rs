@@ -1,0 +1,261 @@
+//! Reading: files to text ([`read_text`]), text to documents ([`parse_json`], strict,
+//! every error one [`InputError`]), documents to the core's types with the checks that
+//! need the whole file ([`parse_genesis`], [`parse_block`]).
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use parex_core::state::{GenesisAccount, GenesisStorage};
+use parex_core::tx::{AccessEntry, AccessList, Transaction, MAX_ACCESS, MAX_ARGS};
+use parex_core::{Address, StateKey};
+use serde::de::DeserializeOwned;
+
+use super::locate::{invalid, Seg};
+use super::schema::{BlockFile, GenesisFile, KindJson};
+use super::{InputError, MAX_BLOCK_TXS, MAX_CODE_BYTES};
+use crate::workload::World;
+
+/// Reads a file to a string; errors name the file.
+pub fn read_text(path: &Path) -> Result<String, InputError> {
+    fs::read_to_string(path)
+        .map_err(|e| InputError::file(path.display().to_string(), format!("cannot read: {e}")))
+}
+
+/// Deserializes `text` strictly, mapping every error to an [`InputError`].
+pub fn parse_json<T: DeserializeOwned>(file: &str, text: &str) -> Result<T, InputError> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        // serde_path_to_error writes `?` for a segment it could not name (inside a
+        // syntax error, say); keep the part it could.
+        let mut path = e.path().to_string();
+        while let Some(stripped) = path.strip_suffix(".?").or_else(|| path.strip_suffix('?')) {
+            path = stripped.to_string();
+        }
+        let field = (!path.is_empty() && path != ".").then_some(path);
+        json_error(file, field, e.into_inner())
+    })?;
+    de.end().map_err(|e| json_error(file, None, e))?;
+    Ok(value)
+}
+
+fn json_error(file: &str, field: Option<String>, e: serde_json::Error) -> InputError {
+    let position = (e.line() != 0).then(|| (e.line(), e.column().max(1)));
+    let mut message = e.to_string();
+    let suffix = format!(" at line {} column {}", e.line(), e.column());
+    if let Some(stripped) = message.strip_suffix(&suffix) {
+        message = stripped.to_string();
+    }
+    if e.is_syntax() || e.is_eof() {
+        message = format!("malformed JSON: {message}");
+    }
+    InputError { file: file.to_string(), position, field, message }
+}
+
+/// Parses and checks a genesis document.
+pub fn parse_genesis(file: &str, text: &str) -> Result<World, InputError> {
+    let g: GenesisFile = parse_json(file, text)?;
+    use Seg::{Index, Key};
+    let mut world = World { beneficiary: Address(g.beneficiary.0), ..World::default() };
+    let mut seen: HashMap<u64, usize> = HashMap::new();
+    let mut supply: u64 = 0;
+    for (i, a) in g.accounts.iter().enumerate() {
+        if let Some(j) = seen.insert(a.address.0, i) {
+            return Err(invalid(
+                file,
+                text,
+                &[Key("accounts"), Index(i), Key("address")],
+                format!("duplicate account {:#x} (also accounts[{j}])", a.address.0),
+            ));
+        }
+        supply = supply.checked_add(a.balance.0).ok_or_else(|| {
+            invalid(
+                file,
+                text,
+                &[Key("accounts"), Index(i), Key("balance")],
+                "the balances up to here sum to more than 18446744073709551615 (the total \
+                 supply must fit 64 bits)",
+            )
+        })?;
+        world.accounts.push(GenesisAccount {
+            addr: Address(a.address.0),
+            balance: a.balance.0,
+            nonce: a.nonce.0,
+        });
+    }
+    let mut seen: HashMap<u64, usize> = HashMap::new();
+    for (i, c) in g.contracts.iter().enumerate() {
+        if let Some(j) = seen.insert(c.address.0, i) {
+            return Err(invalid(
+                file,
+                text,
+                &[Key("contracts"), Index(i), Key("address")],
+                format!("duplicate contract {:#x} (also contracts[{j}])", c.address.0),
+            ));
+        }
+        if c.code.0.len() > MAX_CODE_BYTES {
+            return Err(invalid(
+                file,
+                text,
+                &[Key("contracts"), Index(i), Key("code")],
+                format!("{} bytes of code, at most {MAX_CODE_BYTES}", c.code.0.len()),
+            ));
+        }
+        world.contracts.push((Address(c.address.0), c.code.0.clone()));
+    }
+    world.contracts.sort_by_key(|c| c.0);
+    let mut seen: HashMap<(u64, u64), usize> = HashMap::new();
+    for (i, s) in g.storage.iter().enumerate() {
+        if let Some(j) = seen.insert((s.address.0, s.slot.0), i) {
+            return Err(invalid(
+                file,
+                text,
+                &[Key("storage"), Index(i), Key("slot")],
+                format!(
+                    "duplicate storage word {:#x} slot {:#x} (also storage[{j}])",
+                    s.address.0, s.slot.0
+                ),
+            ));
+        }
+        world.storage.push(GenesisStorage {
+            addr: Address(s.address.0),
+            slot: s.slot.0,
+            value: s.value.0,
+        });
+    }
+    Ok(world)
+}
+
+/// Parses and checks a block document: `number` is its 1-based position in the chain;
+/// calls must name contracts of `world`; at most `max_txs` transactions (at most
+/// [`MAX_BLOCK_TXS`] whatever is given).
+pub fn parse_block(
+    file: &str,
+    text: &str,
+    number: u64,
+    world: &World,
+    max_txs: usize,
+) -> Result<Vec<Transaction>, InputError> {
+    let max_txs = max_txs.min(MAX_BLOCK_TXS);
+    let b: BlockFile = parse_json(file, text)?;
+    use Seg::{Index, Key};
+    if let Some(n) = b.number {
+        if n.0 != number {
+            return Err(invalid(
+                file,
+                text,
+                &[Key("number")],
+                format!("expected {number} (the block's position in the chain), got {}", n.0),
+            ));
+        }
+    }
+    if b.transactions.len() > max_txs {
+        return Err(invalid(
+            file,
+            text,
+            &[Key("transactions")],
+            format!(
+                "{} transactions, more than the capacity of {max_txs} per block",
+                b.transactions.len()
+            ),
+        ));
+    }
+    let mut txs = Vec::with_capacity(b.transactions.len());
+    for (i, t) in b.transactions.iter().enumerate() {
+        let at = |field: &'static str| [Key("transactions"), Index(i), Key(field)];
+        let mut tx = match t.kind {
+            KindJson::Transfer => {
+                if t.args.is_some() {
+                    return Err(invalid(
+                        file,
+                        text,
+                        &at("args"),
+                        "a transfer takes no args (use \"kind\": \"call\")",
+                    ));
+                }
+                Transaction::transfer(
+                    Address(t.from.0),
+                    t.nonce.0,
+                    Address(t.to.0),
+                    t.value.0,
+                    t.gas_limit.0,
+                    t.gas_price.0,
+                )
+            }
+            KindJson::Call => {
+                let args: Vec<u64> = t.args.iter().flatten().map(|a| a.0).collect();
+                if args.len() > MAX_ARGS {
+                    return Err(invalid(
+                        file,
+                        text,
+                        &at("args"),
+                        format!("{} arguments, at most {MAX_ARGS}", args.len()),
+                    ));
+                }
+                if world.contracts.binary_search_by_key(&t.to.0, |c| c.0 .0).is_err() {
+                    return Err(invalid(
+                        file,
+                        text,
+                        &at("to"),
+                        format!("call to {:#x}, which has no contract in the genesis", t.to.0),
+                    ));
+                }
+                Transaction::call(
+                    Address(t.from.0),
+                    t.nonce.0,
+                    Address(t.to.0),
+                    t.value.0,
+                    &args,
+                    t.gas_limit.0,
+                    t.gas_price.0,
+                )
+                .map_err(|e| invalid(file, text, &at("args"), e.to_string()))?
+            }
+        };
+        let access = match &t.access {
+            None => None,
+            Some(list) => {
+                let mut out = AccessList::new();
+                for a in list {
+                    let key =
+                        StateKey { addr: Address(a.address.0), kind: a.key.into(), slot: a.slot.0 };
+                    if out.push(AccessEntry { key, write: a.write }).is_err() {
+                        return Err(invalid(
+                            file,
+                            text,
+                            &at("access"),
+                            format!("{} access entries, at most {MAX_ACCESS}", list.len()),
+                        ));
+                    }
+                }
+                Some(out)
+            }
+        };
+        tx.access = access;
+        txs.push(tx);
+    }
+    Ok(txs)
+}
+
+/// Reads and parses a genesis file.
+pub fn load_genesis(path: &Path) -> Result<World, InputError> {
+    let text = read_text(path)?;
+    parse_genesis(&path.display().to_string(), &text)
+}
+
+/// Reads and parses block files, numbered from 1 in the order given (see
+/// [`parse_block`]).
+pub fn load_blocks(
+    paths: &[PathBuf],
+    world: &World,
+    max_txs: usize,
+) -> Result<Vec<Vec<Transaction>>, InputError> {
+    paths
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let text = read_text(p)?;
+            parse_block(&p.display().to_string(), &text, i as u64 + 1, world, max_txs)
+        })
+        .collect()
+}

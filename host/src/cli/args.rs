@@ -1,0 +1,70 @@
+//! Argument parsers and options more than one command takes.
+
+use clap::Args;
+
+use crate::blockfile;
+use crate::workload::Workload;
+
+/// `--workload`: a workload's name.
+pub(super) fn parse_workload(s: &str) -> Result<Workload, String> {
+    s.parse()
+}
+
+/// A number of transactions per thousand, 0 to 1000.
+pub(super) fn per_mille(s: &str) -> Result<u32, String> {
+    match s.parse::<u32>() {
+        Ok(v) if v <= 1000 => Ok(v),
+        _ => Err(format!("expected a number from 0 to 1000, got `{s}`")),
+    }
+}
+
+/// A positive integer.
+pub(super) fn positive(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(v) if v > 0 => Ok(v),
+        _ => Err(format!("expected a positive integer, got `{s}`")),
+    }
+}
+
+/// Transactions per block: 1 to [`blockfile::MAX_BLOCK_TXS`].
+pub(super) fn block_txs(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(v) if v > 0 && v <= blockfile::MAX_BLOCK_TXS => Ok(v),
+        _ => Err(format!(
+            "expected a number of transactions from 1 to {}, got `{s}`",
+            blockfile::MAX_BLOCK_TXS
+        )),
+    }
+}
+
+// What to generate, for `bench` and `gen` (no doc comment: clap would show it in --help).
+#[derive(Args, Debug)]
+pub(super) struct WorkloadOpts {
+    /// User accounts (for transfers and token: the contention knob; 2 is fully hot).
+    #[arg(long, value_parser = positive)]
+    pub(super) accounts: Option<usize>,
+    /// The workload's contention knob: AMM pools, NFT collections, DAO proposals,
+    /// DePIN providers per pool, game players per match, mixed hot contracts.
+    #[arg(long, value_parser = positive, value_name = "N")]
+    pub(super) hot: Option<usize>,
+    /// Transactions per block.
+    #[arg(long, value_parser = block_txs)]
+    pub(super) txs: Option<usize>,
+    /// Blocks.
+    #[arg(long, value_parser = positive)]
+    pub(super) blocks: Option<usize>,
+    /// Generator seed.
+    #[arg(long, default_value_t = 1)]
+    pub(super) seed: u64,
+    /// Transactions per thousand that carry a declared access list.
+    #[arg(long, value_parser = per_mille, default_value_t = 0, value_name = "PER_MILLE")]
+    pub(super) declare: u32,
+    /// Transactions per thousand made to fail (bad nonce, no funds, revert, out of gas).
+    #[arg(long, value_parser = per_mille, default_value_t = 10, value_name = "PER_MILLE")]
+    pub(super) fail: u32,
+}
+
+/// The default of `--threads`: the available hardware threads.
+pub(super) fn available_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}

@@ -1,0 +1,141 @@
+//! `parex bench`: sequential against parallel TPS on the workloads, with the roots checked.
+
+use std::io::{IsTerminal, Write};
+use std::time::Instant;
+
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use parex_offload::HasherKind;
+
+use super::args::{available_threads, parse_workload, positive, WorkloadOpts};
+use super::error::{output_error, CliError};
+use super::hashing::{open_hasher, HasherOpts};
+use super::print_json;
+use crate::bench::{self, Case, RunReport};
+use crate::workload::{Spec, Workload};
+
+#[derive(Args, Debug)]
+pub(super) struct BenchArgs {
+    /// Run only this workload (transfers, token, amm, nft, dao, depin, game, mixed).
+    #[arg(long, value_parser = parse_workload)]
+    workload: Option<Workload>,
+    #[command(flatten)]
+    w: WorkloadOpts,
+    /// Workers of the parallel engine (default: the available hardware threads).
+    #[arg(long, value_parser = positive)]
+    threads: Option<usize>,
+    /// Measured rounds per engine after the warm-up; the median is reported.
+    #[arg(long, value_parser = positive, default_value_t = bench::DEFAULT_REPEATS)]
+    repeats: usize,
+    #[command(flatten)]
+    hashing: HasherOpts,
+    /// Print one JSON document instead of the table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// A progress bar on stderr when it is a terminal, else a hidden one.
+fn progress_bar(len: u64) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len);
+    if let Ok(style) =
+        ProgressStyle::with_template("{elapsed:>4} [{bar:30}] {pos}/{len} replays  {msg}")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
+/// `parex bench`.
+pub(super) fn execute(
+    a: BenchArgs,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+) -> Result<(), CliError> {
+    let start = Instant::now();
+    let threads = a.threads.unwrap_or_else(available_threads);
+    let workloads = match a.workload {
+        Some(w) => vec![w],
+        None => Workload::ALL.to_vec(),
+    };
+    let mut cases = Vec::new();
+    for w in workloads {
+        for (contention, accounts, hot) in bench::levels(w, a.w.accounts, a.w.hot) {
+            let mut spec = Spec::new(
+                w,
+                accounts,
+                a.w.txs.unwrap_or(bench::DEFAULT_TXS),
+                a.w.blocks.unwrap_or(bench::DEFAULT_BLOCKS),
+                a.w.seed,
+            );
+            spec.hot = hot;
+            spec.fail_per_mille = a.w.fail;
+            spec.declare_per_mille = a.w.declare;
+            cases.push(Case { spec, contention, threads });
+        }
+    }
+    let mut hashing = open_hasher(&a.hashing, stderr)?;
+    let (used, requested) = (hashing.used.to_string(), hashing.requested.to_string());
+    let per_case = 2 * (a.repeats as u64 + 1);
+    let bar = progress_bar(per_case * cases.len() as u64);
+    let mut runs: Vec<RunReport> = Vec::with_capacity(cases.len());
+    for case in &cases {
+        bar.set_message(format!("{} {}", case.spec.workload, case.contention));
+        let mut single = parex_offload::CpuHasher::single_thread();
+        let seq_hasher: Option<&mut (dyn parex_core::hash::Hasher + Send)> =
+            if hashing.used == HasherKind::Cpu { Some(&mut single) } else { None };
+        let report = bench::measure(
+            case,
+            a.repeats,
+            seq_hasher,
+            hashing.hasher.as_mut(),
+            &used,
+            &requested,
+            &mut || bar.inc(1),
+        )
+        .map_err(|error| CliError::Bench {
+            workload: case.spec.workload,
+            contention: case.contention,
+            error,
+        })?;
+        runs.push(report);
+    }
+    bar.finish_and_clear();
+    let wall = start.elapsed();
+    if a.json {
+        let doc = bench::BenchReport {
+            version: env!("CARGO_PKG_VERSION"),
+            threads_available: available_threads(),
+            wall_secs: wall.as_secs_f64(),
+            runs,
+        };
+        print_json(&doc, stdout)?;
+        check_roots(&doc.runs)
+    } else {
+        writeln!(
+            stdout,
+            "parex bench: hasher {used}; median of {} rounds after a warm-up; TPS = transactions / \
+             (execution + commitment) time; hashing = commitment share of the parallel time",
+            a.repeats
+        )
+        .map_err(output_error)?;
+        write!(stdout, "{}", bench::table(&runs)).map_err(output_error)?;
+        writeln!(stdout, "{} runs in {:.1} s", runs.len(), wall.as_secs_f64())
+            .map_err(output_error)?;
+        check_roots(&runs)
+    }
+}
+
+/// [`CliError::RootsDiffer`] for the first run whose roots differ.
+fn check_roots(runs: &[RunReport]) -> Result<(), CliError> {
+    match runs.iter().find(|r| !r.roots_match) {
+        None => Ok(()),
+        Some(r) => Err(CliError::RootsDiffer {
+            workload: r.workload.clone(),
+            contention: r.contention,
+            mismatch: r.mismatch.clone(),
+        }),
+    }
+}

@@ -1,0 +1,264 @@
+//! `parex run`: a genesis and block files executed; block hashes, state roots, receipts.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use parex_core::block::tx_hashes;
+use parex_core::error::BlockError;
+use parex_core::exec::Limits;
+use parex_offload::hex::hash_hex;
+use serde::Serialize;
+
+use super::args::{available_threads, block_txs, positive};
+use super::error::{output_error, CliError};
+use super::hashing::{open_hasher, HasherOpts};
+use super::print_json;
+use crate::bench::BlockEngine;
+use crate::blockfile;
+use crate::chain::{replay, ReplayError};
+use crate::engine::{HashBuffers, Mode};
+
+#[derive(Args, Debug)]
+pub(super) struct RunArgs {
+    /// The genesis file.
+    #[arg(long, value_name = "FILE")]
+    genesis: PathBuf,
+    /// A block file; repeat for a chain, in order.
+    #[arg(long = "block", value_name = "FILE", required = true)]
+    blocks: Vec<PathBuf>,
+    /// Workers of the parallel engine (default: the available hardware threads).
+    #[arg(long, value_parser = positive, conflicts_with = "sequential")]
+    threads: Option<usize>,
+    /// Use the sequential reference executor.
+    #[arg(long)]
+    sequential: bool,
+    #[command(flatten)]
+    hashing: HasherOpts,
+    /// Print one JSON document with every receipt.
+    #[arg(long)]
+    json: bool,
+    /// Write the final state here (only when every block succeeded; atomically).
+    #[arg(long, value_name = "FILE")]
+    dump_state: Option<PathBuf>,
+    /// Capacity: most transactions a block file may hold.
+    #[arg(long, value_parser = block_txs, default_value_t = blockfile::MAX_BLOCK_TXS)]
+    max_txs: usize,
+}
+
+/// The [`CliError`] of a failed replay, naming the file at fault.
+fn replay_error(e: ReplayError, genesis: &Path, blocks: &[PathBuf]) -> CliError {
+    match e {
+        ReplayError::Genesis(error) => CliError::Genesis { file: genesis.to_path_buf(), error },
+        ReplayError::Block(i, error) => {
+            let file = blocks
+                .get(i)
+                .map_or_else(|| format!("block {}", i + 1), |p| p.display().to_string());
+            match error {
+                BlockError::TooManyTransactions { .. } => CliError::BlockCapacity { file, error },
+                _ => CliError::Block { file, number: i + 1, error },
+            }
+        }
+    }
+}
+
+/// Which executor ran the blocks (`"engine"` in the JSON).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum Engine {
+    Sequential,
+    Parallel,
+}
+
+/// `parex run --json` (every field is in `docs/cli.md`); the text output prints it too.
+#[derive(Serialize)]
+struct RunDoc {
+    engine: Engine,
+    threads: usize,
+    hasher: String,
+    hasher_requested: String,
+    genesis: GenesisDoc,
+    blocks: Vec<BlockDoc>,
+    state_root: String,
+    block_hash: String,
+}
+
+/// The genesis part of [`RunDoc`].
+#[derive(Serialize)]
+struct GenesisDoc {
+    file: String,
+    state_root: String,
+    accounts: usize,
+    contracts: usize,
+    storage: usize,
+}
+
+/// One block of [`RunDoc`].
+#[derive(Serialize)]
+struct BlockDoc {
+    number: u64,
+    file: String,
+    hash: String,
+    parent_hash: String,
+    state_root: String,
+    tx_root: String,
+    receipts_root: String,
+    gas_used: u64,
+    tx_count: u64,
+    statuses: std::collections::BTreeMap<&'static str, u64>,
+    reexecutions: u64,
+    fell_back: bool,
+    /// The engine that ran the block and why the policy chose it.
+    #[serde(flatten)]
+    ran: BlockEngine,
+    exec_secs: f64,
+    commit_secs: f64,
+    receipts: Vec<ReceiptDoc>,
+}
+
+/// One receipt of a [`BlockDoc`] (with `--json` only).
+#[derive(Serialize)]
+struct ReceiptDoc {
+    index: usize,
+    tx_hash: String,
+    status: &'static str,
+    status_code: u8,
+    gas_used: u64,
+    output: u64,
+    logs: u32,
+    logs_digest: String,
+    undeclared_access: bool,
+}
+
+/// `parex run`.
+pub(super) fn execute(
+    a: RunArgs,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+) -> Result<(), CliError> {
+    if let Some(dump) = &a.dump_state {
+        let dir = dump.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        if !dir.is_dir() {
+            return Err(CliError::DumpStateDir { file: dump.clone(), dir: dir.to_path_buf() });
+        }
+    }
+    let world = blockfile::load_genesis(&a.genesis)?;
+    let blocks = blockfile::load_blocks(&a.blocks, &world, a.max_txs)?;
+    let mut hashing = open_hasher(&a.hashing, stderr)?;
+    let threads = a.threads.unwrap_or_else(available_threads);
+    let mode = if a.sequential { Mode::Sequential } else { Mode::Parallel(threads) };
+    let out = replay(&world, &blocks, mode, Limits::DEFAULT, hashing.hasher.as_mut())
+        .map_err(|e| replay_error(e, &a.genesis, &a.blocks))?;
+    let (state_root, block_hash) = match out.blocks.last() {
+        Some(b) => (b.header.state_root, b.hash),
+        None => (out.genesis_root, [0; 32]),
+    };
+    let mut docs = Vec::with_capacity(out.blocks.len());
+    let mut hash_bufs = HashBuffers::default();
+    for ((b, txs), file) in out.blocks.iter().zip(&blocks).zip(&a.blocks) {
+        let mut statuses = std::collections::BTreeMap::new();
+        for r in &b.receipts {
+            *statuses.entry(r.status.name()).or_insert(0u64) += 1;
+        }
+        let receipts = if a.json {
+            let mut digests = vec![[0u8; 32]; txs.len()];
+            tx_hashes(txs, &mut digests, hashing.hasher.as_mut(), &mut hash_bufs.scratch());
+            b.receipts
+                .iter()
+                .zip(&digests)
+                .enumerate()
+                .map(|(index, (r, h))| ReceiptDoc {
+                    index,
+                    tx_hash: hash_hex(h),
+                    status: r.status.name(),
+                    status_code: r.status as u8,
+                    gas_used: r.gas_used,
+                    output: r.output,
+                    logs: r.logs,
+                    logs_digest: hash_hex(&r.logs_digest),
+                    undeclared_access: r.undeclared_access,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        docs.push(BlockDoc {
+            number: b.header.number,
+            file: file.display().to_string(),
+            hash: hash_hex(&b.hash),
+            parent_hash: hash_hex(&b.header.parent_hash),
+            state_root: hash_hex(&b.header.state_root),
+            tx_root: hash_hex(&b.header.tx_root),
+            receipts_root: hash_hex(&b.header.receipts_root),
+            gas_used: b.header.gas_used,
+            tx_count: b.header.tx_count,
+            statuses,
+            reexecutions: b.stats.reexecutions,
+            fell_back: b.choice.reason.fell_back(),
+            ran: b.choice.into(),
+            exec_secs: b.exec_time.as_secs_f64(),
+            commit_secs: b.commit_time.as_secs_f64(),
+            receipts,
+        });
+    }
+    let doc = RunDoc {
+        engine: if a.sequential { Engine::Sequential } else { Engine::Parallel },
+        threads: if a.sequential { 1 } else { threads },
+        hasher: hashing.used.to_string(),
+        hasher_requested: hashing.requested.to_string(),
+        genesis: GenesisDoc {
+            file: a.genesis.display().to_string(),
+            state_root: hash_hex(&out.genesis_root),
+            accounts: world.accounts.len(),
+            contracts: world.contracts.len(),
+            storage: world.storage.len(),
+        },
+        blocks: docs,
+        state_root: hash_hex(&state_root),
+        block_hash: hash_hex(&block_hash),
+    };
+    if a.json {
+        print_json(&doc, stdout)?;
+    } else {
+        print_run(&doc, stdout).map_err(output_error)?;
+    }
+    if let Some(path) = &a.dump_state {
+        let number = out.blocks.last().map_or(0, |b| b.header.number);
+        let text = blockfile::state_to_json(number, &block_hash, &state_root, &out.state);
+        blockfile::write_atomic(path, text.as_bytes())
+            .map_err(|source| CliError::DumpState { path: path.clone(), source })?;
+    }
+    Ok(())
+}
+
+/// The text form of `doc`: the genesis and every block's hash, root and receipts.
+fn print_run(doc: &RunDoc, out: &mut dyn Write) -> std::io::Result<()> {
+    let engine = match doc.engine {
+        Engine::Parallel => format!("parallel, {} threads", doc.threads),
+        Engine::Sequential => "sequential".to_string(),
+    };
+    writeln!(out, "engine      {engine}; hasher {}", doc.hasher)?;
+    writeln!(
+        out,
+        "genesis     {} ({} accounts, {} contracts, {} storage words)",
+        doc.genesis.file, doc.genesis.accounts, doc.genesis.contracts, doc.genesis.storage
+    )?;
+    writeln!(out, "  state_root  {}", doc.genesis.state_root)?;
+    for b in &doc.blocks {
+        writeln!(out, "block {:<5} {}", b.number, b.file)?;
+        writeln!(out, "  hash        {}", b.hash)?;
+        writeln!(out, "  state_root  {}", b.state_root)?;
+        let statuses: Vec<String> = b.statuses.iter().map(|(s, n)| format!("{n} {s}")).collect();
+        writeln!(
+            out,
+            "  receipts    {} transactions: {}; gas used {}; re-executions {}",
+            b.tx_count,
+            if statuses.is_empty() { "none".to_string() } else { statuses.join(", ") },
+            b.gas_used,
+            b.reexecutions
+        )?;
+        writeln!(out, "  engine      {} ({})", b.ran.engine, b.ran.reason)?;
+    }
+    writeln!(out, "final state_root {}", doc.state_root)?;
+    writeln!(out, "final block_hash {}", doc.block_hash)
+}
