@@ -33,8 +33,6 @@ pub enum Status {
     CapacityExceeded = 0x28,
     /// A call to an address without code.
     NotAContract = 0x29,
-    /// A contract tried to write a key it may not (none exist yet; reserved).
-    WriteProtected = 0x2a,
     /// The nonce is not the sender's.
     InvalidNonce = 0x40,
     /// The sender cannot pay `gas_limit * gas_price + value`.
@@ -78,7 +76,6 @@ impl Status {
             0x27 => Self::InsufficientBalance,
             0x28 => Self::CapacityExceeded,
             0x29 => Self::NotAContract,
-            0x2a => Self::WriteProtected,
             0x40 => Self::InvalidNonce,
             0x41 => Self::InsufficientFunds,
             0x42 => Self::IntrinsicGas,
@@ -104,7 +101,6 @@ impl Status {
             Self::InsufficientBalance => "insufficient_balance",
             Self::CapacityExceeded => "capacity_exceeded",
             Self::NotAContract => "not_a_contract",
-            Self::WriteProtected => "write_protected",
             Self::InvalidNonce => "invalid_nonce",
             Self::InsufficientFunds => "insufficient_funds",
             Self::IntrinsicGas => "intrinsic_gas",

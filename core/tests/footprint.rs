@@ -7,6 +7,8 @@
 use std::collections::HashMap;
 
 use parex_core::exec::{execute_transaction, Access, AccessSet, BlockEnv, Limits, View, Write};
+use parex_core::parallel::footprint::SERIAL_RATIO;
+use parex_core::policy::{looks_contended, CONTENTION_SAMPLE};
 use parex_core::tx::{Footprint, Transaction};
 use parex_core::vm::{Interrupt, VmScratch};
 use parex_core::{Address, StateKey};
@@ -102,5 +104,30 @@ fn a_footprint_lists_each_key_once_reads_first() {
         let fp = Transaction::transfer(from, 0, to, 1, 1_000, 1).footprint(ben).unwrap();
         assert_eq!(fp.keys(), &keys[..], "{from:?} → {to:?}, beneficiary {ben:?}");
         assert_eq!(fp.len(), keys.len());
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 500,
+        failure_persistence: None,
+        rng_seed: RngSeed::Fixed(0xF007_0002),
+        ..ProptestConfig::default()
+    })]
+
+    /// The policy's contention look counts repeated senders in the sample exactly.
+    #[test]
+    fn looks_contended_counts_repeated_senders(
+        senders in prop::collection::vec(prop_oneof![0u64..8, 0u64..400, any::<u64>()], 0..600),
+    ) {
+        let txs: Vec<_> = senders
+            .iter()
+            .map(|&s| Transaction::transfer(Address(s), 0, Address(1), 1, 1_000, 1))
+            .collect();
+        let sample = &senders[..senders.len().min(CONTENTION_SAMPLE)];
+        let distinct = sample.iter().collect::<std::collections::BTreeSet<_>>().len();
+        let expect = !sample.is_empty()
+            && (sample.len() - distinct) * SERIAL_RATIO >= sample.len();
+        prop_assert_eq!(looks_contended(&txs), expect);
     }
 }

@@ -966,8 +966,8 @@ fn host_halt_and_interrupt_propagate() {
     ];
     for (key, code) in cases {
         let mut host =
-            MapHost { fail: Some((key, Exit::Halt(Status::WriteProtected))), ..MapHost::new() };
-        assert_fault(run_with(&code, GAS, &mut host, 8, 8), Status::WriteProtected, GAS);
+            MapHost { fail: Some((key, Exit::Halt(Status::CapacityExceeded))), ..MapHost::new() };
+        assert_fault(run_with(&code, GAS, &mut host, 8, 8), Status::CapacityExceeded, GAS);
         let mut host = MapHost {
             fail: Some((key, Exit::Interrupt(Interrupt::Dependency(3)))),
             ..MapHost::new()

@@ -1,4 +1,4 @@
-//! The per-transaction lifecycle, shared by the sequential and the parallel executor.
+//! The per-transaction lifecycle, shared by every engine.
 //!
 //! ```text
 //!                 check                    execute                  finalize
@@ -11,9 +11,9 @@
 //!
 //! Each stage is its own type and each transition consumes it, so a transaction cannot
 //! be executed before it is checked, finalized twice, or charged after being rejected:
-//! illegal transitions do not type-check. Any stage may instead be interrupted by the
-//! parallel engine's view ([`Interrupt`]); the engine then discards the attempt and
-//! starts again from `Pending` in a later incarnation.
+//! illegal transitions do not type-check. Any stage may instead be interrupted by
+//! Block-STM's view ([`Interrupt`]); the engine then discards the attempt and starts
+//! again from `Pending` in a later incarnation.
 //!
 //! The rules each transition applies are in `docs/semantics.md` ("Transactions").
 
@@ -55,11 +55,6 @@ impl Rejected {
     /// Its receipt: the invalid status, no gas.
     pub fn receipt(self) -> Receipt {
         Receipt { status: self.status, ..Receipt::EMPTY }
-    }
-
-    /// Why it was rejected.
-    pub fn status(&self) -> Status {
-        self.status
     }
 }
 
@@ -182,11 +177,6 @@ impl<'t> Checked<'t> {
 }
 
 impl Executed<'_> {
-    /// How execution ended.
-    pub fn status(&self) -> Status {
-        self.status
-    }
-
     /// Bumps the nonce, charges `gas_used * gas_price` and credits it to the beneficiary
     /// (a commutative add), then builds the receipt.
     pub fn finalize<V: View>(
