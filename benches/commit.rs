@@ -12,9 +12,10 @@
 //! cargo bench -p parex --bench commit -- --measurement-time 3 --warm-up-time 1
 //! ```
 
-use std::time::Duration;
+#[path = "support.rs"]
+mod support;
 
-use criterion::{Criterion, Throughput};
+use criterion::Criterion;
 use parex::core::exec::{BlockEnv, Limits};
 use parex::host::chain::{state_capacity, WorldState};
 use parex::host::engine::{Executor, Mode};
@@ -33,12 +34,7 @@ fn bench_case(c: &mut Criterion, name: &str, spec: Spec) {
     let mut exec = Executor::new(limits);
     let executed = exec.execute(&state, &env, &txs, Mode::Sequential).expect("block executes");
 
-    let mut group = c.benchmark_group(name);
-    group
-        .sample_size(10)
-        .measurement_time(Duration::from_secs(3))
-        .warm_up_time(Duration::from_secs(1))
-        .throughput(Throughput::Elements(txs.len() as u64));
+    let mut group = support::block_group(c, name, txs.len());
     for (label, workers) in [("parts-1", 1), ("parts-2", 2)] {
         group.bench_function(label, |b| {
             b.iter(|| {

@@ -16,9 +16,10 @@
 //! cargo bench -p parex --bench exec -- --measurement-time 3 --warm-up-time 1
 //! ```
 
-use std::time::Duration;
+#[path = "support.rs"]
+mod support;
 
-use criterion::{Criterion, Throughput};
+use criterion::Criterion;
 use parex::core::exec::{BlockEnv, Limits};
 use parex::core::KeccakHasher;
 use parex::host::chain::{state_capacity, WorldState};
@@ -34,12 +35,7 @@ fn bench_case(c: &mut Criterion, name: &str, spec: Spec, modes: &[(&str, Mode)])
     let (state, contracts) = loaded.load(&mut KeccakHasher).expect("genesis loads");
     let env = BlockEnv { number: 1, beneficiary: world.beneficiary, contracts, limits };
 
-    let mut group = c.benchmark_group(name);
-    group
-        .sample_size(10)
-        .measurement_time(Duration::from_secs(3))
-        .warm_up_time(Duration::from_secs(1))
-        .throughput(Throughput::Elements(txs.len() as u64));
+    let mut group = support::block_group(c, name, txs.len());
     for &(label, mode) in modes {
         let mut exec = Executor::new(limits);
         exec.reserve(txs.len(), mode.workers());
