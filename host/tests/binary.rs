@@ -1,5 +1,5 @@
 //! The real `parex` binary, as a user runs it (the other CLI tests call
-//! `parex_host::cli::run` in-process, in `tests/suite/cli.rs`).
+//! `parex_host::cli::run` in-process, in `tests/suite/cli/`).
 
 use std::io::Write as _;
 use std::process::{Command, Stdio};

@@ -10,7 +10,7 @@
 //! - [`Lanes`] (`lanes.rs`): multi-lane Keccak-256, 8 messages per permutation with
 //!   AVX-512F, 4 with AVX2, else `tiny-keccak`, chosen at run time
 //!   (`is_x86_feature_detected!`; scalar only off x86_64).
-//! - [`OpenClHasher`] (`opencl.rs`, feature `opencl`): one work-item per message, kernel
+//! - [`OpenClHasher`] (`opencl/`, feature `opencl`): one work-item per message, kernel
 //!   in `keccak.cl` ([`KECCAK_CL`]); programs built once (or loaded from a prebuilt
 //!   binary, the FPGA flow), buffers reused across batches, big batches chunked and
 //!   pipelined over two queues. As a [`parex_core::Hasher`] it cannot fail: the first

@@ -1,0 +1,93 @@
+//! `bench --json`'s documented fields, and the text table of both contention levels.
+
+use super::*;
+
+#[test]
+fn bench_json_has_every_documented_field() {
+    let out = parex(&[
+        "bench",
+        "--workload",
+        "amm",
+        "--accounts",
+        "20",
+        "--hot",
+        "2",
+        "--txs",
+        "50",
+        "--blocks",
+        "2",
+        "--threads",
+        "2",
+        "--repeats",
+        "1",
+        "--json",
+    ]);
+    let doc = json(&out);
+    let runs = doc["runs"].as_array().expect("runs array");
+    assert_eq!(runs.len(), 1);
+    let r = &runs[0];
+    for k in [
+        "workload",
+        "contention",
+        "knob",
+        "txs",
+        "accounts",
+        "blocks",
+        "threads",
+        "seed",
+        "hasher",
+        "hasher_requested",
+        "repeats",
+        "sequential",
+        "parallel",
+        "speedup",
+        "hashing_share",
+        "state_root",
+        "block_hash",
+        "roots_match",
+    ] {
+        assert!(!r[k].is_null(), "missing {k}: {r}");
+    }
+    for engine in ["sequential", "parallel"] {
+        for k in ["secs", "exec_secs", "commit_secs", "tps", "exec_tps"] {
+            assert!(r[engine][k].as_f64().is_some_and(|v| v >= 0.0), "{engine}.{k}: {r}");
+        }
+    }
+    assert!(r["parallel"]["reexecutions"].is_u64(), "{r}");
+    assert_eq!(r["workload"], "amm");
+    assert_eq!(r["txs"], 50);
+    assert_eq!(r["accounts"], 20);
+    assert_eq!(r["blocks"], 2);
+    assert_eq!(r["threads"], 2);
+    assert_eq!(r["hasher"], "cpu");
+    assert_eq!(r["knob"]["value"], 2);
+    assert_eq!(r["roots_match"], true);
+    assert!(doc["threads_available"].is_u64());
+
+    // With neither --accounts nor --hot, both contention levels; the table names them.
+    let out = parex(&[
+        "bench",
+        "--workload",
+        "transfers",
+        "--txs",
+        "40",
+        "--blocks",
+        "1",
+        "--repeats",
+        "1",
+    ]);
+    assert_eq!(out.code, 0, "{out:?}");
+    for word in [
+        "seq TPS",
+        "par TPS",
+        "speedup",
+        "re-exec",
+        "hashing",
+        "roots",
+        "low (accounts=10000)",
+        "high (accounts=2)",
+        "match",
+    ] {
+        assert!(out.stdout.contains(word), "{word}: {out:?}");
+    }
+}

@@ -1,0 +1,101 @@
+//! `gen` then `run`: the round trip against in-process replay for every workload, and
+//! `--dump-state` written only on success and atomically.
+
+use parex::core::exec::Limits;
+use parex::core::KeccakHasher;
+use parex::host::chain::replay;
+use parex::host::engine::Mode;
+use parex::host::workload::{Generator, Spec, Workload};
+use parex::offload::hex::hash_hex;
+use serde_json::Value;
+
+use super::*;
+
+#[test]
+fn gen_then_run_matches_in_process_replay_for_every_workload() {
+    for w in Workload::ALL {
+        let dir = TempDir::new("roundtrip");
+        let blocks = gen(&dir, w, 40, 60, 2);
+        let genesis = s(&dir.path("genesis.json"));
+
+        let mut spec = Spec::new(w, 40, 60, 2, 9);
+        spec.declare_per_mille = 200;
+        let (world, mut g) = Generator::new(&spec);
+        let txs: Vec<_> = (0..spec.blocks).map(|_| g.block()).collect();
+        let expect = replay(&world, &txs, Mode::Sequential, Limits::DEFAULT, &mut KeccakHasher)
+            .expect("in-process replay");
+        let expect_root = hash_hex(&expect.blocks[1].header.state_root);
+        let expect_hash = hash_hex(&expect.blocks[1].hash);
+
+        let dump = s(&dir.path("state.json"));
+        let seq = json(&parex(&run_args(&genesis, &blocks, &["--sequential", "--json"])));
+        let par = json(&parex(&run_args(
+            &genesis,
+            &blocks,
+            &["--threads", "2", "--json", "--dump-state", &dump],
+        )));
+        for doc in [&seq, &par] {
+            assert_eq!(doc["state_root"], expect_root.as_str(), "{w}");
+            assert_eq!(doc["block_hash"], expect_hash.as_str(), "{w}");
+            assert_eq!(doc["blocks"][0]["receipts"].as_array().map(Vec::len), Some(60), "{w}");
+            assert_eq!(doc["hasher"], "cpu");
+        }
+        assert_eq!(seq["blocks"], {
+            // Timings, re-execution counts and the engine that ran differ between
+            // engines; nothing else may.
+            let mut b = par["blocks"].clone();
+            for (x, y) in
+                b.as_array_mut().unwrap().iter_mut().zip(seq["blocks"].as_array().unwrap())
+            {
+                assert_eq!(
+                    (&y["engine"], &y["reason"]),
+                    (&"sequential".into(), &"requested".into())
+                );
+                let engine = x["engine"].as_str().unwrap_or_default();
+                assert!(["footprint", "block_stm", "sequential"].contains(&engine), "{x}");
+                for k in
+                    ["exec_secs", "commit_secs", "reexecutions", "fell_back", "engine", "reason"]
+                {
+                    x[k] = y[k].clone();
+                }
+            }
+            b
+        });
+        for (r, e) in
+            par["blocks"][0]["receipts"].as_array().unwrap().iter().zip(&expect.blocks[0].receipts)
+        {
+            assert_eq!(r["status"], e.status.name(), "{w}");
+            assert_eq!(r["gas_used"], e.gas_used, "{w}");
+        }
+        let state: Value =
+            serde_json::from_str(&std::fs::read_to_string(&dump).expect("dump written")).unwrap();
+        assert_eq!(state["state_root"], expect_root.as_str());
+        assert_eq!(state["block_number"], 2);
+        assert_eq!(state["entries"].as_array().map(Vec::len), Some(expect.state.len()));
+
+        // The text output names every block's hash and state root.
+        let text = parex(&run_args(&genesis, &blocks, &[]));
+        assert_eq!(text.code, 0, "{text:?}");
+        assert!(text.stdout.contains(&expect_root), "{text:?}");
+        assert!(text.stdout.contains(&hash_hex(&expect.blocks[0].hash)), "{text:?}");
+        assert!(text.stdout.contains("receipts"), "{text:?}");
+    }
+}
+
+#[test]
+fn dump_state_is_written_only_on_success_and_atomically() {
+    let dir = TempDir::new("dump");
+    let blocks = gen(&dir, Workload::Transfers, 10, 20, 2);
+    let genesis = s(&dir.path("genesis.json"));
+    let dump = s(&dir.path("out/state.json"));
+    let out = parex(&run_args(&genesis, &blocks, &["--dump-state", &dump]));
+    assert_eq!(out.code, 2, "missing directory is bad input: {out:?}");
+    std::fs::create_dir_all(dir.path("out")).unwrap();
+    let out = parex(&run_args(&genesis, &blocks, &["--dump-state", &dump]));
+    assert_eq!(out.code, 0, "{out:?}");
+    let names: Vec<_> = std::fs::read_dir(dir.path("out"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["state.json"]);
+}

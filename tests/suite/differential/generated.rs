@@ -1,0 +1,147 @@
+//! Generated blocks of every workload, key universe and thread count against the
+//! sequential executor, on the host path, on the engines alone and, for native transfers,
+//! on the footprint scheduler.
+
+use std::cell::Cell;
+use std::time::Instant;
+
+use parex::host::workload::{Generator, Spec, Workload};
+use proptest::prelude::*;
+use proptest::test_runner::TestRunner;
+
+use super::*;
+
+/// A generated differential case.
+#[derive(Clone, Debug)]
+struct Case {
+    spec: Spec,
+    threads: Vec<usize>,
+    reruns: usize,
+}
+
+/// Key universes from 2 to 100,000, mostly small.
+fn accounts() -> impl Strategy<Value = usize> {
+    prop_oneof![
+        10 => 2usize..=8,
+        6 => 9usize..=64,
+        3 => 65usize..=2_000,
+        1 => prop::sample::select(vec![10_000usize, 30_000, 100_000]),
+    ]
+}
+
+fn spec(txs: impl Strategy<Value = usize>) -> impl Strategy<Value = Spec> {
+    (
+        prop::sample::select(Workload::ALL.to_vec()),
+        accounts(),
+        txs,
+        1usize..=3,
+        any::<u64>(),
+        prop_oneof![2 => Just(None), 2 => (1usize..=4).prop_map(Some), 1 => (5usize..=300).prop_map(Some)],
+        prop_oneof![1 => Just(0u32), 3 => 1u32..200],
+        prop::sample::select(vec![0u32, 500, 1000]),
+    )
+        .prop_map(|(workload, accounts, txs, blocks, seed, hot, fail, declare)| Spec {
+            workload,
+            accounts,
+            txs,
+            blocks,
+            seed,
+            hot,
+            fail_per_mille: fail,
+            declare_per_mille: declare,
+        })
+}
+
+fn case(txs: impl Strategy<Value = usize>) -> impl Strategy<Value = Case> {
+    (spec(txs), prop::sample::subsequence(vec![1usize, 2, 3, 4, 8], 1..=2), 1usize..=3)
+        .prop_map(|(spec, threads, reruns)| Case { spec, threads, reruns })
+}
+
+/// Runs `cases` generated cases on `path` and prints how many blocks they held.
+fn run_cases(path: Path, name: &str, cases: u32, seed: u64, strategy: impl Strategy<Value = Case>) {
+    let start = Instant::now();
+    let (blocks, runs, txs, fell_back) =
+        (Cell::new(0usize), Cell::new(0usize), Cell::new(0usize), Cell::new(0usize));
+    let mut runner = TestRunner::new(config(cases, seed));
+    let result = runner.run(&strategy, |c| {
+        let (world, mut gen) = Generator::new(&c.spec);
+        let chain: Vec<_> = (0..c.spec.blocks).map(|_| gen.block()).collect();
+        let (_, fb) = assert_same_on(path, &world, &chain, &c.threads, c.reruns);
+        fell_back.set(fell_back.get() + fb);
+        blocks.set(blocks.get() + chain.len());
+        runs.set(runs.get() + chain.len() * c.threads.len() * c.reruns);
+        txs.set(txs.get() + chain.iter().map(Vec::len).sum::<usize>());
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("{name}: {e}");
+    }
+    eprintln!(
+        "{name} ({path:?} path): {} generated blocks ({} transactions), {} parallel block runs \
+         compared with sequential, {} of them fell back as contended, in {:.1?}",
+        blocks.get(),
+        txs.get(),
+        runs.get(),
+        fell_back.get(),
+        start.elapsed()
+    );
+    // The engine must really run: at most three in four block runs may fall back (small
+    // key universes are common here, and contended on purpose).
+    assert!(fell_back.get() * 4 <= runs.get() * 3, "{name}: too many blocks fell back");
+}
+
+const SMALL_CASES: u32 = 1_200;
+const LARGE_CASES: u32 = 24;
+
+#[test]
+fn generated_small_blocks_match_sequential() {
+    run_cases(Path::Host, "small blocks", SMALL_CASES, 0xD1FF_0001, case(1usize..=300));
+}
+
+#[test]
+fn generated_large_blocks_match_sequential() {
+    run_cases(Path::Host, "large blocks", LARGE_CASES, 0xD1FF_0002, case(301usize..=4_000));
+}
+
+#[test]
+fn generated_small_blocks_match_sequential_on_the_engine() {
+    run_cases(Path::Engine, "small blocks", SMALL_CASES, 0xD1FF_0001, case(1usize..=300));
+}
+
+#[test]
+fn generated_large_blocks_match_sequential_on_the_engine() {
+    run_cases(Path::Engine, "large blocks", LARGE_CASES, 0xD1FF_0002, case(301usize..=4_000));
+}
+
+#[test]
+fn generated_small_blocks_match_sequential_alone() {
+    let cases = case(1usize..=300).prop_map(|c| Case { threads: vec![1], reruns: 1, ..c });
+    run_cases(Path::Alone, "small blocks", SMALL_CASES / 4, 0xD1FF_0005, cases);
+}
+
+#[test]
+fn generated_large_blocks_match_sequential_alone() {
+    let cases = case(301usize..=4_000).prop_map(|c| Case { threads: vec![1], reruns: 1, ..c });
+    run_cases(Path::Alone, "large blocks", LARGE_CASES / 2, 0xD1FF_0006, cases);
+}
+
+/// Generated native-transfer cases (every key universe, failure rate, access-list rate,
+/// thread count) for the footprint scheduler.
+fn transfer_case(txs: impl Strategy<Value = usize>) -> impl Strategy<Value = Case> {
+    case(txs).prop_map(|mut c| {
+        c.spec.workload = Workload::Transfers;
+        c
+    })
+}
+
+#[test]
+fn generated_small_transfer_blocks_match_sequential_on_the_footprint_scheduler() {
+    let cases = transfer_case(1usize..=300);
+    run_cases(Path::Footprint, "small transfer blocks", SMALL_CASES / 2, 0xD1FF_0003, cases);
+}
+
+#[test]
+fn generated_large_transfer_blocks_match_sequential_on_the_footprint_scheduler() {
+    let cases = transfer_case(301usize..=4_000);
+    run_cases(Path::Footprint, "large transfer blocks", LARGE_CASES, 0xD1FF_0004, cases);
+}

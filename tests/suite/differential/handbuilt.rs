@@ -1,0 +1,161 @@
+//! Hand-built blocks: the footprint scheduler's special cases, declared and undeclared
+//! access lists, empty blocks.
+
+use parex::core::exec::INTRINSIC_GAS;
+use parex::core::receipt::Status;
+use parex::core::state::GenesisAccount;
+use parex::core::tx::Transaction;
+use parex::core::Address;
+use parex::host::engine::Mode;
+use parex::host::workload::{declare, Generator, Spec, Workload, World, BENEFICIARY};
+
+use super::*;
+
+/// `n` pairs of fresh accounts `(2i, 2i+1)` with `balance` each.
+fn pairs_world(n: usize, balance: u64) -> World {
+    let mut accounts: Vec<_> = (0..2 * n as u64)
+        .map(|i| GenesisAccount { addr: Address(0x1000 + i), balance, nonce: 0 })
+        .collect();
+    accounts.push(GenesisAccount { addr: BENEFICIARY, balance: 0, nonce: 0 });
+    World { accounts, beneficiary: BENEFICIARY, ..World::default() }
+}
+
+fn transfer(from: u64, nonce: u64, to: u64, value: u64) -> Transaction {
+    Transaction::transfer(Address(from), nonce, Address(to), value, INTRINSIC_GAS, 1)
+}
+
+/// The footprint scheduler on the shapes of transfer its footprints special-case: self
+/// transfers, transfers to and from the beneficiary (which makes the beneficiary's
+/// balance a read key), new recipients, zero values, failures that still pay fees,
+/// rejections that write nothing, free gas, and several transactions per sender.
+#[test]
+fn footprint_edge_cases_match_sequential() {
+    let mut world = pairs_world(4, 1_000_000);
+    let ben = BENEFICIARY.0;
+    for a in &mut world.accounts {
+        if a.addr == BENEFICIARY {
+            a.balance = 50_000;
+        }
+    }
+    let free = |mut tx: Transaction| {
+        tx.gas_price = 0;
+        tx
+    };
+    let block = vec![
+        transfer(0x1000, 0, 0x1001, 5),
+        transfer(0x1002, 0, 0x1002, 7),          // to itself
+        transfer(0x1003, 0, ben, 11),            // to the beneficiary
+        transfer(ben, 0, 0x1004, 13),            // from the beneficiary
+        transfer(0x1000, 1, 0x9999, 17),         // to a new account
+        transfer(0x1001, 0, 0x8888, 0),          // zero value, new account
+        transfer(0x1004, 0, 0x1005, 10_000_000), // insufficient balance: fee only
+        transfer(0x1005, 7, 0x1006, 1),          // bad nonce: rejected
+        free(transfer(0x1006, 0, 0x1007, 3)),    // no fee
+        transfer(ben, 1, ben, 1),                // beneficiary to itself
+        transfer(0x9999, 0, 0x1000, 1),          // spends what it just received
+        Transaction::transfer(Address(0x1007), 0, Address(0x1000), 1, u64::MAX, 2),
+    ];
+    // Without the transactions from the beneficiary its credits are pooled rather than
+    // chained; also blocks that credit it nothing (every transaction rejected) and only
+    // free credits.
+    let pooled: Vec<_> = block.iter().filter(|t| t.from != BENEFICIARY).cloned().collect();
+    let rejected = vec![transfer(0x1005, 7, 0x1006, 1), transfer(0x1000, 9, ben, 1)];
+    let free_only = vec![free(transfer(0x1006, 0, 0x1007, 3)), free(transfer(0x1002, 0, ben, 3))];
+    let blocks = vec![block.clone(), block];
+    assert_same_on(Path::Footprint, &world, &blocks, &[1, 2, 3, 4, 8], 20);
+    assert_same(&world, &blocks, &[1, 2, 4], 5);
+    for block in [pooled, rejected, free_only] {
+        let blocks = vec![block.clone(), block];
+        assert_same_on(Path::Footprint, &world, &blocks, &[1, 2, 3, 4, 8], 20);
+    }
+}
+
+/// A large block in which the beneficiary sends now and then: its partition is listed
+/// again from the whole block, credits included, over every chunk.
+#[test]
+fn footprint_beneficiary_sending_in_a_large_block_matches_sequential() {
+    let spec = Spec { fail_per_mille: 20, ..Spec::new(Workload::Transfers, 500, 3_000, 1, 0xBE) };
+    let (mut world, mut gen) = Generator::new(&spec);
+    for a in &mut world.accounts {
+        if a.addr == world.beneficiary {
+            a.balance = 1_000_000;
+        }
+    }
+    let mut block = gen.block();
+    for k in 0..6u64 {
+        let at = (k as usize * 557) % block.len();
+        block.insert(at, transfer(world.beneficiary.0, k, 0x1000 + k, 10 + k));
+    }
+    assert_same_on(Path::Footprint, &world, &[block], &[1, 2, 3, 4], 3);
+}
+
+#[test]
+fn disjoint_declared_transfers_never_abort() {
+    let n = 500;
+    let world = pairs_world(n, 1_000_000);
+    let block: Vec<_> = (0..n as u64)
+        .map(|i| {
+            let mut tx = transfer(0x1000 + 2 * i, 0, 0x1000 + 2 * i + 1, 10 + i);
+            tx.access = Some(declare(&tx));
+            tx
+        })
+        .collect();
+    let blocks = vec![block];
+    let seq = assert_same(&world, &blocks, &[2, 4], 5);
+    assert_same_on(Path::Engine, &world, &blocks, &[2, 4], 5);
+    assert!(seq.blocks[0].receipts.iter().all(|r| r.status == Status::Success));
+    assert!(seq.blocks[0].receipts.iter().all(|r| !r.undeclared_access));
+    for run in 0..20 {
+        let par = replay_with(&world, &blocks, Mode::Parallel(2));
+        let s = par.blocks[0].stats;
+        assert_eq!((s.aborts, s.reexecutions, s.undeclared), (0, 0, 0), "run {run}: {s:?}");
+        assert!(!par.blocks[0].choice.reason.fell_back());
+    }
+}
+
+#[test]
+fn undeclared_access_is_flagged_and_still_exact() {
+    let world = pairs_world(4, 1_000_000);
+    // 0x1007 starts empty: only tx 1's undeclared credit lets it pay for tx 2.
+    let mut accounts = world.accounts.clone();
+    accounts[7].balance = 0;
+    let world = World { accounts, ..world };
+    let declared = |mut tx: Transaction| {
+        tx.access = Some(declare(&tx));
+        tx
+    };
+    let mut undeclared = transfer(0x1000, 0, 0x1007, 5_000);
+    undeclared.access = Some(Default::default()); // declares nothing: the credit is undeclared
+    let mut read_only = transfer(0x1002, 0, 0x1003, 7);
+    read_only.access = Some(declare(&read_only));
+    read_only.access.as_mut().unwrap()[0].write = false; // declared read, but written
+    let block = vec![
+        declared(transfer(0x1004, 0, 0x1005, 1)),
+        undeclared,
+        declared(transfer(0x1007, 0, 0x1006, 1_000)),
+        read_only,
+        transfer(0x1001, 0, 0x1000, 3), // no list at all: never flagged
+    ];
+    let blocks = vec![block];
+    let seq = assert_same(&world, &blocks, &[1, 2, 3, 4, 8], 10);
+    assert_same_on(Path::Engine, &world, &blocks, &[1, 2, 3, 4, 8], 10);
+    let flags: Vec<_> = seq.blocks[0].receipts.iter().map(|r| r.undeclared_access).collect();
+    assert_eq!(flags, [false, true, false, true, false]);
+    assert!(seq.blocks[0].receipts.iter().all(|r| r.status == Status::Success), "{seq:?}");
+    assert_eq!(seq.blocks[0].stats.undeclared, 2);
+    let par = replay_with(&world, &blocks, Mode::Parallel(2));
+    assert_eq!(par.blocks[0].stats.undeclared, 2);
+    assert!(!par.blocks[0].choice.reason.fell_back());
+}
+
+/// An empty block and a chain with empty blocks between full ones.
+#[test]
+fn empty_blocks_match() {
+    let (world, mut gen) = Generator::new(&Spec::new(Workload::Mixed, 20, 50, 2, 3));
+    let blocks = vec![vec![], gen.block(), vec![], gen.block()];
+    assert_same(&world, &blocks, &[1, 2, 4], 2);
+    assert_same_on(Path::Engine, &world, &blocks, &[1, 2, 4], 2);
+    let (world, mut gen) = Generator::new(&Spec::new(Workload::Transfers, 20, 50, 2, 3));
+    let blocks = vec![vec![], gen.block(), vec![], gen.block()];
+    assert_same_on(Path::Footprint, &world, &blocks, &[1, 2, 4], 2);
+}
