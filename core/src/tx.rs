@@ -377,6 +377,13 @@ impl Footprint {
 }
 
 impl Transaction {
+    /// Whether [`Self::footprint`] is known before the transaction runs (without
+    /// building it).
+    #[inline]
+    pub fn has_footprint(&self) -> bool {
+        matches!(self.kind, TxKind::Transfer { .. })
+    }
+
     /// What the transaction may touch in a block whose fees go to `beneficiary`, when
     /// that is known before it runs (a native transfer); `None` for a contract call,
     /// whose keys are known only by running it.

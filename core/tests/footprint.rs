@@ -80,6 +80,8 @@ proptest! {
 fn contract_calls_have_no_footprint() {
     let call = Transaction::call(Address(1), 0, Address(9), 0, &[1, 2], 50_000, 1).unwrap();
     assert_eq!(call.footprint(Address(2)), None);
+    assert!(!call.has_footprint());
+    assert!(Transaction::transfer(Address(1), 0, Address(2), 1, 1_000, 1).has_footprint());
 }
 
 #[test]

@@ -132,10 +132,10 @@ impl Policy {
 }
 
 /// True when every transaction's footprint is known before execution
-/// ([`Transaction::footprint`]: every one is a native transfer), so the footprint
+/// ([`Transaction::has_footprint`]: every one is a native transfer), so the footprint
 /// engine can run the block.
 pub fn plannable(txs: &[Transaction]) -> bool {
-    txs.iter().all(|t| t.footprint(crate::types::Address(0)).is_some())
+    txs.iter().all(Transaction::has_footprint)
 }
 
 /// Transactions [`looks_contended`] samples.

@@ -37,8 +37,6 @@ use workers::PoolWorkers;
 /// Reusable memory for executing blocks of up to some size.
 pub struct Executor {
     limits: Limits,
-    /// The engines' output of writes (the receipts go straight to [`Executed`]).
-    writes: Vec<StateEntry>,
     engines: EngineBuffers,
     workers: Vec<WorkerBuffers>,
     dirty: Vec<u32>,
@@ -50,13 +48,17 @@ pub struct Executor {
     commit_permutations: u64,
 }
 
-/// What executing one block produced.
+/// What executing one block produced. The engines write straight into its vectors, so a
+/// caller executing block after block into one `Executed` ([`Executor::execute_into`])
+/// neither allocates nor copies the results.
 #[derive(Clone, Debug, Default)]
 pub struct Executed {
     /// One per transaction.
     pub receipts: Vec<Receipt>,
-    /// The block's write set, sorted by key.
-    pub writes: Vec<StateEntry>,
+    /// The engines' output of writes, as long as the largest block needs; the write set
+    /// is its first `written` entries ([`Executed::writes`]).
+    buffer: Vec<StateEntry>,
+    written: usize,
     /// Engine statistics.
     pub stats: ExecStats,
     /// The engine that produced the result, and why the policy chose it.
@@ -65,12 +67,18 @@ pub struct Executed {
     pub exec_time: Duration,
 }
 
+impl Executed {
+    /// The block's write set, sorted by key.
+    pub fn writes(&self) -> &[StateEntry] {
+        &self.buffer[..self.written]
+    }
+}
+
 impl Executor {
     /// An executor for `limits`.
     pub fn new(limits: Limits) -> Self {
         Self {
             limits,
-            writes: Vec::new(),
             engines: EngineBuffers::new(limits),
             workers: Vec::new(),
             dirty: Vec::new(),
@@ -95,8 +103,7 @@ impl Executor {
     /// `0` workers: the sequential engine's only).
     pub fn reserve(&mut self, txs: usize, workers: usize) {
         let (_, writes) = Output::lengths(txs, &self.limits);
-        if self.writes.len() < writes {
-            self.writes.resize(writes, StateEntry::EMPTY);
+        if self.dirty.len() < writes {
             self.dirty.resize(writes, 0);
         }
         if self.digests.len() < 2 * txs {
@@ -122,7 +129,8 @@ impl Executor {
     }
 
     /// [`Self::execute`] into `out`, reusing its vectors' memory (a caller executing
-    /// block after block saves an allocation of every receipt and write per block).
+    /// block after block saves an allocation, and the zeroing, of every receipt and of
+    /// the output of writes per block).
     /// The engine is the core policy's choice for `mode` ([`Policy::choose`]), with its
     /// fallback chain; `out.choice` says which engine ran and why.
     pub fn execute_into(
@@ -138,16 +146,19 @@ impl Executor {
             _ => mode.workers(),
         };
         self.reserve(txs.len(), workers);
+        let (_, writes) = Output::lengths(txs.len(), &self.limits);
+        if out.buffer.len() < writes {
+            out.buffer.resize(writes, StateEntry::EMPTY);
+        }
         let start = Instant::now();
         out.receipts.resize(txs.len(), Receipt::EMPTY);
-        let output = Output { receipts: &mut out.receipts, writes: &mut self.writes };
+        let output = Output { receipts: &mut out.receipts, writes: &mut out.buffer };
         let block = Block { state, env: *env, txs };
         let mut pool = PoolWorkers { pool: &mut self.pool, workers: &mut self.workers };
         let policy = Policy::new(mode);
         let (done, choice) = run_block(&policy, block, output, &mut self.engines, &mut pool)?;
-        let stats = done.stats;
-        out.writes.clear();
-        out.writes.extend_from_slice(done.writes);
+        let (stats, written) = (done.stats, done.writes.len());
+        out.written = written;
         out.exec_time = start.elapsed();
         out.stats = stats;
         out.choice = choice;
@@ -173,8 +184,8 @@ impl Executor {
         hasher: &mut H,
         workers: usize,
     ) -> Result<(BlockHeader, Hash32), BlockError> {
-        if self.dirty.len() < 2 * executed.writes.len() {
-            self.dirty.resize(2 * executed.writes.len(), 0);
+        if self.dirty.len() < 2 * executed.writes().len() {
+            self.dirty.resize(2 * executed.writes().len(), 0);
         }
         if self.digests.len() < 2 * txs.len() {
             self.digests.resize(2 * txs.len(), [0; 32]);
@@ -186,7 +197,7 @@ impl Executor {
             self.workers.push(WorkerBuffers::new(&self.limits));
         }
         Commit::check(txs, &executed.receipts, &self.digests)?;
-        let mut staging = Staging::new(state, &executed.writes, &mut self.dirty, parts)?;
+        let mut staging = Staging::new(state, executed.writes(), &mut self.dirty, parts)?;
         let job = if parts == 1 {
             let tree = staging.run_alone()?;
             let job = Commit::new(tree, txs, &executed.receipts, &mut self.digests, &mut hasher)?;
