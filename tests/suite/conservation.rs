@@ -8,7 +8,7 @@ use parex::host::engine::Mode;
 use parex::host::workload::{Generator, Spec, Workload};
 use proptest::prelude::*;
 
-use super::differential::{config, replay_with};
+use super::differential::{config, replay_with, spec_of};
 
 fn total_balance(state: &[StateEntry]) -> u128 {
     state.iter().filter(|e| e.key.kind == KeyKind::Balance).map(|e| e.value as u128).sum()
@@ -25,16 +25,7 @@ fn spec() -> impl Strategy<Value = Spec> {
         0u32..=300,
         prop::sample::select(vec![0u32, 500, 1000]),
     )
-        .prop_map(|(workload, accounts, txs, blocks, seed, hot, fail, declare)| Spec {
-            workload,
-            accounts,
-            txs,
-            blocks,
-            seed,
-            hot,
-            fail_per_mille: fail,
-            declare_per_mille: declare,
-        })
+        .prop_map(spec_of)
 }
 
 proptest! {

@@ -40,16 +40,7 @@ fn spec(txs: impl Strategy<Value = usize>) -> impl Strategy<Value = Spec> {
         prop_oneof![1 => Just(0u32), 3 => 1u32..200],
         prop::sample::select(vec![0u32, 500, 1000]),
     )
-        .prop_map(|(workload, accounts, txs, blocks, seed, hot, fail, declare)| Spec {
-            workload,
-            accounts,
-            txs,
-            blocks,
-            seed,
-            hot,
-            fail_per_mille: fail,
-            declare_per_mille: declare,
-        })
+        .prop_map(spec_of)
 }
 
 fn case(txs: impl Strategy<Value = usize>) -> impl Strategy<Value = Case> {

@@ -37,7 +37,7 @@ use parex::core::tx::Transaction;
 use parex::core::KeccakHasher;
 use parex::host::chain::{replay, ChainOutcome};
 use parex::host::engine::Mode;
-use parex::host::workload::World;
+use parex::host::workload::{Spec, Workload, World};
 use proptest::prelude::*;
 use proptest::test_runner::RngSeed;
 
@@ -198,6 +198,16 @@ pub(crate) fn soak() -> u32 {
 }
 
 /// A fixed, file-free proptest configuration: runs are the same every time.
+/// The generated strategies' tuple, in `Spec`'s field order (workload, accounts, txs,
+/// blocks, seed, hot, fail and declare per mille), as a `Spec`.
+pub(crate) type SpecTuple = (Workload, usize, usize, usize, u64, Option<usize>, u32, u32);
+
+/// Builds the `Spec` of a [`SpecTuple`].
+pub(crate) fn spec_of(t: SpecTuple) -> Spec {
+    let (workload, accounts, txs, blocks, seed, hot, fail_per_mille, declare_per_mille) = t;
+    Spec { workload, accounts, txs, blocks, seed, hot, fail_per_mille, declare_per_mille }
+}
+
 pub(crate) fn config(cases: u32, seed: u64) -> ProptestConfig {
     ProptestConfig {
         cases: cases * soak(),
