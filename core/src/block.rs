@@ -4,9 +4,10 @@
 use core::ops::Range;
 
 use crate::error::BlockError;
-use crate::hash::Hasher;
+use crate::hash::{Hasher, KeccakHasher};
 use crate::merkle::{
-    finish_chunked, list_height, list_zeros, reduce, HashScratch, TreeJob, LIST_DEPTH,
+    finish_chunked, list_height, list_zeros, reduce, HashScratch, LevelBuilder, LevelLengths,
+    LevelMemory, ListLevels, Top, TreeJob, DEPTH, LEAF_GROUP_LEN, LIST_DEPTH, NO_NODE,
 };
 use crate::receipt::Receipt;
 use crate::state::{Staging, State, StateEntry};
@@ -130,7 +131,7 @@ pub fn commit<H: Hasher + ?Sized>(
         });
     }
     let tree = Staging::new(state, writes, dirty, 1)?.run_alone()?;
-    let job = Commit::new(tree, txs, receipts, digests, hasher)?;
+    let job = Commit::new(tree, txs, receipts, digests)?;
     job.run_part(0, hasher, scratch);
     Ok(job.finish(parent_hash, number, beneficiary, gas_used, hasher, scratch))
 }
@@ -204,12 +205,11 @@ impl<'c> Commit<'c> {
     /// The commitment of a block whose write set was staged into `tree`
     /// ([`Staging::finish`]), in as many parts as the staging had. Fails only as
     /// [`Self::check`] does.
-    pub fn new<H: Hasher + ?Sized>(
+    pub fn new(
         tree: TreeJob<'c>,
         txs: &'c [Transaction],
         receipts: &'c [Receipt],
         digests: &'c mut [Hash32],
-        hasher: &mut H,
     ) -> Result<Self, BlockError> {
         Self::check(txs, receipts, digests)?;
         let n = txs.len();
@@ -230,7 +230,8 @@ impl<'c> Commit<'c> {
             digests: Slot::from_mut_slice(&mut digests[..2 * n]),
             chunk_levels,
             parts,
-            zero: list_zeros(hasher),
+            // Constants, the same from every hasher: no device round trips for them.
+            zero: list_zeros(&mut KeccakHasher),
         })
     }
 
@@ -282,6 +283,132 @@ impl<'c> Commit<'c> {
                 reduce(c, c.len(), 0, pair_levels, &self.zero, hasher, scratch);
             }
         }
+    }
+
+    /// The [`LevelMemory`] that [`Self::finish_levels`] needs to hash the whole
+    /// commitment as one batch (upper bounds).
+    pub fn level_lengths(&self) -> LevelLengths {
+        let mut lengths = LevelLengths::default();
+        self.tree.level_lengths(&mut lengths);
+        let (n, pairs) = (self.txs.len(), self.txs.len().div_ceil(2));
+        lengths.add(n, MAX_ENCODED_LEN, 0);
+        lengths.add(pairs, 2 * Receipt::ENCODED_LEN, 0);
+        ListLevels::level_lengths(n, &mut lengths);
+        ListLevels::level_lengths(pairs, &mut lengths);
+        lengths.add(1, BlockHeader::ENCODED_LEN, 3);
+        lengths
+    }
+
+    /// The whole commitment, instead of the parts and [`Self::finish`], as one
+    /// [`crate::hash::Levels`] batch through [`Hasher::hash_levels`] (for a device: one
+    /// upload, every level, one read-back; `merkle/levels.rs`): the written paths of the
+    /// state tree and its root, both lists and their roots, the header and its hash. The
+    /// roots are the same as the parts'. When `mem` is smaller than
+    /// [`Self::level_lengths`], every part and [`Self::finish`] run on this thread
+    /// instead, with `mem` as their hash scratch. No part may have run.
+    #[allow(clippy::too_many_arguments)]
+    pub fn finish_levels<H: Hasher + ?Sized>(
+        self,
+        parent_hash: Hash32,
+        number: u64,
+        beneficiary: Address,
+        gas_used: u64,
+        hasher: &mut H,
+        mem: &mut LevelMemory<'_>,
+    ) -> (BlockHeader, Hash32) {
+        let n = self.txs.len();
+        let mut header = BlockHeader {
+            parent_hash,
+            number,
+            beneficiary,
+            tx_root: [0; 32],
+            receipts_root: [0; 32],
+            state_root: [0; 32],
+            gas_used,
+            tx_count: n as u64,
+        };
+        if !self.level_lengths().fit(mem) {
+            return self.finish_in_parts(header, hasher, mem);
+        }
+        let mut b = LevelBuilder::new(mem);
+        let mut top = self.tree.stored_top();
+        let pairs = n.div_ceil(2);
+        let (mut txl, mut rcl) = (ListLevels::new(n, n), ListLevels::new(pairs, n));
+        let last = (DEPTH - 1).max(txl.last_depth()).max(rcl.last_depth());
+        let mut tree_level = 0..0;
+        for depth in 0..=last {
+            tree_level = self.tree.emit_level(depth, tree_level, &mut top, &mut b);
+            if depth == 0 {
+                let first = b.len();
+                for tx in self.txs {
+                    let mut enc = [0u8; MAX_ENCODED_LEN];
+                    let len = tx.encode(&mut enc);
+                    b.push(len, NO_NODE, |m| m.copy_from_slice(&enc[..len]));
+                }
+                txl.set_leaves(first..b.len());
+                let first = b.len();
+                for pair in self.receipts.chunks(2) {
+                    b.push(pair.len() * Receipt::ENCODED_LEN, NO_NODE, |m| {
+                        for (r, out) in pair.iter().zip(m.chunks_exact_mut(Receipt::ENCODED_LEN)) {
+                            out.copy_from_slice(&r.encode());
+                        }
+                    });
+                }
+                rcl.set_leaves(first..b.len());
+            } else {
+                txl.emit(depth, &self.zero, &mut b);
+                rcl.emit(depth, &self.zero, &mut b);
+            }
+            b.end_level();
+        }
+        if let Top::Stored(root) = top {
+            header.state_root = root;
+        }
+        let (head, at) = b.push(BlockHeader::ENCODED_LEN, NO_NODE, |m| {
+            m.copy_from_slice(&header.encode());
+        });
+        // The roots' places in the encoding (see `BlockHeader::encode`).
+        b.link(at + 48, txl.root_msg());
+        b.link(at + 80, rcl.root_msg());
+        if let Top::Msg(m) = top {
+            b.link(at + 112, m);
+        }
+        b.end_level();
+        if b.overflowed() {
+            // Only `mem` was written: the bounds were wrong, the other way still works.
+            return self.finish_in_parts(header, hasher, mem);
+        }
+        b.hash(|batch, out| hasher.hash_levels(batch, out));
+        header.tx_root = txl.root(&b);
+        header.receipts_root = rcl.root(&b);
+        header.state_root = self.tree.finish_levels(top, &b);
+        (header, b.digest(head))
+    }
+
+    /// [`Self::finish_levels`] without the batch: every part, then [`Self::finish`] and
+    /// the header's hash, on this thread, with `mem` (or, too small for one transaction,
+    /// a stack buffer) as the hash scratch.
+    fn finish_in_parts<H: Hasher + ?Sized>(
+        self,
+        h: BlockHeader,
+        hasher: &mut H,
+        mem: &mut LevelMemory<'_>,
+    ) -> (BlockHeader, Hash32) {
+        const ONE: usize =
+            if MAX_ENCODED_LEN > LEAF_GROUP_LEN { MAX_ENCODED_LEN } else { LEAF_GROUP_LEN };
+        let (mut msgs, mut digests, mut ends) = ([0u8; ONE], [[0u8; 32]; 1], [0u32; 1]);
+        let mut scratch = HashScratch { msgs: mem.data, digests: mem.digests, ends: mem.ends };
+        if !scratch.is_usable() {
+            scratch = HashScratch { msgs: &mut msgs, digests: &mut digests, ends: &mut ends };
+        }
+        for p in 0..self.parts {
+            self.run_part(p, hasher, &mut scratch);
+        }
+        let (parent, number, beneficiary, gas) =
+            (h.parent_hash, h.number, h.beneficiary, h.gas_used);
+        let header = self.finish(parent, number, beneficiary, gas, hasher, &mut scratch);
+        let hash = header.hash(hasher);
+        (header, hash)
     }
 
     /// After every part ran (and the threads that ran them were joined): the top
@@ -365,14 +492,115 @@ mod tests {
                 let mut digests = std::vec![[0u8; 32]; 2 * n];
                 let staging = Staging::new(&mut state, &[], &mut dirty, parts).unwrap();
                 let tree = staging.run_alone().unwrap();
-                let job =
-                    Commit::new(tree, &txs, &receipts, &mut digests, &mut KeccakHasher).unwrap();
+                let job = Commit::new(tree, &txs, &receipts, &mut digests).unwrap();
                 for p in (0..job.parts()).rev() {
                     job.run_part(p, &mut KeccakHasher, &mut scratch);
                 }
                 let h = job.finish([0; 32], 1, Address(9), 0, &mut KeccakHasher, &mut scratch);
                 assert_eq!(h.tx_root, want_tx, "tx root, {n} txs, {parts} parts");
                 assert_eq!(h.receipts_root, want_rc, "receipts root, {n} txs, {parts} parts");
+            }
+        }
+    }
+
+    /// The whole commitment as one `Levels` batch (through the default level-by-level
+    /// `hash_levels`) equals the parts and `finish` on one thread, block after block:
+    /// header, block hash, state root and every stored node; memory one byte too small
+    /// takes the parts path, with the same result.
+    #[test]
+    fn one_batch_equals_the_parts() {
+        use crate::merkle::{LevelMemory, MAX_PARTS};
+        use crate::state::StateEntry;
+        use crate::types::StateKey;
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move |m: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % m
+        };
+        for case in 0..40 {
+            let genesis = 1 + next(300);
+            let accounts: Vec<GenesisAccount> = (0..genesis)
+                .map(|a| GenesisAccount { addr: Address(a * 3), balance: a * 10, nonce: 0 })
+                .collect();
+            let cap = 4 * genesis as usize + 2_000;
+            let (mut b1, mut b2) = (bufs(cap), bufs(cap));
+            let (mut one, mut many) = (state(&mut b1, &accounts), state(&mut b2, &accounts));
+            let mut parent = [0u8; 32];
+            for block in 0..3u64 {
+                let n = [0, 1, 2, 3, 5, 16, 17, 70, 300][next(9) as usize];
+                let txs: Vec<Transaction> = (0..n as u64)
+                    .map(|i| Transaction::transfer(Address(i % 5), i, Address(i * 7), i, 1_000, 1))
+                    .collect();
+                let receipts: Vec<Receipt> = (0..n as u64)
+                    .map(|i| Receipt {
+                        status: Status::Success,
+                        gas_used: i + block,
+                        ..Receipt::EMPTY
+                    })
+                    .collect();
+                let mut writes: Vec<StateEntry> = (0..next(200))
+                    .map(|_| {
+                        let a = Address(next(3 * genesis + 40));
+                        let key = match next(3) {
+                            0 => StateKey::balance(a),
+                            1 => StateKey::nonce(a),
+                            _ => StateKey::storage(a, next(4)),
+                        };
+                        StateEntry { key, value: next(1 << 40) }
+                    })
+                    .collect();
+                writes.sort_by_key(|e| e.key);
+                writes.dedup_by_key(|e| e.key);
+                let head = (parent, block + 1, Address(9), 77 + block);
+                // The parts on one thread.
+                let (mut m, mut d, mut e) =
+                    (std::vec![0; 4096], std::vec![[0; 32]; 3], std::vec![0; 3]);
+                let mut scratch = HashScratch { msgs: &mut m, digests: &mut d, ends: &mut e };
+                let mut dirty = std::vec![0u32; 2 * writes.len()];
+                let mut digests = std::vec![[0u8; 32]; 2 * n];
+                let parts = 1 + next(MAX_PARTS as u64) as usize;
+                let tree = Staging::new(&mut one, &writes, &mut dirty, parts).unwrap();
+                let job =
+                    Commit::new(tree.run_alone().unwrap(), &txs, &receipts, &mut digests).unwrap();
+                for p in 0..job.parts() {
+                    job.run_part(p, &mut KeccakHasher, &mut scratch);
+                }
+                let want =
+                    job.finish(head.0, head.1, head.2, head.3, &mut KeccakHasher, &mut scratch);
+                let want_hash = want.hash(&mut KeccakHasher);
+                // One batch, or (one case in four) a byte short of it.
+                let mut dirty = std::vec![0u32; 2 * writes.len()];
+                let mut digests = std::vec![[0u8; 32]; 2 * n];
+                let tree = Staging::new(&mut many, &writes, &mut dirty, parts).unwrap();
+                let job =
+                    Commit::new(tree.run_alone().unwrap(), &txs, &receipts, &mut digests).unwrap();
+                let l = job.level_lengths();
+                let short = usize::from(next(4) == 0);
+                let mut data = std::vec![0u8; l.bytes - short];
+                let (mut ends, mut nodes) = (std::vec![0u32; l.msgs], std::vec![0u32; l.msgs]);
+                let mut dg = std::vec![[0u8; 32]; l.msgs];
+                let mut links = std::vec![crate::hash::Link::default(); l.links];
+                let mut mem = LevelMemory {
+                    data: &mut data,
+                    ends: &mut ends,
+                    nodes: &mut nodes,
+                    digests: &mut dg,
+                    links: &mut links,
+                };
+                let (got, got_hash) =
+                    job.finish_levels(head.0, head.1, head.2, head.3, &mut KeccakHasher, &mut mem);
+                assert_eq!(
+                    got,
+                    want,
+                    "case {case} block {block}: {n} txs, {} writes",
+                    writes.len()
+                );
+                assert_eq!(got_hash, want_hash, "case {case} block {block}");
+                assert_eq!(one.root(), many.root());
+                assert!(one.tree_nodes() == many.tree_nodes(), "case {case} block {block}: nodes");
+                parent = want_hash;
             }
         }
     }

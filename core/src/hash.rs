@@ -35,6 +35,135 @@ pub trait Hasher {
     fn runs_on_cpu(&self) -> bool {
         false
     }
+
+    /// Hashes a batch whose messages embed digests of earlier messages of the same batch
+    /// (a Merkle tree's written paths up to its root, see [`Levels`]): digest `i` of
+    /// `out` is message `i`'s, after its level's links were copied in. The default hashes
+    /// level after level through [`Self::hash_var`] and [`Self::hash_fixed`]; a device
+    /// overrides it to upload the batch once, run every level and read back once. A
+    /// batch that [`Levels::is_valid`] rejects is left unhashed (`out` untouched).
+    fn hash_levels(&mut self, batch: Levels<'_>, out: &mut [Hash32]) {
+        hash_levels_in_turn(self, batch, out)
+    }
+}
+
+/// A link of a [`Levels`] batch: before the level that holds byte `at` of the batch is
+/// hashed, the digest of message `from` (of an earlier level) is copied to
+/// `data[at..at + 32]`. `#[repr(C)]`: devices read it as two `u32`s.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct Link {
+    /// Byte offset in the batch's data.
+    pub at: u32,
+    /// Index of the message whose digest is copied.
+    pub from: u32,
+}
+
+/// Where a level of a [`Levels`] batch ends: its messages end before message `msgs`,
+/// its links before link `links` (both counted from the start of the batch).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LevelEnd {
+    /// One past the level's last message.
+    pub msgs: u32,
+    /// One past the level's last link.
+    pub links: u32,
+}
+
+/// A batch of messages in levels, each level's messages embedding digests of earlier
+/// levels' ([`Hasher::hash_levels`]). Messages lie end to end as in
+/// [`Hasher::hash_var`]: message `i` is `data[ends[i - 1]..ends[i]]`. Level `k` holds the
+/// messages and links from the previous level's [`LevelEnd`] (or 0) to its own.
+#[derive(Debug)]
+pub struct Levels<'a> {
+    /// The messages, with room for the digests the links copy in.
+    pub data: &'a mut [u8],
+    /// Message ends, non-decreasing, at most `data.len()`.
+    pub ends: &'a [u32],
+    /// Level ends, non-decreasing, the last one covering every message and link.
+    pub levels: &'a [LevelEnd],
+    /// Links, in level order.
+    pub links: &'a [Link],
+}
+
+impl Levels<'_> {
+    /// True when the batch is consistent (checked in one pass, so that an implementation
+    /// may run it without bounds checks): ends and level ends non-decreasing and in
+    /// range, the last level ending at the last message and link, and every link
+    /// copying a message of an earlier level into 32 bytes of a message of its own.
+    pub fn is_valid(&self, out_len: usize) -> bool {
+        let (n, data) = (self.ends.len(), self.data.len());
+        let sorted = self.ends.windows(2).all(|w| w[0] <= w[1]);
+        let last = self.levels.last().copied().unwrap_or_default();
+        if !sorted
+            || out_len < n
+            || self.ends.last().is_some_and(|&e| e as usize > data)
+            || last.msgs as usize != n
+            || last.links as usize != self.links.len()
+        {
+            return false;
+        }
+        let mut start = LevelEnd::default();
+        for end in self.levels {
+            if end.msgs < start.msgs || end.links < start.links {
+                return false;
+            }
+            let first_byte = match start.msgs {
+                0 => 0,
+                m => self.ends[m as usize - 1],
+            } as u64;
+            let end_byte = match end.msgs {
+                0 => 0,
+                m => self.ends[m as usize - 1],
+            } as u64;
+            let links = &self.links[start.links as usize..end.links as usize];
+            if links.iter().any(|l| {
+                l.from >= start.msgs || (l.at as u64) < first_byte || l.at as u64 + 32 > end_byte
+            }) {
+                return false;
+            }
+            start = *end;
+        }
+        true
+    }
+}
+
+/// [`Hasher::hash_levels`]'s default: each level's links copied in, then its messages
+/// hashed through `hasher`'s own batches (variable-length ones where the level starts at
+/// byte 0, else runs of equal length).
+pub fn hash_levels_in_turn<H: Hasher + ?Sized>(
+    hasher: &mut H,
+    batch: Levels<'_>,
+    out: &mut [Hash32],
+) {
+    if !batch.is_valid(out.len()) {
+        return;
+    }
+    let Levels { data, ends, levels, links } = batch;
+    let start_of = |m: usize| if m == 0 { 0 } else { ends[m - 1] as usize };
+    let mut start = LevelEnd::default();
+    for end in levels {
+        for l in &links[start.links as usize..end.links as usize] {
+            let at = l.at as usize;
+            data[at..at + 32].copy_from_slice(&out[l.from as usize]);
+        }
+        let (first, last) = (start.msgs as usize, end.msgs as usize);
+        if first == 0 {
+            hasher.hash_var(data, &ends[..last], &mut out[..last]);
+        } else {
+            // Runs of messages of one length, each one fixed batch.
+            let mut m = first;
+            while m < last {
+                let len = ends[m] as usize - start_of(m);
+                let mut k = m + 1;
+                while k < last && ends[k] as usize - start_of(k) == len {
+                    k += 1;
+                }
+                hasher.hash_fixed(&data[start_of(m)..start_of(k)], len, &mut out[m..k]);
+                m = k;
+            }
+        }
+        start = *end;
+    }
 }
 
 impl<H: Hasher + ?Sized> Hasher for &mut H {
@@ -46,6 +175,9 @@ impl<H: Hasher + ?Sized> Hasher for &mut H {
     }
     fn runs_on_cpu(&self) -> bool {
         (**self).runs_on_cpu()
+    }
+    fn hash_levels(&mut self, batch: Levels<'_>, out: &mut [Hash32]) {
+        (**self).hash_levels(batch, out)
     }
 }
 
@@ -103,6 +235,17 @@ impl<H: Hasher> Hasher for Counting<H> {
 
     fn runs_on_cpu(&self) -> bool {
         self.inner.runs_on_cpu()
+    }
+
+    fn hash_levels(&mut self, batch: Levels<'_>, out: &mut [Hash32]) {
+        if batch.is_valid(out.len()) {
+            let mut start = 0;
+            for &end in batch.ends {
+                self.permutations += permutations(end as usize - start);
+                start = end as usize;
+            }
+        }
+        self.inner.hash_levels(batch, out)
     }
 }
 

@@ -18,11 +18,15 @@
 //! * [`list_root`] (`list.rs`): roots over a block's transaction and receipt digests,
 //!   a tree of arity four too.
 
+mod levels;
 mod list;
 mod tree;
 
-pub(crate) use list::{finish_chunked, reduce};
+pub(crate) use levels::LevelBuilder;
+pub use levels::{LevelLengths, LevelMemory, MAX_LEVELS, NO_NODE};
+pub(crate) use list::{finish_chunked, reduce, ListLevels};
 pub use list::{list_height, list_root, list_zeros, LIST_DEPTH};
+pub(crate) use tree::Top;
 pub use tree::{MerkleTree, TreeJob, MAX_PARTS};
 
 use crate::hash::Hasher;

@@ -21,6 +21,7 @@
 
 use core::ops::Range;
 
+use super::levels::{LevelBuilder, LevelLengths, NO_NODE};
 use super::{hash_node, HashScratch, Leaf, ARITY, DEPTH, LEAF_GROUP_LEN, LEAF_LEN, NODE_MSG_LEN};
 use crate::hash::Hasher;
 use crate::sync::{settled, Slot};
@@ -101,6 +102,12 @@ impl<'a> MerkleTree<'a> {
             count = count.div_ceil(ARITY);
             hash_level(h, l, nodes, leaves, count, |i| i, hasher, scratch);
         }
+    }
+
+    /// The stored nodes.
+    #[cfg(test)]
+    pub(crate) fn nodes(&self) -> &[Hash32] {
+        self.nodes
     }
 
     /// The root of the full depth-[`DEPTH`] tree.
@@ -299,6 +306,120 @@ impl TreeJob<'_> {
         }
         let top = self.nodes[level_range(self.height, self.height).start].get();
         *self.root = fold_root(&top, self.height, self.zero, hasher);
+        *self.root
+    }
+}
+
+/// Where the state tree's top node stands while its levels go into one batch: stored
+/// (no written leaf reaches it yet) or the digest of a message of the batch.
+#[derive(Clone, Copy)]
+pub(crate) enum Top {
+    Stored(Hash32),
+    Msg(usize),
+}
+
+impl TreeJob<'_> {
+    /// What [`Self::emit_level`] over every depth may take, at most.
+    pub(crate) fn level_lengths(&self, lengths: &mut LevelLengths) {
+        let mut count = self.dirty.len();
+        for l in 1..=self.height {
+            count = count.min(1 << (2 * (self.height - l)));
+            let (len, links) = if l == 1 { (LEAF_GROUP_LEN, 0) } else { (NODE_MSG_LEN, ARITY) };
+            lengths.add(count, len, links);
+        }
+        lengths.add(DEPTH - self.height, NODE_MSG_LEN, 1);
+    }
+
+    /// The top node as it is stored, before [`Self::emit_level`] begins.
+    pub(crate) fn stored_top(&self) -> Top {
+        Top::Stored(self.nodes[level_range(self.height, self.height).start].get())
+    }
+
+    /// Emits the messages of level `depth + 1` into `b`: level 1 hashes the written leaves'
+    /// groups of four; a level up to the stored height hashes the parents of the previous
+    /// level's messages `prev`, linking them in and copying the other children from the
+    /// stored nodes; above it, one node folds `top` with empty subtrees (as
+    /// [`MerkleTree::root`] does), up to [`DEPTH`]. Returns this level's messages and
+    /// keeps `top` on the newest top node.
+    pub(crate) fn emit_level(
+        &self,
+        depth: usize,
+        prev: Range<usize>,
+        top: &mut Top,
+        b: &mut LevelBuilder<'_, '_>,
+    ) -> Range<usize> {
+        let (h, l) = (self.height, depth + 1);
+        let first = b.len();
+        if l == 1 {
+            let here = level_range(h, 1).start;
+            let mut last = None;
+            for leaf in self.dirty.iter().map(Slot::get) {
+                let p = (leaf >> 2) as usize;
+                if last == Some(p) {
+                    continue;
+                }
+                last = Some(p);
+                b.push(LEAF_GROUP_LEN, (here + p) as u32, |m| {
+                    for (c, out) in m.chunks_exact_mut(LEAF_LEN).enumerate() {
+                        self.leaves.get(ARITY * p + c).unwrap_or(&Leaf::EMPTY).encode(out);
+                    }
+                });
+            }
+        } else if l <= h {
+            let (below, here) = (level_range(h, l - 1).start, level_range(h, l).start);
+            let mut last: Option<(usize, usize)> = None;
+            for r in prev {
+                let t = (b.node_of(r) as usize).wrapping_sub(below);
+                let p = t >> 2;
+                let at = match last {
+                    Some((q, at)) if q == p => at,
+                    _ => {
+                        let children = below + ARITY * p;
+                        let (_, at) = b.push(NODE_MSG_LEN, (here + p) as u32, |m| {
+                            for (c, out) in m.chunks_exact_mut(32).enumerate() {
+                                let node = self.nodes.get(children + c).map(Slot::get);
+                                out.copy_from_slice(&node.unwrap_or_default());
+                            }
+                        });
+                        last = Some((p, at));
+                        at
+                    }
+                };
+                b.link(at + 32 * (t & 3), r);
+            }
+        } else if l <= DEPTH {
+            let z = self.zero[l - 1];
+            let (_, at) = b.push(NODE_MSG_LEN, NO_NODE, |m| {
+                let child = match *top {
+                    Top::Stored(d) => d,
+                    Top::Msg(_) => [0; 32],
+                };
+                m[..32].copy_from_slice(&child);
+                m[32..].chunks_exact_mut(32).for_each(|c| c.copy_from_slice(&z));
+            });
+            if let Top::Msg(from) = *top {
+                b.link(at, from);
+            }
+        }
+        let emitted = first..b.len();
+        if (l == h || l > h && l <= DEPTH) && !emitted.is_empty() {
+            *top = Top::Msg(emitted.start);
+        }
+        emitted
+    }
+
+    /// After the batch was hashed: stores every rehashed node and the new root (in the
+    /// state), and returns the root.
+    pub(crate) fn finish_levels(self, top: Top, b: &LevelBuilder<'_, '_>) -> Hash32 {
+        for (node, digest) in b.nodes().filter(|(n, _)| *n != NO_NODE) {
+            if let Some(n) = self.nodes.get(node as usize) {
+                n.set(*digest);
+            }
+        }
+        *self.root = match top {
+            Top::Stored(d) => d,
+            Top::Msg(m) => b.digest(m),
+        };
         *self.root
     }
 }

@@ -303,6 +303,12 @@ impl<'a> State<'a> {
         self.contracts
     }
 
+    /// The state tree's stored nodes (for tests comparing two ways of updating it).
+    #[cfg(test)]
+    pub(crate) fn tree_nodes(&self) -> &[Hash32] {
+        self.tree.nodes()
+    }
+
     /// The current state root.
     pub fn root(&self) -> Hash32 {
         self.root

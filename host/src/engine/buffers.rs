@@ -5,8 +5,8 @@
 use parex_core::engine::KeyTable;
 use parex_core::error::GenesisError;
 use parex_core::exec::{Access, Limits};
-use parex_core::hash::Hasher;
-use parex_core::merkle::{HashScratch, Leaf};
+use parex_core::hash::{Hasher, Link};
+use parex_core::merkle::{HashScratch, Leaf, LevelLengths, LevelMemory};
 use parex_core::parallel::block_stm::mvmemory::{IndexWord, MvKey, MvNode};
 use parex_core::parallel::block_stm::scheduler::TxState;
 use parex_core::parallel::block_stm::{BlockStmMemory, ReadCell, TxData, WriteCell};
@@ -104,6 +104,38 @@ impl HashBuffers {
     /// The core's view.
     pub fn scratch(&mut self) -> HashScratch<'_> {
         HashScratch { msgs: &mut self.msgs, digests: &mut self.digests, ends: &mut self.ends }
+    }
+}
+
+/// Memory for a commitment hashed as one batch ([`Commit::finish_levels`]), grown to
+/// what each block needs and kept.
+///
+/// [`Commit::finish_levels`]: parex_core::block::Commit::finish_levels
+#[derive(Default)]
+pub struct LevelBuffers {
+    data: Vec<u8>,
+    ends: Vec<u32>,
+    nodes: Vec<u32>,
+    digests: Vec<Hash32>,
+    links: Vec<Link>,
+}
+
+impl LevelBuffers {
+    /// The core's view, at least `l` long.
+    pub fn memory(&mut self, l: LevelLengths) -> LevelMemory<'_> {
+        fn grow<T: Clone + Default>(v: &mut Vec<T>, len: usize) -> &mut [T] {
+            if v.len() < len {
+                v.resize(len, T::default());
+            }
+            v
+        }
+        LevelMemory {
+            data: grow(&mut self.data, l.bytes),
+            ends: grow(&mut self.ends, l.msgs),
+            nodes: grow(&mut self.nodes, l.msgs),
+            digests: grow(&mut self.digests, l.msgs),
+            links: grow(&mut self.links, l.links),
+        }
     }
 }
 

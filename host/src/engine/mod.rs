@@ -26,8 +26,8 @@ use parex_core::{Counting, Hash32};
 use parex_offload::CpuHasher;
 
 pub use buffers::{
-    EngineBuffers, HashBuffers, StateBuffers, WorkerBuffers, HASH_BATCH, MV_KEYS_PER_TX, VM_MEMORY,
-    VM_STACK,
+    EngineBuffers, HashBuffers, LevelBuffers, StateBuffers, WorkerBuffers, HASH_BATCH,
+    MV_KEYS_PER_TX, VM_MEMORY, VM_STACK,
 };
 pub use parex_core::policy::Mode;
 
@@ -42,6 +42,8 @@ pub struct Executor {
     dirty: Vec<u32>,
     digests: Vec<Hash32>,
     hash: HashBuffers,
+    /// A device's commitment, as one batch.
+    levels: LevelBuffers,
     /// Threads for workers 1 and up, kept from block to block.
     pool: Pool,
     /// Keccak permutations of the last commitment.
@@ -84,6 +86,7 @@ impl Executor {
             dirty: Vec::new(),
             digests: Vec::new(),
             hash: HashBuffers::default(),
+            levels: LevelBuffers::default(),
             pool: Pool::default(),
             commit_permutations: 0,
         }
@@ -172,7 +175,9 @@ impl Executor {
     /// calling thread and the pool's helpers), each with a one-thread multi-lane
     /// [`CpuHasher`]; `hasher` hashes the few top levels. Otherwise (one worker, or a
     /// device hasher, whose batches should all go to the device) it runs on the calling
-    /// thread with `hasher`. The roots are the same either way.
+    /// thread with `hasher`, the whole commitment as one batch
+    /// ([`Commit::finish_levels`]: one upload and one read-back per block on a device).
+    /// The roots are the same either way.
     #[allow(clippy::too_many_arguments)]
     pub fn commit<H: Hasher + ?Sized>(
         &mut self,
@@ -198,9 +203,18 @@ impl Executor {
         }
         Commit::check(txs, &executed.receipts, &self.digests)?;
         let mut staging = Staging::new(state, executed.writes(), &mut self.dirty, parts)?;
+        let (number, gas) = (env.number, executed.stats.gas_used);
         let job = if parts == 1 {
             let tree = staging.run_alone()?;
-            let job = Commit::new(tree, txs, &executed.receipts, &mut self.digests, &mut hasher)?;
+            let job = Commit::new(tree, txs, &executed.receipts, &mut self.digests)?;
+            if !hasher.runs_on_cpu() {
+                let mem = &mut self.levels.memory(job.level_lengths());
+                let beneficiary = env.beneficiary;
+                let done =
+                    job.finish_levels(parent_hash, number, beneficiary, gas, &mut hasher, mem);
+                self.commit_permutations = hasher.permutations;
+                return Ok(done);
+            }
             job.run_part(0, &mut hasher, &mut self.hash.scratch());
             job
         } else {
@@ -212,7 +226,7 @@ impl Executor {
             let updates = staging.updates()?;
             pool.run(parts, &|i| updates.run_part(i)).map_err(|WorkerLost| lost())?;
             let tree = staging.finish();
-            let job = Commit::new(tree, txs, &executed.receipts, &mut self.digests, &mut hasher)?;
+            let job = Commit::new(tree, txs, &executed.receipts, &mut self.digests)?;
             let slots: Vec<Mutex<&mut WorkerBuffers>> =
                 self.workers[..parts].iter_mut().map(Mutex::new).collect();
             pool.run(parts, &|i| {
@@ -225,8 +239,6 @@ impl Executor {
             .map_err(|WorkerLost| lost())?;
             job
         };
-        let number = env.number;
-        let gas = executed.stats.gas_used;
         let scratch = &mut self.hash.scratch();
         let header = job.finish(parent_hash, number, env.beneficiary, gas, &mut hasher, scratch);
         let hash = header.hash(&mut hasher);
