@@ -47,6 +47,12 @@ pub enum OffloadError {
         /// The compiler's build log, verbatim.
         log: String,
     },
+    /// The OpenCL program lacks a kernel this call needs (a custom source or an older
+    /// program binary); the work can still go another way.
+    MissingKernel {
+        /// The kernel's name.
+        name: &'static str,
+    },
     /// A batch with no message in it.
     EmptyBatch,
     /// A batch (or one message of it) exceeds what the backend can address.
@@ -181,6 +187,9 @@ impl fmt::Display for OffloadError {
                 write!(f, "{what} too large: {size} bytes, the limit is {limit}")
             }
             Self::BadLengths { reason } => write!(f, "inconsistent batch: {reason}"),
+            Self::MissingKernel { name } => {
+                write!(f, "the OpenCL program has no kernel `{name}`")
+            }
             Self::Io { path, source } => write!(f, "{}: {source}", path.display()),
             Self::BadDeviceSpec { spec, reason } => {
                 write!(f, "bad device specification `{spec}`: {reason}")

@@ -161,3 +161,41 @@ __kernel void keccak256_var(__global const uchar *data,
     uint end = ends[gid];
     keccak256_one(data + (start - base), (ulong)(end - start), out + (ulong)gid * 32u);
 }
+
+// One level of a levels batch (parex_core::hash::Levels), in two launches on one queue.
+// First its links: link `first + gid` (two uints: byte `at`, message `from`) copies
+// digest `from` into `data` at `at`.
+__kernel void keccak256_links(__global uchar *data,
+                              __global const uint *links,
+                              const uint first,
+                              const uint count,
+                              __global const uchar *out)
+{
+    size_t gid = get_global_id(0);
+    if (gid >= (size_t)count) {
+        return;
+    }
+    __global const uint *link = links + 2 * ((size_t)first + gid);
+    __global uchar *to = data + link[0];
+    __global const uchar *from = out + (ulong)link[1] * 32u;
+    for (int i = 0; i < 32; i++) {
+        to[i] = from[i];
+    }
+}
+
+// Then its messages: message `first + gid` is `data[ends[m - 1] .. ends[m]]` (from 0 for
+// the first message of the batch); its digest goes to `out[m]`.
+__kernel void keccak256_level(__global const uchar *data,
+                              __global const uint *ends,
+                              const uint first,
+                              const uint count,
+                              __global uchar *out)
+{
+    size_t gid = get_global_id(0);
+    if (gid >= (size_t)count) {
+        return;
+    }
+    size_t m = (size_t)first + gid;
+    uint start = m == 0 ? 0u : ends[m - 1];
+    keccak256_one(data + start, (ulong)(ends[m] - start), out + (ulong)m * 32u);
+}

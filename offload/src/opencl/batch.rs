@@ -48,10 +48,6 @@ impl Engine {
         }
     }
 
-    fn global_size(&self, count: usize) -> usize {
-        count.div_ceil(self.local) * self.local
-    }
-
     /// Queues one chunk on slot `s`: upload, kernel, download. Nothing waits here.
     ///
     /// # Safety
@@ -93,25 +89,10 @@ impl Engine {
             .map_err(cl_err("clEnqueueWriteBuffer"))?;
         }
         let kernel = self.bind(s, job, count as u32)?;
-        let global = self.global_size(count);
         // SAFETY: every argument is bound to a live buffer sized for this chunk: the input
         // covers all `count` messages (the fixed kernel reads count * msg_len bytes, the var
-        // kernel ends[count-1] - base), the output holds count digests, and the kernels
-        // return early for work-items at or past `count`, so the padded global size reads
-        // and writes nothing out of bounds. `global` >= `local` >= 1.
-        unsafe {
-            cl::enqueue_kernel(
-                &slot.queue,
-                kernel,
-                1,
-                None,
-                &[global, 1, 1],
-                Some([self.local, 1, 1]),
-                none,
-                none,
-            )
-        }
-        .map_err(cl_err("clEnqueueNDRangeKernel"))?;
+        // kernel ends[count-1] - base) and the output holds count digests.
+        unsafe { launch(&slot.queue, kernel, count, self.local, None) }?;
         // SAFETY: non-blocking read into `output`, which the caller keeps alive and
         // untouched until the queues finish; the output buffer holds `output.len()` bytes.
         unsafe {
@@ -224,7 +205,6 @@ impl Engine {
             .map_err(cl_err("clEnqueueWriteBuffer"))?;
         }
         let kernel = self.bind(0, Job::Fixed { msg_len: msg_len as u64 }, count as u32)?;
-        let global = self.global_size(count);
         let mut total_ns = 0u64;
         let mut left = iters;
         while left > 0 {
@@ -233,20 +213,8 @@ impl Engine {
             for _ in 0..round {
                 let mut event = Event::null();
                 // SAFETY: the arguments are bound to this slot's buffers, sized for `count`
-                // messages of `msg_len` bytes; the kernel skips work-items past `count`.
-                unsafe {
-                    cl::enqueue_kernel(
-                        &slot.queue,
-                        kernel,
-                        1,
-                        None,
-                        &[global, 1, 1],
-                        Some([self.local, 1, 1]),
-                        none,
-                        Some(&mut event),
-                    )
-                }
-                .map_err(cl_err("clEnqueueNDRangeKernel"))?;
+                // messages of `msg_len` bytes.
+                unsafe { launch(&slot.queue, kernel, count, self.local, Some(&mut event)) }?;
                 events.push(event);
             }
             cl::finish(&slot.queue).map_err(cl_err("clFinish"))?;
@@ -264,4 +232,38 @@ impl Engine {
         }
         Ok(Duration::from_nanos(total_ns))
     }
+}
+
+/// Queues `kernel` over `count` work-items on `queue`, the global size rounded up to
+/// whole work-groups of `local` (the kernels return early past `count`); `event`, if
+/// given, receives the launch's event.
+///
+/// # Safety
+///
+/// Every argument of `kernel` is bound to a live buffer that its first `count` work-items
+/// may read and write (as each kernel's comment in `keccak.cl` says).
+pub(super) unsafe fn launch(
+    queue: &cl::CommandQueue,
+    kernel: &Kernel,
+    count: usize,
+    local: usize,
+    event: Option<&mut Event>,
+) -> Result<()> {
+    let local = local.max(1);
+    let global = count.div_ceil(local) * local;
+    // SAFETY: the caller's promise covers the arguments; work-items at or past `count`
+    // return before touching memory, so the padding reads and writes nothing.
+    unsafe {
+        cl::enqueue_kernel(
+            queue,
+            kernel,
+            1,
+            None,
+            &[global, 1, 1],
+            Some([local, 1, 1]),
+            None::<()>,
+            event,
+        )
+    }
+    .map_err(cl_err("clEnqueueNDRangeKernel"))
 }

@@ -1,6 +1,6 @@
 //! The device side: context, queues, the two pipeline slots and their growing buffers.
 
-use super::program::{build, ProgramSource, KERNEL_FIXED, KERNEL_VAR};
+use super::program::{build, ProgramSource, KERNEL_FIXED, KERNEL_LEVEL, KERNEL_LINKS, KERNEL_VAR};
 use super::{cl_err, devices::enumerate, Result, DIGEST_BYTES};
 use crate::{DeviceInfo, DeviceSpec, OffloadError};
 use ocl::core::{
@@ -26,7 +26,12 @@ pub(super) struct GrowBuf {
 impl GrowBuf {
     /// Makes the buffer hold at least `bytes` bytes (at least 1: OpenCL has no empty
     /// buffers). Only called while no command that uses the buffer is queued.
-    fn reserve(&mut self, context: &Context, flags: MemFlags, bytes: usize) -> Result<&Mem> {
+    pub(super) fn reserve(
+        &mut self,
+        context: &Context,
+        flags: MemFlags,
+        bytes: usize,
+    ) -> Result<&Mem> {
         if self.mem.is_none() || self.cap < bytes {
             self.mem = None;
             let cap = bytes.max(1);
@@ -58,12 +63,25 @@ pub(super) struct Slot {
     pub(super) output: GrowBuf,
 }
 
+/// A levels batch's kernels ([`KERNEL_LINKS`], [`KERNEL_LEVEL`]) and its buffers, the
+/// whole batch resident at once.
+pub(super) struct LevelKernels {
+    pub(super) links: Kernel,
+    pub(super) level: Kernel,
+    pub(super) data: GrowBuf,
+    pub(super) ends: GrowBuf,
+    pub(super) link_buf: GrowBuf,
+    pub(super) out: GrowBuf,
+}
+
 /// The device side: context, program, kernels, two pipeline slots.
 pub(super) struct Engine {
     // Field order is drop order: kernels before the program, buffers and queues before
     // the context.
     pub(super) fixed: Kernel,
     pub(super) var: Kernel,
+    /// Absent from a program without them.
+    pub(super) levels: Option<LevelKernels>,
     pub(super) program: Program,
     pub(super) slots: [Slot; 2],
     pub(super) context: Context,
@@ -123,8 +141,23 @@ impl Engine {
 
         let fixed = cl::create_kernel(&program, KERNEL_FIXED).map_err(cl_err("clCreateKernel"))?;
         let var = cl::create_kernel(&program, KERNEL_VAR).map_err(cl_err("clCreateKernel"))?;
+        let levels = match (
+            cl::create_kernel(&program, KERNEL_LINKS),
+            cl::create_kernel(&program, KERNEL_LEVEL),
+        ) {
+            (Ok(links), Ok(level)) => Some(LevelKernels {
+                links,
+                level,
+                data: GrowBuf::default(),
+                ends: GrowBuf::default(),
+                link_buf: GrowBuf::default(),
+                out: GrowBuf::default(),
+            }),
+            _ => None,
+        };
         let mut local = MAX_LOCAL_SIZE.min(info.max_work_group_size.max(1));
-        for k in [&fixed, &var] {
+        let level_kernels = levels.iter().flat_map(|l| [&l.links, &l.level]);
+        for k in [&fixed, &var].into_iter().chain(level_kernels) {
             if let Ok(KernelWorkGroupInfoResult::WorkGroupSize(n)) =
                 cl::get_kernel_work_group_info(k, device, KernelWorkGroupInfo::WorkGroupSize)
             {
@@ -135,6 +168,7 @@ impl Engine {
         let engine = Self {
             fixed,
             var,
+            levels,
             program,
             slots,
             context,

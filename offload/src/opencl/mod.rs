@@ -32,6 +32,7 @@ use crate::cpu::{fixed_count, var_count, CpuHasher};
 use crate::{DeviceInfo, DeviceSpec, OffloadError, KECCAK_CL};
 use engine::Engine;
 use ocl::core as cl;
+use parex_core::hash::{hash_levels_in_turn, Levels};
 use parex_core::{Hash32, Hasher};
 use program::ProgramSource;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -41,6 +42,7 @@ use std::time::Duration;
 mod batch;
 mod devices;
 mod engine;
+mod levels;
 mod program;
 
 pub(crate) use devices::list_devices;
@@ -232,6 +234,22 @@ impl OpenClHasher {
         guarded("keccak256_var batch", || engine.run_var(data, ends, out))
     }
 
+    /// Hashes a levels batch ([`Hasher::hash_levels`]) on the device in one submission
+    /// (`levels.rs`), or says why not: an invalid or empty batch, a program without the
+    /// levels kernels ([`OffloadError::MissingKernel`]), a batch larger than one device
+    /// allocation, or a device error.
+    pub fn try_hash_levels(&mut self, batch: Levels<'_>, out: &mut [Hash32]) -> Result<()> {
+        if batch.ends.is_empty() {
+            return Err(OffloadError::EmptyBatch);
+        }
+        if !batch.is_valid(out.len()) {
+            return Err(OffloadError::BadLengths { reason: "not a valid levels batch" });
+        }
+        let err = self.disabled_error();
+        let engine = self.engine.as_mut().ok_or(err)?;
+        guarded("levels batch", || engine.run_levels(batch, out))
+    }
+
     /// Kernel-only timing: uploads `count` messages of `msg_len` bytes once, runs the
     /// fixed kernel `iters` times on the resident data and returns the summed kernel
     /// execution time measured by OpenCL profiling events (no transfers included). The
@@ -295,6 +313,36 @@ impl Hasher for OpenClHasher {
             }
         }
         self.cpu.hash_fixed(data, msg_len, out)
+    }
+
+    /// One submission per batch when the device has the levels kernels (see
+    /// [`Self::try_hash_levels`]); else, or for a batch of fewer messages than
+    /// [`Self::set_cpu_below`], or when the batch does not fit the device, level by level
+    /// through [`Self::hash_fixed`] and [`Self::hash_var`].
+    fn hash_levels(&mut self, batch: Levels<'_>, out: &mut [Hash32]) {
+        let n = batch.ends.len();
+        if n == 0 || !batch.is_valid(out.len()) {
+            return;
+        }
+        let on_device = self.engine.as_ref().is_some_and(|e| e.levels.is_some());
+        if on_device && n >= self.cpu_below {
+            // The device writes the links into its own copy of the batch, so `batch`
+            // is left as it was for the other way, should the device fail.
+            let again = Levels {
+                data: &mut *batch.data,
+                ends: batch.ends,
+                levels: batch.levels,
+                links: batch.links,
+            };
+            let result =
+                self.engine.as_mut().map(|e| guarded("levels batch", || e.run_levels(again, out)));
+            match result {
+                Some(Ok(())) => return,
+                Some(Err(e)) if e.is_device_failure() => self.fall_back(&e),
+                _ => {}
+            }
+        }
+        hash_levels_in_turn(self, batch, out)
     }
 
     fn hash_var(&mut self, data: &[u8], ends: &[u32], out: &mut [Hash32]) {

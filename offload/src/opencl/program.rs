@@ -12,6 +12,10 @@ use ocl::core::{
 
 pub(super) const KERNEL_FIXED: &str = "keccak256_fixed";
 pub(super) const KERNEL_VAR: &str = "keccak256_var";
+/// The two kernels of a levels batch; optional (a custom source or an older binary may
+/// lack them: such batches then go level by level).
+pub(super) const KERNEL_LINKS: &str = "keccak256_links";
+pub(super) const KERNEL_LEVEL: &str = "keccak256_level";
 
 /// Where the program comes from.
 pub(super) enum ProgramSource<'a> {

@@ -3,8 +3,9 @@
 //! `PAREX_REQUIRE_OPENCL=1`, else the test prints `SKIPPED` and passes.
 
 use super::*;
+use parex_core::hash::{hash_levels_in_turn, LevelEnd, Levels, Link};
 use parex_offload::{
-    list_devices, make_hasher, DeviceSpec, HasherKind, OffloadError, OpenClHasher,
+    list_devices, make_hasher, DeviceSpec, HasherKind, OffloadError, OpenClHasher, KECCAK_CL,
 };
 use std::path::PathBuf;
 use std::sync::Once;
@@ -314,4 +315,84 @@ fn no_platform_is_a_fast_typed_error() {
         String::from_utf8_lossy(&child.stderr)
     );
     assert!(t.elapsed() < Duration::from_secs(5), "child took {:?}", t.elapsed());
+}
+
+/// A random levels batch: level 0 of variable-length messages, then levels whose
+/// messages embed 0–3 digests of earlier levels at random offsets.
+fn levels_of<'a>(
+    data: &'a mut [u8],
+    ends: &'a [u32],
+    levels: &'a [LevelEnd],
+    links: &'a [Link],
+) -> Levels<'a> {
+    Levels { data, ends, levels, links }
+}
+
+fn random_levels(rng: &mut Rng) -> (Vec<u8>, Vec<u32>, Vec<LevelEnd>, Vec<Link>) {
+    let (mut data, mut ends, mut levels, mut links) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for level in 0..1 + rng.below(6) {
+        let first = ends.len();
+        for _ in 0..rng.below(70) {
+            let len = if level == 0 { rng.below(300) } else { 32 + rng.below(200) };
+            let at = data.len();
+            data.extend(rng.bytes(len));
+            ends.push(data.len() as u32);
+            if level > 0 && first > 0 {
+                for _ in 0..rng.below(4) {
+                    let offset = at + rng.below(len - 31);
+                    links.push(Link { at: offset as u32, from: rng.below(first) as u32 });
+                }
+            }
+        }
+        levels.push(LevelEnd { msgs: ends.len() as u32, links: links.len() as u32 });
+    }
+    (data, ends, levels, links)
+}
+
+/// Levels batches (a block's commitment in one submission) on the device, byte for byte
+/// with the CPU's level-by-level default; a program without the levels kernels says so
+/// and its `Hasher` still gets them right, level by level.
+#[test]
+fn random_levels_batches_match_cpu() {
+    let Some(mut gpu) = device("random_levels_batches_match_cpu") else { return };
+    let cut = KECCAK_CL.find("// One level of a levels batch").expect("the levels kernels");
+    let mut old = OpenClHasher::from_source(&DeviceSpec::Auto, &KECCAK_CL[..cut]).expect("program");
+    let mut rng = Rng(0x1e7e15);
+    let mut batches = 0;
+    for _ in 0..60 {
+        let (data, ends, levels, links) = random_levels(&mut rng);
+        let n = ends.len();
+        let mut want = vec![[0u8; 32]; n];
+        hash_levels_in_turn(
+            &mut KeccakHasher,
+            levels_of(&mut data.clone(), &ends, &levels, &links),
+            &mut want,
+        );
+        let mut got = vec![[0u8; 32]; n];
+        if n == 0 {
+            assert!(matches!(
+                gpu.try_hash_levels(levels_of(&mut data.clone(), &ends, &levels, &links), &mut got),
+                Err(OffloadError::EmptyBatch)
+            ));
+            continue;
+        }
+        gpu.try_hash_levels(levels_of(&mut data.clone(), &ends, &levels, &links), &mut got)
+            .expect("levels on the device");
+        assert_digests("levels batch", &got, &want);
+        let mut via_hook = vec![[0u8; 32]; n];
+        gpu.hash_levels(levels_of(&mut data.clone(), &ends, &levels, &links), &mut via_hook);
+        assert_digests("levels through the hook", &via_hook, &want);
+        let mut level_by_level = vec![[0u8; 32]; n];
+        let missing = old.try_hash_levels(
+            levels_of(&mut data.clone(), &ends, &levels, &links),
+            &mut level_by_level,
+        );
+        assert!(matches!(missing, Err(OffloadError::MissingKernel { .. })), "{missing:?}");
+        old.hash_levels(levels_of(&mut data.clone(), &ends, &levels, &links), &mut level_by_level);
+        assert_digests("levels without the kernels", &level_by_level, &want);
+        batches += 1;
+    }
+    assert!(batches > 40, "only {batches} non-empty batches");
+    assert!(gpu.is_on_device() && old.is_on_device());
 }
