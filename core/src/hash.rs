@@ -104,7 +104,7 @@ impl Levels<'_> {
         }
         let mut start = LevelEnd::default();
         for end in self.levels {
-            if end.msgs < start.msgs || end.links < start.links {
+            if end.msgs < start.msgs || end.links < start.links || end.msgs > last.msgs {
                 return false;
             }
             let first_byte = match start.msgs {
@@ -300,6 +300,38 @@ mod tests {
         assert_eq!(out, [expect, expect]);
         KeccakHasher.hash_var(&[], &[0, 0], &mut out);
         assert_eq!(out, [expect, expect]);
+    }
+
+    /// Level ends past the batch, backwards, or a link out of its level: invalid, and
+    /// the default leaves `out` untouched instead of panicking.
+    #[test]
+    fn bad_levels_are_refused() {
+        let ends = [40u32, 80];
+        let link = |at, from| Link { at, from };
+        let end = |msgs, links| LevelEnd { msgs, links };
+        let cases: [(&[LevelEnd], &[Link]); 5] = [
+            (&[end(100, 0), end(2, 0)], &[]),
+            (&[end(2, 0), end(1, 0), end(2, 0)], &[]),
+            (&[end(1, 0), end(2, 1)], &[link(60, 1)]),
+            (&[end(1, 0), end(2, 1)], &[link(20, 0)]),
+            (&[end(1, 1), end(2, 1)], &[link(0, 0)]),
+        ];
+        for (levels, links) in cases {
+            let mut data = [7u8; 80];
+            let mut out = [[1u8; 32]; 2];
+            let batch = Levels { data: &mut data, ends: &ends, levels, links };
+            assert!(!batch.is_valid(2), "{levels:?} {links:?}");
+            KeccakHasher.hash_levels(batch, &mut out);
+            assert_eq!(out, [[1u8; 32]; 2]);
+        }
+        let (mut data, mut out) = ([7u8; 80], [[0u8; 32]; 2]);
+        let levels = [end(1, 0), end(2, 1)];
+        let good = Levels { data: &mut data, ends: &ends, levels: &levels, links: &[link(48, 0)] };
+        assert!(good.is_valid(2));
+        KeccakHasher.hash_levels(good, &mut out);
+        let mut second = [7u8; 40];
+        second[8..].copy_from_slice(&keccak256(&[7u8; 40]));
+        assert_eq!(out, [keccak256(&[7u8; 40]), keccak256(&second)]);
     }
 
     #[test]
