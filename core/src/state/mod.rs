@@ -339,6 +339,18 @@ impl<'a> State<'a> {
         Ok(self.root)
     }
 
+    /// Files entry `entry` (holding `key`, which the index lacks) in the index: in the
+    /// first empty slot of `key`'s probe sequence.
+    fn file(&mut self, key: &StateKey, entry: usize) {
+        let mask = self.index.len() - 1;
+        let mut slot = home_slot(self.index, key);
+        // Keys are never removed and the load is at most 1/2: an empty slot exists.
+        while self.index[slot] != EMPTY {
+            slot = (slot + 1) & mask;
+        }
+        self.index[slot] = entry as u32;
+    }
+
     /// Appends an entry for `key`, which is absent, at or after index slot `from` of its
     /// probe sequence (every slot before `from` holds another key), and sets its word in
     /// `leaf`, or in its account's leaf or a new one when `leaf` is `EMPTY`. Returns the

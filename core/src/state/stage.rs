@@ -3,14 +3,18 @@
 //!
 //! 1. [`Staging::lookup_part`], per part (a range of the sorted writes, cut between
 //!    accounts): finds each written key's entry and leaf, or notes it as new (with the
-//!    leaf of its account, if the account has one). Reads the state only.
-//! 2. [`Staging::updates`] checks that the new keys fit (so far nothing has changed);
-//!    [`Updates::run_part`], per part, sets the words and leaves of the keys that exist.
-//!    Parts write disjoint entries and leaves: an account's words share a leaf, and a
-//!    part's range holds every write of the accounts in it.
-//! 3. [`Staging::finish`], on one thread: appends the new keys in key order (their place
-//!    in the tree must not depend on the number of parts), sorts the written leaves and
-//!    returns the tree's [`TreeJob`].
+//!    leaf of its account, if the account has one), and counts the part's new keys and
+//!    the new leaves they need. Reads the state only.
+//! 2. [`Staging::updates`] checks that the new keys fit (so far nothing has changed) and
+//!    gives each part its first new entry and new leaf (the counts of the parts before
+//!    it); [`Updates::run_part`], per part, sets the words and leaves of its keys, and
+//!    writes its new keys' entries and leaves from those places. Parts write disjoint
+//!    entries and leaves: an account's words share a leaf, a part's range holds every
+//!    write of the accounts in it, and the new ones go where the counts put them.
+//! 3. [`Staging::finish`], on one thread: files the new entries in the index, in key
+//!    order (the layout of the index does not depend on the number of parts, nor does
+//!    the place of a new key in the tree: both follow key order as on one thread), sorts
+//!    the written leaves and returns the tree's [`TreeJob`].
 //!
 //! Every step reads what an earlier step wrote only after the caller joined the threads
 //! that ran it.
@@ -19,6 +23,7 @@ use super::{home_slot, prefetch, State, StateEntry, StateReader, EMPTY};
 use crate::error::BlockError;
 use crate::merkle::{Leaf, TreeJob, MAX_PARTS};
 use crate::sync::{settled, Slot};
+use crate::types::KeyKind;
 
 /// How many writes ahead a lookup starts loading index slots, and the entries they name.
 const PREFETCH_INDEX: usize = 16;
@@ -35,8 +40,22 @@ pub struct Staging<'s, 'a> {
     /// Part `p` has the writes `ranges[p]..ranges[p + 1]`.
     ranges: [u32; MAX_PARTS + 1],
     parts: usize,
-    /// New keys each part found.
+    /// New keys each part found, and the new leaves they need.
     new: [Slot<u32>; MAX_PARTS],
+    new_leaves: [Slot<u32>; MAX_PARTS],
+    /// Part `p`'s first new entry and first new leaf (set by [`Self::updates`]).
+    firsts: [(u32, u32); MAX_PARTS],
+    /// Entries and leaves in use once the new keys are in.
+    ends: (usize, usize),
+}
+
+/// True when write `j`, a new key whose account has no leaf yet, shares the new leaf of
+/// write `j - 1`: both are words of one account (account words sort before storage
+/// words, and a part holds all writes of its accounts). Otherwise it needs a leaf of
+/// its own.
+fn shares_previous_leaf(writes: &[StateEntry], j: usize) -> bool {
+    let key = &writes[j].key;
+    key.kind != KeyKind::Storage && j > 0 && writes[j - 1].key.addr == key.addr
 }
 
 impl<'s, 'a> Staging<'s, 'a> {
@@ -79,6 +98,9 @@ impl<'s, 'a> Staging<'s, 'a> {
             ranges,
             parts,
             new: [const { Slot::new(0u32) }; MAX_PARTS],
+            new_leaves: [const { Slot::new(0u32) }; MAX_PARTS],
+            firsts: [(0, 0); MAX_PARTS],
+            ends: (0, 0),
         })
     }
 
@@ -100,8 +122,8 @@ impl<'s, 'a> Staging<'s, 'a> {
         let state = &*self.state;
         let range = self.range(p);
         let writes = &self.writes[range.clone()];
-        let mut new = 0;
-        // Part p writes only its range of `found`, `leaf` and its own `new` (module docs).
+        let (mut new, mut new_leaves) = (0, 0);
+        // Part p writes only its range of `found`, `leaf` and its own counts (module docs).
         for (k, j) in range.enumerate() {
             if let Some(a) = writes.get(k + PREFETCH_INDEX) {
                 state.prefetch(&a.key, 0);
@@ -114,52 +136,66 @@ impl<'s, 'a> Staging<'s, 'a> {
                 Ok(i) => (i as u32, state.leaf_of[i]),
                 Err(_) => {
                     new += 1;
-                    (EMPTY, state.account_leaf(key).map_or(EMPTY, |l| l as u32))
+                    let leaf = state.account_leaf(key).map_or(EMPTY, |l| l as u32);
+                    if leaf == EMPTY && !shares_previous_leaf(self.writes, j) {
+                        new_leaves += 1;
+                    }
+                    (EMPTY, leaf)
                 }
             };
             self.found[j].set(found);
             self.leaf[j].set(leaf);
         }
         self.new[p].set(new);
+        self.new_leaves[p].set(new_leaves);
     }
 
     /// After every lookup (and the threads that ran them were joined): checks that the
-    /// new keys fit, and hands out the updates of the keys that exist (step 2). On error
-    /// nothing has changed.
+    /// new keys fit, places each part's new keys after the earlier parts', and hands out
+    /// the updates (step 2). On error nothing has changed.
     pub fn updates(&mut self) -> Result<Updates<'_>, BlockError> {
-        let new: usize = self.new[..self.parts].iter().map(|c| c.get() as usize).sum();
         let state = &mut *self.state;
-        if state.len + new > state.capacity() {
-            return Err(BlockError::StateFull {
-                needed: state.len + new,
-                capacity: state.capacity(),
-            });
+        let (mut entry, mut leaf) = (state.len, state.leaf_len);
+        for p in 0..self.parts {
+            self.firsts[p] = (entry as u32, leaf as u32);
+            entry += self.new[p].get() as usize;
+            leaf += self.new_leaves[p].get() as usize;
         }
+        if entry > state.capacity() {
+            return Err(BlockError::StateFull { needed: entry, capacity: state.capacity() });
+        }
+        self.ends = (entry, leaf);
         Ok(Updates {
             entries: Slot::from_mut_slice(state.entries),
             leaves: Slot::from_mut_slice(state.leaves),
+            leaf_of: Slot::from_mut_slice(state.leaf_of),
             writes: self.writes,
             found: &*self.found,
             leaf: &*self.leaf,
             ranges: &self.ranges,
+            firsts: &self.firsts,
             parts: self.parts,
         })
     }
 
-    /// After every update ran (and its threads were joined): appends the new keys and
-    /// returns the rehashing of the written leaves, in `parts` parts (step 3).
+    /// After every update ran (and its threads were joined): files the new entries in the
+    /// index and returns the rehashing of the written leaves, in `parts` parts (step 3).
     pub fn finish(self) -> TreeJob<'s> {
         let state = self.state;
-        for (j, w) in self.writes.iter().enumerate() {
-            let leaf = match self.found[j].get() {
-                EMPTY => {
-                    let slot = home_slot(state.index, &w.key);
-                    state.insert(w.key, w.value, slot, self.leaf[j].get()) as u32
-                }
-                _ => self.leaf[j].get(),
-            };
-            self.found[j].set(leaf);
+        let mut entry = state.len;
+        let n = self.writes.len();
+        for j in 0..n {
+            if let Some(ahead) = self.writes.get(j + PREFETCH_INDEX) {
+                prefetch(&state.index[home_slot(state.index, &ahead.key)]);
+            }
+            if self.found[j].get() == EMPTY {
+                state.file(&self.writes[j].key, entry);
+                entry += 1;
+            }
+            // From here on `found` holds the written leaves.
+            self.found[j].set(self.leaf[j].get());
         }
+        (state.len, state.leaf_len) = self.ends;
         let dirty = settled(self.found);
         dirty.sort_unstable();
         let mut count = 0;
@@ -186,14 +222,16 @@ impl<'s, 'a> Staging<'s, 'a> {
     }
 }
 
-/// The updates of the keys that exist (see [`Staging::updates`]).
+/// The updates of a block's keys (see [`Staging::updates`]).
 pub struct Updates<'u> {
     entries: &'u [Slot<StateEntry>],
     leaves: &'u [Slot<Leaf>],
+    leaf_of: &'u [Slot<u32>],
     writes: &'u [StateEntry],
     found: &'u [Slot<u32>],
     leaf: &'u [Slot<u32>],
     ranges: &'u [u32; MAX_PARTS + 1],
+    firsts: &'u [(u32, u32); MAX_PARTS],
     parts: usize,
 }
 
@@ -203,14 +241,17 @@ impl Updates<'_> {
         self.parts
     }
 
-    /// Sets the words and leaves of part `p`'s keys that exist. Each part must run once,
-    /// on any thread, before [`Staging::finish`]; an index out of range does nothing.
+    /// Sets the words and leaves of part `p`'s keys, and writes its new keys' entries
+    /// and leaves (every written key's leaf ends in `leaf`). Each part must run once, on
+    /// any thread, before [`Staging::finish`]; an index out of range does nothing.
     pub fn run_part(&self, p: usize) {
         if p >= self.parts {
             return;
         }
         let range = self.ranges[p] as usize..self.ranges[p + 1] as usize;
-        // Part p writes only the entries and leaves of its accounts (module docs).
+        let (mut next_entry, mut next_leaf) = self.firsts[p];
+        // Part p writes only the entries and leaves of its accounts, its new entries and
+        // new leaves, and its range of `leaf` (module docs).
         for j in range.clone() {
             if j + PREFETCH_ENTRY < range.end {
                 let ahead = j + PREFETCH_ENTRY;
@@ -221,20 +262,41 @@ impl Updates<'_> {
                     prefetch(l);
                 }
             }
-            let i = self.found[j].get();
-            if i == EMPTY {
-                continue;
-            }
             let w = &self.writes[j];
-            let (Some(entry), Some(leaf)) =
-                (self.entries.get(i as usize), self.leaves.get(self.leaf[j].get() as usize))
-            else {
+            let (i, mut l) = (self.found[j].get(), self.leaf[j].get());
+            let new_entry = i == EMPTY;
+            if new_entry && l == EMPTY {
+                if shares_previous_leaf(self.writes, j) {
+                    l = self.leaf[j - 1].get();
+                } else {
+                    l = next_leaf;
+                    next_leaf += 1;
+                    if let Some(leaf) = self.leaves.get(l as usize) {
+                        leaf.set(Leaf::new(w.key.addr.0, w.key.kind, w.key.slot));
+                    }
+                }
+                self.leaf[j].set(l);
+            }
+            let i = if new_entry {
+                next_entry += 1;
+                next_entry - 1
+            } else {
+                i
+            };
+            let (Some(entry), Some(leaf), Some(leaf_of)) = (
+                self.entries.get(i as usize),
+                self.leaves.get(l as usize),
+                self.leaf_of.get(i as usize),
+            ) else {
                 continue;
             };
             entry.set(StateEntry { key: w.key, value: w.value });
-            let mut l = leaf.get();
-            l.set(w.key.kind, w.value);
-            leaf.set(l);
+            if new_entry {
+                leaf_of.set(l);
+            }
+            let mut v = leaf.get();
+            v.set(w.key.kind, w.value);
+            leaf.set(v);
         }
     }
 }
@@ -326,6 +388,93 @@ mod tests {
                 for (i, e) in many.entries().iter().enumerate() {
                     let leaf = many.leaves()[many.leaf_of[i] as usize];
                     prop_assert_eq!(leaf.is_account(), e.key.kind != KeyKind::Storage);
+                }
+            }
+        }
+    }
+
+    /// The model the parts must match: each write applied on its own in key order, new
+    /// keys inserted one by one (`State::insert`, as genesis does), then every tree
+    /// level rebuilt from the leaves.
+    fn apply_one_by_one(state: &mut State<'_>, w: &[StateEntry]) -> Option<crate::types::Hash32> {
+        let new = w.iter().filter(|e| state.probe(&e.key).is_err()).count();
+        if state.len + new > state.capacity() {
+            return None;
+        }
+        for e in w {
+            match state.probe(&e.key) {
+                Ok(i) => {
+                    state.entries[i].value = e.value;
+                    state.leaves[state.leaf_of[i] as usize].set(e.key.kind, e.value);
+                }
+                Err(slot) => {
+                    state.insert(e.key, e.value, slot, EMPTY);
+                }
+            }
+        }
+        let (mut m, mut d, mut e) = (std::vec![0; 4096], std::vec![[0; 32]; 4], std::vec![0; 4]);
+        let mut scratch = HashScratch { msgs: &mut m, digests: &mut d, ends: &mut e };
+        state.tree.rebuild(state.leaves, state.leaf_len, &mut KeccakHasher, &mut scratch);
+        Some(state.tree.root(&mut KeccakHasher))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Staged in parts (new keys' entries and leaves placed by the parts' counts),
+        /// block after block, the state holds what inserting key by key gives: the same
+        /// entries in the same order, the same leaves, the same root; every key is found.
+        #[test]
+        fn parts_match_key_by_key_insertion(
+            genesis in 1u64..30,
+            blocks in proptest::collection::vec(
+                proptest::collection::vec((0u64..80, any::<u8>(), any::<u64>()), 0..60), 1..5),
+            parts in 1usize..9,
+            fresh in proptest::collection::vec(100u64..400, 0..20),
+        ) {
+            let accounts: Vec<GenesisAccount> = (0..genesis)
+                .map(|a| GenesisAccount { addr: Address(2 * a), balance: a * 10, nonce: a % 3 })
+                .collect();
+            let (mut b1, mut b2) = (bufs(300), bufs(300));
+            let (mut model, mut staged) = (state(&mut b1, &accounts), state(&mut b2, &accounts));
+            let (mut m, mut d, mut e) = (std::vec![0; 4096], std::vec![[0; 32]; 4], std::vec![0; 4]);
+            let mut scratch = HashScratch { msgs: &mut m, digests: &mut d, ends: &mut e };
+            for raw in &blocks {
+                // Some accounts written for the first time, balance and nonce together.
+                let mut raw = raw.clone();
+                raw.extend(fresh.iter().flat_map(|&a| [(a, 0, a), (a, 1, a + 1)]));
+                let w = writes(&raw);
+                let want = apply_one_by_one(&mut model, &w);
+                let mut dirty = std::vec![0u32; 2 * w.len()];
+                let mut staging = Staging::new(&mut staged, &w, &mut dirty, parts).unwrap();
+                for p in (0..staging.parts()).rev() {
+                    staging.lookup_part(p);
+                }
+                let updated = match staging.updates() {
+                    Ok(updates) => {
+                        for p in (0..updates.parts()).rev() {
+                            updates.run_part(p);
+                        }
+                        true
+                    }
+                    Err(_) => false,
+                };
+                let got = updated.then(|| {
+                    let job = staging.finish();
+                    for p in (0..job.parts()).rev() {
+                        job.run_part(p, &mut KeccakHasher, &mut scratch);
+                    }
+                    job.finish(&mut KeccakHasher, &mut scratch)
+                });
+                prop_assert_eq!(got, want);
+                if got.is_none() {
+                    break;
+                }
+                prop_assert_eq!(staged.entries(), model.entries());
+                prop_assert_eq!(staged.leaves(), model.leaves());
+                prop_assert_eq!(&staged.leaf_of[..staged.len], &model.leaf_of[..model.len]);
+                for e in model.entries() {
+                    prop_assert_eq!(staged.get(&e.key), Some(e.value));
                 }
             }
         }
