@@ -34,8 +34,11 @@ pub struct BlockOutcome {
     pub exec_time: Duration,
     /// Commitment time (roots and state update).
     pub commit_time: Duration,
-    /// Keccak permutations of the commitment.
+    /// Keccak permutations of the commitment, hashed while committing.
     pub commit_permutations: u64,
+    /// Keccak permutations of the commitment hashed beside the execution (the
+    /// transaction list, when a one-worker engine left workers idle).
+    pub beside_permutations: u64,
 }
 
 /// A replay's result.
@@ -139,6 +142,7 @@ pub fn replay<H: Hasher + ?Sized>(
             exec_time: executed.exec_time,
             commit_time,
             commit_permutations: exec.commit_permutations(),
+            beside_permutations: exec.beside_permutations(),
         });
     }
     Ok(ChainOutcome { genesis_root, blocks: out, state: state.entries().to_vec() })

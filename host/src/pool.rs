@@ -76,15 +76,11 @@ impl Post {
 }
 
 impl Pool {
-    /// Runs `job(i)` for every `i` in `0..workers` (none for 0), `job(0)` on this thread
-    /// and the others on helpers (started the first time they are needed), and returns
-    /// when every call has returned. A panic of `job(0)` resumes here after that.
-    pub fn run(&mut self, workers: usize, job: &(dyn Fn(usize) + Sync)) -> Result<(), WorkerLost> {
-        if workers == 0 {
-            return Ok(());
-        }
-        let helpers = workers - 1;
-        while self.helpers.len() < helpers {
+    /// Starts the helpers that `workers` workers need and are not running yet (a caller
+    /// that knows it will run that many does it outside the work it times: a start costs
+    /// about 100 µs). A thread that cannot be started is [`WorkerLost`].
+    pub fn start(&mut self, workers: usize) -> Result<(), WorkerLost> {
+        while self.helpers.len() + 1 < workers {
             let index = self.helpers.len() + 1;
             let post = Arc::new(Post::new());
             let theirs = Arc::clone(&post);
@@ -94,13 +90,42 @@ impl Pool {
                 .map_err(|_| WorkerLost)?;
             self.helpers.push(Helper { post, thread: Some(thread) });
         }
-        // SAFETY: only the lifetime is erased. `Finish` below waits, also when `job(0)`
+        Ok(())
+    }
+
+    /// Runs `job(i)` for every `i` in `0..workers` (none for 0), `job(0)` on this thread
+    /// and the others on helpers (started the first time they are needed), and returns
+    /// when every call has returned. A panic of `job(0)` resumes here after that.
+    pub fn run(&mut self, workers: usize, job: &(dyn Fn(usize) + Sync)) -> Result<(), WorkerLost> {
+        if workers == 0 {
+            return Ok(());
+        }
+        let ((), helpers) = self.run_beside(workers - 1, job, || job(0));
+        helpers
+    }
+
+    /// Runs `main` on this thread while helpers `1..=helpers` run `beside(i)`, and returns
+    /// when every one returned: `main`'s result, and [`WorkerLost`] if a helper could not
+    /// be started (then none runs `beside`) or panicked. This runs a one-worker phase
+    /// with work that needs none of its results on the cores it leaves idle. A panic of
+    /// `main` resumes here after the helpers finished.
+    pub fn run_beside<R>(
+        &mut self,
+        helpers: usize,
+        beside: &(dyn Fn(usize) + Sync),
+        main: impl FnOnce() -> R,
+    ) -> (R, Result<(), WorkerLost>) {
+        if self.start(helpers + 1).is_err() {
+            return (main(), Err(WorkerLost));
+        }
+        // SAFETY: only the lifetime is erased. `Finish` below waits, also when `main`
         // unwinds, until every helper given the job has finished it, so no helper uses the
-        // pointer after `job`'s borrow ends.
-        let erased: *const Job =
-            unsafe { std::mem::transmute::<*const (dyn Fn(usize) + Sync + '_), *const Job>(job) };
+        // pointer after `beside`'s borrow ends.
+        let erased: *const Job = unsafe {
+            std::mem::transmute::<*const (dyn Fn(usize) + Sync + '_), *const Job>(beside)
+        };
         let posts = &self.helpers[..helpers];
-        // Waits for the helpers when dropped, also if `job(0)` unwinds; from here on,
+        // Waits for the helpers when dropped, also if `main` unwinds; from here on,
         // whatever is posted is waited for.
         let finish = Finish { helpers: posts };
         for h in posts {
@@ -116,14 +141,10 @@ impl Pool {
                 t.thread().unpark();
             }
         }
-        job(0);
+        let result = main();
         drop(finish);
         let lost = posts.iter().any(|h| h.post.panicked.load(Ordering::Relaxed));
-        if lost {
-            Err(WorkerLost)
-        } else {
-            Ok(())
-        }
+        (result, if lost { Err(WorkerLost) } else { Ok(()) })
     }
 }
 

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use parex_core::block::{BlockHeader, Commit};
+use parex_core::block::{BlockHeader, Commit, TxList, TxListDone};
 use parex_core::engine::{Block, Choice, Output};
 use parex_core::error::BlockError;
 use parex_core::exec::{BlockEnv, ExecStats, Limits};
@@ -46,8 +46,14 @@ pub struct Executor {
     levels: LevelBuffers,
     /// Threads for workers 1 and up, kept from block to block.
     pool: Pool,
-    /// Keccak permutations of the last commitment.
+    /// Keccak permutations of the last commitment: in the commitment itself, and
+    /// beside the block's execution (its transaction list, see `tx_list`).
     commit_permutations: u64,
+    beside_permutations: u64,
+    /// The transaction list of the last block executed, hashed beside a one-worker
+    /// engine: its token, the transactions' address and count (the commitment uses it
+    /// only for the same slice), and the permutations it took.
+    tx_list: Option<(TxListDone, usize, usize, u64)>,
 }
 
 /// What executing one block produced. The engines write straight into its vectors, so a
@@ -89,12 +95,22 @@ impl Executor {
             levels: LevelBuffers::default(),
             pool: Pool::default(),
             commit_permutations: 0,
+            beside_permutations: 0,
+            tx_list: None,
         }
     }
 
-    /// Keccak permutations the last [`Self::commit`] cost (roots, header hash).
+    /// Keccak permutations the last [`Self::commit`] hashed (roots, header hash), not
+    /// counting [`Self::beside_permutations`].
     pub fn commit_permutations(&self) -> u64 {
         self.commit_permutations
+    }
+
+    /// Keccak permutations of the last [`Self::commit`]'s share that was hashed beside
+    /// the block's execution (its transaction list, on the workers a one-worker engine
+    /// left idle; 0 when there was none).
+    pub fn beside_permutations(&self) -> u64 {
+        self.beside_permutations
     }
 
     /// The limits.
@@ -116,6 +132,9 @@ impl Executor {
             self.workers.push(WorkerBuffers::new(&self.limits));
         }
         self.engines.reserve(txs, workers, writes);
+        // Helper threads too, which the commitment's parts use even when the block ran
+        // on one thread. A failure here is reported by the first run that needs them.
+        let _ = self.pool.start(workers);
     }
 
     /// Executes `txs` over `state` without committing.
@@ -135,7 +154,10 @@ impl Executor {
     /// block after block saves an allocation, and the zeroing, of every receipt and of
     /// the output of writes per block).
     /// The engine is the core policy's choice for `mode` ([`Policy::choose`]), with its
-    /// fallback chain; `out.choice` says which engine ran and why.
+    /// fallback chain; `out.choice` says which engine ran and why. When the engine runs
+    /// on one worker (a contended block, say) and `mode` has more, the others hash the
+    /// block's transaction list meanwhile ([`TxList`]), and the next [`Self::commit`] of
+    /// these same transactions (the same slice, unchanged) uses it.
     pub fn execute_into(
         &mut self,
         state: &State<'_>,
@@ -157,9 +179,27 @@ impl Executor {
         out.receipts.resize(txs.len(), Receipt::EMPTY);
         let output = Output { receipts: &mut out.receipts, writes: &mut out.buffer };
         let block = Block { state, env: *env, txs };
-        let mut pool = PoolWorkers { pool: &mut self.pool, workers: &mut self.workers };
+        // The transaction list's share of the commitment, for the workers a one-worker
+        // engine leaves idle: helper `i` of `h` runs every `h`-th part from `i - 1`.
+        self.tx_list = None;
+        let list = TxList::new(txs, &mut self.digests, workers).ok().filter(|_| workers > 1);
+        let list_perms = AtomicU64::new(0);
+        let beside = |i: usize, helpers: usize, w: &mut WorkerBuffers| {
+            let Some(list) = &list else { return };
+            let mut h = Counting::new(CpuHasher::single_thread());
+            for p in (i - 1..list.parts()).step_by(helpers.max(1)) {
+                list.run_part(p, &mut h, &mut w.hash.scratch());
+            }
+            // Relaxed: read after the pool joined the helpers.
+            list_perms.fetch_add(h.permutations, Ordering::Relaxed);
+        };
+        let mut pool =
+            PoolWorkers { pool: &mut self.pool, workers: &mut self.workers, beside: Some(&beside) };
         let policy = Policy::new(mode);
         let (done, choice) = run_block(&policy, block, output, &mut self.engines, &mut pool)?;
+        if let Some(token) = list.and_then(TxList::finish) {
+            self.tx_list = Some((token, txs.as_ptr() as usize, txs.len(), list_perms.into_inner()));
+        }
         let (stats, written) = (done.stats, done.writes.len());
         out.written = written;
         out.exec_time = start.elapsed();
@@ -202,6 +242,10 @@ impl Executor {
             self.workers.push(WorkerBuffers::new(&self.limits));
         }
         Commit::check(txs, &executed.receipts, &self.digests)?;
+        // The transaction list hashed beside this block's execution, if it was.
+        let here = (txs.as_ptr() as usize, txs.len());
+        let tx_list = self.tx_list.take().filter(|&(_, at, n, _)| (at, n) == here);
+        let mut beside = 0;
         let mut staging = Staging::new(state, executed.writes(), &mut self.dirty, parts)?;
         let (number, gas) = (env.number, executed.stats.gas_used);
         let job = if parts == 1 {
@@ -212,7 +256,7 @@ impl Executor {
                 let beneficiary = env.beneficiary;
                 let done =
                     job.finish_levels(parent_hash, number, beneficiary, gas, &mut hasher, mem);
-                self.commit_permutations = hasher.permutations;
+                (self.commit_permutations, self.beside_permutations) = (hasher.permutations, 0);
                 return Ok(done);
             }
             job.run_part(0, &mut hasher, &mut self.hash.scratch());
@@ -226,7 +270,11 @@ impl Executor {
             let updates = staging.updates()?;
             pool.run(parts, &|i| updates.run_part(i)).map_err(|WorkerLost| lost())?;
             let tree = staging.finish();
-            let job = Commit::new(tree, txs, &executed.receipts, &mut self.digests)?;
+            let mut job = Commit::new(tree, txs, &executed.receipts, &mut self.digests)?;
+            if let Some((token, _, _, perms)) = tx_list {
+                job = job.with_tx_list(token);
+                beside = perms;
+            }
             let slots: Vec<Mutex<&mut WorkerBuffers>> =
                 self.workers[..parts].iter_mut().map(Mutex::new).collect();
             pool.run(parts, &|i| {
@@ -243,6 +291,7 @@ impl Executor {
         let header = job.finish(parent_hash, number, env.beneficiary, gas, &mut hasher, scratch);
         let hash = header.hash(&mut hasher);
         self.commit_permutations = hasher.permutations + worker_perms.into_inner();
+        self.beside_permutations = beside;
         Ok((header, hash))
     }
 }

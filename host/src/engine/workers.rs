@@ -10,10 +10,16 @@ use parex_core::policy::Workers;
 use super::buffers::WorkerBuffers;
 use crate::pool::{Pool, WorkerLost};
 
+/// Work for the workers that a one-worker engine leaves idle: helper `i` (1 and up)
+/// calls it with its index, how many helpers there are and its buffers.
+pub(super) type Beside<'p> = &'p (dyn Fn(usize, usize, &mut WorkerBuffers) + Sync);
+
 /// A pool's threads and the workers' buffers, for one block.
 pub(super) struct PoolWorkers<'p> {
     pub(super) pool: &'p mut Pool,
     pub(super) workers: &'p mut [WorkerBuffers],
+    /// Run beside the first one-worker engine ([`Workers::run_here`]), if any.
+    pub(super) beside: Option<Beside<'p>>,
 }
 
 impl Workers for PoolWorkers<'_> {
@@ -46,8 +52,22 @@ impl Workers for PoolWorkers<'_> {
             .fold(Ok(()), Result::and)
     }
 
+    /// Worker 0 runs `job` here; the other workers, on the helpers, run the
+    /// [`PoolWorkers::beside`] work meanwhile (once per block). A lost helper leaves its
+    /// share undone, which the beside work must allow for.
     fn run_here<R>(&mut self, job: impl FnOnce(WorkerMemory<'_>) -> R) -> R {
-        job(self.workers[0].worker())
+        let (first, rest) = self.workers.split_at_mut(1);
+        let Some(beside) = self.beside.take().filter(|_| !rest.is_empty()) else {
+            return job(first[0].worker());
+        };
+        let helpers = rest.len();
+        let slots: Vec<Mutex<&mut WorkerBuffers>> = rest.iter_mut().map(Mutex::new).collect();
+        let work = |i: usize| {
+            let mut w = slots[i - 1].lock().unwrap_or_else(PoisonError::into_inner);
+            beside(i, helpers, &mut w);
+        };
+        let (result, _) = self.pool.run_beside(helpers, &work, || job(first[0].worker()));
+        result
     }
 
     /// Spin briefly, then yield the core.

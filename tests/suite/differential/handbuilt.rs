@@ -159,3 +159,43 @@ fn empty_blocks_match() {
     let blocks = vec![vec![], gen.block(), vec![], gen.block()];
     assert_same_on(Path::Footprint, &world, &blocks, &[1, 2, 4], 2);
 }
+
+/// The transaction list hashed beside a one-worker engine belongs to the block executed
+/// last: committing a block executed before it hashes the block's own list (same roots
+/// as the sequential replay), and so does committing it after its own execution.
+#[test]
+fn a_transaction_list_hashed_beside_another_block_is_not_used() {
+    use parex::core::exec::BlockEnv;
+    use parex::host::chain::{state_capacity, WorldState};
+    use parex::host::engine::Executor;
+    let spec = Spec { fail_per_mille: 0, ..Spec::new(Workload::Transfers, 2, 600, 2, 0x7715) };
+    let (world, mut gen) = Generator::new(&spec);
+    let blocks = vec![gen.block(), gen.block()];
+    let want = replay_with(&world, &blocks, Mode::Sequential);
+    let capacity = state_capacity(&world, &blocks, &Limits::DEFAULT);
+    let mut loaded = WorldState::new(&world, capacity);
+    let (mut state, contracts) = loaded.load(&mut KeccakHasher).expect("genesis");
+    let env = |number| BlockEnv {
+        number,
+        beneficiary: world.beneficiary,
+        contracts,
+        limits: Limits::DEFAULT,
+    };
+    let mut exec = Executor::new(Limits::DEFAULT);
+    let mode = Mode::Parallel(2);
+    // Block 1 executed, then block 2 (on the state before block 1: its list is what
+    // counts here), then block 1 committed: block 2's list must not be used for it.
+    let first = exec.execute(&state, &env(1), &blocks[0], mode).expect("block 1");
+    exec.execute(&state, &env(1), &blocks[1], mode).expect("block 2, early");
+    assert_eq!(first.choice.engine, EngineKind::Sequential, "a contended block runs on one worker");
+    let (_, hash) = exec
+        .commit(&mut state, [0; 32], &env(1), &blocks[0], &first, &mut KeccakHasher, 2)
+        .expect("commit 1");
+    assert_eq!(hash, want.blocks[0].hash, "block 1");
+    let second = exec.execute(&state, &env(2), &blocks[1], mode).expect("block 2");
+    let (_, hash) = exec
+        .commit(&mut state, hash, &env(2), &blocks[1], &second, &mut KeccakHasher, 2)
+        .expect("commit 2");
+    assert!(exec.beside_permutations() > 0, "block 2's list was hashed beside it");
+    assert_eq!(hash, want.blocks[1].hash, "block 2");
+}
