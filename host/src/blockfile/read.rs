@@ -16,10 +16,29 @@ use super::schema::{BlockFile, GenesisFile, KindJson};
 use super::{InputError, MAX_BLOCK_TXS, MAX_CODE_BYTES};
 use crate::workload::World;
 
-/// Reads a file to a string; errors name the file.
+/// Reads a file to a string; errors name the file (and, for text that is not UTF-8 or
+/// starts with a byte order mark, the position).
 pub fn read_text(path: &Path) -> Result<String, InputError> {
-    fs::read_to_string(path)
-        .map_err(|e| InputError::file(path.display().to_string(), format!("cannot read: {e}")))
+    let name = path.display().to_string();
+    let bytes =
+        fs::read(path).map_err(|e| InputError::file(name.clone(), format!("cannot read: {e}")))?;
+    let at = |text: &[u8], message: String| {
+        let line = text.iter().filter(|&&b| b == b'\n').count() + 1;
+        let last = text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        let column = String::from_utf8_lossy(&text[last..]).chars().count() + 1;
+        InputError { file: name.clone(), position: Some((line, column)), field: None, message }
+    };
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let good = e.utf8_error().valid_up_to();
+        let byte = e.as_bytes()[good];
+        at(&e.as_bytes()[..good], format!("not UTF-8 text: byte {byte:#04x} here"))
+    })?;
+    if text.starts_with('\u{feff}') {
+        let message = "the file starts with a byte order mark (U+FEFF); JSON files are read \
+                       without one: save it as UTF-8 without BOM";
+        return Err(at(b"", message.to_string()));
+    }
+    Ok(text)
 }
 
 /// Deserializes `text` strictly, mapping every error to an [`InputError`].
@@ -114,6 +133,17 @@ pub fn parse_genesis(file: &str, text: &str) -> Result<World, InputError> {
                 format!(
                     "duplicate storage word {:#x} slot {:#x} (also storage[{j}])",
                     s.address.0, s.slot.0
+                ),
+            ));
+        }
+        if world.contracts.binary_search_by_key(&s.address.0, |c| c.0 .0).is_err() {
+            return Err(invalid(
+                file,
+                text,
+                &[Key("storage"), Index(i), Key("address")],
+                format!(
+                    "{:#x} is not a contract of this genesis (storage belongs to contracts)",
+                    s.address.0
                 ),
             ));
         }

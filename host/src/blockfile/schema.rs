@@ -9,7 +9,7 @@ use super::values::{Addr, Amount, HexBytes, Slot, Word};
 
 /// A genesis file (`genesis.json`).
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a genesis object")]
 pub struct GenesisFile {
     /// Receives every fee.
     pub beneficiary: Addr,
@@ -26,7 +26,7 @@ pub struct GenesisFile {
 
 /// One genesis account.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "an account object")]
 pub struct AccountJson {
     /// Its address.
     pub address: Addr,
@@ -39,7 +39,7 @@ pub struct AccountJson {
 
 /// One genesis contract.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a contract object")]
 pub struct ContractJson {
     /// Its address.
     pub address: Addr,
@@ -52,7 +52,7 @@ pub struct ContractJson {
 
 /// One genesis storage word.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a storage entry object")]
 pub struct StorageJson {
     /// The contract.
     pub address: Addr,
@@ -64,7 +64,7 @@ pub struct StorageJson {
 
 /// A block file (`blocks/0001.json`).
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a block object")]
 pub struct BlockFile {
     /// The block number; when present it must be the block's position in the chain
     /// (1 for the first block given).
@@ -86,7 +86,7 @@ pub enum KindJson {
 
 /// One transaction.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a transaction object")]
 pub struct TxJson {
     /// Sender.
     pub from: Addr,
@@ -149,7 +149,7 @@ impl From<KeyKind> for KeyJson {
 
 /// One declared access.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "an access entry object")]
 pub struct AccessJson {
     /// The account.
     pub address: Addr,
@@ -170,7 +170,7 @@ fn is_zero_slot(s: &Slot) -> bool {
 /// The `--dump-state` document: every state word after the last block, in Merkle leaf
 /// order.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a state dump object")]
 pub struct StateDump {
     /// Number of the last block applied (0: the genesis).
     pub block_number: u64,
@@ -184,7 +184,7 @@ pub struct StateDump {
 
 /// One state word.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a state entry object")]
 pub struct EntryJson {
     /// The account.
     pub address: Addr,

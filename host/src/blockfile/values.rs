@@ -38,6 +38,8 @@ const WORD_TEXT: &str = "an unsigned 64-bit integer or a 0x-prefixed hex string"
 fn describe_f64(v: f64) -> String {
     if v.is_finite() && v.fract() == 0.0 && v >= 18_446_744_073_709_551_616.0 {
         "a number larger than 18446744073709551615".to_string()
+    } else if v == 0.0 && v.is_sign_negative() {
+        "-0 (a negative zero: write 0)".to_string()
     } else if v < 0.0 {
         format!("the negative number {v}")
     } else {

@@ -18,6 +18,18 @@ pub(super) fn per_mille(s: &str) -> Result<u32, String> {
     }
 }
 
+/// Most workers `--threads` takes: far above the cores of any machine parex runs on,
+/// and low enough that every worker's buffers (under 1 MiB each) and thread start.
+pub(super) const MAX_THREADS: usize = 512;
+
+/// Workers: 1 to [`MAX_THREADS`].
+pub(super) fn thread_count(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(v) if (1..=MAX_THREADS).contains(&v) => Ok(v),
+        _ => Err(format!("expected a number of threads from 1 to {MAX_THREADS}, got `{s}`")),
+    }
+}
+
 /// A positive integer.
 pub(super) fn positive(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
@@ -40,17 +52,18 @@ pub(super) fn block_txs(s: &str) -> Result<usize, String> {
 // What to generate, for `bench` and `gen` (no doc comment: clap would show it in --help).
 #[derive(Args, Debug)]
 pub(super) struct WorkloadOpts {
-    /// User accounts (for transfers and token: the contention knob; 2 is fully hot).
+    /// User accounts (for transfers and token: the contention knob; 2 is fully hot)
+    /// [default: 10000; for transfers and token, `--hot` when given].
     #[arg(long, value_parser = positive)]
     pub(super) accounts: Option<usize>,
     /// The workload's contention knob: AMM pools, NFT collections, DAO proposals,
     /// DePIN providers per pool, game players per match, mixed hot contracts.
     #[arg(long, value_parser = positive, value_name = "N")]
     pub(super) hot: Option<usize>,
-    /// Transactions per block.
+    /// Transactions per block [default: bench 5000, gen 1000].
     #[arg(long, value_parser = block_txs)]
     pub(super) txs: Option<usize>,
-    /// Blocks.
+    /// Blocks [default: bench 2, gen 1].
     #[arg(long, value_parser = positive)]
     pub(super) blocks: Option<usize>,
     /// Generator seed.
@@ -64,7 +77,8 @@ pub(super) struct WorkloadOpts {
     pub(super) fail: u32,
 }
 
-/// The default of `--threads`: the available hardware threads.
+/// The default of `--threads`: the available hardware threads (at most
+/// [`MAX_THREADS`]).
 pub(super) fn available_threads() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
+    std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_THREADS)
 }

@@ -7,7 +7,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use parex_offload::HasherKind;
 
-use super::args::{available_threads, parse_workload, positive, WorkloadOpts};
+use super::args::{available_threads, parse_workload, positive, thread_count, WorkloadOpts};
 use super::error::{output_error, CliError};
 use super::hashing::{open_hasher, HasherOpts};
 use super::print_json;
@@ -21,8 +21,9 @@ pub(super) struct BenchArgs {
     workload: Option<Workload>,
     #[command(flatten)]
     w: WorkloadOpts,
-    /// Workers of the parallel engine (default: the available hardware threads).
-    #[arg(long, value_parser = positive)]
+    /// Workers of the parallel engine, at most 512 (default: the available hardware
+    /// threads).
+    #[arg(long, value_parser = thread_count)]
     threads: Option<usize>,
     /// Measured rounds per engine after the warm-up; the median is reported.
     #[arg(long, value_parser = positive, default_value_t = bench::DEFAULT_REPEATS)]

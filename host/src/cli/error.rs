@@ -4,6 +4,7 @@ use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
+use clap::error::ErrorKind;
 use parex_core::error::{BlockError, GenesisError};
 use parex_offload::{HexError, OffloadError};
 
@@ -19,8 +20,8 @@ pub const EXIT_FAILURE: i32 = 1;
 pub const EXIT_BAD_INPUT: i32 = 2;
 
 /// What ended a command. [`CliError::exit_code`] chooses the exit status from the variant;
-/// `Display` is the one line printed after `parex: error: ` (a [`CliError::Usage`] is
-/// printed as clap renders it instead, usage text included).
+/// `Display` is the one line printed after `parex: error: ` (for a [`CliError::Usage`],
+/// clap's first line).
 #[derive(Debug)]
 pub enum CliError {
     /// The command line does not parse (exit status 2).
@@ -35,6 +36,11 @@ pub enum CliError {
         path: PathBuf,
         /// Why it cannot be read.
         source: io::Error,
+    },
+    /// `--dump-state` names a directory, not a file (exit status 2).
+    DumpStateIsDir {
+        /// The path given.
+        file: PathBuf,
     },
     /// `--dump-state` names a file in a directory that does not exist (exit status 2).
     DumpStateDir {
@@ -146,6 +152,7 @@ impl CliError {
             | Self::DeviceSpec(_)
             | Self::ProgramBinary { .. }
             | Self::DumpStateDir { .. }
+            | Self::DumpStateIsDir { .. }
             | Self::Genesis { .. }
             | Self::BlockCapacity { .. }
             | Self::Stdin { .. }
@@ -167,11 +174,35 @@ impl CliError {
 
     fn message(&self, f: &mut dyn fmt::Write) -> fmt::Result {
         match self {
-            Self::Usage(e) => write!(f, "{}", e.to_string().trim_end()),
+            // clap's message (`error: ...` and the lines that complete it) on one line,
+            // then its `Usage:` line if it has one, and a pointer to `--help` instead of
+            // the rest. With no command at all, clap renders the whole help instead.
+            Self::Usage(e) => {
+                let text = e.render().to_string();
+                let lines: Vec<&str> =
+                    text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+                let usage = lines.iter().find(|l| l.starts_with("Usage:"));
+                let message = if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                    "no command given".to_string()
+                } else {
+                    let body = lines
+                        .iter()
+                        .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more"));
+                    let body = body.copied().collect::<Vec<_>>().join(" ");
+                    body.strip_prefix("error:").unwrap_or(&body).trim().to_string()
+                };
+                match usage {
+                    Some(usage) => write!(f, "{message} ({usage}; see --help)"),
+                    None => write!(f, "{message} (see --help)"),
+                }
+            }
             Self::Input(e) => write!(f, "{e}"),
             Self::DeviceSpec(e) => write!(f, "--device: {e}"),
             Self::ProgramBinary { path, source } => {
                 write!(f, "--program-binary {}: cannot read: {source}", path.display())
+            }
+            Self::DumpStateIsDir { file } => {
+                write!(f, "--dump-state {}: is a directory, not a file", file.display())
             }
             Self::DumpStateDir { file, dir } => write!(
                 f,
@@ -251,6 +282,7 @@ impl std::error::Error for CliError {
             Self::Json(e) => Some(e),
             Self::Bench { error, .. } => Some(error),
             Self::DumpStateDir { .. }
+            | Self::DumpStateIsDir { .. }
             | Self::MessageTooLong { .. }
             | Self::RootsDiffer { .. }
             | Self::OpenClNotCompiled => None,
@@ -310,6 +342,16 @@ mod tests {
             "determinism violated: amm (low): a replay differs from the sequential warm-up"
         );
         assert!(CliError::OpenClNotCompiled.to_string().contains("--features opencl"));
+        let usage =
+            <super::super::Cli as clap::Parser>::try_parse_from(["parex", "bench", "--txs", "0"])
+                .expect_err("a usage error");
+        let e = CliError::Usage(usage);
+        assert_eq!(e.exit_code(), EXIT_BAD_INPUT);
+        assert_eq!(
+            e.to_string(),
+            "invalid value '0' for '--txs <TXS>': expected a number of transactions from 1 to \
+             1000000, got `0` (see --help)"
+        );
         assert_eq!(
             OffloadReason(&OffloadError::OpenClNotCompiled).to_string(),
             CliError::OpenClNotCompiled.to_string()

@@ -31,14 +31,17 @@ fn write_file(path: &Path, text: &str) -> Result<(), CliError> {
 
 /// `parex gen`.
 pub(super) fn execute(a: GenArgs, stdout: &mut dyn Write) -> Result<(), CliError> {
+    // The accounts and knob `bench` gives the same flags (its low level when neither is
+    // given), so that the same flags give the same chain.
+    let (_, accounts, hot) = bench::levels(a.workload, a.w.accounts, a.w.hot)[0];
     let mut spec = Spec::new(
         a.workload,
-        a.w.accounts.unwrap_or(bench::DEFAULT_ACCOUNTS),
+        accounts,
         a.w.txs.unwrap_or(1_000),
         a.w.blocks.unwrap_or(1),
         a.w.seed,
     );
-    spec.hot = a.w.hot;
+    spec.hot = hot;
     spec.fail_per_mille = a.w.fail;
     spec.declare_per_mille = a.w.declare;
     let blocks_dir = a.out.join("blocks");

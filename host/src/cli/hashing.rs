@@ -9,10 +9,11 @@ use parex_offload::{DeviceSpec, HasherKind, OffloadError};
 
 use super::error::{CliError, OffloadReason};
 
-/// Which hasher computes roots and hashes.
+/// Which Keccak-256 backend hashes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
 enum HasherArg {
-    /// tiny-keccak on the CPU.
+    /// The CPU: several messages per permutation with AVX-512 or AVX2 when present,
+    /// tiny-keccak otherwise.
     #[default]
     Cpu,
     /// An OpenCL device (falls back to the CPU with a warning when unavailable).
@@ -30,7 +31,8 @@ impl From<HasherArg> for HasherKind {
 
 #[derive(Args, Debug, Clone)]
 pub(super) struct HasherOpts {
-    /// Hasher for state roots, transaction and receipt roots and block hashes.
+    /// Keccak-256 backend: for `run` and `bench` the state, transaction and receipt roots
+    /// and the block hashes; for `hash` the messages read.
     #[arg(long, value_enum, default_value_t = HasherArg::Cpu)]
     hasher: HasherArg,
     /// OpenCL device: `auto`, `P:D`, `N`, `cpu`, `gpu`, `accelerator` or a name part.

@@ -92,6 +92,9 @@ where
     let flushed = stdout.flush();
     match result.and_then(|()| flushed.map_err(output_error)) {
         Ok(()) => EXIT_OK,
+        // The reader went away (`parex run | head`): it has what it wanted; as for other
+        // tools in a pipe, that is no error.
+        Err(CliError::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => EXIT_OK,
         Err(e) => report(&e, stderr),
     }
 }
@@ -102,12 +105,8 @@ fn print_json<T: Serialize>(doc: &T, stdout: &mut dyn Write) -> Result<(), CliEr
     writeln!(stdout, "{text}").map_err(output_error)
 }
 
-/// Prints `e` on `stderr` (clap's own text for usage errors, else one line) and returns
-/// its exit status.
+/// Prints `e` on `stderr` as one line and returns its exit status.
 fn report(e: &CliError, stderr: &mut dyn Write) -> i32 {
-    let _ = match e {
-        CliError::Usage(usage) => write!(stderr, "{usage}"),
-        e => writeln!(stderr, "parex: error: {e}"),
-    };
+    let _ = writeln!(stderr, "parex: error: {e}");
     e.exit_code()
 }

@@ -10,7 +10,7 @@ use parex_core::exec::Limits;
 use parex_offload::hex::hash_hex;
 use serde::Serialize;
 
-use super::args::{available_threads, block_txs, positive};
+use super::args::{available_threads, block_txs, thread_count};
 use super::error::{output_error, CliError};
 use super::hashing::{open_hasher, HasherOpts};
 use super::print_json;
@@ -27,8 +27,9 @@ pub(super) struct RunArgs {
     /// A block file; repeat for a chain, in order.
     #[arg(long = "block", value_name = "FILE", required = true)]
     blocks: Vec<PathBuf>,
-    /// Workers of the parallel engine (default: the available hardware threads).
-    #[arg(long, value_parser = positive, conflicts_with = "sequential")]
+    /// Workers of the parallel engine, at most 512 (default: the available hardware
+    /// threads).
+    #[arg(long, value_parser = thread_count, conflicts_with = "sequential")]
     threads: Option<usize>,
     /// Use the sequential reference executor.
     #[arg(long)]
@@ -141,6 +142,9 @@ pub(super) fn execute(
         if !dir.is_dir() {
             return Err(CliError::DumpStateDir { file: dump.clone(), dir: dir.to_path_buf() });
         }
+        if dump.is_dir() {
+            return Err(CliError::DumpStateIsDir { file: dump.clone() });
+        }
     }
     let world = blockfile::load_genesis(&a.genesis)?;
     let blocks = blockfile::load_blocks(&a.blocks, &world, a.max_txs)?;
@@ -217,18 +221,19 @@ pub(super) fn execute(
         state_root: hash_hex(&state_root),
         block_hash: hash_hex(&block_hash),
     };
-    if a.json {
-        print_json(&doc, stdout)?;
-    } else {
-        print_run(&doc, stdout).map_err(output_error)?;
-    }
+    // The state first: a reader that stops reading the report early (`parex run | head`)
+    // loses none of it.
     if let Some(path) = &a.dump_state {
         let number = out.blocks.last().map_or(0, |b| b.header.number);
         let text = blockfile::state_to_json(number, &block_hash, &state_root, &out.state);
         blockfile::write_atomic(path, text.as_bytes())
             .map_err(|source| CliError::DumpState { path: path.clone(), source })?;
     }
-    Ok(())
+    if a.json {
+        print_json(&doc, stdout)
+    } else {
+        print_run(&doc, stdout).map_err(output_error)
+    }
 }
 
 /// The text form of `doc`: the genesis and every block's hash, root and receipts.

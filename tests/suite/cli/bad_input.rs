@@ -297,10 +297,68 @@ fn usage_errors_exit_2() {
     ] {
         let out = parex(args);
         assert_eq!(out.code, 2, "{args:?}: {out:?}");
+        assert_eq!(out.stderr.lines().count(), 1, "one line: {args:?}: {out:?}");
+        assert!(out.stderr.starts_with("parex: error: "), "{args:?}: {out:?}");
+    }
+    // Issue #16: thousands of threads crashed the process (a helper thread could not
+    // set up its stack guard); `--threads` is bounded, and says so.
+    for args in [
+        &["bench", "--threads", "30000"][..],
+        &["run", "--threads", "20000", "--genesis", "g.json", "--block", "b.json"],
+    ] {
+        let out = parex(args);
+        assert_eq!(out.code, 2, "{args:?}: {out:?}");
+        assert_eq!(out.stderr.lines().count(), 1, "one line: {args:?}: {out:?}");
+        assert!(
+            out.stderr.contains("--threads") && out.stderr.contains("from 1 to 512"),
+            "{out:?}"
+        );
     }
     let out = parex(&["--help"]);
     assert_eq!(out.code, 0);
     for cmd in ["bench", "gen", "run", "devices", "hash", "hash-bench"] {
         assert!(out.stdout.contains(cmd), "{cmd}: {out:?}");
     }
+}
+
+/// Issue #16's corners of the files, each once reported badly: a byte order mark
+/// ("expected value at 1:1"), bytes that are not UTF-8 (no position), a value where a
+/// transaction goes (the internal type's name), `-0` ("a fraction or an exponent") and
+/// genesis storage for an address with no contract (accepted).
+#[test]
+fn file_corners_say_what_they_are() {
+    let e = rejects(
+        None,
+        Some("\u{feff}{\"transactions\": []}"),
+        &[],
+        &["block.json:1:1", "byte order mark"],
+    );
+    assert!(!e.contains("expected value"), "{e}");
+    let dir = TempDir::new("utf8");
+    let genesis = small_genesis(&dir);
+    let bad = dir.path("bad.json");
+    std::fs::write(&bad, b"{\"transactions\": [\n  {\"from\": \"0x10\xff\"}]}").unwrap();
+    let out = parex(&run_args(&genesis, &[s(&bad)], &[]));
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stderr.contains("bad.json:2:17") && out.stderr.contains("not UTF-8"), "{out:?}");
+    let e = rejects(
+        None,
+        Some("{\"transactions\": [1]}"),
+        &[],
+        &["transactions[0]", "a transaction object"],
+    );
+    assert!(!e.contains("TxJson"), "{e}");
+    let e = rejects(
+        None,
+        Some(&block_with(&tx_set("value", "-0"))),
+        &[],
+        &["transactions[1].value", "negative zero"],
+    );
+    assert!(!e.contains("fraction"), "{e}");
+    rejects(
+        Some(r#"{"beneficiary":"0xbeef","storage":[{"address":"0x1000","slot":1,"value":2}]}"#),
+        Some("{\"transactions\": []}"),
+        &[],
+        &["genesis.json:1:", "storage[0].address", "not a contract"],
+    );
 }

@@ -98,4 +98,63 @@ fn dump_state_is_written_only_on_success_and_atomically() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     assert_eq!(names, ["state.json"]);
+    // Issue #16: a directory named as the dump was only found after the whole run.
+    let out = parex(&run_args(&genesis, &blocks, &["--dump-state", &s(&dir.path("out"))]));
+    assert_eq!(out.code, 2, "{out:?}");
+    assert_eq!((out.stdout.as_str(), out.stderr.lines().count()), ("", 1), "{out:?}");
+    assert!(out.stderr.contains("is a directory"), "{out:?}");
+}
+
+/// A reader that goes away after the first bytes, like `head -c 10`.
+struct ClosesEarly(usize);
+
+impl std::io::Write for ClosesEarly {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.0 == 0 {
+            return Err(std::io::ErrorKind::BrokenPipe.into());
+        }
+        let n = buf.len().min(self.0);
+        self.0 -= n;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Issue #16: `parex run | head` said "Broken pipe", exited 1 and wrote no dump. A
+/// reader that stops early is no error, and the dump is complete.
+#[test]
+fn a_reader_that_stops_early_loses_no_dump() {
+    let dir = TempDir::new("pipe");
+    let blocks = gen(&dir, Workload::Transfers, 10, 20, 2);
+    let genesis = s(&dir.path("genesis.json"));
+    let dump = s(&dir.path("state.json"));
+    let args = run_args(&genesis, &blocks, &["--dump-state", &dump]);
+    let argv = std::iter::once("parex").chain(args.iter().copied());
+    let mut stderr = Vec::new();
+    let code = parex::host::cli::run(argv, &mut &b""[..], &mut ClosesEarly(10), &mut stderr);
+    assert_eq!((code, String::from_utf8_lossy(&stderr).as_ref()), (0, ""));
+    let full = parex(&run_args(&genesis, &blocks, &["--dump-state", &s(&dir.path("again.json"))]));
+    assert_eq!(full.code, 0, "{full:?}");
+    let (a, b) = (std::fs::read(&dump).unwrap(), std::fs::read(dir.path("again.json")).unwrap());
+    assert_eq!(a, b, "the dump of the interrupted run is complete");
+}
+
+/// Issue #16: `gen --workload transfers --hot 2` wrote 10,001 accounts where `bench
+/// --hot 2` uses 2; `hash --help` described `--hasher` as hashing roots; `gen --help`
+/// showed no defaults.
+#[test]
+fn gen_follows_bench_flags_and_help_says_what_each_flag_does() {
+    let dir = TempDir::new("genhot");
+    let out = parex(&["gen", "--workload", "transfers", "--hot", "2", "--out", &s(&dir.0)]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let genesis: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path("genesis.json")).unwrap()).unwrap();
+    let accounts = genesis["accounts"].as_array().map_or(0, Vec::len);
+    assert!(accounts <= 3, "2 users (and the beneficiary), got {accounts}: {out:?}");
+    let hash = parex(&["hash", "--help"]);
+    assert!(hash.stdout.contains("for `hash` the messages read"), "{hash:?}");
+    let gen = parex(&["gen", "--help"]);
+    assert!(gen.stdout.contains("default: bench 5000, gen 1000"), "{gen:?}");
 }
