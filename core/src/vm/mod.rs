@@ -383,8 +383,11 @@ impl Machine<'_, '_> {
                 Op::Keccak => {
                     let len = tri!(self.pop());
                     let off = tri!(self.pop());
+                    // All of the instruction's gas before it touches memory
+                    // (docs/semantics.md): a length past memory that gas cannot pay for
+                    // either is out of gas.
+                    tri!(self.charge(GAS_KECCAK_WORD_U64.saturating_mul(len.div_ceil(8))));
                     let r = tri!(self.mem_range(off, len));
-                    tri!(self.charge(GAS_KECCAK_WORD_U64 * len.div_ceil(8)));
                     let h = keccak256(&self.memory[r]);
                     tri!(self.push(prefix_u64(&h)));
                 }

@@ -169,3 +169,30 @@ fn memory_is_zeroed_at_each_run() {
         assert_eq!(out.output, 0);
     }
 }
+
+/// docs/semantics.md's memory limit is the caller's buffer: with the host's 1,024 bytes
+/// the last word starts at 1,016; a word at 1,017 is out of bounds. With the host's 256
+/// words of stack the 257th push overflows.
+#[test]
+fn the_limits_are_the_buffers() {
+    let word_at = |off: u64| {
+        asm(|a| {
+            a.push(off).push(7).op(Op::MStore).push(off).op(Op::MLoad).op(Op::Return);
+        })
+    };
+    let out = run_with(&word_at(1016), GAS, &mut MapHost::new(), 256, 1024);
+    assert_eq!((out.status, out.output), (Status::Success, 7), "{out:?}");
+    let out = run_with(&word_at(1017), GAS, &mut MapHost::new(), 256, 1024);
+    assert_eq!(out.status, Status::MemoryOutOfBounds, "{out:?}");
+    let pushes = |n: usize| {
+        asm(|a| {
+            for _ in 0..n {
+                a.push(1);
+            }
+            a.op(Op::Stop);
+        })
+    };
+    assert_eq!(run_with(&pushes(256), GAS, &mut MapHost::new(), 256, 1024).status, Status::Success);
+    let out = run_with(&pushes(257), GAS, &mut MapHost::new(), 256, 1024);
+    assert_eq!(out.status, Status::StackOverflow, "{out:?}");
+}

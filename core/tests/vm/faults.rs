@@ -1,6 +1,7 @@
 //! Every fault: its status, and all gas consumed.
 
 use parex_core::receipt::Status;
+use parex_core::vm::opcode::GAS_KECCAK_WORD;
 use parex_core::vm::{self, Exit, Interrupt, Op, VmScratch};
 use parex_core::StateKey;
 
@@ -231,13 +232,27 @@ fn memory_out_of_bounds() {
         asm(|a| {
             a.push(u64::MAX).push(2).op(Op::Keccak);
         }),
-        asm(|a| {
-            a.push(2).push(u64::MAX).op(Op::Keccak);
-        }),
     ];
     for code in programs {
         assert_fault(run(&code, GAS), Status::MemoryOutOfBounds, GAS);
     }
+    // Issue #16: gas before memory. A KECCAK length past memory that the gas cannot pay
+    // for either (its per-word gas saturates) is out of gas; one that it can pay for is
+    // out of memory after paying.
+    let huge = asm(|a| {
+        a.push(2).push(u64::MAX).op(Op::Keccak);
+    });
+    assert_fault(run(&huge, GAS), Status::OutOfGas, GAS);
+    let affordable = asm(|a| {
+        a.push(0).push(257).op(Op::Keccak);
+    });
+    let static_gas = gas_of(&[Op::Push1, Op::Push8, Op::Keccak]);
+    let word_gas = GAS_KECCAK_WORD * 257u64.div_ceil(8);
+    assert_fault(
+        run(&affordable, static_gas + word_gas - 1),
+        Status::OutOfGas,
+        static_gas + word_gas - 1,
+    );
     assert_eq!(
         run(
             &asm(|a| {

@@ -217,3 +217,24 @@ fn block_gas_used_saturates() {
     let out = replay_with(&w, &[txs], Mode::Sequential);
     assert_eq!(out.blocks[0].header.gas_used, u64::MAX);
 }
+
+/// Issue #16: the limits that decide `capacity_exceeded`, stack overflow and memory out
+/// of bounds, as docs/semantics.md ("Per-transaction limits") states them for `parex`.
+#[test]
+fn the_documented_limits_are_the_hosts() {
+    use parex::core::exec::Limits;
+    use parex::host::engine::{VM_MEMORY, VM_STACK};
+    let l = Limits::DEFAULT;
+    assert_eq!((l.max_reads, l.max_writes, l.max_logs), (16, 16, 8));
+    assert_eq!((VM_STACK, VM_MEMORY), (256, 1024));
+    let doc = include_str!("../../../docs/semantics.md");
+    for row in [
+        "| distinct keys read by the VM | 16 |",
+        "| distinct keys written by the VM | 16 |",
+        "| logs | 8 |",
+        "| VM stack | 256 words |",
+        "| VM memory | 1,024 bytes",
+    ] {
+        assert!(doc.contains(row), "docs/semantics.md lost {row:?}");
+    }
+}
