@@ -415,13 +415,18 @@ impl Machine<'_, '_> {
 const GAS_KECCAK_WORD_U64: u64 = opcode::GAS_KECCAK_WORD;
 
 /// Moves `amount` from `from`'s balance to `to`'s: the debit reads and writes, the credit
-/// is a commutative add. Shared by `TRANSFER`, call values and native transfers.
+/// is a commutative add. Shared by `TRANSFER`, call values and native transfers. An
+/// amount of zero moves nothing and touches no key (docs/semantics.md, "Zero amounts"),
+/// like a zero fee.
 pub(crate) fn transfer<H: Host>(
     host: &mut H,
     from: Address,
     to: Address,
     amount: u64,
 ) -> Result<(), Exit> {
+    if amount == 0 {
+        return Ok(());
+    }
     let key = StateKey::balance(from);
     let bal = host.load(&key)?;
     let left = bal.checked_sub(amount).ok_or(Exit::Halt(Status::InsufficientBalance))?;

@@ -238,3 +238,34 @@ fn the_documented_limits_are_the_hosts() {
         assert!(doc.contains(row), "docs/semantics.md lost {row:?}");
     }
 }
+
+/// Issue #16: one rule for amounts of zero (docs/semantics.md, "Zero amounts"): a zero
+/// fee, a zero-value transfer, a call's zero value and a contract's `TRANSFER` of zero
+/// move nothing and create no key; a non-zero amount creates the key it credits.
+#[test]
+fn zero_amounts_create_no_key() {
+    let fresh = Address(0xF00D);
+    let payer = program(|a| {
+        a.push(0xF00E).push(0).op(Op::Transfer).op(Op::Stop);
+    });
+    // The beneficiary has no balance key in this world, and C0 none either.
+    let mut w = world(vec![(C0, payer)], &[]);
+    w.accounts.retain(|a| a.addr != BENEFICIARY);
+    let free = |from, nonce, to, value| Transaction::transfer(from, nonce, to, value, 1_000, 0);
+    let txs = vec![
+        free(ALICE, 0, fresh, 0),
+        Transaction::call(BOB, 0, C0, 0, &[], GAS, 0).expect("no args"),
+        free(CAROL, 0, Address(0xF00F), 5),
+    ];
+    let (receipts, words) = run(&w, &txs);
+    assert!(receipts.iter().all(|r| r.status == Status::Success), "{receipts:?}");
+    for key in [
+        StateKey::balance(fresh),
+        StateKey::balance(BENEFICIARY),
+        StateKey::balance(C0),
+        StateKey::balance(Address(0xF00E)),
+    ] {
+        assert!(!words.0.contains_key(&key), "{key:?} was created: {words:?}");
+    }
+    assert_eq!(words.bal(Address(0xF00F)), 5, "a non-zero credit creates its key");
+}
