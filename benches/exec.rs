@@ -38,7 +38,7 @@ fn bench_case(c: &mut Criterion, name: &str, spec: Spec, modes: &[(&str, Mode)])
     let mut group = support::block_group(c, name, txs.len());
     for &(label, mode) in modes {
         let mut exec = Executor::new(limits);
-        exec.reserve(txs.len(), mode.workers());
+        exec.reserve(&txs, mode);
         // Results go to one reused `Executed`, so that no iteration pays for allocating
         // (and faulting in) fresh receipt and write vectors.
         let mut out = Executed::default();

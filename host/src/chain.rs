@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use parex_core::block::BlockHeader;
-use parex_core::engine::Choice;
+use parex_core::engine::{writes_at_most, Choice};
 use parex_core::error::{BlockError, GenesisError};
 use parex_core::exec::{BlockEnv, ExecStats, Limits};
 use parex_core::hash::Hasher;
@@ -74,8 +74,9 @@ impl std::error::Error for ReplayError {}
 
 /// Capacity given to the state: the genesis plus room for what the blocks may create.
 pub fn state_capacity(world: &World, blocks: &[Vec<Transaction>], limits: &Limits) -> usize {
-    let txs: usize = blocks.iter().map(Vec::len).sum();
-    world.words() + txs * limits.writes_per_tx() + 16
+    // Each transaction creates at most the keys it may write (a transfer its footprint).
+    let writes: usize = blocks.iter().flatten().map(|tx| writes_at_most(tx, limits)).sum();
+    world.words() + writes + 16
 }
 
 /// A world's contracts and state memory: the one place a [`World`] becomes a

@@ -81,9 +81,29 @@ impl<'a> Output<'a> {
         (txs, if txs == 0 { 1 } else { txs * limits.writes_per_tx() })
     }
 
+    /// `(receipts, writes)` lengths that suffice for the block `txs` under `limits`
+    /// whatever the engine: each transaction adds at most the keys it may write, which
+    /// for a native transfer is its footprint ([`Transaction::footprint`], at most
+    /// [`crate::tx::FOOTPRINT`] keys) and for a call `limits.writes_per_tx()`. At most
+    /// [`Self::lengths`] of as many transactions, and far less for a block of transfers.
+    pub fn lengths_of(txs: &[Transaction], limits: &Limits) -> (usize, usize) {
+        let writes = txs.iter().map(|tx| writes_at_most(tx, limits)).sum::<usize>();
+        (txs.len(), writes.max(1))
+    }
+
     /// The same memory, borrowed for shorter (to try another engine afterwards).
     pub fn reborrow(&mut self) -> Output<'_> {
         Output { receipts: self.receipts, writes: self.writes }
+    }
+}
+
+/// The distinct keys `tx` may write: its footprint's for a native transfer, the limits'
+/// for a call.
+pub fn writes_at_most(tx: &Transaction, limits: &Limits) -> usize {
+    if tx.has_footprint() {
+        crate::tx::FOOTPRINT
+    } else {
+        limits.writes_per_tx()
     }
 }
 

@@ -45,6 +45,9 @@ pub use write::{
 pub const MAX_BLOCK_TXS: usize = 1_000_000;
 /// Most bytes of code one genesis contract may have.
 pub const MAX_CODE_BYTES: usize = 65_536;
+/// Largest genesis or block file read: 1 GiB (a block of [`MAX_BLOCK_TXS`] transfers
+/// takes about 110 MB, a call with a full access list under 1 KB).
+pub const MAX_FILE_BYTES: u64 = 1 << 30;
 
 /// A rejected input file: one line naming the file, the position and the field.
 #[derive(Clone, Debug, PartialEq, Eq)]

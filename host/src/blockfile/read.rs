@@ -13,15 +13,14 @@ use serde::de::DeserializeOwned;
 
 use super::locate::{invalid, Seg};
 use super::schema::{BlockFile, GenesisFile, KindJson};
-use super::{InputError, MAX_BLOCK_TXS, MAX_CODE_BYTES};
+use super::{InputError, MAX_BLOCK_TXS, MAX_CODE_BYTES, MAX_FILE_BYTES};
 use crate::workload::World;
 
 /// Reads a file to a string; errors name the file (and, for text that is not UTF-8 or
 /// starts with a byte order mark, the position).
 pub fn read_text(path: &Path) -> Result<String, InputError> {
     let name = path.display().to_string();
-    let bytes =
-        fs::read(path).map_err(|e| InputError::file(name.clone(), format!("cannot read: {e}")))?;
+    let bytes = read_bounded(path).map_err(|e| InputError::file(name.clone(), e))?;
     let at = |text: &[u8], message: String| {
         let line = text.iter().filter(|&&b| b == b'\n').count() + 1;
         let last = text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
@@ -39,6 +38,43 @@ pub fn read_text(path: &Path) -> Result<String, InputError> {
         return Err(at(b"", message.to_string()));
     }
     Ok(text)
+}
+
+/// The bytes of `path`, read in pieces: at most [`MAX_FILE_BYTES`], and only while they
+/// can still be a JSON document (its first byte other than white space is `{`), so that
+/// `/dev/zero` or a device of random bytes is refused at once instead of filling memory.
+fn read_bounded(path: &Path) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let file = fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
+    let mut reader = file.take(MAX_FILE_BYTES + 1);
+    let mut bytes = Vec::new();
+    let mut piece = vec![0u8; 1 << 16];
+    // Whether the document's first byte (other than white space) was seen and allowed.
+    let mut started = false;
+    loop {
+        let n = match reader.read(&mut piece) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(format!("cannot read: {e}")),
+        };
+        let new = &piece[..n];
+        if !started {
+            match new.iter().find(|b| !b" \t\r\n".contains(b)) {
+                None => {}
+                // A byte order mark is named by the caller, with its position.
+                Some(b'{') | Some(0xef) => started = true,
+                Some(&b) => {
+                    return Err(format!("not a JSON object: it starts with the byte {b:#04x}"));
+                }
+            }
+        }
+        bytes.extend_from_slice(new);
+        if bytes.len() as u64 > MAX_FILE_BYTES {
+            return Err(format!("larger than {MAX_FILE_BYTES} bytes, the most a file may hold"));
+        }
+    }
+    Ok(bytes)
 }
 
 /// Deserializes `text` strictly, mapping every error to an [`InputError`].

@@ -2,7 +2,7 @@
 //! engines' buffers ([`EngineBuffers`], the host's [`Memory`]), all from `Vec`s that
 //! grow to the largest block seen and are reused from block to block.
 
-use parex_core::engine::KeyTable;
+use parex_core::engine::{EngineKind, KeyTable};
 use parex_core::error::GenesisError;
 use parex_core::exec::{Access, Limits};
 use parex_core::hash::{Hasher, Link};
@@ -233,17 +233,28 @@ impl EngineBuffers {
         }
     }
 
-    /// Grows every buffer for a block of `txs` transactions on `workers` workers with an
-    /// output of `writes` entries (a no-op once they are large enough).
-    pub fn reserve(&mut self, txs: usize, workers: usize, writes: usize) {
+    /// Grows the buffers for a block of `txs` transactions on `workers` workers with an
+    /// output of `writes` entries (a no-op once they are large enough): the sequential
+    /// engine's, and those of `first`, the engine the policy chooses first. Another
+    /// engine's buffers grow when a fallback runs it ([`Memory`]).
+    pub fn reserve(&mut self, txs: usize, workers: usize, writes: usize, first: EngineKind) {
         self.txs = txs;
         grow(&mut self.seq_index, SeqMemory::index_len(writes), || 0);
         if workers == 0 {
             return;
         }
-        // The footprint engine's buffers too, so that its first block does not pay for
-        // them.
-        self.fp.reserve(txs, workers);
+        match first {
+            EngineKind::Footprint => {
+                self.fp.reserve(txs, workers);
+            }
+            EngineKind::BlockStm => self.reserve_block_stm(),
+            EngineKind::Sequential => {}
+        }
+    }
+
+    /// Grows Block-STM's buffers for the block being run.
+    fn reserve_block_stm(&mut self) {
+        let txs = self.txs;
         let l = BlockStmMemory::lengths(txs, &self.limits);
         if self.states.len() < l.txs {
             self.states = filled(l.txs, TxState::new);
@@ -276,6 +287,7 @@ impl Memory for EngineBuffers {
     }
 
     fn block_stm(&mut self, keys: KeyTable) -> BlockStmMemory<'_> {
+        self.reserve_block_stm();
         let full = BlockStmMemory::lengths(self.txs, &self.limits).keys;
         if keys == KeyTable::Full && self.keys.len() < full {
             self.set_key_table(full);

@@ -118,20 +118,27 @@ impl Executor {
         self.limits
     }
 
-    /// Grows every buffer for `txs` transactions and `workers` workers (outside timing;
-    /// `0` workers: the sequential engine's only).
-    pub fn reserve(&mut self, txs: usize, workers: usize) {
-        let (_, writes) = Output::lengths(txs, &self.limits);
-        if self.dirty.len() < writes {
-            self.dirty.resize(writes, 0);
+    /// Grows every buffer the block `txs` needs in `mode` (outside timing): sized from
+    /// its transactions ([`Output::lengths_of`]), with the memory of the engine the
+    /// policy chooses first ([`Policy::choose`]; another engine's grows if a fallback
+    /// runs it).
+    pub fn reserve(&mut self, txs: &[Transaction], mode: Mode) {
+        let workers = match mode {
+            Mode::Sequential => 0,
+            _ => mode.workers(),
+        };
+        let (_, writes) = Output::lengths_of(txs, &self.limits);
+        if self.dirty.len() < 2 * writes {
+            self.dirty.resize(2 * writes, 0);
         }
-        if self.digests.len() < 2 * txs {
-            self.digests.resize(2 * txs, [0; 32]);
+        if self.digests.len() < 2 * txs.len() {
+            self.digests.resize(2 * txs.len(), [0; 32]);
         }
         while self.workers.len() < workers.max(1) {
             self.workers.push(WorkerBuffers::new(&self.limits));
         }
-        self.engines.reserve(txs, workers, writes);
+        let first = Policy::new(mode).choose(txs).engine;
+        self.engines.reserve(txs.len(), workers, writes, first);
         // Helper threads too, which the commitment's parts use even when the block ran
         // on one thread. A failure here is reported by the first run that needs them.
         let _ = self.pool.start(workers);
@@ -170,8 +177,8 @@ impl Executor {
             Mode::Sequential => 0,
             _ => mode.workers(),
         };
-        self.reserve(txs.len(), workers);
-        let (_, writes) = Output::lengths(txs.len(), &self.limits);
+        self.reserve(txs, mode);
+        let (_, writes) = Output::lengths_of(txs, &self.limits);
         if out.buffer.len() < writes {
             out.buffer.resize(writes, StateEntry::EMPTY);
         }

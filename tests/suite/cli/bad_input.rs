@@ -341,6 +341,12 @@ fn file_corners_say_what_they_are() {
     let out = parex(&run_args(&genesis, &[s(&bad)], &[]));
     assert_eq!(out.code, 2, "{out:?}");
     assert!(out.stderr.contains("bad.json:2:17") && out.stderr.contains("not UTF-8"), "{out:?}");
+    // Issue #16: `--genesis /dev/zero` grew to 6.9 GB before it was killed; a file
+    // that cannot be a JSON object is refused at its first byte.
+    rejects(None, Some("  [1, 2]"), &[], &["block.json", "not a JSON object", "0x5b"]);
+    let out = parex(&["run", "--genesis", "/dev/zero", "--block", &s(&bad)]);
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stderr.contains("/dev/zero: not a JSON object"), "{out:?}");
     let e = rejects(
         None,
         Some("{\"transactions\": [1]}"),

@@ -199,3 +199,26 @@ fn a_transaction_list_hashed_beside_another_block_is_not_used() {
     assert!(exec.beside_permutations() > 0, "block 2's list was hashed beside it");
     assert_eq!(hash, want.blocks[1].hash, "block 2");
 }
+
+/// Issue #16: a block's buffers are sized from its transactions: a transfer writes at
+/// most its footprint's four keys, a call the limits' `writes_per_tx` (a 1,000,000-transfer
+/// block once took 8 GB, sized as if every transfer were a call).
+#[test]
+fn buffers_are_sized_from_the_block() {
+    use parex::core::engine::Output;
+    use parex::core::tx::FOOTPRINT;
+    use parex::host::chain::state_capacity;
+    let limits = Limits::DEFAULT;
+    let spec = Spec::new(Workload::Transfers, 100, 1_000, 2, 0x16);
+    let (world, mut gen) = Generator::new(&spec);
+    let blocks = vec![gen.block(), gen.block()];
+    assert_eq!(Output::lengths_of(&blocks[0], &limits), (1_000, 1_000 * FOOTPRINT));
+    assert!(FOOTPRINT < limits.writes_per_tx());
+    assert_eq!(state_capacity(&world, &blocks, &limits), world.words() + 2_000 * FOOTPRINT + 16);
+    let spec = Spec::new(Workload::Amm, 100, 10, 1, 0x16);
+    let (_, mut gen) = Generator::new(&spec);
+    let calls = gen.block();
+    assert_eq!(Output::lengths_of(&calls, &limits).1, 10 * limits.writes_per_tx());
+    // And the blocks still run to the sequential roots with these buffers.
+    assert_same(&world, &blocks, &[2], 1);
+}
