@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Coverage-guided fuzzing (libFuzzer via libfuzzer-sys) of the transaction decoder, the
-# VM and the block-file parsers, for FUZZ_SECONDS each (default 10). Works on stable
+# VM and the block-file parsers, for FUZZ_SECONDS each (default 10), or FUZZ_RUNS runs. Works on stable
 # Rust: the sanitizer-coverage passes are enabled by RUSTFLAGS (what cargo-fuzz does,
 # minus AddressSanitizer), with debug assertions and overflow checks on. A crash leaves
 # its input in fuzz/artifacts/ and fails the script.
@@ -14,10 +14,15 @@ export RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4
 # --target keeps RUSTFLAGS off build scripts (instrumented build scripts do not link).
 cargo build --release --manifest-path fuzz/Cargo.toml --target "$host" --target-dir fuzz/target/cov
 mkdir -p fuzz/artifacts
+# FUZZ_RUNS=N runs each target N times instead (the recorded 10^7-run soak).
+if [ -n "${FUZZ_RUNS:-}" ]; then limit=(-runs="$FUZZ_RUNS"); what="$FUZZ_RUNS runs"
+else limit=(-max_total_time="$seconds"); what="${seconds}s"; fi
 for t in tx_decode vm block_file; do
   mkdir -p "fuzz/corpus/$t"
-  echo "fuzz: $t for ${seconds}s"
-  "fuzz/target/cov/$host/release/$t" "fuzz/corpus/$t" -max_total_time="$seconds" -max_len=512 \
+  # Start from the kept seeds: the corpus of the last long run, minimised (fuzz/seeds/).
+  cp -n "fuzz/seeds/$t/"* "fuzz/corpus/$t/" 2>/dev/null || true
+  echo "fuzz: $t for $what"
+  "fuzz/target/cov/$host/release/$t" "fuzz/corpus/$t" "${limit[@]}" -max_len=512 \
     -artifact_prefix="fuzz/artifacts/$t-" -print_final_stats=1 2>&1 | grep -E "^(Done|stat::number_of_executed_units)|ERROR|panicked" || true
   if compgen -G "fuzz/artifacts/$t-*" >/dev/null; then
     echo "fuzz: $t found a crash: $(ls fuzz/artifacts/$t-*)"
