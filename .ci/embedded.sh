@@ -5,7 +5,9 @@
 #   2. it builds on riscv32imac with `-Zbuild-std=core` (nightly): no `alloc` anywhere;
 #   3. appliance/ runs the reference block under QEMU (Cortex-M4, mps2-an386) with both
 #      engines and must reach the pinned state root and block hash;
-#   4. prints the flash and RAM size of the appliance image (release, opt-level "s", LTO).
+#   4. prints the flash and RAM size of the appliance image (release, opt-level "z", LTO);
+#   5. builds the minimal image (the sequential engine alone), runs it under QEMU and
+#      fails if it takes more than 64 KiB of flash or of RAM (static + stack peak).
 #
 # Installs what it needs (rustup targets, nightly + rust-src, qemu-system-arm,
 # binutils-arm-none-eabi) and is idempotent. Meant to run as root on Debian with rustup.
@@ -86,7 +88,7 @@ export CARGO_TARGET_DIR="$ROOT/appliance/target"
 cargo test
 
 # ---------------------------------------------------------------------------------------
-section "appliance: image size (release: opt-level \"s\", LTO, codegen-units 1)"
+section "appliance: image size (release: opt-level \"z\", LTO, codegen-units 1)"
 cargo build --release
 IMAGE="$CARGO_TARGET_DIR/thumbv7em-none-eabihf/release/parex-appliance"
 arm-none-eabi-size -A "$IMAGE" | grep -E '^(section|\.vector_table|\.text|\.rodata|\.data|\.bss|\.uninit) '
@@ -100,5 +102,23 @@ arm-none-eabi-size -A "$IMAGE" | awk '
     }'
 # The image itself prints the stack high-water mark of its reference run.
 cargo run --release
+
+# ---------------------------------------------------------------------------------------
+section "appliance: minimal image (the sequential engine alone), at most 64 KiB flash and 64 KiB RAM"
+cargo build --release --bin parex-appliance-minimal
+MINIMAL="$CARGO_TARGET_DIR/thumbv7em-none-eabihf/release/parex-appliance-minimal"
+arm-none-eabi-size -A "$MINIMAL" | grep -E '^(section|\.vector_table|\.text|\.rodata|\.data|\.bss|\.uninit) '
+read -r FLASH STATIC < <(arm-none-eabi-size -A "$MINIMAL" | awk '
+    $1 == ".vector_table" || $1 == ".text" || $1 == ".rodata" || $1 == ".data" { flash += $2 }
+    $1 == ".data" || $1 == ".bss" || $1 == ".uninit" { ram += $2 }
+    END { print flash, ram }')
+RUN_LOG="$(cargo run --release --bin parex-appliance-minimal 2>&1)"
+echo "$RUN_LOG"
+STACK="$(sed -n 's/.*stack peak since boot \([0-9]*\) bytes.*/\1/p' <<<"$RUN_LOG" | tail -n1)"
+echo "minimal image: flash $FLASH bytes, RAM $((STATIC + STACK)) bytes ($STATIC static + $STACK stack peak)"
+if [ "$FLASH" -gt 65536 ] || [ $((STATIC + STACK)) -gt 65536 ]; then
+    echo "minimal image: over its 64 KiB budget (flash or RAM)"
+    exit 1
+fi
 
 section "embedded checks passed in $((SECONDS - START)) s"

@@ -30,7 +30,7 @@ use cortex_m_semihosting::{debug, hprintln};
 use parex_core::error::BlockError;
 use parex_core::policy::Mode;
 use parex_core::reference::{
-    self, Outcome, ReferenceMemory, EXPECTED_BLOCK_HASH, EXPECTED_STATE_ROOT,
+    self, Outcome, ReferenceMemory, SequentialMemory, EXPECTED_BLOCK_HASH, EXPECTED_STATE_ROOT,
 };
 use parex_core::{Hash32, KeccakHasher};
 
@@ -42,6 +42,22 @@ pub const ENGINES: [(Mode, &str); 4] = [
     (Mode::BlockStmAlone, "block-stm (run_alone)"),
     (Mode::Parallel(1), "policy (1 worker)"),
 ];
+
+/// Returns the sequential-only run's buffers ([`reference::run_sequential`]), built once
+/// in a `static` (`.bss`); `None` if called a second time. The minimal image uses these,
+/// not [`reference_memory`]'s, so only what the sequential engine needs is linked.
+#[inline(never)]
+pub fn sequential_memory() -> Option<&'static mut SequentialMemory> {
+    static TAKEN: AtomicBool = AtomicBool::new(false);
+    static mut MEMORY: MaybeUninit<SequentialMemory> = MaybeUninit::uninit();
+    if TAKEN.swap(true, Ordering::AcqRel) {
+        return None;
+    }
+    // SAFETY: `TAKEN` went from false to true exactly once, here, so this is the only
+    // reference to `MEMORY` ever made; it lives for the whole program.
+    let memory = unsafe { &mut *core::ptr::addr_of_mut!(MEMORY) };
+    Some(SequentialMemory::init(memory))
+}
 
 /// Returns the reference run's buffers, built once in a `static` (`.bss`).
 ///
@@ -88,12 +104,28 @@ fn run_engine(mem: &mut ReferenceMemory, engine: Mode) -> Result<Outcome, BlockE
     reference::run(mem, engine, &mut KeccakHasher)
 }
 
+/// The sequential-only run, out of line (as [`run_engine`]).
+#[inline(never)]
+fn run_alone(mem: &mut SequentialMemory) -> Result<Outcome, BlockError> {
+    reference::run_sequential(mem, &mut KeccakHasher)
+}
+
 /// Runs the reference block with `engine` on `mem` (fresh from [`reference_memory`] or
 /// [`reset`]) and prints what it checked, with the stack the run used. Returns whether
 /// both the state root and the block hash match the pinned constants.
 pub fn check_engine(mem: &mut ReferenceMemory, engine: Mode, name: &str) -> bool {
+    check(name, || run_engine(mem, engine))
+}
+
+/// [`check_engine`] for the sequential engine alone, on [`sequential_memory`]'s buffers.
+pub fn check_sequential(mem: &mut SequentialMemory) -> bool {
+    check("sequential (alone)", || run_alone(mem))
+}
+
+/// Runs `run` with a freshly painted stack and checks and prints its outcome.
+fn check(name: &str, run: impl FnOnce() -> Result<Outcome, BlockError>) -> bool {
     stack::paint();
-    let result = run_engine(mem, engine);
+    let result = run();
     let stack_used = stack::high_water();
     let out = match result {
         Ok(out) => out,

@@ -8,7 +8,7 @@ use core::ptr::addr_of_mut;
 
 use crate::block::{commit, BlockHeader, CommitMemory};
 use crate::contracts::{amm, dao, depin, game, nft, token, Sample, MAX_CODE_LEN};
-use crate::engine::{Block, KeyTable, Output, WorkerMemory};
+use crate::engine::{Block, Choice, Engine, KeyTable, Outcome as Executed, Output, WorkerMemory};
 use crate::error::BlockError;
 use crate::exec::{Access, BlockEnv, Limits};
 use crate::hash::Hasher;
@@ -19,9 +19,9 @@ use crate::parallel::block_stm::{BlockStmMemory, ReadCell, TxData, WriteCell};
 use crate::parallel::footprint::FootprintMemory;
 use crate::policy::{run_block, Memory, Mode, Policy, Workers};
 use crate::receipt::Receipt;
-use crate::sequential::SeqMemory;
+use crate::sequential::{SeqMemory, Sequential};
 use crate::state::{
-    Contract, Genesis, GenesisAccount, GenesisStorage, State, StateEntry, StateMemory,
+    Contract, Genesis, GenesisAccount, GenesisStorage, State, StateEntry, StateMemory, StateReader,
 };
 use crate::tx::{AccessEntry, AccessList, Transaction};
 use crate::types::{Address, Hash32, StateKey};
@@ -57,10 +57,9 @@ pub const EXPECTED_BLOCK_HASH: Hash32 = [
     0xd3, 0xa3, 0x2c, 0xfe, 0x77, 0xf5, 0x15, 0xf9, 0x65, 0x31, 0xe6, 0x9a, 0xa8, 0x4f, 0x1e, 0x33,
 ];
 
-/// Every buffer the reference run needs (about 96 KiB on a 32-bit target, more on a
-/// 64-bit host); build it in place with [`ReferenceMemory::init`] (an appliance's
-/// `static`) or with [`ReferenceMemory::new`] somewhere with room (a host `Box`).
-pub struct ReferenceMemory {
+/// Every buffer the reference run needs but Block-STM's: all that the sequential engine
+/// alone ([`run_sequential`]) needs (about 40 KiB on a 32-bit target).
+pub struct SequentialMemory {
     code: [[u8; MAX_CODE_LEN]; 6],
     code_len: [usize; 6],
     index: [u32; 2 * CAPACITY],
@@ -79,6 +78,14 @@ pub struct ReferenceMemory {
     access: [Access; ACC],
     stack: [u64; 64],
     memory: [u8; 256],
+}
+
+/// Every buffer the reference run needs with any engine (about 96 KiB on a 32-bit
+/// target, more on a 64-bit host); build it in place with [`ReferenceMemory::init`] (an
+/// appliance's `static`) or with [`ReferenceMemory::new`] somewhere with room (a host
+/// `Box`).
+pub struct ReferenceMemory {
+    seq: SequentialMemory,
     states: [TxState; TXS],
     data: [TxData; TXS],
     reads: [ReadCell; R],
@@ -95,6 +102,57 @@ impl Default for ReferenceMemory {
 }
 
 impl ReferenceMemory {
+    /// Fresh buffers.
+    pub fn new() -> Self {
+        Self {
+            seq: SequentialMemory::new(),
+            states: core::array::from_fn(|_| TxState::new()),
+            data: core::array::from_fn(|_| TxData::new()),
+            reads: core::array::from_fn(|_| ReadCell::default()),
+            wcells: core::array::from_fn(|_| WriteCell::default()),
+            keys: core::array::from_fn(|_| MvKey::new()),
+            mv_index: core::array::from_fn(|_| IndexWord::new()),
+            mv_nodes: core::array::from_fn(|_| MvNode::new()),
+        }
+    }
+
+    /// Builds fresh buffers directly in `slot`, one element at a time, so that no
+    /// temporary of the struct's size is made (on an appliance, [`Self::new`] needs
+    /// about twice the struct in stack).
+    pub fn init(slot: &mut MaybeUninit<Self>) -> &mut Self {
+        let p = slot.as_mut_ptr();
+        // SAFETY: `p` points to writable, properly aligned memory for one `Self` (it comes
+        // from a `&mut MaybeUninit<Self>`). Every field is initialised below exactly once,
+        // element by element, through raw pointers (`addr_of_mut!` never creates a
+        // reference to uninitialised data), before `assume_init_mut` is called.
+        unsafe {
+            SequentialMemory::init_at(addr_of_mut!((*p).seq));
+            fill(addr_of_mut!((*p).states), TxState::new);
+            fill(addr_of_mut!((*p).data), TxData::new);
+            fill(addr_of_mut!((*p).reads), ReadCell::default);
+            fill(addr_of_mut!((*p).wcells), WriteCell::default);
+            fill(addr_of_mut!((*p).keys), MvKey::new);
+            fill(addr_of_mut!((*p).mv_index), IndexWord::new);
+            fill(addr_of_mut!((*p).mv_nodes), MvNode::new);
+            slot.assume_init_mut()
+        }
+    }
+
+    /// Gives every buffer its fresh value again, in place (no temporary of the struct's
+    /// size), as before another run.
+    pub fn reset(&mut self) {
+        // SAFETY: see `in_place`.
+        Self::init(unsafe { in_place(self) });
+    }
+}
+
+impl Default for SequentialMemory {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SequentialMemory {
     /// Fresh buffers.
     pub fn new() -> Self {
         Self {
@@ -116,25 +174,32 @@ impl ReferenceMemory {
             access: [Access::EMPTY; ACC],
             stack: [0; 64],
             memory: [0; 256],
-            states: core::array::from_fn(|_| TxState::new()),
-            data: core::array::from_fn(|_| TxData::new()),
-            reads: core::array::from_fn(|_| ReadCell::default()),
-            wcells: core::array::from_fn(|_| WriteCell::default()),
-            keys: core::array::from_fn(|_| MvKey::new()),
-            mv_index: core::array::from_fn(|_| IndexWord::new()),
-            mv_nodes: core::array::from_fn(|_| MvNode::new()),
         }
     }
 
-    /// Builds fresh buffers directly in `slot`, one element at a time, so that no
-    /// temporary of the struct's size is made (on an appliance, [`Self::new`] needs
-    /// about twice the struct in stack).
+    /// As [`ReferenceMemory::init`].
     pub fn init(slot: &mut MaybeUninit<Self>) -> &mut Self {
-        let p = slot.as_mut_ptr();
-        // SAFETY: `p` points to writable, properly aligned memory for one `Self` (it comes
-        // from a `&mut MaybeUninit<Self>`). Every field is initialised below exactly once,
-        // element by element, through raw pointers (`addr_of_mut!` never creates a
-        // reference to uninitialised data), before `assume_init_mut` is called.
+        // SAFETY: `slot` is writable, aligned memory for one `Self`; `init_at` initialises
+        // every field before `assume_init_mut`.
+        unsafe {
+            Self::init_at(slot.as_mut_ptr());
+            slot.assume_init_mut()
+        }
+    }
+
+    /// As [`ReferenceMemory::reset`].
+    pub fn reset(&mut self) {
+        // SAFETY: see `in_place`.
+        Self::init(unsafe { in_place(self) });
+    }
+
+    /// Initialises every field of the `Self` at `p`, element by element.
+    ///
+    /// # Safety
+    /// `p` must be valid for writes of one `Self` and properly aligned.
+    unsafe fn init_at(p: *mut Self) {
+        // SAFETY: the caller's promise; `addr_of_mut!` never makes a reference to
+        // uninitialised data, and `fill` writes every element once.
         unsafe {
             fill(addr_of_mut!((*p).code), || [0; MAX_CODE_LEN]);
             fill(addr_of_mut!((*p).code_len), || 0);
@@ -154,30 +219,21 @@ impl ReferenceMemory {
             fill(addr_of_mut!((*p).access), || Access::EMPTY);
             fill(addr_of_mut!((*p).stack), || 0);
             fill(addr_of_mut!((*p).memory), || 0);
-            fill(addr_of_mut!((*p).states), TxState::new);
-            fill(addr_of_mut!((*p).data), TxData::new);
-            fill(addr_of_mut!((*p).reads), ReadCell::default);
-            fill(addr_of_mut!((*p).wcells), WriteCell::default);
-            fill(addr_of_mut!((*p).keys), MvKey::new);
-            fill(addr_of_mut!((*p).mv_index), IndexWord::new);
-            fill(addr_of_mut!((*p).mv_nodes), MvNode::new);
-            slot.assume_init_mut()
         }
     }
+}
 
-    /// Gives every buffer its fresh value again, in place (no temporary of the struct's
-    /// size), as before another run.
-    pub fn reset(&mut self) {
-        let slot: &mut MaybeUninit<Self> = {
-            let p: *mut Self = self;
-            // SAFETY: `MaybeUninit<Self>` has the layout of `Self`; the initialised value
-            // is overwritten in place by `init` (the old fields need no drop: every field
-            // type is plain data with no `Drop`), and `self` is borrowed mutably for the
-            // whole call, so nothing observes the intermediate state.
-            unsafe { &mut *p.cast::<MaybeUninit<Self>>() }
-        };
-        Self::init(slot);
-    }
+/// `value` seen as uninitialised memory, to be initialised again in place.
+///
+/// # Safety
+/// `MaybeUninit<T>` has the layout of `T`; the caller initialises the value again before
+/// the borrow ends (the old fields need no drop: every field type here is plain data with
+/// no `Drop`), and `value` is borrowed mutably for the whole time, so nothing observes the
+/// intermediate state.
+unsafe fn in_place<T>(value: &mut T) -> &mut MaybeUninit<T> {
+    let p: *mut T = value;
+    // SAFETY: as the function's contract says.
+    unsafe { &mut *p.cast::<MaybeUninit<T>>() }
 }
 
 /// Writes `f()` into every element of the array at `dst`.
@@ -365,11 +421,99 @@ impl Workers for OneCore<'_> {
     }
 }
 
+/// How a reference run executes its block: through the policy ([`run`]) or with the
+/// sequential engine alone ([`run_sequential`], which links no other engine).
+trait Execute {
+    fn execute<'o, S: StateReader + Sync>(
+        self,
+        block: Block<'_, S>,
+        output: Output<'o>,
+        seq_index: &mut [u32],
+        core: &mut OneCore<'_>,
+    ) -> Result<Executed<'o>, BlockError>;
+}
+
+/// The policy's engine for `mode`, with Block-STM's memory.
+struct ByPolicy<'m> {
+    mode: Mode,
+    states: &'m mut [TxState],
+    data: &'m mut [TxData],
+    reads: &'m mut [ReadCell],
+    wcells: &'m mut [WriteCell],
+    keys: &'m mut [MvKey],
+    mv_index: &'m mut [IndexWord],
+    mv_nodes: &'m mut [MvNode],
+}
+
+impl Execute for ByPolicy<'_> {
+    fn execute<'o, S: StateReader + Sync>(
+        self,
+        block: Block<'_, S>,
+        output: Output<'o>,
+        seq_index: &mut [u32],
+        core: &mut OneCore<'_>,
+    ) -> Result<Executed<'o>, BlockError> {
+        let ByPolicy { mode, states, data, reads, wcells, keys, mv_index, mv_nodes } = self;
+        let mut engines =
+            Engines { seq_index, states, data, reads, wcells, keys, mv_index, mv_nodes };
+        let (executed, _) = run_block(&Policy::new(mode), block, output, &mut engines, core)?;
+        Ok(executed)
+    }
+}
+
+/// The sequential engine, driven through the protocol directly.
+struct Alone;
+
+impl Execute for Alone {
+    fn execute<'o, S: StateReader + Sync>(
+        self,
+        block: Block<'_, S>,
+        mut output: Output<'o>,
+        seq_index: &mut [u32],
+        core: &mut OneCore<'_>,
+    ) -> Result<Executed<'o>, BlockError> {
+        let n = block.txs.len();
+        let (stats, written) = {
+            let memory = SeqMemory { index: seq_index };
+            let choice = Choice::default();
+            let mut engine = Sequential::prepare(block, memory, output.reborrow(), &choice)?;
+            engine.run_alone(core.worker())?;
+            let done = engine.finish()?;
+            (done.stats, done.writes.len())
+        };
+        // The result, in the output's own lifetime (as `run_block` hands it back).
+        let Output { receipts, writes } = output;
+        match (receipts.get(..n), writes.get(..written)) {
+            (Some(receipts), Some(writes)) => Ok(Executed { receipts, writes, stats }),
+            _ => Err(BlockError::Invariant(crate::error::Invariant::NotDone)),
+        }
+    }
+}
+
 /// Loads the genesis, executes the block with `mode` (one worker: `Sequential`,
 /// `BlockStm(1)` or `BlockStmAlone`), commits it.
 pub fn run<H: Hasher + ?Sized>(
     mem: &mut ReferenceMemory,
     mode: Mode,
+    hasher: &mut H,
+) -> Result<Outcome, BlockError> {
+    let ReferenceMemory { seq, states, data, reads, wcells, keys, mv_index, mv_nodes } = mem;
+    let by_policy = ByPolicy { mode, states, data, reads, wcells, keys, mv_index, mv_nodes };
+    run_with(seq, by_policy, hasher)
+}
+
+/// [`run`] with the sequential engine alone, in the memory it needs: what a minimal
+/// appliance image links (no policy, no parallel engine).
+pub fn run_sequential<H: Hasher + ?Sized>(
+    mem: &mut SequentialMemory,
+    hasher: &mut H,
+) -> Result<Outcome, BlockError> {
+    run_with(mem, Alone, hasher)
+}
+
+fn run_with<H: Hasher + ?Sized>(
+    mem: &mut SequentialMemory,
+    how: impl Execute,
     hasher: &mut H,
 ) -> Result<Outcome, BlockError> {
     for (i, s) in Sample::ALL.iter().enumerate() {
@@ -396,21 +540,11 @@ pub fn run<H: Hasher + ?Sized>(
     let txs = block();
     let env =
         BlockEnv { number: 1, beneficiary: BENEFICIARY, contracts: &contracts, limits: LIMITS };
-    let mut engines = Engines {
-        seq_index: &mut mem.seq_index,
-        states: &mut mem.states,
-        data: &mut mem.data,
-        reads: &mut mem.reads,
-        wcells: &mut mem.wcells,
-        keys: &mut mem.keys,
-        mv_index: &mut mem.mv_index,
-        mv_nodes: &mut mem.mv_nodes,
-    };
     let mut core =
         OneCore { stack: &mut mem.stack, memory: &mut mem.memory, access: &mut mem.access };
     let output = Output { receipts: &mut mem.receipts, writes: &mut mem.writes };
     let block = Block { state: &state, env, txs: &txs };
-    let (executed, _) = run_block(&Policy::new(mode), block, output, &mut engines, &mut core)?;
+    let executed = how.execute(block, output, &mut mem.seq_index, &mut core)?;
     let (writes, gas_used) = (executed.writes, executed.stats.gas_used);
     let mut cmem = CommitMemory { dirty: &mut mem.dirty, digests: &mut mem.digests, scratch };
     let header = commit(
