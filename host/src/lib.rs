@@ -4,5 +4,6 @@ pub mod blockfile;
 pub mod chain;
 pub mod cli;
 pub mod engine;
+pub mod plot;
 pub mod pool;
 pub mod workload;

@@ -60,9 +60,6 @@ pub(super) struct WorkloadOpts {
     /// DePIN providers per pool, game players per match, mixed hot contracts.
     #[arg(long, value_parser = positive, value_name = "N")]
     pub(super) hot: Option<usize>,
-    /// Transactions per block [default: bench 5000, gen 1000].
-    #[arg(long, value_parser = block_txs)]
-    pub(super) txs: Option<usize>,
     /// Blocks [default: bench 2, gen 1].
     #[arg(long, value_parser = positive)]
     pub(super) blocks: Option<usize>,

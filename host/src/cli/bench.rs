@@ -7,11 +7,14 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use parex_offload::HasherKind;
 
-use super::args::{available_threads, parse_workload, positive, thread_count, WorkloadOpts};
+use super::args::{
+    available_threads, block_txs, parse_workload, positive, thread_count, WorkloadOpts,
+};
 use super::error::{output_error, CliError};
 use super::hashing::{open_hasher, HasherOpts};
 use super::print_json;
 use crate::bench::{self, Case, RunReport};
+use crate::blockfile;
 use crate::workload::{Spec, Workload};
 
 #[derive(Args, Debug)]
@@ -21,10 +24,18 @@ pub(super) struct BenchArgs {
     workload: Option<Workload>,
     #[command(flatten)]
     w: WorkloadOpts,
-    /// Workers of the parallel engine, at most 512 (default: the available hardware
-    /// threads).
-    #[arg(long, value_parser = thread_count)]
-    threads: Option<usize>,
+    /// Transactions per block; a comma-separated list runs every size (a scaling table)
+    /// [default: 5000].
+    #[arg(long, value_parser = block_txs, value_delimiter = ',', value_name = "N[,N...]")]
+    txs: Vec<usize>,
+    /// Workers of the parallel engine, at most 512; a comma-separated list runs every
+    /// count [default: the available hardware threads].
+    #[arg(long, value_parser = thread_count, value_delimiter = ',', value_name = "N[,N...]")]
+    threads: Vec<usize>,
+    /// Also write the results as an SVG chart to FILE: TPS of each engine against the
+    /// block size (or the thread count, when only that varies).
+    #[arg(long, value_name = "FILE")]
+    plot: Option<std::path::PathBuf>,
     /// Measured rounds per engine after the warm-up; the median is reported.
     #[arg(long, value_parser = positive, default_value_t = bench::DEFAULT_REPEATS)]
     repeats: usize,
@@ -56,7 +67,9 @@ pub(super) fn execute(
     stderr: &mut dyn Write,
 ) -> Result<(), CliError> {
     let start = Instant::now();
-    let threads = a.threads.unwrap_or_else(available_threads);
+    let or = |v: &[usize], d: usize| if v.is_empty() { vec![d] } else { v.to_vec() };
+    let (sizes, thread_counts) =
+        (or(&a.txs, bench::DEFAULT_TXS), or(&a.threads, available_threads()));
     let workloads = match a.workload {
         Some(w) => vec![w],
         None => Workload::ALL.to_vec(),
@@ -64,17 +77,16 @@ pub(super) fn execute(
     let mut cases = Vec::new();
     for w in workloads {
         for (contention, accounts, hot) in bench::levels(w, a.w.accounts, a.w.hot) {
-            let mut spec = Spec::new(
-                w,
-                accounts,
-                a.w.txs.unwrap_or(bench::DEFAULT_TXS),
-                a.w.blocks.unwrap_or(bench::DEFAULT_BLOCKS),
-                a.w.seed,
-            );
-            spec.hot = hot;
-            spec.fail_per_mille = a.w.fail;
-            spec.declare_per_mille = a.w.declare;
-            cases.push(Case { spec, contention, threads });
+            for (&txs, &threads) in
+                sizes.iter().flat_map(|s| thread_counts.iter().map(move |t| (s, t)))
+            {
+                let blocks = a.w.blocks.unwrap_or(bench::DEFAULT_BLOCKS);
+                let mut spec = Spec::new(w, accounts, txs, blocks, a.w.seed);
+                spec.hot = hot;
+                spec.fail_per_mille = a.w.fail;
+                spec.declare_per_mille = a.w.declare;
+                cases.push(Case { spec, contention, threads });
+            }
         }
     }
     let mut hashing = open_hasher(&a.hashing, stderr)?;
@@ -105,6 +117,11 @@ pub(super) fn execute(
     }
     bar.finish_and_clear();
     let wall = start.elapsed();
+    if let Some(path) = &a.plot {
+        let svg = crate::plot::scaling_svg(&runs);
+        blockfile::write_atomic(path, svg.as_bytes())
+            .map_err(|source| CliError::Write { path: path.clone(), source })?;
+    }
     if a.json {
         let doc = bench::BenchReport {
             version: env!("CARGO_PKG_VERSION"),

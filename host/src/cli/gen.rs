@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
-use super::args::{parse_workload, WorkloadOpts};
+use super::args::{block_txs, parse_workload, WorkloadOpts};
 use super::error::{output_error, CliError};
 use crate::bench;
 use crate::blockfile;
@@ -18,6 +18,9 @@ pub(super) struct GenArgs {
     workload: Workload,
     #[command(flatten)]
     w: WorkloadOpts,
+    /// Transactions per block.
+    #[arg(long, value_parser = block_txs, default_value_t = 1_000)]
+    txs: usize,
     /// Output directory (created): genesis.json and blocks/0001.json, ...
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
@@ -34,13 +37,7 @@ pub(super) fn execute(a: GenArgs, stdout: &mut dyn Write) -> Result<(), CliError
     // The accounts and knob `bench` gives the same flags (its low level when neither is
     // given), so that the same flags give the same chain.
     let (_, accounts, hot) = bench::levels(a.workload, a.w.accounts, a.w.hot)[0];
-    let mut spec = Spec::new(
-        a.workload,
-        accounts,
-        a.w.txs.unwrap_or(1_000),
-        a.w.blocks.unwrap_or(1),
-        a.w.seed,
-    );
+    let mut spec = Spec::new(a.workload, accounts, a.txs, a.w.blocks.unwrap_or(1), a.w.seed);
     spec.hot = hot;
     spec.fail_per_mille = a.w.fail;
     spec.declare_per_mille = a.w.declare;

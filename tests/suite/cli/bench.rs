@@ -91,3 +91,44 @@ fn bench_json_has_every_documented_field() {
         assert!(out.stdout.contains(word), "{word}: {out:?}");
     }
 }
+
+/// Issue #16: `--txs` and `--threads` take lists (a scaling table, a row per size and
+/// thread count) and `--plot FILE` draws it as an SVG chart, one line per engine.
+#[test]
+fn bench_scales_and_plots() {
+    let dir = TempDir::new("plot");
+    let svg = dir.path("scale.svg");
+    let out = parex(&[
+        "bench",
+        "--workload",
+        "transfers",
+        "--accounts",
+        "50",
+        "--txs",
+        "40,80",
+        "--threads",
+        "1,2",
+        "--blocks",
+        "1",
+        "--repeats",
+        "1",
+        "--json",
+        "--plot",
+        &s(&svg),
+    ]);
+    let doc = json(&out);
+    let runs = doc["runs"].as_array().expect("runs array");
+    let rows: Vec<(u64, u64)> =
+        runs.iter().map(|r| (r["txs"].as_u64().unwrap(), r["threads"].as_u64().unwrap())).collect();
+    assert_eq!(rows, [(40, 1), (40, 2), (80, 1), (80, 2)]);
+    let text = std::fs::read_to_string(&svg).expect("the chart was written");
+    assert!(text.starts_with("<svg"), "{}", &text[..text.len().min(100)]);
+    for label in [
+        "transfers custom sequential",
+        "transfers custom parallel (1 threads)",
+        "transfers custom parallel (2 threads)",
+        "transactions per block",
+    ] {
+        assert!(text.contains(label), "{label} missing from the chart");
+    }
+}
