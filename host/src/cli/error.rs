@@ -349,7 +349,7 @@ mod tests {
         assert_eq!(e.exit_code(), EXIT_BAD_INPUT);
         assert_eq!(
             e.to_string(),
-            "invalid value '0' for '--txs <TXS>': expected a number of transactions from 1 to \
+            "invalid value '0' for '--txs <N[,N...]>': expected a number of transactions from 1 to \
              1000000, got `0` (see --help)"
         );
         assert_eq!(
