@@ -158,6 +158,16 @@ fn report(what: &str, got: &Hash32, expected: &Hash32, ok: bool) {
     }
 }
 
+/// The body of an image's `main`: paints the free stack, runs `app` (through a
+/// function pointer, so its frames lie below the paint), prints the stack peak since
+/// then under `name` and exits QEMU with `app`'s verdict.
+pub fn image_main(name: &str, app: fn() -> bool) -> ! {
+    stack::paint();
+    let ok = app();
+    hprintln!("{}: stack peak since boot {} bytes", name, stack::peak());
+    exit(ok)
+}
+
 /// Ends the QEMU session: status 0 if `success`, 1 otherwise.
 pub fn exit(success: bool) -> ! {
     debug::exit(if success { debug::EXIT_SUCCESS } else { debug::EXIT_FAILURE });

@@ -350,13 +350,8 @@ pub struct Outcome {
 /// chooses that engine here).
 struct Engines<'m> {
     seq_index: &'m mut [u32],
-    states: &'m mut [TxState],
-    data: &'m mut [TxData],
-    reads: &'m mut [ReadCell],
-    wcells: &'m mut [WriteCell],
-    keys: &'m mut [MvKey],
-    mv_index: &'m mut [IndexWord],
-    mv_nodes: &'m mut [MvNode],
+    /// One key record per write already: `KeyTable::Full`.
+    stm: BlockStmMemory<'m>,
 }
 
 impl Memory for Engines<'_> {
@@ -365,15 +360,15 @@ impl Memory for Engines<'_> {
     }
 
     fn block_stm(&mut self, _: KeyTable) -> BlockStmMemory<'_> {
-        // One record per write already: `KeyTable::Full`.
+        let m = &mut self.stm;
         BlockStmMemory {
-            states: self.states,
-            data: self.data,
-            reads: self.reads,
-            writes: self.wcells,
-            keys: self.keys,
-            index: self.mv_index,
-            nodes: self.mv_nodes,
+            states: m.states,
+            data: m.data,
+            reads: m.reads,
+            writes: m.writes,
+            keys: m.keys,
+            index: m.index,
+            nodes: m.nodes,
         }
     }
 
@@ -436,13 +431,7 @@ trait Execute {
 /// The policy's engine for `mode`, with Block-STM's memory.
 struct ByPolicy<'m> {
     mode: Mode,
-    states: &'m mut [TxState],
-    data: &'m mut [TxData],
-    reads: &'m mut [ReadCell],
-    wcells: &'m mut [WriteCell],
-    keys: &'m mut [MvKey],
-    mv_index: &'m mut [IndexWord],
-    mv_nodes: &'m mut [MvNode],
+    stm: BlockStmMemory<'m>,
 }
 
 impl Execute for ByPolicy<'_> {
@@ -453,10 +442,8 @@ impl Execute for ByPolicy<'_> {
         seq_index: &mut [u32],
         core: &mut OneCore<'_>,
     ) -> Result<Executed<'o>, BlockError> {
-        let ByPolicy { mode, states, data, reads, wcells, keys, mv_index, mv_nodes } = self;
-        let mut engines =
-            Engines { seq_index, states, data, reads, wcells, keys, mv_index, mv_nodes };
-        let (executed, _) = run_block(&Policy::new(mode), block, output, &mut engines, core)?;
+        let mut engines = Engines { seq_index, stm: self.stm };
+        let (executed, _) = run_block(&Policy::new(self.mode), block, output, &mut engines, core)?;
         Ok(executed)
     }
 }
@@ -498,8 +485,16 @@ pub fn run<H: Hasher + ?Sized>(
     hasher: &mut H,
 ) -> Result<Outcome, BlockError> {
     let ReferenceMemory { seq, states, data, reads, wcells, keys, mv_index, mv_nodes } = mem;
-    let by_policy = ByPolicy { mode, states, data, reads, wcells, keys, mv_index, mv_nodes };
-    run_with(seq, by_policy, hasher)
+    let stm = BlockStmMemory {
+        states,
+        data,
+        reads,
+        writes: wcells,
+        keys,
+        index: mv_index,
+        nodes: mv_nodes,
+    };
+    run_with(seq, ByPolicy { mode, stm }, hasher)
 }
 
 /// [`run`] with the sequential engine alone, in the memory it needs: what a minimal

@@ -8,28 +8,18 @@
 
 use cortex_m_rt::entry;
 use cortex_m_semihosting::hprintln;
-use parex_appliance::{check_sequential, exit, sequential_memory, stack};
+use parex_appliance::{check_sequential, image_main, sequential_memory};
 
 #[entry]
 fn main() -> ! {
-    // First thing, so that `stack::peak` sees everything `app` does.
-    stack::paint();
-    let ok = app();
-    hprintln!("appliance (minimal): stack peak since boot {} bytes", stack::peak());
-    exit(ok)
+    image_main("appliance (minimal)", app)
 }
 
-/// Out of line: its frame lies below the stack pointer `main` painted from.
-#[inline(never)]
 fn app() -> bool {
-    match sequential_memory() {
-        Some(mem) => {
-            hprintln!(
-                "appliance (minimal): SequentialMemory is {} bytes (static .bss)",
-                core::mem::size_of_val(mem)
-            );
-            check_sequential(mem)
-        }
-        None => false,
-    }
+    let Some(mem) = sequential_memory() else { return false };
+    hprintln!(
+        "appliance (minimal): SequentialMemory is {} bytes (static .bss)",
+        core::mem::size_of_val(mem)
+    );
+    check_sequential(mem)
 }
