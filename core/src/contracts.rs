@@ -5,6 +5,8 @@
 //! Conventions: a failed business rule ends in `REVERT` with a small code; counters that
 //! many transactions only add to use `SADD`, so they do not make transactions conflict.
 
+use crate::tx::{AccessEntry, AccessList, Transaction, TxKind};
+use crate::types::{Address, StateKey};
 use crate::vm::asm::{Asm, AsmError};
 use crate::vm::{hash2, Op};
 
@@ -56,6 +58,85 @@ impl Sample {
             Sample::Depin => "depin",
             Sample::Game => "game",
         }
+    }
+
+    /// The access list a wallet's access-list tool would declare for `tx`, a call of
+    /// this sample deployed at `tx.to()`: every key the call touches besides the implicit
+    /// ones (sender nonce and balance, beneficiary balance), given its arguments and,
+    /// where a key depends on the state (an NFT's next id), the value `read` gives for
+    /// that word (the state the tool expects the call to run on). The contract's native
+    /// balance is declared when the call moves value in or out of it. Empty for a
+    /// transfer.
+    pub fn access_list(self, tx: &Transaction, read: impl FnOnce(&StateKey) -> u64) -> AccessList {
+        let mut list = Declared(AccessList::new());
+        let TxKind::Call { to, value, args } = &tx.kind else { return list.0 };
+        let (c, from) = (*to, tx.from.0);
+        // The VM's `ARG i`: 0 past the arguments given.
+        let arg = |i: usize| args.get(i).copied().unwrap_or(0);
+        let mut pays_out = false;
+        match (self, arg(0)) {
+            (Sample::Token, token::TRANSFER) => {
+                list.write(c, token::balance_slot(from));
+                list.write(c, token::balance_slot(arg(1)));
+            }
+            (Sample::Token, token::MINT) => {
+                list.read(c, token::OWNER);
+                list.write(c, token::balance_slot(arg(1)));
+                list.write(c, token::TOTAL_SUPPLY);
+            }
+            (Sample::Amm, amm::SWAP) if arg(1) <= 1 => {
+                list.write(c, amm::RESERVE_NATIVE);
+                list.write(c, amm::RESERVE_TOKEN);
+                list.write(c, amm::balance_slot(from));
+                pays_out = arg(1) == 1;
+            }
+            (Sample::Nft, nft::MINT) => {
+                let id = read(&StateKey::storage(c, nft::NEXT_ID));
+                list.write(c, nft::NEXT_ID);
+                list.read(c, nft::MAX_SUPPLY);
+                list.write(c, nft::owner_slot(id));
+                list.write(c, nft::count_slot(from));
+            }
+            (Sample::Dao, dao::VOTE) if arg(2) <= 1 => {
+                list.write(c, dao::voted_slot(arg(1), from));
+                list.write(c, dao::tally_slot(arg(1), arg(2)));
+            }
+            (Sample::Depin, method @ (depin::REPORT | depin::CLAIM)) => {
+                list.write(c, depin::work_slot(from));
+                list.write(c, depin::TOTAL_WORK);
+                pays_out = method == depin::CLAIM;
+            }
+            (Sample::Game, game::MOVE) => {
+                list.write(c, game::turn_slot(arg(1)));
+                list.write(c, game::position_slot(arg(1), from));
+            }
+            // `depin::FUND`, and selectors that revert at once: the value only.
+            _ => {}
+        }
+        if *value > 0 || pays_out {
+            list.push(StateKey::balance(c), true);
+        }
+        list.0
+    }
+}
+
+/// An access list being built: each key once (the first mode given wins, as in
+/// [`crate::tx::Transaction::access_list_is_well_formed`]'s "no key twice"), and no
+/// more than fit.
+struct Declared(AccessList);
+
+impl Declared {
+    fn push(&mut self, key: StateKey, write: bool) {
+        if self.0.iter().all(|a| a.key != key) {
+            // A sample call declares at most 5 keys, far below MAX_ACCESS.
+            let _ = self.0.push(AccessEntry { key, write });
+        }
+    }
+    fn write(&mut self, c: Address, slot: u64) {
+        self.push(StateKey::storage(c, slot), true);
+    }
+    fn read(&mut self, c: Address, slot: u64) {
+        self.push(StateKey::storage(c, slot), false);
     }
 }
 

@@ -372,7 +372,7 @@ impl Memory for Engines<'_> {
         }
     }
 
-    fn footprint(&mut self, _: usize) -> Option<FootprintMemory<'_>> {
+    fn footprint(&mut self, _: usize, _: usize) -> Option<FootprintMemory<'_>> {
         None
     }
 

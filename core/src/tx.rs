@@ -321,38 +321,46 @@ impl Reader<'_> {
     }
 }
 
-/// Most keys in a [`Footprint`].
+/// Most keys in a native transfer's [`Footprint`] (and the width of a block of them in
+/// the footprint engine's tables).
 pub const FOOTPRINT: usize = 4;
+/// Most keys in any [`Footprint`]: a declared call's sender nonce and balance, its
+/// [`MAX_ACCESS`] declared keys and the beneficiary's balance.
+pub const FOOTPRINT_MAX: usize = 2 + MAX_ACCESS + 1;
 
 /// What a transaction may touch, known before it runs ([`Transaction::footprint`]): the
 /// one statement of it, which the footprint engine plans from and which a test checks
-/// every executed access set against. The first [`Footprint::READ`] keys may be read
-/// (and written), the others only added to.
+/// every executed access set against. Each key is either *read* (the transaction may
+/// read and set it) or *added to* only.
 ///
-/// Today a footprint is known for native transfers: the sender's nonce and balance
-/// (read and written: the nonce check, the funds check, the fee), the recipient's
-/// balance (credited) and the beneficiary's balance (the fee, credited). A key listed
-/// twice keeps its first mode: the sender's balance (read) wins over being the
-/// recipient or the beneficiary.
+/// A native transfer's footprint: the sender's nonce and balance (read: the nonce check,
+/// the funds check, the fee), the recipient's balance (credited) and the beneficiary's
+/// balance (the fee, credited). A call that declares an access list: the sender's nonce
+/// and balance (read), every declared key (read, whether declared for writing or not),
+/// and the beneficiary's balance (credited) unless declared. Keys are listed once,
+/// read ones first; a key listed twice keeps its first mode, so the sender's balance
+/// (read) wins over being the recipient or the beneficiary. A call without an access list
+/// has no footprint: its keys are known only by running it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Footprint {
-    keys: [StateKey; FOOTPRINT],
-    len: usize,
+    keys: [StateKey; FOOTPRINT_MAX],
+    len: u8,
+    /// How many of the first keys are read (the others are only added to).
+    read: u8,
+    /// Bit `j`: key `j` is declared read-only (a declared call's entry without `write`).
+    only_read: u16,
 }
 
 impl Footprint {
-    /// The sender's nonce and balance come first and are read.
-    pub const READ: usize = 2;
-
     /// The keys, read ones first.
     pub fn keys(&self) -> &[StateKey] {
-        &self.keys[..self.len]
+        &self.keys[..self.len as usize]
     }
 
     /// How many keys.
     #[allow(clippy::len_without_is_empty)] // never empty: a sender's nonce and balance
     pub fn len(&self) -> usize {
-        self.len
+        self.len as usize
     }
 
     /// The position of `key`, if the footprint holds it.
@@ -361,53 +369,93 @@ impl Footprint {
     }
 
     /// Whether position `j` may be read (else only added to).
-    pub const fn reads(j: usize) -> bool {
-        j < Self::READ
+    #[inline]
+    pub const fn reads(&self, j: usize) -> bool {
+        j < self.read as usize
     }
 
-    /// The key at footprint position `j` of account `addr`: a nonce first, balances
-    /// after (the only kinds of key a footprint holds).
-    pub fn key_at(addr: Address, j: usize) -> StateKey {
-        if j == 0 {
-            StateKey::nonce(addr)
-        } else {
-            StateKey::balance(addr)
+    /// Whether position `j` is declared read-only: the transaction promises not to
+    /// write it (a promise the footprint engine checks).
+    #[inline]
+    pub const fn only_reads(&self, j: usize) -> bool {
+        self.only_read & 1 << j != 0
+    }
+
+    /// Appends `key` in mode `read` unless listed already (then false); read keys must
+    /// all come first.
+    #[inline(always)]
+    fn push(&mut self, key: StateKey, read: bool) -> bool {
+        let len = self.len as usize;
+        if self.keys[..len].contains(&key) || len == FOOTPRINT_MAX {
+            return false;
         }
+        self.keys[len] = key;
+        self.len += 1;
+        self.read += read as u8;
+        true
     }
 }
 
 impl Transaction {
     /// Whether [`Self::footprint`] is known before the transaction runs (without
-    /// building it).
+    /// building it): a native transfer, or a call that declares an access list.
     #[inline]
     pub fn has_footprint(&self) -> bool {
-        matches!(self.kind, TxKind::Transfer { .. })
+        matches!(self.kind, TxKind::Transfer { .. }) || self.access.is_some()
+    }
+
+    /// Most keys of [`Self::footprint`] (without building it); 0 when it has none.
+    #[inline]
+    pub fn footprint_len(&self) -> usize {
+        match &self.kind {
+            TxKind::Transfer { .. } => FOOTPRINT,
+            TxKind::Call { .. } => self.access.as_ref().map_or(0, |list| 3 + list.len()),
+        }
     }
 
     /// What the transaction may touch in a block whose fees go to `beneficiary`, when
-    /// that is known before it runs (a native transfer); `None` for a contract call,
-    /// whose keys are known only by running it.
+    /// that is known before it runs (see [`Footprint`]); `None` for a call without an
+    /// access list.
+    #[inline]
     pub fn footprint(&self, beneficiary: Address) -> Option<Footprint> {
-        let TxKind::Transfer { to, .. } = self.kind else { return None };
-        let from = self.from;
-        let mut fp = Footprint {
-            keys: [
-                StateKey::nonce(from),
-                StateKey::balance(from),
-                StateKey::balance(to),
-                StateKey::balance(beneficiary),
-            ],
-            len: FOOTPRINT,
-        };
-        if to == from || to == beneficiary {
-            // The recipient's balance is already listed; the beneficiary's moves up.
-            fp.keys[2] = fp.keys[3];
-            fp.len = 3;
+        let fp = Footprint::of(self, beneficiary);
+        (fp.len > 0).then_some(fp)
+    }
+}
+
+impl Footprint {
+    /// [`Transaction::footprint`] without the `Option`: empty (no keys) when unknown.
+    /// (Returned in place, without the copy an `Option` of this size costs, which the
+    /// footprint engine's loops would pay per transaction.)
+    #[inline(always)]
+    pub fn of(tx: &Transaction, beneficiary: Address) -> Self {
+        let from = tx.from;
+        let keys = [StateKey::balance(from); FOOTPRINT_MAX];
+        let mut fp = Footprint { keys, len: 2, read: 2, only_read: 0 };
+        fp.keys[0] = StateKey::nonce(from);
+        match (&tx.kind, &tx.access) {
+            (TxKind::Transfer { to, .. }, _) => {
+                // The common case without the duplicate checks of `push`.
+                if *to != from && *to != beneficiary && beneficiary != from {
+                    fp.keys[2] = StateKey::balance(*to);
+                    fp.keys[3] = StateKey::balance(beneficiary);
+                    fp.len = 4;
+                } else {
+                    fp.push(StateKey::balance(*to), false);
+                    fp.push(StateKey::balance(beneficiary), false);
+                }
+            }
+            (TxKind::Call { .. }, Some(list)) => {
+                for a in list {
+                    let j = fp.len;
+                    if fp.push(a.key, true) && !a.write {
+                        fp.only_read |= 1 << j;
+                    }
+                }
+                fp.push(StateKey::balance(beneficiary), false);
+            }
+            (TxKind::Call { .. }, None) => (fp.len, fp.read) = (0, 0),
         }
-        if beneficiary == from {
-            // The beneficiary's balance, now last, is the sender's.
-            fp.len -= 1;
-        }
-        Some(fp)
+        fp
     }
 }

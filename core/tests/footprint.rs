@@ -2,14 +2,14 @@
 //! access set a transfer's execution leaves stays inside its footprint, read keys only
 //! at the read positions, the others only added to (or left alone), whatever the
 //! balances, nonces and gas, and whichever of sender, recipient and beneficiary
-//! coincide. Contract calls have no footprint.
+//! coincide. A contract call has a footprint only when it declares its access list.
+//! The policy's contention look tells chains from groups of chains.
 
 use std::collections::HashMap;
 
 use parex_core::exec::{execute_transaction, Access, AccessSet, BlockEnv, Limits, View, Write};
-use parex_core::parallel::footprint::SERIAL_RATIO;
-use parex_core::policy::{looks_contended, CONTENTION_SAMPLE};
-use parex_core::tx::{Footprint, Transaction};
+use parex_core::policy::looks_contended;
+use parex_core::tx::{AccessEntry, Transaction};
 use parex_core::vm::{Interrupt, VmScratch};
 use parex_core::{Address, StateKey};
 use proptest::prelude::*;
@@ -65,7 +65,7 @@ proptest! {
             let j = fp.position(&a.key);
             prop_assert!(j.is_some(), "{:?} touched {:?} outside {:?} ({:?})", tx, a, fp, receipt);
             let j = j.unwrap();
-            if !Footprint::reads(j) {
+            if !fp.reads(j) {
                 prop_assert!(a.read.is_none(), "{:?} read add-only {:?} ({:?})", tx, a, fp);
                 prop_assert!(
                     matches!(a.write, Write::None | Write::Add(_)),
@@ -77,11 +77,29 @@ proptest! {
 }
 
 #[test]
-fn contract_calls_have_no_footprint() {
-    let call = Transaction::call(Address(1), 0, Address(9), 0, &[1, 2], 50_000, 1).unwrap();
+fn contract_calls_have_a_footprint_only_with_an_access_list() {
+    let mut call = Transaction::call(Address(1), 0, Address(9), 0, &[1, 2], 50_000, 1).unwrap();
     assert_eq!(call.footprint(Address(2)), None);
     assert!(!call.has_footprint());
+    assert_eq!(call.footprint_len(), 0);
     assert!(Transaction::transfer(Address(1), 0, Address(2), 1, 1_000, 1).has_footprint());
+    // Declared keys are read keys, after the sender's; a declared implicit key (the
+    // sender's balance, the beneficiary's) is listed once, read.
+    let (slot, ben) = (StateKey::storage(Address(9), 7), Address(2));
+    let list =
+        [(slot, true), (StateKey::balance(Address(1)), false), (StateKey::balance(ben), false)];
+    call.access = Some(list.iter().map(|&(key, write)| AccessEntry { key, write }).collect());
+    let fp = call.footprint(ben).expect("declared");
+    let keys =
+        [StateKey::nonce(Address(1)), StateKey::balance(Address(1)), slot, StateKey::balance(ben)];
+    assert_eq!(fp.keys(), &keys[..]);
+    assert!((0..4).all(|j| fp.reads(j)));
+    assert!(call.footprint_len() >= fp.len());
+    // Without the beneficiary declared, its balance is only added to.
+    call.access.as_mut().unwrap().truncate(1);
+    let fp = call.footprint(ben).unwrap();
+    assert_eq!(fp.keys(), &[keys[0], keys[1], slot, StateKey::balance(ben)][..]);
+    assert!(fp.reads(2) && !fp.reads(3));
 }
 
 #[test]
@@ -109,27 +127,42 @@ fn a_footprint_lists_each_key_once_reads_first() {
     }
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: 500,
-        failure_persistence: None,
-        rng_seed: RngSeed::Fixed(0xF007_0002),
-        ..ProptestConfig::default()
-    })]
+/// A call from `from` to contract 9 declaring `keys` (written unless `read_only`).
+fn declared_call(from: u64, keys: &[u64], read_only: bool) -> Transaction {
+    let mut call = Transaction::call(Address(from), 0, Address(9), 0, &[0], 50_000, 1).unwrap();
+    let entry =
+        |&slot: &u64| AccessEntry { key: StateKey::storage(Address(9), slot), write: !read_only };
+    call.access = Some(keys.iter().map(entry).collect());
+    call
+}
 
-    /// The policy's contention look counts repeated senders in the sample exactly.
-    #[test]
-    fn looks_contended_counts_repeated_senders(
-        senders in prop::collection::vec(prop_oneof![0u64..8, 0u64..400, any::<u64>()], 0..600),
-    ) {
-        let txs: Vec<_> = senders
-            .iter()
-            .map(|&s| Transaction::transfer(Address(s), 0, Address(1), 1, 1_000, 1))
-            .collect();
-        let sample = &senders[..senders.len().min(CONTENTION_SAMPLE)];
-        let distinct = sample.iter().collect::<std::collections::BTreeSet<_>>().len();
-        let expect = !sample.is_empty()
-            && (sample.len() - distinct) * SERIAL_RATIO >= sample.len();
-        prop_assert_eq!(looks_contended(&txs), expect);
-    }
+#[test]
+fn looks_contended_sees_chains_not_groups() {
+    let transfer =
+        |from: u64, to: u64| Transaction::transfer(Address(from), 0, Address(to), 1, 1_000, 1);
+    // Distinct senders paying accounts that never send: nothing to wait for.
+    let fresh: Vec<_> = (0..600).map(|i| transfer(1_000 + i, 100_000 + i % 7)).collect();
+    assert!(!looks_contended(&fresh));
+    // Two accounts paying each other: every transfer reads what the one before wrote.
+    let ping_pong: Vec<_> = (0..600).map(|i| transfer(1 + i % 2, 2 - i % 2)).collect();
+    assert!(looks_contended(&ping_pong));
+    // One sender: one chain, one lane.
+    let one_sender: Vec<_> = (0..600).map(|i| transfer(5, 1_000 + i)).collect();
+    assert!(looks_contended(&one_sender));
+    // Calls on 64 contracts' counters (an NFT collection's next id): each counter's
+    // calls form a chain, but the chains spread over the lanes.
+    let groups: Vec<_> =
+        (0..600).map(|i| declared_call(1_000 + i, &[i % 64, 10_000 + i], false)).collect();
+    assert!(!looks_contended(&groups));
+    // One counter for all: one chain.
+    let one_pool: Vec<_> =
+        (0..600).map(|i| declared_call(1_000 + i, &[0, 10_000 + i], false)).collect();
+    assert!(looks_contended(&one_pool));
+    // A key every call only reads (a collection's maximum supply): no chain at all.
+    let read_only: Vec<_> = (0..600).map(|i| declared_call(1_000 + i, &[1], true)).collect();
+    assert!(!looks_contended(&read_only));
+    // Senders that repeat, one in three: each sender's transactions are one lane's.
+    let repeats: Vec<_> = (0..600).map(|i| transfer(1_000 + i % 200, 100_000 + i)).collect();
+    assert!(!looks_contended(&repeats));
+    assert!(!looks_contended(&[]));
 }

@@ -182,8 +182,13 @@ fn reference(case: &Case) -> (Vec<Receipt>, Vec<StateEntry>) {
 
 /// The footprint engine's memory for `txs` transactions on `parts` partitions, lent to
 /// the model's threads (sized like the host's `FootprintBuffers`).
-fn footprint_memory(lent: &mut Lent, txs: usize, parts: usize) -> FootprintMemory<'static> {
-    let l = FootprintMemory::lengths(txs, parts);
+fn footprint_memory(
+    lent: &mut Lent,
+    txs: usize,
+    parts: usize,
+    width: usize,
+) -> FootprintMemory<'static> {
+    let l = FootprintMemory::lengths(txs, parts, width);
     FootprintMemory {
         done: lent.lend(filled(l.done, Done::new)),
         values: lent.lend(filled(l.values, || Slot::new(0))),
@@ -221,11 +226,13 @@ fn model(name: &str, case: Case, max_preemptions: Option<usize>) -> Explored {
         // that read a stale balance would be rejected).
         assert!(want_receipts.iter().all(|r| r.status == Status::Success), "{want_receipts:?}");
         let n = case.txs.len();
-        let choice = Choice { engine: EngineKind::Footprint, workers: 2, ..Choice::default() };
+        let width = parex_core::parallel::footprint::width(&case.txs).expect("transfers");
+        let choice =
+            Choice { engine: EngineKind::Footprint, workers: 2, width, ..Choice::default() };
         let mut lent = Lent::default();
         let (receipts, writes) = output(n);
         let out = Output { receipts: lent.lend(receipts), writes: lent.lend(writes) };
-        let mem = footprint_memory(&mut lent, n, 2);
+        let mem = footprint_memory(&mut lent, n, 2, width);
         let engine =
             FootprintEngine::prepare(case.block(), mem, out, &choice).expect("footprint prepare");
         let engine = Arc::new(engine);

@@ -3,6 +3,7 @@
 //! contention knob ([`Spec::hot`]), and blocks include failing transactions at a small
 //! rate ([`Spec::fail_per_mille`]), as real blocks do.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -182,6 +183,9 @@ pub struct Generator {
     nonces: Vec<u64>,
     /// (sample, address) of each contract, in address order.
     contracts: Vec<(Sample, Address)>,
+    /// The next NFT id of each collection, as the blocks so far leave it (the state a
+    /// wallet's access-list tool reads for a mint, see `Sample::access_list`).
+    next_ids: HashMap<Address, u64>,
 }
 
 impl Generator {
@@ -271,6 +275,7 @@ impl Generator {
             rng: ChaCha8Rng::seed_from_u64(spec.seed),
             nonces: vec![0; accounts],
             contracts,
+            next_ids: HashMap::new(),
         };
         (world, gen)
     }
@@ -328,8 +333,14 @@ impl Generator {
         if !(invalid || overdrawn) {
             self.nonces[from] += 1;
         }
+        let sample = self.contracts.iter().find(|c| c.1 == tx.to()).map(|c| c.0);
         if self.rng.gen_range(0..1000) < self.spec.declare_per_mille {
-            tx.access = Some(declare(&tx));
+            let next_ids = &self.next_ids;
+            tx.access = Some(declare(&tx, sample, |k| next_ids.get(&k.addr).copied().unwrap_or(0)));
+        }
+        // A mint that runs (the failures above leave the counter alone) takes the next id.
+        if sample == Some(Sample::Nft) && !fail {
+            *self.next_ids.entry(tx.to()).or_insert(0) += 1;
         }
         tx
     }
@@ -402,26 +413,21 @@ impl Generator {
     }
 }
 
-/// The access list a well-behaved client would declare for `tx`: the keys its
-/// execution touches besides the implicit ones. Exact for transfers and token
-/// transfers; for other calls it names the contract's balance only, so their other
-/// keys are (detectably) undeclared.
-pub fn declare(tx: &Transaction) -> AccessList {
-    let mut list = AccessList::new();
-    let mut put = |key: StateKey, write: bool| {
-        let _ = list.push(AccessEntry { key, write });
-    };
-    match &tx.kind {
-        TxKind::Transfer { to, .. } => put(StateKey::balance(*to), true),
-        TxKind::Call { to, args, .. } => {
-            put(StateKey::balance(*to), true);
-            if args.first() == Some(&token::TRANSFER) && args.len() >= 3 {
-                put(StateKey::storage(*to, token::balance_slot(tx.from.0)), true);
-                if args[1] != tx.from.0 {
-                    put(StateKey::storage(*to, token::balance_slot(args[1])), true);
-                }
-            }
+/// The access list a well-behaved client declares for `tx`: for a transfer its
+/// recipient's balance; for a call of a sample contract (`sample`: the one at
+/// `tx.to()`) what [`Sample::access_list`] computes, `read` giving the state word it may
+/// depend on; for a call of anything else, the contract's balance.
+pub fn declare(
+    tx: &Transaction,
+    sample: Option<Sample>,
+    read: impl FnOnce(&StateKey) -> u64,
+) -> AccessList {
+    match (&tx.kind, sample) {
+        (TxKind::Call { .. }, Some(sample)) => sample.access_list(tx, read),
+        _ => {
+            let mut list = AccessList::new();
+            let _ = list.push(AccessEntry { key: StateKey::balance(tx.to()), write: true });
+            list
         }
     }
-    list
 }

@@ -34,14 +34,16 @@ pub enum Reason {
     /// The mode names the engine.
     #[default]
     Requested,
-    /// Every transaction is a native transfer: footprints known before execution.
+    /// Every transaction is a native transfer or a call that declares its access list:
+    /// footprints known before execution.
     KnownFootprints,
-    /// Some transaction calls a contract: its footprint is known only by running it.
+    /// Some transaction calls a contract without declaring its access list: its
+    /// footprint is known only by running it.
     Contracts,
-    /// Native transfers, but the caller has no footprint memory (an appliance).
+    /// Known footprints, but the caller has no footprint memory (an appliance).
     NoFootprintMemory,
-    /// A transfer block whose senders repeat so often that it is a chain
-    /// ([`crate::policy::looks_contended`]).
+    /// A block of known footprints whose read keys (senders, declared keys) repeat so
+    /// often that it is a chain ([`crate::policy::looks_contended`]).
     LooksContended,
     /// Block-STM gave up on the block as contended ([`crate::error::BlockError::Contended`]).
     Contended,
@@ -108,4 +110,8 @@ pub struct Choice {
     pub contention_fallback: bool,
     /// Block-STM in its one-worker form.
     pub alone: bool,
+    /// The footprint engine's cells per transaction: the block's
+    /// [`crate::parallel::footprint::width`] (0 for another engine; the footprint
+    /// engine then takes the widest).
+    pub width: usize,
 }

@@ -84,7 +84,8 @@ impl<'a> Output<'a> {
     /// `(receipts, writes)` lengths that suffice for the block `txs` under `limits`
     /// whatever the engine: each transaction adds at most the keys it may write, which
     /// for a native transfer is its footprint ([`Transaction::footprint`], at most
-    /// [`crate::tx::FOOTPRINT`] keys) and for a call `limits.writes_per_tx()`. At most
+    /// [`crate::tx::FOOTPRINT`] keys) and for a call `limits.writes_per_tx()` (a call's
+    /// declared footprint may be wrong, and then another engine runs it). At most
     /// [`Self::lengths`] of as many transactions, and far less for a block of transfers.
     pub fn lengths_of(txs: &[Transaction], limits: &Limits) -> (usize, usize) {
         let writes = txs.iter().map(|tx| writes_at_most(tx, limits)).sum::<usize>();
@@ -100,10 +101,9 @@ impl<'a> Output<'a> {
 /// The distinct keys `tx` may write: its footprint's for a native transfer, the limits'
 /// for a call.
 pub fn writes_at_most(tx: &Transaction, limits: &Limits) -> usize {
-    if tx.has_footprint() {
-        crate::tx::FOOTPRINT
-    } else {
-        limits.writes_per_tx()
+    match tx.kind {
+        crate::tx::TxKind::Transfer { .. } => crate::tx::FOOTPRINT,
+        crate::tx::TxKind::Call { .. } => limits.writes_per_tx(),
     }
 }
 

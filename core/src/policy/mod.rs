@@ -7,8 +7,9 @@ pub use run::{run_block, Memory, Workers};
 
 use crate::engine::{Choice, EngineKind, KeyTable, Reason};
 use crate::error::BlockError;
-use crate::parallel::footprint::SERIAL_RATIO;
-use crate::tx::Transaction;
+use crate::parallel::footprint::{width, SERIAL_RATIO};
+use crate::tx::{Transaction, TxKind};
+use crate::types::StateKey;
 
 /// What the caller asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,7 +29,7 @@ pub enum Mode {
     /// Block-STM in its one-worker form (`BlockStm::run_alone`), no fallback.
     BlockStmAlone,
     /// The footprint engine on this many workers, no contention check, no fallback
-    /// (native transfers only).
+    /// (native transfers and declared calls only).
     Footprint(usize),
 }
 
@@ -69,21 +70,25 @@ impl Policy {
             Mode::BlockStmAlone => {
                 Choice { alone: true, ..on(EngineKind::BlockStm, Reason::Requested) }
             }
-            Mode::Footprint(_) => on(EngineKind::Footprint, Reason::Requested),
+            Mode::Footprint(_) => Choice {
+                width: width(txs).unwrap_or(0),
+                ..on(EngineKind::Footprint, Reason::Requested)
+            },
             Mode::Parallel(_) => {
                 let stm = |reason| Choice {
                     contention_fallback: true,
                     alone: workers == 1,
                     ..on(EngineKind::BlockStm, reason)
                 };
-                if !plannable(txs) {
-                    stm(Reason::Contracts)
-                } else if looks_contended(txs) {
-                    on(EngineKind::Sequential, Reason::LooksContended)
-                } else if !self.footprint_memory {
-                    stm(Reason::NoFootprintMemory)
-                } else {
-                    on(EngineKind::Footprint, Reason::KnownFootprints)
+                match width(txs) {
+                    None => stm(Reason::Contracts),
+                    Some(_) if looks_contended(txs) => {
+                        on(EngineKind::Sequential, Reason::LooksContended)
+                    }
+                    Some(_) if !self.footprint_memory => stm(Reason::NoFootprintMemory),
+                    Some(width) => {
+                        Choice { width, ..on(EngineKind::Footprint, Reason::KnownFootprints) }
+                    }
                 }
             }
         }
@@ -132,45 +137,118 @@ impl Policy {
 }
 
 /// True when every transaction's footprint is known before execution
-/// ([`Transaction::has_footprint`]: every one is a native transfer), so the footprint
-/// engine can run the block.
+/// ([`Transaction::has_footprint`]: a native transfer, or a call that declares its
+/// access list), so the footprint engine can run the block.
 pub fn plannable(txs: &[Transaction]) -> bool {
-    txs.iter().all(Transaction::has_footprint)
+    width(txs).is_some()
 }
 
 /// Transactions [`looks_contended`] samples.
 pub const CONTENTION_SAMPLE: usize = 256;
 
-/// True when the block's first [`CONTENTION_SAMPLE`] transactions reuse senders so often
-/// (one in [`SERIAL_RATIO`] sends from an account that already sent in the sample) that
-/// the block is a chain of dependencies: workers would mostly wait for each other, and
-/// the sequential engine is the faster choice. A cheap look before planning; the
-/// footprint engine's plan also notices chains and then runs them on one worker.
+/// Lanes the contention look deals the sample to (see [`looks_contended`]).
+const LOOK_LANES: u64 = 2;
+/// Sampled transactions from which [`looks_contended`] judges the lanes' balance.
+pub const BALANCE_SAMPLE: usize = 16;
+
+/// True when the block looks like a chain of dependencies that workers would mostly wait
+/// on each other to run, judged from a sample: its first [`CONTENTION_SAMPLE`]
+/// transactions, or fewer when their keys would pass [`CONTENTION_SAMPLE`].
+///
+/// The look follows the footprint engine (see `parallel/footprint/lanes.rs`): each
+/// sampled transaction goes to one of two lanes by the key of its footprint that the
+/// sample touches most (a transaction runs after its lane's earlier ones, without
+/// waiting); a transaction that touches a key an earlier one of the other lane touched
+/// (and some transaction reads and some writes: the sender's balance, a declared key
+/// not declared read-only by all, a recipient that also sends) would wait. The block looks contended when one sampled transaction in
+/// [`SERIAL_RATIO`] would wait, or when one lane holds three in four of them by their
+/// shared keys (in a sample of at least [`BALANCE_SAMPLE`]). So
+/// transfers among a few accounts, or calls that all touch one pool, look contended;
+/// many calls on a few dozen contracts (each contract's calls in one lane) do not.
 pub fn looks_contended(txs: &[Transaction]) -> bool {
-    // The senders seen, in a small open-addressing set (twice the sample, so probes stay
-    // short): a linear pass, and far less code than sorting on an appliance. Slot 0
-    // means empty, so each sender is stored as its position in the sample plus one.
-    const SLOTS: usize = 2 * CONTENTION_SAMPLE;
-    let mut seen = [0u16; SLOTS];
-    let sample = &txs[..txs.len().min(CONTENTION_SAMPLE)];
-    let mut repeats = 0;
-    for (i, tx) in sample.iter().enumerate() {
-        let a = tx.from.0;
-        // Fibonacci hashing of the address onto the table.
-        let mut at = (a.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 55) as usize % SLOTS;
-        loop {
-            match seen[at] {
-                0 => {
-                    seen[at] = i as u16 + 1;
-                    break;
-                }
-                j if sample[j as usize - 1].from.0 == a => {
-                    repeats += 1;
-                    break;
-                }
-                _ => at = (at + 1) % SLOTS,
-            }
-        }
+    /// A key's slot in the sample's table: its hash (0: empty), how many sampled
+    /// transactions touch it, whether one reads it, and the lane of its last toucher.
+    #[derive(Clone, Copy, Default)]
+    struct Seen {
+        hash: u64,
+        touches: u16,
+        read: bool,
+        written: bool,
+        lane: Option<u8>,
     }
-    !sample.is_empty() && repeats * SERIAL_RATIO >= sample.len()
+    // An open-addressing table twice as long as the keys it takes, so probes stay
+    // short: far less code than sorting on an appliance. A hash of 0 is stored as 1.
+    const SLOTS: usize = 2 * CONTENTION_SAMPLE;
+    let mut seen = [Seen::default(); SLOTS];
+    let slot = |seen: &[Seen; SLOTS], hash: u64| {
+        let mut at = hash as usize % SLOTS;
+        while seen[at].hash != 0 && seen[at].hash != hash {
+            at = (at + 1) % SLOTS;
+        }
+        at
+    };
+    // The keys a transaction's footprint touches, with whether it reads and may write
+    // them: the sender's balance (standing for its nonce too), then a transfer's
+    // recipient balance (added to) or a declared call's keys (read, and written unless
+    // declared read-only).
+    let keys = |tx: &Transaction, f: &mut dyn FnMut(StateKey, bool, bool)| {
+        f(StateKey::balance(tx.from), true, true);
+        match (&tx.kind, &tx.access) {
+            (TxKind::Transfer { to, .. }, _) => f(StateKey::balance(*to), false, true),
+            (TxKind::Call { .. }, Some(list)) => {
+                list.iter().for_each(|a| f(a.key, true, a.write));
+            }
+            (TxKind::Call { .. }, None) => {}
+        }
+    };
+    // First pass: the sample, and each key's touches.
+    let mut sampled = 0;
+    let mut taken = 0;
+    for tx in txs.iter().take(CONTENTION_SAMPLE) {
+        let more = match (&tx.kind, &tx.access) {
+            (TxKind::Call { .. }, Some(list)) => list.len(),
+            _ => 1,
+        };
+        taken += 1 + more;
+        if taken > CONTENTION_SAMPLE {
+            break;
+        }
+        keys(tx, &mut |key, read, write| {
+            let hash = key.table_hash().max(1);
+            let at = slot(&seen, hash);
+            let s = &mut seen[at];
+            s.hash = hash;
+            s.touches += 1;
+            s.read |= read;
+            s.written |= write;
+        });
+        sampled += 1;
+    }
+    // Second pass: lanes, and the transactions that would wait.
+    let (mut waits, mut loads) = (0, [0usize; LOOK_LANES as usize]);
+    for tx in &txs[..sampled] {
+        // The most touched key that some transaction reads and some writes (the first on
+        // ties): a chain.
+        let (mut best, mut hot) = (0, 0);
+        keys(tx, &mut |key, _, _| {
+            let s = seen[slot(&seen, key.table_hash().max(1))];
+            if s.read && s.written && s.touches > best {
+                (best, hot) = (s.touches, s.hash);
+            }
+        });
+        let lane = (hot >> 32) % LOOK_LANES;
+        // Transactions grouped by a shared key: those that can unbalance the lanes.
+        loads[lane as usize] += (best > 1) as usize;
+        let mut waiting = false;
+        keys(tx, &mut |key, _, _| {
+            let at = slot(&seen, key.table_hash().max(1));
+            let s = &mut seen[at];
+            waiting |= s.read && s.written && s.lane.is_some_and(|l| u64::from(l) != lane);
+            s.lane = Some(lane as u8);
+        });
+        waits += waiting as usize;
+    }
+    let busiest = loads.iter().copied().max().unwrap_or(0);
+    let unbalanced = sampled >= BALANCE_SAMPLE && 4 * busiest >= 3 * sampled;
+    sampled > 0 && (waits * SERIAL_RATIO >= sampled || unbalanced)
 }

@@ -20,9 +20,10 @@ pub trait Memory {
     fn sequential(&mut self) -> SeqMemory<'_>;
     /// Block-STM's, with `keys` key records (`KeyTable::Full`: one per write).
     fn block_stm(&mut self, keys: KeyTable) -> BlockStmMemory<'_>;
-    /// The footprint engine's for `partitions` partitions, if the caller has it (see
+    /// The footprint engine's for `partitions` partitions of footprints `width` keys
+    /// long ([`crate::parallel::footprint::width`]), if the caller has it (see
     /// [`Memory::has_footprint`]).
-    fn footprint(&mut self, partitions: usize) -> Option<FootprintMemory<'_>>;
+    fn footprint(&mut self, partitions: usize, width: usize) -> Option<FootprintMemory<'_>>;
     /// Whether [`Memory::footprint`] gives memory; when not, the policy never chooses the
     /// footprint engine.
     fn has_footprint(&self) -> bool {
@@ -118,11 +119,13 @@ where
             drive(BlockStm::prepare(block, mem, output, choice)?, choice, workers)
         }
         EngineKind::Footprint => {
-            let mem = memory.footprint(choice.workers).ok_or(BlockError::BufferTooSmall {
-                buffer: "footprint memory",
-                needed: 1,
-                given: 0,
-            })?;
+            let width = crate::parallel::footprint::width_of(choice);
+            let mem =
+                memory.footprint(choice.workers, width).ok_or(BlockError::BufferTooSmall {
+                    buffer: "footprint memory",
+                    needed: 1,
+                    given: 0,
+                })?;
             drive(FootprintEngine::prepare(block, mem, output, choice)?, choice, workers)
         }
     }

@@ -2,7 +2,7 @@
 //! engines' buffers ([`EngineBuffers`], the host's [`Memory`]), all from `Vec`s that
 //! grow to the largest block seen and are reused from block to block.
 
-use parex_core::engine::{EngineKind, KeyTable};
+use parex_core::engine::{Choice, EngineKind, KeyTable};
 use parex_core::error::GenesisError;
 use parex_core::exec::{Access, Limits};
 use parex_core::hash::{Hasher, Link};
@@ -11,7 +11,7 @@ use parex_core::parallel::block_stm::mvmemory::{IndexWord, MvKey, MvNode};
 use parex_core::parallel::block_stm::scheduler::TxState;
 use parex_core::parallel::block_stm::{BlockStmMemory, ReadCell, TxData, WriteCell};
 use parex_core::parallel::footprint::{
-    Done, FootprintMemory, KeyRecord, Lengths, Slot, Source, Touch,
+    self as footprint, Done, FootprintMemory, KeyRecord, Lengths, Slot, Source, Touch,
 };
 use parex_core::policy::Memory;
 use parex_core::sequential::SeqMemory;
@@ -180,10 +180,10 @@ struct FootprintBuffers {
 }
 
 impl FootprintBuffers {
-    /// Grows every buffer for `txs` transactions on `workers` workers; returns the
-    /// lengths the engine needs.
-    fn reserve(&mut self, txs: usize, workers: usize) -> Lengths {
-        let l = FootprintMemory::lengths(txs, workers);
+    /// Grows every buffer for `txs` transactions of footprints `width` keys long on
+    /// `workers` workers; returns the lengths the engine needs.
+    fn reserve(&mut self, txs: usize, workers: usize, width: usize) -> Lengths {
+        let l = FootprintMemory::lengths(txs, workers, width);
         grow(&mut self.done, l.done, Done::new);
         grow(&mut self.values, l.values, || Slot::new(0));
         // A table of another length has another layout: start it afresh.
@@ -233,19 +233,19 @@ impl EngineBuffers {
         }
     }
 
-    /// Grows the buffers for a block of `txs` transactions on `workers` workers with an
-    /// output of `writes` entries (a no-op once they are large enough): the sequential
-    /// engine's, and those of `first`, the engine the policy chooses first. Another
-    /// engine's buffers grow when a fallback runs it ([`Memory`]).
-    pub fn reserve(&mut self, txs: usize, workers: usize, writes: usize, first: EngineKind) {
+    /// Grows the buffers for the block `txs` on `workers` workers with an output of
+    /// `writes` entries (a no-op once they are large enough): the sequential engine's,
+    /// and those of `first`, the engine the policy chooses first. Another engine's
+    /// buffers grow when a fallback runs it ([`Memory`]).
+    pub fn reserve(&mut self, txs: usize, workers: usize, writes: usize, first: &Choice) {
         self.txs = txs;
         grow(&mut self.seq_index, SeqMemory::index_len(writes), || 0);
         if workers == 0 {
             return;
         }
-        match first {
+        match first.engine {
             EngineKind::Footprint => {
-                self.fp.reserve(txs, workers);
+                self.fp.reserve(txs, workers, footprint::width_of(first));
             }
             EngineKind::BlockStm => self.reserve_block_stm(),
             EngineKind::Sequential => {}
@@ -307,8 +307,8 @@ impl Memory for EngineBuffers {
         }
     }
 
-    fn footprint(&mut self, partitions: usize) -> Option<FootprintMemory<'_>> {
-        self.fp.reserve(self.txs, partitions);
+    fn footprint(&mut self, partitions: usize, width: usize) -> Option<FootprintMemory<'_>> {
+        self.fp.reserve(self.txs, partitions, width);
         let fp = &mut self.fp;
         Some(FootprintMemory {
             done: &mut fp.done,

@@ -137,8 +137,8 @@ impl Executor {
         while self.workers.len() < workers.max(1) {
             self.workers.push(WorkerBuffers::new(&self.limits));
         }
-        let first = Policy::new(mode).choose(txs).engine;
-        self.engines.reserve(txs.len(), workers, writes, first);
+        let first = Policy::new(mode).choose(txs);
+        self.engines.reserve(txs.len(), workers, writes, &first);
         // Helper threads too, which the commitment's parts use even when the block ran
         // on one thread. A failure here is reported by the first run that needs them.
         let _ = self.pool.start(workers);

@@ -96,7 +96,7 @@ fn disjoint_declared_transfers_never_abort() {
     let block: Vec<_> = (0..n as u64)
         .map(|i| {
             let mut tx = transfer(0x1000 + 2 * i, 0, 0x1000 + 2 * i + 1, 10 + i);
-            tx.access = Some(declare(&tx));
+            tx.access = Some(declare(&tx, None, |_| 0));
             tx
         })
         .collect();
@@ -121,13 +121,13 @@ fn undeclared_access_is_flagged_and_still_exact() {
     accounts[7].balance = 0;
     let world = World { accounts, ..world };
     let declared = |mut tx: Transaction| {
-        tx.access = Some(declare(&tx));
+        tx.access = Some(declare(&tx, None, |_| 0));
         tx
     };
     let mut undeclared = transfer(0x1000, 0, 0x1007, 5_000);
     undeclared.access = Some(Default::default()); // declares nothing: the credit is undeclared
     let mut read_only = transfer(0x1002, 0, 0x1003, 7);
-    read_only.access = Some(declare(&read_only));
+    read_only.access = Some(declare(&read_only, None, |_| 0));
     read_only.access.as_mut().unwrap()[0].write = false; // declared read, but written
     let block = vec![
         declared(transfer(0x1004, 0, 0x1005, 1)),

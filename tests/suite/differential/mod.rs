@@ -62,7 +62,7 @@ pub(crate) enum Path {
     /// `Mode::BlockStm`: Block-STM with its contention fallback off and no other engine
     /// after it; every block must run through speculation and validation.
     Engine,
-    /// `Mode::Footprint`: the footprint engine (native transfers only), without the
+    /// `Mode::Footprint`: the footprint engine (native transfers and declared calls), without the
     /// contention check or a fallback; every block runs through it.
     Footprint,
     /// `Mode::BlockStmAlone`: Block-STM's one-worker form; the thread count is ignored.

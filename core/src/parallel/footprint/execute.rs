@@ -8,19 +8,20 @@ use crate::error::Abort;
 use crate::state::{prefetch, StateReader};
 use crate::sync::Ordering;
 
+use super::lanes::Lanes;
 use super::*;
 
 /// The view of one transaction: the value before it of each chained footprint key.
-struct FootprintView {
-    fp: Footprint,
-    before: [u64; FOOTPRINT],
-    chained: [bool; FOOTPRINT],
+struct FootprintView<'f> {
+    fp: &'f Footprint,
+    before: [u64; FOOTPRINT_MAX],
+    chained: [bool; FOOTPRINT_MAX],
     /// The transaction read a key the plan gives it no value for (then the execution is
     /// discarded and the block fails with `OffFootprint`).
     off: bool,
 }
 
-impl View for FootprintView {
+impl View for FootprintView<'_> {
     #[inline]
     fn read(&mut self, key: &StateKey) -> Result<u64, Interrupt> {
         match self.fp.position(key) {
@@ -49,8 +50,50 @@ pub(super) struct Tally {
 }
 
 impl<S: StateReader + Sync> FootprintEngine<'_, S> {
+    /// Runs the block in batches of `batch` transactions (execute, when no chain is hot;
+    /// `batch` is the whole block when it runs in one lane). Each worker has its own
+    /// batches (every `parts`-th, from its index), so that from block to block the same
+    /// worker writes the same transactions' memory and finds it in its cache. It claims
+    /// its next own batch when it starts the current one, and before starting an own
+    /// batch it runs any lower batch that nobody claimed (a missing or lagging
+    /// worker's). So every batch a transaction may wait on is claimed, and each worker
+    /// runs its claimed batches in block order: the lowest unfinished transaction can
+    /// always run, with any number of workers.
+    pub(super) fn run_batches(
+        &self,
+        index: usize,
+        batch: usize,
+        acc: &mut AccessSet<'_>,
+        vm: &mut crate::vm::VmScratch<'_>,
+        tally: &mut Tally,
+        idle: &mut impl FnMut(u32),
+    ) -> Result<(), Abort> {
+        let batches = self.txs.len().div_ceil(batch);
+        let mut cursor = 0;
+        let mut own = index % self.parts;
+        let mut mine = own < batches && self.claim_batch(own, batch);
+        loop {
+            while cursor < own.min(batches) {
+                if self.claim_batch(cursor, batch) {
+                    self.run_batch(cursor, batch, acc, vm, tally, idle)?;
+                }
+                cursor += 1;
+            }
+            if own >= batches || self.failed() {
+                return Ok(());
+            }
+            let next = own + self.parts;
+            let next_mine = next < batches && self.claim_batch(next, batch);
+            if mine {
+                self.run_batch(own, batch, acc, vm, tally, idle)?;
+            }
+            cursor = own + 1;
+            (own, mine) = (next, next_mine);
+        }
+    }
+
     /// Claims batch `b` (of `batch` transactions), through its first transaction's flag.
-    pub(super) fn claim_batch(&self, b: usize, batch: usize) -> bool {
+    fn claim_batch(&self, b: usize, batch: usize) -> bool {
         // Relaxed: the claim only decides who runs the batch; results are published by
         // the `done` flags and `exec_done`.
         // Looking before claiming keeps the line shared while its owner writes the
@@ -70,6 +113,37 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
         }
     }
 
+    /// Runs claimed batch `b`.
+    fn run_batch(
+        &self,
+        b: usize,
+        batch: usize,
+        acc: &mut AccessSet<'_>,
+        vm: &mut crate::vm::VmScratch<'_>,
+        tally: &mut Tally,
+        idle: &mut impl FnMut(u32),
+    ) -> Result<(), Abort> {
+        let n = self.txs.len();
+        let mut me = Lanes::batches();
+        for t in b * batch..((b + 1) * batch).min(n) {
+            self.prefetch_ahead(t);
+            self.execute(t, 0, &mut me, acc, vm, tally, idle)?;
+        }
+        Ok(())
+    }
+
+    /// Starts loading the sources of a later transaction than `t`, written by the
+    /// planners (on other cores, for other partitions).
+    #[inline]
+    pub(super) fn prefetch_ahead(&self, t: usize) {
+        let ahead = (t + PREFETCH_ENTRY) << self.shift;
+        if ahead < self.txs.len() << self.shift {
+            for p in 0..self.parts {
+                prefetch(&self.mem.sources[self.region(p).start + ahead]);
+            }
+        }
+    }
+
     /// The flags of a `done` word in this block (none if stamped by another block).
     #[inline]
     pub(super) fn flags(&self, word: u32) -> u32 {
@@ -80,53 +154,33 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
         }
     }
 
-    /// Runs claimed batch `b`; on failure, sets the error and returns `Ok` early.
-    pub(super) fn run_batch(
-        &self,
-        b: usize,
-        batch: usize,
-        acc: &mut AccessSet<'_>,
-        vm: &mut crate::vm::VmScratch<'_>,
-        tally: &mut Tally,
-        idle: &mut impl FnMut(u32),
-    ) -> Result<(), BlockError> {
-        let n = self.txs.len();
-        let (start, end) = (b * batch, ((b + 1) * batch).min(n));
-        for t in start..end {
-            // The sources of a later transaction, written by the planners (on other
-            // cores, for other partitions): start loading them now.
-            let ahead = (t + PREFETCH_ENTRY) * FOOTPRINT;
-            if ahead < n * FOOTPRINT {
-                for p in 0..self.parts {
-                    prefetch(&self.mem.sources[self.region(p).start + ahead]);
-                }
-            }
-            if let Err(code) = self.execute(t, t == start, acc, vm, tally, idle) {
-                // Not counted as done: the read-out never starts on a failed block.
-                self.fail(code);
-                return Ok(());
-            }
-        }
-        // Counted in `exec_done` when the worker is out of batches.
-        tally.executed += (end - start) as u32;
-        Ok(())
-    }
-
-    /// Executes transaction `t` (execute).
+    /// Executes transaction `t` of lane `lane` (execute). Before waiting for a previous
+    /// toucher, lets `before_wait` run that toucher's lane if nobody claimed it.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn execute(
         &self,
         t: usize,
-        first: bool,
+        lane: usize,
+        me: &mut Lanes,
         acc: &mut AccessSet<'_>,
         vm: &mut crate::vm::VmScratch<'_>,
         tally: &mut Tally,
         idle: &mut impl FnMut(u32),
     ) -> Result<(), Abort> {
         let tx = &self.txs[t];
-        let fp = tx.footprint(self.env.beneficiary).ok_or(Abort::OffFootprint)?;
-        let mut view =
-            FootprintView { fp, before: [0; FOOTPRINT], chained: [false; FOOTPRINT], off: false };
-        let cells = t * FOOTPRINT;
+        let fp = Footprint::of(tx, self.env.beneficiary);
+        if fp.len() == 0 {
+            return Err(Abort::OffFootprint);
+        }
+        let mut view = FootprintView {
+            fp: &fp,
+            before: [0; FOOTPRINT_MAX],
+            chained: [false; FOOTPRINT_MAX],
+            off: false,
+        };
+        let cells = t * self.width;
+        // Keys declared read-only by every toucher: a write to one breaks the plan.
+        let mut fixed = 0u32;
         let pooled = tally.pooling;
         for j in 0..fp.len() {
             if self.is_pooled(&fp, j, pooled) {
@@ -135,18 +189,20 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
             }
             let p = self.partition(&fp.keys()[j]);
             let src = self.mem.sources[self.region(p).start + cells + j].get();
-            if !src.chained {
+            if !src.chained() {
                 continue;
             }
             view.chained[j] = true;
+            fixed |= (src.fixed() as u32) << j;
             view.before[j] = if src.prev == NONE {
                 src.base
             } else {
                 let prev = src.prev as usize;
-                let done = &self.mem.done[prev / FOOTPRINT].0;
+                let done = &self.mem.done[prev >> self.shift].0;
                 // Acquire: pairs with the release store of the previous toucher, so its
                 // value below is complete.
                 if self.flags(done.load(Ordering::Acquire)) & DONE == 0 {
+                    self.before_wait(t, prev >> self.shift, me, acc, vm, tally, idle)?;
                     tally.waits += 1;
                     let mut spins = 0;
                     while self.flags(done.load(Ordering::Acquire)) & DONE == 0 {
@@ -169,12 +225,16 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
         }
         // What each footprint key holds after `t`: chained keys their full value (kept
         // when not written), summed keys their delta; and whether `t` wrote it.
-        let mut after = [(0u64, false); FOOTPRINT];
-        for ((a, chained), before) in after.iter_mut().zip(view.chained).zip(view.before) {
-            a.0 = if chained { before } else { 0 };
+        let mut after = [(0u64, false); FOOTPRINT_MAX];
+        let chained = view.chained.iter().zip(view.before);
+        for (a, (chained, before)) in after.iter_mut().zip(chained).take(fp.len()) {
+            a.0 = if *chained { before } else { 0 };
         }
         for a in acc.accesses() {
             let j = fp.position(&a.key).ok_or(Abort::OffFootprint)?;
+            if fixed & 1 << j != 0 && a.write != Write::None {
+                return Err(Abort::OffFootprint);
+            }
             after[j] = match (view.chained[j], a.write) {
                 (_, Write::None) => after[j],
                 (true, Write::Set(v)) => (v, true),
@@ -183,7 +243,7 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
                 (false, Write::Set(_)) => return Err(Abort::OffFootprint),
             };
         }
-        let base = t * FOOTPRINT;
+        let base = t * self.width;
         let mut wrote = 0;
         for (j, (v, w)) in after.iter().enumerate().take(fp.len()) {
             if self.is_pooled(&fp, j, pooled) {
@@ -195,11 +255,12 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
         tally.gas = tally.gas.saturating_add(receipt.gas_used);
         tally.undeclared += receipt.undeclared_access as u64;
         self.receipts[t].set(receipt);
-        // Release: publishes the values and receipt written above.
-        // (The first transaction of a batch keeps its batch's claim.)
-        let flags = if first { DONE | CLAIMED | wrote } else { DONE | wrote };
-        let flag = self.round << ROUND_SHIFT | flags;
-        self.mem.done[t].0.store(flag, Ordering::Release);
+        tally.executed += 1;
+        // Release: publishes the values and receipt written above. (The lane stays, and
+        // the first transaction of a batch keeps its batch's claim.)
+        let claimed = self.flags(self.mem.done[t].0.load(Ordering::Relaxed)) & CLAIMED;
+        let flags = (lane as u32) << LANE_SHIFT | claimed | DONE | wrote;
+        self.mem.done[t].0.store(self.round << ROUND_SHIFT | flags, Ordering::Release);
         Ok(())
     }
 }

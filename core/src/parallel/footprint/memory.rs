@@ -3,8 +3,7 @@
 //! module docs).
 
 use crate::sync::AtomicU32;
-use crate::tx::{Footprint, FOOTPRINT};
-use crate::types::{Address, StateKey};
+use crate::types::{Address, KeyKind, StateKey};
 
 use super::{Slot, MAX_PARTITIONS};
 
@@ -22,11 +21,23 @@ pub struct KeyRecord {
     pub(super) chained: bool,
     /// Some toucher wrote the key (read-out).
     pub(super) wrote: bool,
+    /// A hot chained key's lane (see `lanes.rs`).
+    pub(super) lane: u8,
+    /// Every toucher declared the key read-only: they all read its committed value, and
+    /// none may write it (plan).
+    pub(super) fixed: bool,
 }
 
 impl KeyRecord {
     pub(super) fn new(key: StateKey, base: u64) -> Self {
-        Self { key, base, sum: 0, last: NONE, chained: false, wrote: false }
+        let (sum, last) = (0, NONE);
+        Self { key, base, sum, last, chained: false, wrote: false, lane: 0, fixed: false }
+    }
+
+    /// Touches of a chained key, counted by the plan in `sum` (which only summed keys
+    /// use otherwise): how heavy its chain is (see `lanes.rs`).
+    pub(super) fn touches(&self) -> u32 {
+        self.sum as u32
     }
 }
 
@@ -44,25 +55,80 @@ pub struct Source {
     pub(super) base: u64,
     /// The previous toucher's cell, or `NONE`.
     pub(super) prev: u32,
-    /// The key is chained (else summed: the transaction only adds to it).
-    pub(super) chained: bool,
+    /// The key's id in its partition, and in the top bit whether it is chained (else
+    /// summed: the transaction only adds to it).
+    pub(super) key: u32,
+}
+
+/// [`Source::key`]'s bits: chained, fixed ([`KeyRecord::fixed`]).
+const CHAINED: u32 = 1 << 31;
+const FIXED: u32 = 1 << 30;
+
+impl Source {
+    pub(super) fn new(base: u64, prev: u32, id: u32, rec: &KeyRecord) -> Self {
+        let bits = if rec.chained { CHAINED } else { 0 } | if rec.fixed { FIXED } else { 0 };
+        Self { base, prev, key: id | bits }
+    }
+
+    /// Whether the key is chained.
+    #[inline]
+    pub(super) fn chained(&self) -> bool {
+        self.key & CHAINED != 0
+    }
+
+    /// Whether the key is fixed: read by all its touchers at its committed value.
+    #[inline]
+    pub(super) fn fixed(&self) -> bool {
+        self.key & FIXED != 0
+    }
+
+    /// The key's id in its partition.
+    #[inline]
+    pub(super) fn id(&self) -> usize {
+        (self.key & !(CHAINED | FIXED)) as usize
+    }
 }
 
 pub(super) const NONE: u32 = u32::MAX;
 
-/// One touch of a key: the cell (transaction × footprint position) and, once planned,
-/// the key's id in its partition.
+/// One touch of a key: the key, the cell (transaction × footprint position) and, once
+/// planned, the key's id in its partition. 24 bytes: the key's kind rides in the top
+/// bits of the cell (cells stay below 2^28, see `FootprintEngine::prepare`), since the
+/// plan streams through these lists.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Touch {
-    /// The key's account; the cell's footprint position says which of its words.
     pub(super) addr: u64,
-    pub(super) cell: u32,
+    pub(super) slot: u64,
+    /// The cell, and the key's kind in the top [`KIND_BITS`].
+    pub(super) cell_kind: u32,
+    /// Scattered: whether the cell reads the key (1) or only adds to it (0). Planned: the
+    /// key's id.
     pub(super) id: u32,
 }
 
+const KIND_BITS: u32 = 2;
+const CELL_BITS: u32 = 32 - KIND_BITS;
+
 impl Touch {
+    pub(super) fn new(key: &StateKey, cell: u32, id: u32) -> Self {
+        let cell_kind = cell | (key.kind as u32) << CELL_BITS;
+        Self { addr: key.addr.0, slot: key.slot, cell_kind, id }
+    }
+
+    #[inline]
     pub(super) fn key(&self) -> StateKey {
-        Footprint::key_at(Address(self.addr), self.cell as usize % FOOTPRINT)
+        let kind = match self.cell_kind >> CELL_BITS {
+            0 => KeyKind::Balance,
+            1 => KeyKind::Nonce,
+            2 => KeyKind::CodeHash,
+            _ => KeyKind::Storage,
+        };
+        StateKey { addr: Address(self.addr), kind, slot: self.slot }
+    }
+
+    #[inline]
+    pub(super) fn cell(&self) -> u32 {
+        self.cell_kind & ((1 << CELL_BITS) - 1)
     }
 }
 
@@ -84,7 +150,8 @@ pub struct FootprintMemory<'a> {
     /// flag stamped with another block's count reads as clear, so the flags are never
     /// cleared between blocks.
     pub done: &'a mut [Done],
-    /// Values, [`FOOTPRINT`] per transaction: what the key holds after the transaction
+    /// Values, the block's footprint width per transaction (see
+    /// [`super::width`]): what the key holds after the transaction
     /// (chained keys) or what it added (summed keys). Whether it wrote each key is in
     /// its `done` flag.
     pub values: &'a mut [Slot<u64>],
@@ -115,10 +182,11 @@ pub struct Lengths {
 }
 
 impl FootprintMemory<'_> {
-    /// Lengths for `txs` transactions planned in `partitions` key ranges.
-    pub const fn lengths(txs: usize, partitions: usize) -> Lengths {
+    /// Lengths for `txs` transactions of footprints at most `width` keys long (see
+    /// [`super::width`]) planned in `partitions` key ranges.
+    pub const fn lengths(txs: usize, partitions: usize, width: usize) -> Lengths {
         let p = clamp_partitions(partitions);
-        let values = txs * FOOTPRINT;
+        let values = txs * width;
         // Each partition's table holds up to `values` keys at most half full.
         let per = if values == 0 { 2 } else { (2 * values).next_power_of_two() };
         Lengths { txs, done: txs + 1, values, table: p * per + 1, cells: p * values }

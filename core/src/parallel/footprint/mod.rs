@@ -1,10 +1,14 @@
 //! Footprint scheduling: a block whose every transaction's footprint (the keys it may
 //! touch, and how) is known before execution runs without speculation, in the manner
-//! of Solana's Sealevel. Today that is a block of native transfers: a transfer touches
-//! its sender's nonce and balance (read and written), its recipient's balance and the
-//! beneficiary's balance (both only added to). The policy ([`crate::policy::plannable`])
-//! sends such blocks here and other blocks to Block-STM ([`super::block_stm`]). What a
-//! transfer may touch is stated once, by [`crate::tx::Transaction::footprint`].
+//! of Solana's Sealevel. That is a block of native transfers and contract calls that
+//! declare their access lists: a transfer touches its sender's nonce and balance (read
+//! and written), its recipient's balance and the beneficiary's balance (both only added
+//! to); a declared call, its sender's nonce and balance and its declared keys (read and
+//! written) and the beneficiary's balance (added to). The policy
+//! ([`crate::policy::plannable`]) sends such blocks here and other blocks to Block-STM
+//! ([`super::block_stm`]). What a transaction may touch is stated once, by
+//! [`crate::tx::Transaction::footprint`]; the block's widest footprint sets the cells
+//! per transaction ([`width`]).
 //!
 //! # Phases
 //!
@@ -16,23 +20,23 @@
 //! starts when a counter says the previous one is complete.
 //!
 //! 1. **Scatter**: the block is cut into one chunk per partition; a chunk's owner lists
-//!    each of its touches (cell = transaction index × footprint position, and the key's
-//!    account) in the partition that holds the key, in block order. Partitions are
-//!    ranges of accounts chosen from a sample of the block's footprints, so that they
-//!    get similar shares, and ordered, so that their outputs concatenate in key order.
+//!    each of its touches (cell = transaction index × width + footprint position, and the
+//!    key) in the partition that holds the key, in block order. Partitions are ranges of
+//!    keys chosen from a sample of the block's footprints, so that they get similar
+//!    shares, and ordered, so that their outputs concatenate in key order.
 //!    Credits to the beneficiary (every transaction's fee) are not listed: unless some
 //!    transaction sends from the beneficiary, they are *pooled*, each worker adding up
 //!    the credits of the transactions it executes.
 //! 2. **Plan**, per partition: its owner gives every key a dense id, reads its committed
 //!    value once (prefetching the state lookups a few touches ahead) and links each
 //!    touch to the previous touch of the same key, in a *source* per cell. A key that
-//!    some transaction reads is *chained*: each toucher stores its full value after it,
+//!    some transaction may read is *chained*: each toucher stores its full value after it,
 //!    and the next toucher starts from that. A key that every toucher only adds to (most
 //!    recipients) is *summed*: touchers store deltas and the read-out adds them up, so
 //!    they never wait for one another. The beneficiary's balance is summed from the
-//!    workers' pools; if the beneficiary sends, its balance is chained instead, and the
-//!    owner of its partition lists that partition again from the block, credits
-//!    included.
+//!    workers' pools; if the beneficiary sends (or a call declares its balance), its
+//!    balance is chained instead, and the owner of its partition lists that partition
+//!    again from the block, credits included.
 //! 3. **Execute**, in batches of [`BATCH`] consecutive transactions; worker `i` owns
 //!    every `parts`-th batch from `i`. A transaction reads its sources, waits for the
 //!    previous toucher of each chained key (in a low-contention block it nearly always
@@ -43,18 +47,29 @@
 //!    nobody claimed; so every batch a transaction may wait on is claimed, each worker
 //!    runs its batches in block order, and the lowest unfinished transaction can always
 //!    run: no deadlock, whatever the number of workers.
+//!
+//!    **Lanes.** When batches would mostly wait for each other (one transaction in
+//!    [`SERIAL_RATIO`] reads a key written fewer than `NEAR` transactions before), the
+//!    transactions are dealt to lanes instead (`lanes.rs`): each hot chain (a chained key
+//!    with at least [`HOT`] touches: an NFT collection's counter, a pool's reserves, a
+//!    busy sender) goes whole to one lane, balanced by touches, and each transaction
+//!    runs in its heaviest chain's lane, so a chain never waits for itself. Workers
+//!    claim lanes and run them in block order. If the lanes would still wait for each
+//!    other as often, or one lane holds three in four transactions, the block runs in
+//!    one lane. A key that every toucher declares read-only is *fixed*: everyone reads
+//!    its committed value, and a transaction that writes it anyway breaks the plan.
 //! 4. **Read out**, per partition: first the deltas of summed keys (and the pools) are
 //!    added up and the written keys counted (keys only read are not part of the write
 //!    set); then each partition writes its keys' final values after the lower
 //!    partitions' and sorts them.
 //!
-//! If a transaction touches a key outside its footprint, or a key in a way the plan did
-//! not foresee (impossible for the footprints computed here, but checked), or the block
-//! is not plannable, the block ends with [`BlockError::OffFootprint`] and the
-//! policy runs it another way. A block that is a chain of dependencies (many
-//! transactions reading what the one just before wrote) runs on one worker; the host
-//! policy goes further and sends blocks that
-//! [`crate::policy::looks_contended`] to the sequential executor.
+//! If a transaction touches a key outside its footprint (a call whose declared list is
+//! wrong), or a key in a way the plan did not foresee (impossible for the footprints
+//! computed here, but checked), or the block is not plannable, the block ends with
+//! [`BlockError::OffFootprint`] and the policy runs it another way. A block that is one
+//! chain of dependencies runs in one lane; the policy goes further and sends blocks that
+//! [`crate::policy::looks_contended`] (the same judgement on a sample, before planning)
+//! to the sequential executor.
 //!
 //! # Memory and sharing
 //!
@@ -73,12 +88,13 @@
 //! cells are [`Slot`]s (from `sync.rs`); the `SAFETY` comments refer to this paragraph.
 
 mod execute;
+mod lanes;
 mod memory;
 mod plan;
 mod readout;
 
 pub use crate::sync::Slot;
-pub use crate::tx::FOOTPRINT;
+pub use crate::tx::{FOOTPRINT, FOOTPRINT_MAX};
 
 use crate::engine::{Block, Choice, Engine, Outcome, Output, WorkerMemory};
 use crate::error::{Abort, BlockError, Invariant};
@@ -89,43 +105,57 @@ use crate::sync::{settled, AtomicU32, Ordering, Padded, RawSpin};
 use crate::tx::{Footprint, Transaction};
 use crate::types::StateKey;
 use execute::Tally;
+use lanes::LaneKind;
 use memory::{clamp_partitions, NONE};
 pub use memory::{Done, FootprintMemory, KeyRecord, Lengths, Source, Touch};
 
 use super::{too_small, wait_until, AbortFlag};
 
-/// Most partitions (key ranges) a block is planned in.
+/// Most partitions (key ranges) a block is planned in, and lanes it runs in.
 pub const MAX_PARTITIONS: usize = 16;
-/// Consecutive transactions a worker claims at once.
-pub const BATCH: usize = 64;
+const _: () = assert!(MAX_PARTITIONS.is_power_of_two() && MAX_PARTITIONS <= 32);
 /// Transactions whose footprints are sampled to choose the key ranges.
 const SAMPLE_TXS: usize = 512;
 /// How many transactions ahead the planner starts loading committed-state index slots,
 /// and the entries they point to.
 const PREFETCH_INDEX: usize = 16;
 const PREFETCH_ENTRY: usize = 8;
-/// A read of a key whose previous writer is fewer than this many transactions earlier
-/// is a near dependency (it may have to wait).
-const NEAR: usize = 2 * BATCH;
-/// One transaction in this many with a near dependency makes the block run on one
-/// worker (see `run_worker_with`).
+/// Consecutive transactions that go to one lane together, unless a hot chain (see
+/// [`HOT`]) takes them to its own.
+pub const BATCH: usize = 64;
+/// Touches that make a key's chain hot: its transactions run in one lane.
+pub const HOT: u32 = 8;
+/// A read of a key whose previous toucher is fewer than this many transactions earlier,
+/// in another lane, is a near dependency (it may have to wait).
+const NEAR: usize = 128;
+/// One transaction in this many with a near dependency makes the block run in one lane
+/// (see `lanes.rs`).
 pub const SERIAL_RATIO: usize = 4;
 
-/// Bits of a transaction's `done` flag.
+/// A scattered touch's mode ([`Touch::id`] before the plan): the transaction only adds
+/// to the key (0), may read and write it (1), or declared it read-only (this).
+const ONLY_READS: u32 = 2;
+
+/// Bits of a transaction's `done` word: done.
 const DONE: u32 = 1;
-/// On a batch's first transaction: some worker claimed the batch.
+/// On a batch's first transaction: some worker claimed the batch (see `run_batches`).
 const CLAIMED: u32 = 2;
 /// Bit `WROTE_SHIFT + j`: the transaction wrote its footprint key `j`.
 const WROTE_SHIFT: u32 = 2;
+/// The transaction's lane, 4 bits.
+const LANE_SHIFT: u32 = WROTE_SHIFT + FOOTPRINT_MAX as u32;
 /// The flags take the low bits of a `done` word, the block's round the others.
-const ROUND_SHIFT: u32 = 8;
+const ROUND_SHIFT: u32 = LANE_SHIFT + MAX_PARTITIONS.trailing_zeros();
 /// Largest round before the flags must be cleared.
 const MAX_ROUND: u32 = u32::MAX >> ROUND_SHIFT;
 /// Phases whose parts are claimed (indices into `claims`).
 const SCATTER: usize = 0;
 const PLAN: usize = 1;
-const TALLY: usize = 2;
-const READ_OUT: usize = 3;
+const ASSIGN: usize = 2;
+const CROSS: usize = 3;
+const TALLY: usize = 4;
+const READ_OUT: usize = 5;
+const BALANCE: usize = 6;
 
 /// A block being executed by footprint scheduling (see the module docs).
 pub struct FootprintEngine<'a, S: StateReader> {
@@ -134,21 +164,29 @@ pub struct FootprintEngine<'a, S: StateReader> {
     txs: &'a [Transaction],
     mem: FootprintMemory<'a>,
     parts: usize,
-    /// Partition `p` holds the keys of the addresses `a` with
-    /// `splitters[p - 1] <= a < splitters[p]` (whole accounts, so the partitions are
-    /// ranges in key order too).
-    splitters: [u64; MAX_PARTITIONS - 1],
+    /// Cells per transaction ([`width`], a power of two) and its log2.
+    width: usize,
+    shift: u32,
+    /// Partition `p` holds the keys `k` with
+    /// `splitters[p - 1] <= place(k) < splitters[p]` (ranges in key order, see `place`).
+    splitters: [u128; MAX_PARTITIONS - 1],
     /// This block's count in the `done` header: the high bits of every flag it sets.
     round: u32,
     /// Slots per partition table (a power of two).
     table_per: usize,
     epoch: u32,
     /// Claimed parts of each phase (see `parts_for`).
-    claims: [[AtomicU32; MAX_PARTITIONS]; 4],
+    claims: [[AtomicU32; MAX_PARTITIONS]; 7],
     scatter_done: Padded<AtomicU32>,
     /// Touches each chunk scattered to each partition, published by `scatter_done`.
     scattered: [[AtomicU32; MAX_PARTITIONS]; MAX_PARTITIONS],
     plan_done: Padded<AtomicU32>,
+    balanced: Padded<AtomicU32>,
+    assigned: Padded<AtomicU32>,
+    crossed: Padded<AtomicU32>,
+    /// Lanes claimed, and their transactions (see `lanes.rs`).
+    lane_claims: [AtomicU32; MAX_PARTITIONS],
+    loads: [AtomicU32; MAX_PARTITIONS],
     exec_done: Padded<AtomicU32>,
     tallied: Padded<AtomicU32>,
     /// Keys in each partition, published by `plan_done`.
@@ -166,8 +204,11 @@ pub struct FootprintEngine<'a, S: StateReader> {
     /// are not pooled. Set by the scatter, published by `scatter_done`.
     ben_sends: AtomicU32,
     tally_lock: RawSpin,
-    /// Near dependencies (see [`NEAR`]), summed by the planners.
+    /// Near dependencies (see [`NEAR`]), summed by the planners; published by
+    /// `plan_done`.
     near: AtomicU32,
+    /// Near dependencies across lanes, summed by `cross` (when some chain is hot).
+    cross: AtomicU32,
     waits: AtomicU32,
     abort: AbortFlag,
     /// The receipts (the result), one per transaction.
@@ -190,14 +231,16 @@ impl<'a, S: StateReader + Sync> Engine<'a, S> for FootprintEngine<'a, S> {
     ) -> Result<Self, BlockError> {
         let Block { state, env, txs } = block;
         let n = txs.len();
-        if n >= (u32::MAX as usize) / (FOOTPRINT * MAX_PARTITIONS) {
+        let width = width_of(choice);
+        // Cells (`n * width`) stay below 2^28: a `Touch` packs the key's kind above them.
+        if n >= (u32::MAX as usize) / (width * MAX_PARTITIONS) {
             return Err(BlockError::TooManyTransactions {
                 txs: n,
-                limit: (u32::MAX as usize) / (FOOTPRINT * MAX_PARTITIONS),
+                limit: (u32::MAX as usize) / (width * MAX_PARTITIONS),
             });
         }
         let parts = clamp_partitions(choice.workers);
-        let want = FootprintMemory::lengths(n, parts);
+        let want = FootprintMemory::lengths(n, parts, width);
         too_small("done", want.done, mem.done.len())?;
         too_small("receipts", want.txs, output.receipts.len())?;
         too_small("values", want.values, mem.values.len())?;
@@ -236,6 +279,8 @@ impl<'a, S: StateReader + Sync> Engine<'a, S> for FootprintEngine<'a, S> {
             txs,
             mem,
             parts,
+            width,
+            shift: width.trailing_zeros(),
             splitters: [0; MAX_PARTITIONS - 1],
             table_per,
             epoch,
@@ -244,12 +289,18 @@ impl<'a, S: StateReader + Sync> Engine<'a, S> for FootprintEngine<'a, S> {
             scatter_done: Padded(AtomicU32::new(0)),
             scattered: Default::default(),
             plan_done: Padded(AtomicU32::new(0)),
+            balanced: Padded(AtomicU32::new(0)),
+            assigned: Padded(AtomicU32::new(0)),
+            crossed: Padded(AtomicU32::new(0)),
+            lane_claims: Default::default(),
+            loads: Default::default(),
             exec_done: Padded(AtomicU32::new(0)),
             tallied: Padded(AtomicU32::new(0)),
             counts: Default::default(),
             written: Default::default(),
             listed: Default::default(),
             near: AtomicU32::new(0),
+            cross: AtomicU32::new(0),
             tally: Slot::new((0, 0)),
             pooled: Slot::new((0, false)),
             ben_sends: AtomicU32::new(0),
@@ -296,39 +347,38 @@ impl<'a, S: StateReader + Sync> Engine<'a, S> for FootprintEngine<'a, S> {
             return Ok(());
         }
 
+        // When batches would wait for each other: the hot chains' lanes (one worker,
+        // published by `balanced`), lanes for the transactions (by `assigned`) and the
+        // dependencies across them (by `crossed`), which decide whether the block runs in
+        // those lanes or in one.
+        let balance = |part| {
+            if part == 0 {
+                self.balance();
+            }
+            Ok(())
+        };
+        if self.chained_block()
+            && (!self.run_parts(index, BALANCE, &self.balanced, balance)
+                || !self.wait_for(&self.balanced, parts, idle)
+                || !self.run_parts(index, ASSIGN, &self.assigned, |c| self.assign(c))
+                || !self.wait_for(&self.assigned, parts, idle)
+                || !self.run_parts(index, CROSS, &self.crossed, |c| self.cross(c))
+                || !self.wait_for(&self.crossed, parts, idle))
+        {
+            return Ok(());
+        }
+
         let mut tally = Tally { pooling: self.pooled(), ..Tally::default() };
-        // A block whose transactions mostly depend on recent ones is a chain: workers
-        // would take turns waiting for each other, so one worker runs it all.
-        let serial = self.near.load(Ordering::Relaxed) as usize * SERIAL_RATIO >= n;
-        let batch = if serial { n.max(1) } else { BATCH };
-        // Each worker has its own batches (every `parts`-th, from its index), so that
-        // from block to block the same worker writes the same transactions' memory and
-        // finds it in its cache. It claims its next own batch when it starts the current
-        // one, and before starting an own batch it runs any lower batch that nobody
-        // claimed (a missing or lagging worker's). So every batch a transaction may
-        // wait on is claimed, and each worker runs its claimed batches in block order:
-        // the lowest unfinished transaction can always run, with any number of workers.
-        let batches = n.div_ceil(batch);
-        let mut cursor = 0;
-        let mut own = index % self.parts;
-        let mut mine = own < batches && self.claim_batch(own, batch);
-        loop {
-            while cursor < own.min(batches) {
-                if self.claim_batch(cursor, batch) {
-                    self.run_batch(cursor, batch, &mut acc, &mut vm, &mut tally, idle)?;
-                }
-                cursor += 1;
-            }
-            if own >= batches || self.failed() {
-                break;
-            }
-            let next = own + self.parts;
-            let next_mine = next < batches && self.claim_batch(next, batch);
-            if mine {
-                self.run_batch(own, batch, &mut acc, &mut vm, &mut tally, idle)?;
-            }
-            cursor = own + 1;
-            (own, mine) = (next, next_mine);
+        let (acc, vm) = (&mut acc, &mut vm);
+        let ran = match self.lane_kind() {
+            LaneKind::Stamped => self.run_lanes(index, acc, vm, &mut tally, idle),
+            LaneKind::Batches => self.run_batches(index, BATCH, acc, vm, &mut tally, idle),
+            LaneKind::Single => self.run_batches(index, n.max(1), acc, vm, &mut tally, idle),
+        };
+        if let Err(code) = ran {
+            // Not counted as done: the read-out never starts on a failed block.
+            self.fail(code);
+            return Ok(());
         }
         self.waits.fetch_add(tally.waits, Ordering::Relaxed);
         // A worker that executed nothing has nothing to add, and must not touch the
@@ -410,13 +460,13 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
     /// Whether footprint position `j` of `fp` is a pooled credit (see `pooled`).
     #[inline]
     fn is_pooled(&self, fp: &Footprint, j: usize, pooled: bool) -> bool {
-        pooled && j >= Footprint::READ && fp.keys()[j].addr == self.env.beneficiary
+        pooled && !fp.reads(j) && fp.keys()[j] == StateKey::balance(self.env.beneficiary)
     }
 
     #[inline]
     fn partition(&self, key: &StateKey) -> usize {
-        let a = key.addr.0;
-        self.splitters[..self.parts - 1].partition_point(|s| *s <= a)
+        let place = place(key);
+        self.splitters[..self.parts - 1].partition_point(|s| *s <= place)
     }
 
     fn fail(&self, abort: Abort) {
@@ -467,7 +517,7 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
     }
 
     fn region(&self, p: usize) -> core::ops::Range<usize> {
-        let cap = self.txs.len() * FOOTPRINT;
+        let cap = self.txs.len() * self.width;
         p * cap..(p + 1) * cap
     }
 
@@ -476,6 +526,40 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
         let n = self.txs.len();
         c * n / self.parts..(c + 1) * n / self.parts
     }
+}
+
+/// The footprint engine's cells per transaction for the block `txs`, if every one has a
+/// footprint ([`Transaction::has_footprint`]): the longest footprint any of them may have
+/// ([`Transaction::footprint_len`]; a block of native transfers: [`FOOTPRINT`]), rounded
+/// up to a power of two (so that a cell splits into transaction and position by shifts).
+/// The policy computes it once per block, in its [`Choice`].
+pub fn width(txs: &[Transaction]) -> Option<usize> {
+    let mut width = 1;
+    for tx in txs {
+        match tx.footprint_len() {
+            0 => return None,
+            len => width = width.max(len),
+        }
+    }
+    Some(width.next_power_of_two())
+}
+
+/// The width the footprint engine uses for `choice` (its [`Choice::width`]; the widest
+/// footprint when that is 0).
+pub fn width_of(choice: &Choice) -> usize {
+    match choice.width {
+        0 => FOOTPRINT_MAX.next_power_of_two(),
+        w => w.next_power_of_two(),
+    }
+}
+
+/// Where `key` falls in key order, coarsely: its address, then its slot. Keys in order
+/// have places in order (an account's balance, nonce and code hash, whose slot is 0, sort
+/// before its storage), so ranges of places are ranges of keys; and comparing two `u128`
+/// is cheaper than comparing keys field by field.
+#[inline]
+fn place(key: &StateKey) -> u128 {
+    (key.addr.0 as u128) << 64 | key.slot as u128
 }
 
 fn prev_power_of_two(x: usize) -> usize {

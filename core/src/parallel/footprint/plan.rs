@@ -22,15 +22,16 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
         let picks = SAMPLE_TXS.min(n);
         // The sample lives at the start of the output, which no one uses before the
         // read-out (and the worker reading out partition 0 writes it there again).
-        let sample = settled(&mut self.out[..picks * FOOTPRINT]);
+        let ben = StateKey::balance(self.env.beneficiary);
+        let sample = settled(&mut self.out[..picks * self.width]);
         let mut want = 0;
         for i in 0..picks {
             // In u64: the product passes u32 on 32-bit targets for large blocks.
             let at = (i as u64 * n as u64 / picks as u64) as usize;
             if let Some(fp) = self.txs[at].footprint(self.env.beneficiary) {
                 for (j, k) in fp.keys().iter().enumerate() {
-                    if j < Footprint::READ || k.addr != self.env.beneficiary {
-                        // In bounds: at most FOOTPRINT keys per sampled transaction.
+                    if fp.reads(j) || *k != ben {
+                        // In bounds: at most `width` keys per sampled transaction.
                         sample[want].key = *k;
                         want += 1;
                     }
@@ -49,9 +50,9 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
             let k = p * want / self.parts;
             if k >= base {
                 // In bounds: k < want, so k - base < rest.len() = want - base.
-                let (_, s, right) =
-                    core::mem::take(&mut rest).select_nth_unstable_by_key(k - base, |e| e.key.addr);
-                split = s.key.addr.0;
+                let (_, s, right) = core::mem::take(&mut rest)
+                    .select_nth_unstable_by_key(k - base, |e| place(&e.key));
+                split = place(&s.key);
                 rest = right;
                 base = k + 1;
             }
@@ -65,11 +66,11 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
     pub(super) fn scatter(&self, c: usize) -> Result<(), Abort> {
         let chunk = self.chunk(c);
         let mut fill = [0usize; MAX_PARTITIONS];
-        let first = chunk.start * FOOTPRINT;
+        let first = chunk.start * self.width;
         // Credits to the beneficiary are left out: pooled, unless it sends (then `plan`
         // lists its partition again, credits included).
         let ben_sends = self.touches(chunk, true, |p, touch| {
-            // In bounds: a chunk has at most FOOTPRINT touches per transaction.
+            // In bounds: a chunk has at most `width` touches per transaction.
             self.mem.list[self.region(p).start + first + fill[p]].set(touch);
             fill[p] += 1;
         })?;
@@ -91,7 +92,7 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
         let mut filled = 0;
         self.touches(0..self.txs.len(), false, |q, touch| {
             if q == p {
-                // In bounds: the region has FOOTPRINT cells per transaction.
+                // In bounds: the region has `width` cells per transaction.
                 list[filled].set(touch);
                 filled += 1;
             }
@@ -101,7 +102,8 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
 
     /// Calls `f(partition, touch)` for every touch of the transactions `txs`, in block
     /// order, leaving out the credits to the beneficiary if `pooled`. Returns whether one
-    /// of the transactions sends from the beneficiary.
+    /// of the transactions reads the beneficiary's balance (sends from it, or declares
+    /// it).
     pub(super) fn touches(
         &self,
         txs: core::ops::Range<usize>,
@@ -109,17 +111,22 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
         mut f: impl FnMut(usize, Touch),
     ) -> Result<bool, Abort> {
         let mut ben_sends = false;
+        let ben = StateKey::balance(self.env.beneficiary);
         for t in txs {
             let tx = &self.txs[t];
-            let fp = tx.footprint(self.env.beneficiary).ok_or(Abort::OffFootprint)?;
-            ben_sends |= tx.from == self.env.beneficiary;
+            let fp = Footprint::of(tx, self.env.beneficiary);
+            if fp.len() == 0 || fp.len() > self.width {
+                return Err(Abort::OffFootprint);
+            }
             for (j, key) in fp.keys().iter().enumerate() {
+                let reads = fp.reads(j);
+                ben_sends |= reads && *key == ben;
                 if self.is_pooled(&fp, j, pooled) {
                     continue;
                 }
-                debug_assert_eq!(Footprint::key_at(key.addr, j), *key);
-                let cell = (t * FOOTPRINT + j) as u32;
-                f(self.partition(key), Touch { addr: key.addr.0, cell, id: 0 });
+                let cell = (t * self.width + j) as u32;
+                let mode = if fp.only_reads(j) { ONLY_READS } else { reads as u32 };
+                f(self.partition(key), Touch::new(key, cell, mode));
             }
         }
         Ok(ben_sends)
@@ -166,7 +173,7 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
                     prefetch(&table[key.table_hash() as usize & mask]);
                 }
                 let touch = e.get();
-                let (key, cell) = (touch.key(), touch.cell);
+                let key = touch.key();
                 let mut i = key.table_hash() as usize & mask;
                 let id = loop {
                     let (epoch, id) = table[i].get();
@@ -176,7 +183,9 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
                             return Err(Abort::FootprintFull);
                         }
                         table[i].set((self.epoch, ids as u32));
-                        keys[ids].set(KeyRecord::new(key, self.state.read(&key)));
+                        let mut rec = KeyRecord::new(key, self.state.read(&key));
+                        rec.fixed = touch.id == ONLY_READS;
+                        keys[ids].set(rec);
                         ids += 1;
                         break ids - 1;
                     }
@@ -185,7 +194,13 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
                     }
                     i = (i + 1) & mask;
                 };
-                if (cell as usize % FOOTPRINT) < Footprint::READ {
+                // A touch that reads makes the key chained; one that may write, not fixed.
+                if touch.id == 1 || (touch.id == 0 && keys[id].get().fixed) {
+                    let mut rec = keys[id].get();
+                    rec.chained |= touch.id == 1;
+                    rec.fixed = false;
+                    keys[id].set(rec);
+                } else if touch.id == ONLY_READS {
                     let mut rec = keys[id].get();
                     rec.chained = true;
                     keys[id].set(rec);
@@ -203,22 +218,31 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
             list_touches(&list[..filled])?;
         } else {
             for c in 0..self.parts {
-                let first = self.chunk(c).start * FOOTPRINT;
+                let first = self.chunk(c).start * self.width;
                 let filled = self.scattered[c][p].load(Ordering::Relaxed) as usize;
                 list_touches(&list[first..first + filled])?;
             }
         }
-        // Link each touch to the previous one of its key, now that chained keys are known.
+        // Link each touch to the previous one of its key, now that chained keys are
+        // known; count the near dependencies, and each chained key's touches.
         let mut near = 0u32;
         for e in &list[..listed] {
-            let Touch { cell, id, .. } = e.get();
+            let touch = e.get();
+            let (cell, id) = (touch.cell(), touch.id);
             let k = &keys[id as usize];
             let mut rec = k.get();
-            let source = Source { base: rec.base, prev: rec.last, chained: rec.chained };
-            sources[cell as usize].set(source);
-            if rec.chained && rec.last != NONE {
-                let gap = (cell - rec.last) as usize / FOOTPRINT;
-                near += (gap < NEAR) as u32;
+            if rec.fixed {
+                // Every toucher reads the committed value; nobody waits.
+                sources[cell as usize].set(Source::new(rec.base, NONE, id, &rec));
+                continue;
+            }
+            sources[cell as usize].set(Source::new(rec.base, rec.last, id, &rec));
+            if rec.chained {
+                if rec.last != NONE {
+                    let gap = (cell - rec.last) as usize >> self.shift;
+                    near += (gap < NEAR) as u32;
+                }
+                rec.sum += 1;
             }
             rec.last = cell;
             k.set(rec);

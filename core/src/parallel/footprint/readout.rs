@@ -16,12 +16,13 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
         let listed = self.listed[p].load(Ordering::Relaxed) as usize;
         // Deltas of summed keys, and whether anyone wrote each key.
         for e in &list[..listed] {
-            let Touch { cell, id, .. } = e.get();
+            let touch = e.get();
+            let (cell, id) = (touch.cell(), touch.id);
             let value = self.mem.values[cell as usize].get();
-            let t = cell as usize / FOOTPRINT;
+            let t = cell as usize >> self.shift;
             // Relaxed: the read-out started after an acquire of `exec_done`.
             let flag = self.flags(self.mem.done[t].0.load(Ordering::Relaxed));
-            let wrote = flag >> (WROTE_SHIFT + (cell as usize % FOOTPRINT) as u32) & 1 == 1;
+            let wrote = flag >> (WROTE_SHIFT + (cell as usize & (self.width - 1)) as u32) & 1 == 1;
             let k = &keys[id as usize];
             let mut rec = k.get();
             if !rec.chained {

@@ -1,0 +1,287 @@
+//! The footprint engine's lanes: which worker runs which transactions (see "Execute" in
+//! the module docs). A block whose batches would mostly wait for each other (one
+//! transaction in [`SERIAL_RATIO`] reads a key written fewer than [`NEAR`] transactions
+//! before) is dealt to lanes instead: each transaction joins the lane of its heaviest
+//! chain (the chained key with the most touches in the block) when that chain is hot
+//! (at least [`HOT`] touches), and that of its batch otherwise. A worker claims lanes
+//! and runs their transactions in block order, so a chain that stays in one lane never
+//! waits; if the lanes would still wait for each other as often, the block runs in one
+//! lane.
+
+use crate::error::Abort;
+use crate::state::StateReader;
+use crate::sync::Ordering;
+use crate::tx::Footprint;
+
+use super::execute::Tally;
+use super::*;
+
+/// One worker's lanes: those it claimed (bit `l`).
+pub(super) struct Lanes {
+    mask: u32,
+    /// How the block's transactions are dealt to lanes.
+    kind: LaneKind,
+}
+
+/// How a block's transactions are dealt to lanes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum LaneKind {
+    /// One lane (the lanes would mostly wait for each other).
+    Single,
+    /// Batches of [`BATCH`] in turn (no chain is hot).
+    Batches,
+    /// As `assign` stamped them.
+    Stamped,
+}
+
+impl Lanes {
+    /// For a block run in batches (`FootprintEngine::run_batches`).
+    pub(super) fn batches() -> Self {
+        Self { mask: 0, kind: LaneKind::Batches }
+    }
+
+    /// Whether this worker claimed `lane`.
+    fn has(&self, lane: usize) -> bool {
+        self.mask & 1 << lane != 0
+    }
+}
+
+impl<S: StateReader + Sync> FootprintEngine<'_, S> {
+    /// Whether batches would wait for each other (one transaction in [`SERIAL_RATIO`]
+    /// with a near dependency): then `assign` deals the transactions to lanes.
+    pub(super) fn chained_block(&self) -> bool {
+        // Relaxed: read after the acquire that saw `plan_done` complete.
+        let near = self.near.load(Ordering::Relaxed) as usize;
+        self.parts > 1 && near * SERIAL_RATIO >= self.txs.len()
+    }
+
+    /// How this block's transactions go to lanes: in batches, unless they would wait for
+    /// each other; then in stamped lanes, unless those would wait as often (counted by
+    /// `cross`) or one lane holds three in four transactions; then in one lane.
+    pub(super) fn lane_kind(&self) -> LaneKind {
+        if self.parts == 1 {
+            LaneKind::Single
+        } else if !self.chained_block() {
+            LaneKind::Batches
+        } else {
+            // Relaxed: read after the acquire that saw `crossed` complete.
+            let n = self.txs.len();
+            let cross = self.cross.load(Ordering::Relaxed) as usize;
+            let busiest = self.loads.iter().map(|l| l.load(Ordering::Relaxed)).max().unwrap_or(0);
+            if cross * SERIAL_RATIO >= n || 4 * busiest as usize >= 3 * n {
+                LaneKind::Single
+            } else {
+                LaneKind::Stamped
+            }
+        }
+    }
+
+    /// Transaction `t`'s lane in a block run in stamped lanes.
+    #[inline]
+    fn lane_in(&self, t: usize) -> usize {
+        self.stamp_of(t)
+    }
+
+    /// Transaction `t`'s lane, as `assign` stamped it in its `done` word.
+    #[inline]
+    fn stamp_of(&self, t: usize) -> usize {
+        // Relaxed: stamped before `assigned` was released, and kept by every later store.
+        let flags = self.flags(self.mem.done[t].0.load(Ordering::Relaxed));
+        (flags >> LANE_SHIFT) as usize & (MAX_PARTITIONS - 1)
+    }
+
+    /// Calls `f(source, record)` for every planned (not pooled) footprint key of `t`.
+    fn sources_of(&self, t: usize, pooled: bool, mut f: impl FnMut(Source, &KeyRecord)) {
+        let fp = Footprint::of(&self.txs[t], self.env.beneficiary);
+        for (j, key) in fp.keys().iter().enumerate() {
+            if !self.is_pooled(&fp, j, pooled) {
+                let region = self.region(self.partition(key));
+                let src = self.mem.sources[region.start + (t << self.shift) + j].get();
+                f(src, &self.mem.keys[region.start + src.id()].get());
+            }
+        }
+    }
+
+    /// Deals the hot chains (chained keys with at least [`HOT`] touches) to the lanes,
+    /// each to the lane with the fewest touches so far, in partition and key order
+    /// (balance: one worker, before `assign`).
+    pub(super) fn balance(&self) {
+        let mut loads = [0u32; MAX_PARTITIONS];
+        for p in 0..self.parts {
+            let ids = self.counts[p].load(Ordering::Relaxed) as usize;
+            for k in &self.mem.keys[self.region(p)][..ids] {
+                let mut rec = k.get();
+                if rec.chained && !rec.fixed && rec.touches() >= HOT {
+                    let (lane, load) = loads[..self.parts]
+                        .iter_mut()
+                        .enumerate()
+                        .min_by_key(|(_, load)| **load)
+                        .expect("at least one partition");
+                    *load += rec.touches();
+                    rec.lane = lane as u8;
+                    k.set(rec);
+                }
+            }
+        }
+    }
+
+    /// Stamps the lane of every transaction of chunk `c` (assign): that of its heaviest
+    /// chain (ties: the first key of its footprint) when that chain is hot (see
+    /// `balance`); otherwise that of its batch ([`BATCH`] consecutive transactions,
+    /// dealt to the lanes in turn), which keeps neighbouring transactions (and their
+    /// memory) with one worker.
+    pub(super) fn assign(&self, c: usize) -> Result<(), Abort> {
+        let pooled = self.pooled();
+        let mut loads = [0u32; MAX_PARTITIONS];
+        for t in self.chunk(c) {
+            let (mut weight, mut hot) = (0, 0);
+            self.sources_of(t, pooled, |src, rec| {
+                if src.chained() && !src.fixed() && rec.touches() > weight {
+                    (weight, hot) = (rec.touches(), rec.lane as usize);
+                }
+            });
+            let lane = if weight >= HOT { hot } else { t / BATCH % self.parts };
+            // Relaxed: published by `assigned`; nobody executes before that.
+            let word = self.round << ROUND_SHIFT | (lane as u32) << LANE_SHIFT;
+            self.mem.done[t].0.store(word, Ordering::Relaxed);
+            loads[lane] += 1;
+        }
+        for (total, load) in self.loads.iter().zip(loads) {
+            // Relaxed: published by `assigned`.
+            total.fetch_add(load, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// Counts the transactions of chunk `c` that depend on a transaction of another lane
+    /// fewer than [`NEAR`] transactions before them (cross): they may wait.
+    pub(super) fn cross(&self, c: usize) -> Result<(), Abort> {
+        let pooled = self.pooled();
+        let mut cross = 0;
+        for t in self.chunk(c) {
+            let lane = self.stamp_of(t);
+            let mut waits = false;
+            self.sources_of(t, pooled, |src, _| {
+                if src.chained() && src.prev != NONE {
+                    let p = src.prev as usize >> self.shift;
+                    waits |= t - p < NEAR && self.stamp_of(p) != lane;
+                }
+            });
+            cross += waits as u32;
+        }
+        self.cross.fetch_add(cross, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn claim_lane(&self, lane: usize) -> bool {
+        // Relaxed: the claim only hands the lane out once; results are published by the
+        // `done` flags and `exec_done`.
+        self.lane_claims[lane].swap(1, Ordering::Relaxed) == 0
+    }
+
+    /// Whether lane `lane` is claimed, by anyone.
+    pub(super) fn lane_claimed(&self, lane: usize) -> bool {
+        self.lane_claims[lane].load(Ordering::Relaxed) != 0
+    }
+
+    /// Runs the stamped lanes (execute, when some chain is hot): this worker's own lane (its index), with the lanes it
+    /// claims on the way (a transaction about to wait for one nobody claimed), then
+    /// every lane nobody claimed. Each lane is claimed once; a worker runs the
+    /// transactions of all its lanes in block order (see `run_below`), so the lowest
+    /// unfinished transaction can always run: no deadlock, whatever the number of
+    /// workers.
+    pub(super) fn run_lanes(
+        &self,
+        index: usize,
+        acc: &mut AccessSet<'_>,
+        vm: &mut crate::vm::VmScratch<'_>,
+        tally: &mut Tally,
+        idle: &mut impl FnMut(u32),
+    ) -> Result<(), Abort> {
+        let lanes = self.parts;
+        let n = self.txs.len();
+        let mut me = Lanes { mask: 0, kind: LaneKind::Stamped };
+        if self.claim_lane(index % lanes) {
+            me.mask |= 1 << (index % lanes);
+            self.run_below(&mut me, n, acc, vm, tally, idle)?;
+        }
+        for lane in 0..lanes {
+            if self.claim_lane(lane) {
+                me.mask |= 1 << lane;
+                self.run_below(&mut me, n, acc, vm, tally, idle)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs, in block order, every transaction below `limit` of this worker's lanes that
+    /// is not done yet. A lane claimed meanwhile (by `before_wait`, deeper down) makes it
+    /// start over, so that when it returns every transaction of its lanes below `limit`
+    /// is done, whatever was claimed.
+    #[allow(clippy::too_many_arguments)]
+    fn run_below(
+        &self,
+        me: &mut Lanes,
+        limit: usize,
+        acc: &mut AccessSet<'_>,
+        vm: &mut crate::vm::VmScratch<'_>,
+        tally: &mut Tally,
+        idle: &mut impl FnMut(u32),
+    ) -> Result<(), Abort> {
+        'scan: loop {
+            let mask = me.mask;
+            let mut t = 0;
+            while t < limit {
+                if me.mask != mask {
+                    continue 'scan;
+                }
+                let lane = self.lane_in(t);
+                if !me.has(lane) {
+                    t += 1;
+                    continue;
+                }
+                // Relaxed: only this worker runs its lanes' transactions.
+                let done = self.flags(self.mem.done[t].0.load(Ordering::Relaxed)) & DONE != 0;
+                t += 1;
+                if done {
+                    continue;
+                }
+                let t = t - 1;
+                self.prefetch_ahead(t);
+                self.execute(t, lane, me, acc, vm, tally, idle)?;
+            }
+            return Ok(());
+        }
+    }
+
+    /// Before transaction `t` waits for `prev`: if nobody claimed `prev`'s lane, this
+    /// worker claims it and runs its lanes up to `t` (so `prev` too), rather than wait
+    /// for a lane nobody runs. (A `prev` in this worker's own lanes is done already:
+    /// `run_below`.)
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn before_wait(
+        &self,
+        t: usize,
+        prev: usize,
+        me: &mut Lanes,
+        acc: &mut AccessSet<'_>,
+        vm: &mut crate::vm::VmScratch<'_>,
+        tally: &mut Tally,
+        idle: &mut impl FnMut(u32),
+    ) -> Result<(), Abort> {
+        if me.kind != LaneKind::Stamped {
+            // Batches: the batch of `prev` is claimed (see `run_batches`).
+            return Ok(());
+        }
+        let lane = self.lane_in(prev);
+        if me.has(lane) {
+            // Impossible (see above); an error rather than a wait that never ends.
+            return Err(Abort::OffFootprint);
+        }
+        if !self.lane_claimed(lane) && self.claim_lane(lane) {
+            me.mask |= 1 << lane;
+            self.run_below(me, t, acc, vm, tally, idle)?;
+        }
+        Ok(())
+    }
+}
