@@ -9,6 +9,15 @@ use crate::state::{prefetch, StateReader};
 use crate::sync::Ordering;
 
 use super::lanes::Lanes;
+
+/// Where a transaction being executed comes from: a batch (its first transaction, which
+/// keeps the batch's claim, or another), or a stamped lane (which its `done` word keeps).
+#[derive(Clone, Copy)]
+pub(super) enum Lane {
+    First,
+    Batch,
+    Stamped(usize),
+}
 use super::*;
 
 /// The view of one transaction: the value before it of each chained footprint key.
@@ -125,9 +134,12 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
     ) -> Result<(), Abort> {
         let n = self.txs.len();
         let mut me = Lanes::batches();
-        for t in b * batch..((b + 1) * batch).min(n) {
+        let start = b * batch;
+        for t in start..((b + 1) * batch).min(n) {
             self.prefetch_ahead(t);
-            self.execute(t, 0, &mut me, acc, vm, tally, idle)?;
+            // The first transaction of a batch keeps its batch's claim.
+            let lane = if t == start { Lane::First } else { Lane::Batch };
+            self.execute(t, lane, &mut me, acc, vm, tally, idle)?;
         }
         Ok(())
     }
@@ -154,13 +166,14 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
         }
     }
 
-    /// Executes transaction `t` of lane `lane` (execute). Before waiting for a previous
-    /// toucher, lets `before_wait` run that toucher's lane if nobody claimed it.
+    /// Executes transaction `t` (execute), of a batch or of lane `lane`. Before waiting
+    /// for a previous toucher, lets `before_wait` run that toucher's lane if nobody
+    /// claimed it.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn execute(
         &self,
         t: usize,
-        lane: usize,
+        lane: Lane,
         me: &mut Lanes,
         acc: &mut AccessSet<'_>,
         vm: &mut crate::vm::VmScratch<'_>,
@@ -256,10 +269,13 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
         tally.undeclared += receipt.undeclared_access as u64;
         self.receipts[t].set(receipt);
         tally.executed += 1;
-        // Release: publishes the values and receipt written above. (The lane stays, and
-        // the first transaction of a batch keeps its batch's claim.)
-        let claimed = self.flags(self.mem.done[t].0.load(Ordering::Relaxed)) & CLAIMED;
-        let flags = (lane as u32) << LANE_SHIFT | claimed | DONE | wrote;
+        // Release: publishes the values and receipt written above. (A lane stays.)
+        let kept = match lane {
+            Lane::First => CLAIMED,
+            Lane::Batch => 0,
+            Lane::Stamped(lane) => (lane as u32) << LANE_SHIFT,
+        };
+        let flags = kept | DONE | wrote;
         self.mem.done[t].0.store(self.round << ROUND_SHIFT | flags, Ordering::Release);
         Ok(())
     }

@@ -13,7 +13,7 @@ use crate::state::StateReader;
 use crate::sync::Ordering;
 use crate::tx::Footprint;
 
-use super::execute::Tally;
+use super::execute::{Lane, Tally};
 use super::*;
 
 /// One worker's lanes: those it claimed (bit `l`).
@@ -248,7 +248,7 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
                 }
                 let t = t - 1;
                 self.prefetch_ahead(t);
-                self.execute(t, lane, me, acc, vm, tally, idle)?;
+                self.execute(t, Lane::Stamped(lane), me, acc, vm, tally, idle)?;
             }
             return Ok(());
         }
