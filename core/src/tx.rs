@@ -353,6 +353,7 @@ pub struct Footprint {
 
 impl Footprint {
     /// The keys, read ones first.
+    #[inline]
     pub fn keys(&self) -> &[StateKey] {
         &self.keys[..self.len as usize]
     }
@@ -364,6 +365,7 @@ impl Footprint {
     }
 
     /// The position of `key`, if the footprint holds it.
+    #[inline]
     pub fn position(&self, key: &StateKey) -> Option<usize> {
         self.keys().iter().position(|k| k == key)
     }
@@ -430,9 +432,11 @@ impl Footprint {
     #[inline(always)]
     pub fn of(tx: &Transaction, beneficiary: Address) -> Self {
         let from = tx.from;
-        let keys = [StateKey::balance(from); FOOTPRINT_MAX];
-        let mut fp = Footprint { keys, len: 2, read: 2, only_read: 0 };
+        // A constant fill (the compiler clears it in a few wide stores), then the keys.
+        const NONE: StateKey = StateKey::balance(Address(0));
+        let mut fp = Footprint { keys: [NONE; FOOTPRINT_MAX], len: 2, read: 2, only_read: 0 };
         fp.keys[0] = StateKey::nonce(from);
+        fp.keys[1] = StateKey::balance(from);
         match (&tx.kind, &tx.access) {
             (TxKind::Transfer { to, .. }, _) => {
                 // The common case without the duplicate checks of `push`.

@@ -23,8 +23,10 @@ use super::*;
 /// The view of one transaction: the value before it of each chained footprint key.
 struct FootprintView<'f> {
     fp: &'f Footprint,
+    /// Chained keys' values before the transaction; 0 for the others.
     before: [u64; FOOTPRINT_MAX],
-    chained: [bool; FOOTPRINT_MAX],
+    /// Bit `j`: key `j` is chained.
+    chained: u32,
     /// The transaction read a key the plan gives it no value for (then the execution is
     /// discarded and the block fails with `OffFootprint`).
     off: bool,
@@ -34,7 +36,7 @@ impl View for FootprintView<'_> {
     #[inline]
     fn read(&mut self, key: &StateKey) -> Result<u64, Interrupt> {
         match self.fp.position(key) {
-            Some(j) if self.chained[j] => Ok(self.before[j]),
+            Some(j) if self.chained & 1 << j != 0 => Ok(self.before[j]),
             _ => {
                 self.off = true;
                 Ok(0)
@@ -146,7 +148,7 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
 
     /// Starts loading the sources of a later transaction than `t`, written by the
     /// planners (on other cores, for other partitions).
-    #[inline]
+    #[inline(always)]
     pub(super) fn prefetch_ahead(&self, t: usize) {
         let ahead = (t + PREFETCH_ENTRY) << self.shift;
         if ahead < self.txs.len() << self.shift {
@@ -185,12 +187,8 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
         if fp.len() == 0 {
             return Err(Abort::OffFootprint);
         }
-        let mut view = FootprintView {
-            fp: &fp,
-            before: [0; FOOTPRINT_MAX],
-            chained: [false; FOOTPRINT_MAX],
-            off: false,
-        };
+        let mut view =
+            FootprintView { fp: &fp, before: [0; FOOTPRINT_MAX], chained: 0, off: false };
         let cells = t * self.width;
         // Keys declared read-only by every toucher: a write to one breaks the plan.
         let mut fixed = 0u32;
@@ -205,7 +203,7 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
             if !src.chained() {
                 continue;
             }
-            view.chained[j] = true;
+            view.chained |= 1 << j;
             fixed |= (src.fixed() as u32) << j;
             view.before[j] = if src.prev == NONE {
                 src.base
@@ -237,34 +235,35 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
             return Err(Abort::OffFootprint);
         }
         // What each footprint key holds after `t`: chained keys their full value (kept
-        // when not written), summed keys their delta; and whether `t` wrote it.
-        let mut after = [(0u64, false); FOOTPRINT_MAX];
-        let chained = view.chained.iter().zip(view.before);
-        for (a, (chained, before)) in after.iter_mut().zip(chained).take(fp.len()) {
-            a.0 = if *chained { before } else { 0 };
-        }
+        // when not written), summed keys their delta (0 when not written, as `before`
+        // holds them); and which keys `t` wrote (bit `j`).
+        let mut after = view.before;
+        let mut wrote = 0u32;
         for a in acc.accesses() {
             let j = fp.position(&a.key).ok_or(Abort::OffFootprint)?;
-            if fixed & 1 << j != 0 && a.write != Write::None {
+            if a.write == Write::None {
+                continue;
+            }
+            if fixed & 1 << j != 0 {
                 return Err(Abort::OffFootprint);
             }
-            after[j] = match (view.chained[j], a.write) {
-                (_, Write::None) => after[j],
-                (true, Write::Set(v)) => (v, true),
-                (true, Write::Add(d)) => (view.before[j].wrapping_add(d), true),
-                (false, Write::Add(d)) => (d, true),
-                (false, Write::Set(_)) => return Err(Abort::OffFootprint),
+            after[j] = match (view.chained & 1 << j != 0, a.write) {
+                (true, Write::Set(v)) => v,
+                (true, Write::Add(d)) => view.before[j].wrapping_add(d),
+                (false, Write::Add(d)) => d,
+                _ => return Err(Abort::OffFootprint),
             };
+            wrote |= 1 << j;
         }
         let base = t * self.width;
-        let mut wrote = 0;
-        for (j, (v, w)) in after.iter().enumerate().take(fp.len()) {
+        for (j, v) in after.iter().enumerate().take(fp.len()) {
             if self.is_pooled(&fp, j, pooled) {
-                tally.pooled = (tally.pooled.0.wrapping_add(*v), tally.pooled.1 | *w);
+                let w = wrote & 1 << j != 0;
+                tally.pooled = (tally.pooled.0.wrapping_add(*v), tally.pooled.1 | w);
             }
             self.mem.values[base + j].set(*v);
-            wrote |= (*w as u32) << (WROTE_SHIFT + j as u32);
         }
+        let wrote = wrote << WROTE_SHIFT;
         tally.gas = tally.gas.saturating_add(receipt.gas_used);
         tally.undeclared += receipt.undeclared_access as u64;
         self.receipts[t].set(receipt);

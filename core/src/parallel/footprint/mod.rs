@@ -460,7 +460,8 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
     /// Whether footprint position `j` of `fp` is a pooled credit (see `pooled`).
     #[inline]
     fn is_pooled(&self, fp: &Footprint, j: usize, pooled: bool) -> bool {
-        pooled && !fp.reads(j) && fp.keys()[j] == StateKey::balance(self.env.beneficiary)
+        // A key only added to is a balance (a recipient's or the beneficiary's).
+        pooled && !fp.reads(j) && fp.keys()[j].addr == self.env.beneficiary
     }
 
     #[inline]
