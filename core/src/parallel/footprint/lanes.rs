@@ -48,11 +48,13 @@ impl Lanes {
 
 impl<S: StateReader + Sync> FootprintEngine<'_, S> {
     /// Whether batches would wait for each other (one transaction in [`SERIAL_RATIO`]
-    /// with a near dependency): then `assign` deals the transactions to lanes.
+    /// with a near dependency) in a block of more than one batch: then `assign` deals
+    /// the transactions to lanes. (A block of one batch runs on one worker either way.)
     pub(super) fn chained_block(&self) -> bool {
         // Relaxed: read after the acquire that saw `plan_done` complete.
         let near = self.near.load(Ordering::Relaxed) as usize;
-        self.parts > 1 && near * SERIAL_RATIO >= self.txs.len()
+        let n = self.txs.len();
+        self.parts > 1 && n > BATCH && near * SERIAL_RATIO >= n
     }
 
     /// How this block's transactions go to lanes: in batches, unless they would wait for
@@ -62,7 +64,13 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
         if self.parts == 1 {
             LaneKind::Single
         } else if !self.chained_block() {
-            LaneKind::Batches
+            // One batch per worker and no near dependency, or a block of one batch.
+            let near = self.near.load(Ordering::Relaxed) as usize;
+            if near * SERIAL_RATIO >= self.txs.len() {
+                LaneKind::Single
+            } else {
+                LaneKind::Batches
+            }
         } else {
             // Relaxed: read after the acquire that saw `crossed` complete.
             let n = self.txs.len();
