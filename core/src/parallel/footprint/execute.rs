@@ -2,7 +2,7 @@
 //! transaction run once against its planned values (see the module docs).
 
 use crate::exec::{execute_transaction, View, Write};
-use crate::vm::Interrupt;
+use crate::vm::{Interrupt, VmScratch};
 
 use crate::error::Abort;
 use crate::state::{prefetch, StateReader};
@@ -45,6 +45,16 @@ impl View for FootprintView<'_> {
     }
 }
 
+/// One worker while it executes: its access set and VM scratch, what it counts, how it
+/// idles while it waits, and the lanes it claimed.
+pub(super) struct Worker<'w, 's, I> {
+    pub(super) acc: &'w mut AccessSet<'s>,
+    pub(super) vm: &'w mut VmScratch<'s>,
+    pub(super) tally: Tally,
+    pub(super) idle: &'w mut I,
+    pub(super) lanes: Lanes,
+}
+
 /// What one worker counts while executing, added to the executor's totals when it has
 /// nothing left to execute.
 #[derive(Default)]
@@ -74,10 +84,7 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
         &self,
         index: usize,
         batch: usize,
-        acc: &mut AccessSet<'_>,
-        vm: &mut crate::vm::VmScratch<'_>,
-        tally: &mut Tally,
-        idle: &mut impl FnMut(u32),
+        w: &mut Worker<'_, '_, impl FnMut(u32)>,
     ) -> Result<(), Abort> {
         let batches = self.txs.len().div_ceil(batch);
         let mut cursor = 0;
@@ -86,7 +93,7 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
         loop {
             while cursor < own.min(batches) {
                 if self.claim_batch(cursor, batch) {
-                    self.run_batch(cursor, batch, acc, vm, tally, idle)?;
+                    self.run_batch(cursor, batch, w)?;
                 }
                 cursor += 1;
             }
@@ -96,7 +103,7 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
             let next = own + self.parts;
             let next_mine = next < batches && self.claim_batch(next, batch);
             if mine {
-                self.run_batch(own, batch, acc, vm, tally, idle)?;
+                self.run_batch(own, batch, w)?;
             }
             cursor = own + 1;
             (own, mine) = (next, next_mine);
@@ -129,19 +136,15 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
         &self,
         b: usize,
         batch: usize,
-        acc: &mut AccessSet<'_>,
-        vm: &mut crate::vm::VmScratch<'_>,
-        tally: &mut Tally,
-        idle: &mut impl FnMut(u32),
+        w: &mut Worker<'_, '_, impl FnMut(u32)>,
     ) -> Result<(), Abort> {
         let n = self.txs.len();
-        let mut me = Lanes::batches();
         let start = b * batch;
         for t in start..((b + 1) * batch).min(n) {
             self.prefetch_ahead(t);
             // The first transaction of a batch keeps its batch's claim.
             let lane = if t == start { Lane::First } else { Lane::Batch };
-            self.execute(t, lane, &mut me, acc, vm, tally, idle)?;
+            self.execute(t, lane, w)?;
         }
         Ok(())
     }
@@ -171,16 +174,11 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
     /// Executes transaction `t` (execute), of a batch or of lane `lane`. Before waiting
     /// for a previous toucher, lets `before_wait` run that toucher's lane if nobody
     /// claimed it.
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn execute(
         &self,
         t: usize,
         lane: Lane,
-        me: &mut Lanes,
-        acc: &mut AccessSet<'_>,
-        vm: &mut crate::vm::VmScratch<'_>,
-        tally: &mut Tally,
-        idle: &mut impl FnMut(u32),
+        w: &mut Worker<'_, '_, impl FnMut(u32)>,
     ) -> Result<(), Abort> {
         let tx = &self.txs[t];
         let fp = Footprint::of(tx, self.env.beneficiary);
@@ -192,7 +190,7 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
         let cells = t * self.width;
         // Keys declared read-only by every toucher: a write to one breaks the plan.
         let mut fixed = 0u32;
-        let pooled = tally.pooling;
+        let pooled = w.tally.pooling;
         for j in 0..fp.len() {
             if self.is_pooled(&fp, j, pooled) {
                 // A pooled credit has no source: the transaction only adds to it.
@@ -213,8 +211,8 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
                 // Acquire: pairs with the release store of the previous toucher, so its
                 // value below is complete.
                 if self.flags(done.load(Ordering::Acquire)) & DONE == 0 {
-                    self.before_wait(t, prev >> self.shift, me, acc, vm, tally, idle)?;
-                    tally.waits += 1;
+                    self.before_wait(t, prev >> self.shift, w)?;
+                    w.tally.waits += 1;
                     let mut spins = 0;
                     while self.flags(done.load(Ordering::Acquire)) & DONE == 0 {
                         if self.failed() {
@@ -223,13 +221,13 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
                             return Err(Abort::OffFootprint);
                         }
                         spins += 1;
-                        idle(spins);
+                        (w.idle)(spins);
                     }
                 }
                 self.mem.values[prev].get()
             };
         }
-        let receipt = execute_transaction(tx, &self.env, &mut view, acc, vm)
+        let receipt = execute_transaction(tx, &self.env, &mut view, w.acc, w.vm)
             .map_err(|_| Abort::OffFootprint)?;
         if view.off {
             return Err(Abort::OffFootprint);
@@ -239,7 +237,7 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
         // holds them); and which keys `t` wrote (bit `j`).
         let mut after = view.before;
         let mut wrote = 0u32;
-        for a in acc.accesses() {
+        for a in w.acc.accesses() {
             let j = fp.position(&a.key).ok_or(Abort::OffFootprint)?;
             if a.write == Write::None {
                 continue;
@@ -258,16 +256,16 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
         let base = t * self.width;
         for (j, v) in after.iter().enumerate().take(fp.len()) {
             if self.is_pooled(&fp, j, pooled) {
-                let w = wrote & 1 << j != 0;
-                tally.pooled = (tally.pooled.0.wrapping_add(*v), tally.pooled.1 | w);
+                let wrote_it = wrote & 1 << j != 0;
+                w.tally.pooled = (w.tally.pooled.0.wrapping_add(*v), w.tally.pooled.1 | wrote_it);
             }
             self.mem.values[base + j].set(*v);
         }
         let wrote = wrote << WROTE_SHIFT;
-        tally.gas = tally.gas.saturating_add(receipt.gas_used);
-        tally.undeclared += receipt.undeclared_access as u64;
+        w.tally.gas = w.tally.gas.saturating_add(receipt.gas_used);
+        w.tally.undeclared += receipt.undeclared_access as u64;
         self.receipts[t].set(receipt);
-        tally.executed += 1;
+        w.tally.executed += 1;
         // Release: publishes the values and receipt written above. (A lane stays.)
         let kept = match lane {
             Lane::First => CLAIMED,

@@ -13,7 +13,7 @@ use crate::state::StateReader;
 use crate::sync::Ordering;
 use crate::tx::Footprint;
 
-use super::execute::{Lane, Tally};
+use super::execute::{Lane, Worker};
 use super::*;
 
 /// One worker's lanes: those it claimed (bit `l`).
@@ -201,22 +201,19 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
     pub(super) fn run_lanes(
         &self,
         index: usize,
-        acc: &mut AccessSet<'_>,
-        vm: &mut crate::vm::VmScratch<'_>,
-        tally: &mut Tally,
-        idle: &mut impl FnMut(u32),
+        w: &mut Worker<'_, '_, impl FnMut(u32)>,
     ) -> Result<(), Abort> {
         let lanes = self.parts;
         let n = self.txs.len();
-        let mut me = Lanes { mask: 0, kind: LaneKind::Stamped };
+        w.lanes = Lanes { mask: 0, kind: LaneKind::Stamped };
         if self.claim_lane(index % lanes) {
-            me.mask |= 1 << (index % lanes);
-            self.run_below(&mut me, n, acc, vm, tally, idle)?;
+            w.lanes.mask |= 1 << (index % lanes);
+            self.run_below(n, w)?;
         }
         for lane in 0..lanes {
             if self.claim_lane(lane) {
-                me.mask |= 1 << lane;
-                self.run_below(&mut me, n, acc, vm, tally, idle)?;
+                w.lanes.mask |= 1 << lane;
+                self.run_below(n, w)?;
             }
         }
         Ok(())
@@ -226,25 +223,20 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
     /// is not done yet. A lane claimed meanwhile (by `before_wait`, deeper down) makes it
     /// start over, so that when it returns every transaction of its lanes below `limit`
     /// is done, whatever was claimed.
-    #[allow(clippy::too_many_arguments)]
     fn run_below(
         &self,
-        me: &mut Lanes,
         limit: usize,
-        acc: &mut AccessSet<'_>,
-        vm: &mut crate::vm::VmScratch<'_>,
-        tally: &mut Tally,
-        idle: &mut impl FnMut(u32),
+        w: &mut Worker<'_, '_, impl FnMut(u32)>,
     ) -> Result<(), Abort> {
         'scan: loop {
-            let mask = me.mask;
+            let mask = w.lanes.mask;
             let mut t = 0;
             while t < limit {
-                if me.mask != mask {
+                if w.lanes.mask != mask {
                     continue 'scan;
                 }
                 let lane = self.lane_in(t);
-                if !me.has(lane) {
+                if !w.lanes.has(lane) {
                     t += 1;
                     continue;
                 }
@@ -256,7 +248,7 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
                 }
                 let t = t - 1;
                 self.prefetch_ahead(t);
-                self.execute(t, Lane::Stamped(lane), me, acc, vm, tally, idle)?;
+                self.execute(t, Lane::Stamped(lane), w)?;
             }
             return Ok(());
         }
@@ -266,29 +258,24 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
     /// worker claims it and runs its lanes up to `t` (so `prev` too), rather than wait
     /// for a lane nobody runs. (A `prev` in this worker's own lanes is done already:
     /// `run_below`.)
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn before_wait(
         &self,
         t: usize,
         prev: usize,
-        me: &mut Lanes,
-        acc: &mut AccessSet<'_>,
-        vm: &mut crate::vm::VmScratch<'_>,
-        tally: &mut Tally,
-        idle: &mut impl FnMut(u32),
+        w: &mut Worker<'_, '_, impl FnMut(u32)>,
     ) -> Result<(), Abort> {
-        if me.kind != LaneKind::Stamped {
+        if w.lanes.kind != LaneKind::Stamped {
             // Batches: the batch of `prev` is claimed (see `run_batches`).
             return Ok(());
         }
         let lane = self.lane_in(prev);
-        if me.has(lane) {
+        if w.lanes.has(lane) {
             // Impossible (see above); an error rather than a wait that never ends.
             return Err(Abort::OffFootprint);
         }
         if !self.lane_claimed(lane) && self.claim_lane(lane) {
-            me.mask |= 1 << lane;
-            self.run_below(me, t, acc, vm, tally, idle)?;
+            w.lanes.mask |= 1 << lane;
+            self.run_below(t, w)?;
         }
         Ok(())
     }

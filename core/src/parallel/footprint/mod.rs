@@ -104,8 +104,8 @@ use crate::state::{StateEntry, StateReader};
 use crate::sync::{settled, AtomicU32, Ordering, Padded, RawSpin};
 use crate::tx::{Footprint, Transaction};
 use crate::types::StateKey;
-use execute::Tally;
-use lanes::LaneKind;
+use execute::{Tally, Worker};
+use lanes::{LaneKind, Lanes};
 use memory::{clamp_partitions, NONE};
 pub use memory::{Done, FootprintMemory, KeyRecord, Lengths, Source, Touch};
 
@@ -368,18 +368,20 @@ impl<'a, S: StateReader + Sync> Engine<'a, S> for FootprintEngine<'a, S> {
             return Ok(());
         }
 
-        let mut tally = Tally { pooling: self.pooled(), ..Tally::default() };
-        let (acc, vm) = (&mut acc, &mut vm);
+        let tally = Tally { pooling: self.pooled(), ..Tally::default() };
+        let (acc, vm, lanes) = (&mut acc, &mut vm, Lanes::batches());
+        let w = &mut Worker { acc, vm, tally, idle: &mut *idle, lanes };
         let ran = match self.lane_kind() {
-            LaneKind::Stamped => self.run_lanes(index, acc, vm, &mut tally, idle),
-            LaneKind::Batches => self.run_batches(index, BATCH, acc, vm, &mut tally, idle),
-            LaneKind::Single => self.run_batches(index, n.max(1), acc, vm, &mut tally, idle),
+            LaneKind::Stamped => self.run_lanes(index, w),
+            LaneKind::Batches => self.run_batches(index, BATCH, w),
+            LaneKind::Single => self.run_batches(index, n.max(1), w),
         };
         if let Err(code) = ran {
             // Not counted as done: the read-out never starts on a failed block.
             self.fail(code);
             return Ok(());
         }
+        let tally = &w.tally;
         self.waits.fetch_add(tally.waits, Ordering::Relaxed);
         // A worker that executed nothing has nothing to add, and must not touch the
         // totals: the last count may already be in, and the tally reading them.
