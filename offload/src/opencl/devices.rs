@@ -1,6 +1,6 @@
 //! Platforms and devices: the direct platform probe, device descriptions, the listing.
 
-use super::{cl_err, guarded, Result};
+use super::{cl_err, guarded, opening, Result};
 use crate::{DeviceInfo, DeviceType, OffloadError};
 use ocl::core::{
     self as cl, ffi, DeviceId, DeviceInfo as ClDeviceInfo, DeviceInfoResult, PlatformId,
@@ -97,5 +97,6 @@ pub(super) fn enumerate() -> Result<Vec<(DeviceInfo, PlatformId, DeviceId)>> {
 
 /// Lists every OpenCL device (see [`crate::list_devices`]).
 pub(crate) fn list_devices() -> Result<Vec<DeviceInfo>> {
+    let _one = opening();
     guarded("device enumeration", || Ok(enumerate()?.into_iter().map(|(i, _, _)| i).collect()))
 }

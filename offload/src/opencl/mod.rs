@@ -61,6 +61,17 @@ fn cl_err(call: &'static str) -> impl FnOnce(cl::Error) -> OffloadError {
     }
 }
 
+/// Held while a device is enumerated or opened: PoCL's device queries are not safe from
+/// several threads at once (under `cargo test` threads, `clGetDeviceInfo` crashed in
+/// `strlen` about one run in four while another thread opened the device), and opening
+/// is rare enough that doing it one thread at a time costs nothing.
+pub(super) static OPENING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Holds [`OPENING`] (a panic elsewhere while it was held leaves nothing to repair).
+pub(super) fn opening() -> std::sync::MutexGuard<'static, ()> {
+    OPENING.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Runs `f`, turning a panic inside the OpenCL wrapper into [`OffloadError::Panicked`].
 fn guarded<T>(call: &'static str, f: impl FnOnce() -> Result<T>) -> Result<T> {
     catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|payload| {
@@ -126,7 +137,10 @@ impl OpenClHasher {
     }
 
     fn open(spec: &DeviceSpec, source: ProgramSource<'_>) -> Result<Self> {
-        let (engine, info) = guarded("opening the device", || Engine::open(spec, source))?;
+        let (engine, info) = {
+            let _one = opening();
+            guarded("opening the device", || Engine::open(spec, source))?
+        };
         Ok(Self {
             engine: Some(engine),
             info,
