@@ -120,12 +120,10 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
             for k in &self.mem.keys[self.region(p)][..ids] {
                 let mut rec = k.get();
                 if rec.chained && !rec.fixed && rec.touches() >= HOT {
-                    let (lane, load) = loads[..self.parts]
-                        .iter_mut()
-                        .enumerate()
-                        .min_by_key(|(_, load)| **load)
-                        .expect("at least one partition");
-                    *load += rec.touches();
+                    // The least loaded lane (the first on ties).
+                    let lane =
+                        (1..self.parts).fold(0, |l, m| if loads[m] < loads[l] { m } else { l });
+                    loads[lane] += rec.touches();
                     rec.lane = lane as u8;
                     k.set(rec);
                 }
