@@ -84,12 +84,6 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
         }
     }
 
-    /// Transaction `t`'s lane in a block run in stamped lanes.
-    #[inline]
-    fn lane_in(&self, t: usize) -> usize {
-        self.stamp_of(t)
-    }
-
     /// Transaction `t`'s lane, as `assign` stamped it in its `done` word.
     #[inline]
     fn stamp_of(&self, t: usize) -> usize {
@@ -233,7 +227,7 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
                 if w.lanes.mask != mask {
                     continue 'scan;
                 }
-                let lane = self.lane_in(t);
+                let lane = self.stamp_of(t);
                 if !w.lanes.has(lane) {
                     t += 1;
                     continue;
@@ -266,7 +260,7 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
             // Batches: the batch of `prev` is claimed (see `run_batches`).
             return Ok(());
         }
-        let lane = self.lane_in(prev);
+        let lane = self.stamp_of(prev);
         if w.lanes.has(lane) {
             // Impossible (see above); an error rather than a wait that never ends.
             return Err(Abort::OffFootprint);

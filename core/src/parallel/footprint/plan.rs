@@ -195,14 +195,10 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
                     i = (i + 1) & mask;
                 };
                 // A touch that reads makes the key chained; one that may write, not fixed.
-                if touch.id == 1 || (touch.id == 0 && keys[id].get().fixed) {
+                if touch.id != 0 || keys[id].get().fixed {
                     let mut rec = keys[id].get();
-                    rec.chained |= touch.id == 1;
-                    rec.fixed = false;
-                    keys[id].set(rec);
-                } else if touch.id == ONLY_READS {
-                    let mut rec = keys[id].get();
-                    rec.chained = true;
+                    rec.chained |= touch.id != 0;
+                    rec.fixed &= touch.id == ONLY_READS;
                     keys[id].set(rec);
                 }
                 // Compaction: `listed` never passes the entry being read.
