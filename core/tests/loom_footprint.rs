@@ -43,7 +43,7 @@
 //! made relaxed fail at once, since the counts they publish are atomics; the `done`
 //! flag's release store made relaxed passes, since the value it publishes is a `Slot`.)
 //! Nor are: a failing block (the abort is never raised), a beneficiary that sends (its
-//! balance chained, its partition listed again by `list_partition`), more than two
+//! balance chained, its credits listed), more than two
 //! workers or partitions, and the `done` and table headers that count blocks (each
 //! block runs once, over fresh memory: first round).
 #![cfg(loom)]
@@ -193,9 +193,10 @@ fn footprint_memory(
         done: lent.lend(filled(l.done, Done::new)),
         values: lent.lend(filled(l.values, || Slot::new(0))),
         table: lent.lend(filled(l.table, || Slot::new((0, 0)))),
-        keys: lent.lend(filled(l.cells, Slot::default)),
-        list: lent.lend(filled(l.cells, Slot::default)),
-        sources: lent.lend(filled(l.cells, Slot::default)),
+        keys: lent.lend(filled(l.keys, Slot::default)),
+        list: lent.lend(filled(l.values, Slot::default)),
+        sources: lent.lend(filled(l.values, Slot::default)),
+        at: lent.lend(filled(l.values, || Slot::new(0))),
     }
 }
 

@@ -177,6 +177,7 @@ struct FootprintBuffers {
     keys: Vec<Slot<KeyRecord>>,
     list: Vec<Slot<Touch>>,
     sources: Vec<Slot<Source>>,
+    at: Vec<Slot<u32>>,
 }
 
 impl FootprintBuffers {
@@ -190,9 +191,10 @@ impl FootprintBuffers {
         if self.table.len() != l.table {
             self.table = filled(l.table, || Slot::new((0, 0)));
         }
-        grow(&mut self.keys, l.cells, Slot::default);
-        grow(&mut self.list, l.cells, Slot::default);
-        grow(&mut self.sources, l.cells, Slot::default);
+        grow(&mut self.keys, l.keys, Slot::default);
+        grow(&mut self.list, l.values, Slot::default);
+        grow(&mut self.sources, l.values, Slot::default);
+        grow(&mut self.at, l.values, || Slot::new(0));
         l
     }
 }
@@ -317,6 +319,7 @@ impl Memory for EngineBuffers {
             keys: &mut fp.keys,
             list: &mut fp.list,
             sources: &mut fp.sources,
+            at: &mut fp.at,
         })
     }
 }

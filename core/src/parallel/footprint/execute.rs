@@ -153,12 +153,16 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
     /// planners (on other cores, for other partitions).
     #[inline(always)]
     pub(super) fn prefetch_ahead(&self, t: usize) {
-        let ahead = (t + PREFETCH_ENTRY) << self.shift;
-        if ahead < self.txs.len() << self.shift {
-            for p in 0..self.parts {
-                prefetch(&self.mem.sources[self.region(p).start + ahead]);
-            }
+        if let Some(at) = self.mem.at.get((t + PREFETCH_ENTRY) << self.shift) {
+            prefetch(at);
         }
+    }
+
+    /// The source of cell `cell`: the plan wrote it at the place of the cell's touch in
+    /// `list` (`at`, from the scatter).
+    #[inline]
+    pub(super) fn source(&self, cell: usize) -> Source {
+        self.mem.sources[self.mem.at[cell].get() as usize].get()
     }
 
     /// The flags of a `done` word in this block (none if stamped by another block).
@@ -196,8 +200,7 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
                 // A pooled credit has no source: the transaction only adds to it.
                 continue;
             }
-            let p = self.partition(&fp.keys()[j]);
-            let src = self.mem.sources[self.region(p).start + cells + j].get();
+            let src = self.source(cells + j);
             if !src.chained() {
                 continue;
             }

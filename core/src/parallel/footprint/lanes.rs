@@ -95,11 +95,10 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
     /// Calls `f(source, record)` for every planned (not pooled) footprint key of `t`.
     fn sources_of(&self, t: usize, pooled: bool, mut f: impl FnMut(Source, &KeyRecord)) {
         let fp = Footprint::of(&self.txs[t], self.env.beneficiary);
-        for (j, key) in fp.keys().iter().enumerate() {
+        for j in 0..fp.len() {
             if !self.is_pooled(&fp, j, pooled) {
-                let region = self.region(self.partition(key));
-                let src = self.mem.sources[region.start + (t << self.shift) + j].get();
-                f(src, &self.mem.keys[region.start + src.id()].get());
+                let src = self.source((t << self.shift) + j);
+                f(src, &self.mem.keys[src.id()].get());
             }
         }
     }
@@ -111,7 +110,7 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
         let mut loads = [0u32; MAX_PARTITIONS];
         for p in 0..self.parts {
             let ids = self.counts[p].load(Ordering::Relaxed) as usize;
-            for k in &self.mem.keys[self.region(p)][..ids] {
+            for k in &self.mem.keys[self.key_region(p)][..ids] {
                 let mut rec = k.get();
                 if rec.chained && !rec.fixed && rec.touches() >= HOT {
                     // The least loaded lane (the first on ties).

@@ -1,5 +1,5 @@
-//! The footprint engine's caller memory: the per-partition key records, sources and
-//! touch lists, the `done` flags, and their lengths (see "Memory and sharing" in the
+//! The footprint engine's caller memory: the partitions' key records, tables and touch
+//! lists, the sources, the `done` flags, and their lengths (see "Memory and sharing" in the
 //! module docs).
 
 use crate::sync::AtomicU32;
@@ -55,8 +55,8 @@ pub struct Source {
     pub(super) base: u64,
     /// The previous toucher's cell, or `NONE`.
     pub(super) prev: u32,
-    /// The key's id in its partition, and in the top bit whether it is chained (else
-    /// summed: the transaction only adds to it).
+    /// The key's id (its record's index in `keys`), and in the top bits whether it is
+    /// chained (else summed: the transaction only adds to it) and fixed.
     pub(super) key: u32,
 }
 
@@ -82,7 +82,7 @@ impl Source {
         self.key & FIXED != 0
     }
 
-    /// The key's id in its partition.
+    /// The key's id: its record's index in `keys`.
     #[inline]
     pub(super) fn id(&self) -> usize {
         (self.key & !(CHAINED | FIXED)) as usize
@@ -92,17 +92,16 @@ impl Source {
 pub(super) const NONE: u32 = u32::MAX;
 
 /// One touch of a key: the key, the cell (transaction × footprint position) and, once
-/// planned, the key's id in its partition. 24 bytes: the key's kind rides in the top
-/// bits of the cell (cells stay below 2^28, see `FootprintEngine::prepare`), since the
-/// plan streams through these lists.
+/// planned, the key's id (its record's index in `keys`). 24 bytes: the key's kind rides
+/// in the top bits of the cell (cells stay below 2^28, see `FootprintEngine::prepare`),
+/// since the plan streams through these lists.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Touch {
     pub(super) addr: u64,
     pub(super) slot: u64,
     /// The cell, and the key's kind in the top [`KIND_BITS`].
     pub(super) cell_kind: u32,
-    /// Scattered: whether the cell reads the key (1) or only adds to it (0). Planned: the
-    /// key's id.
+    /// Listed: how the cell touches the key (see `ONLY_READS`). Planned: the key's id.
     pub(super) id: u32,
 }
 
@@ -155,15 +154,19 @@ pub struct FootprintMemory<'a> {
     /// (chained keys) or what it added (summed keys). Whether it wrote each key is in
     /// its `done` flag.
     pub values: &'a mut [Slot<u64>],
-    /// Key tables: `(epoch, id)` slots, [`Lengths::table`] (a power of two plus one
+    /// Key tables: `(epoch, id)` slots, [`Lengths::table`] (two per key record, plus one
     /// header slot that counts epochs, so the table is never cleared between blocks).
     pub table: &'a mut [Slot<(u32, u32)>],
-    /// Key records, [`Lengths::cells`].
+    /// Key records, [`Lengths::keys`].
     pub keys: &'a mut [Slot<KeyRecord>],
-    /// Each partition's touches in block order, [`Lengths::cells`].
+    /// The touches: each chunk's in its cells, grouped by partition,
+    /// [`Lengths::values`].
     pub list: &'a mut [Slot<Touch>],
-    /// Each partition's sources, by cell, [`Lengths::cells`].
+    /// Each touch's source, at its place in `list`, [`Lengths::values`].
     pub sources: &'a mut [Slot<Source>],
+    /// Where each cell's touch is in `list` (and its source in `sources`),
+    /// [`Lengths::values`].
+    pub at: &'a mut [Slot<u32>],
 }
 
 /// Buffer lengths for [`FootprintMemory`].
@@ -173,23 +176,24 @@ pub struct Lengths {
     pub txs: usize,
     /// `done`.
     pub done: usize,
-    /// `values`, and the output's writes.
+    /// `values`, `list`, `sources`, `at`, and the output's writes: one per cell.
     pub values: usize,
+    /// `keys`: one per cell, and one per partition (its share of the beneficiary).
+    pub keys: usize,
     /// `table`.
     pub table: usize,
-    /// `keys`, `list`, `sources`.
-    pub cells: usize,
 }
 
 impl FootprintMemory<'_> {
     /// Lengths for `txs` transactions of footprints at most `width` keys long (see
-    /// [`super::width`]) planned in `partitions` key ranges.
+    /// [`super::width`]) planned in `partitions` key ranges. Each partition takes the
+    /// share of the records and of the table that its touches need (known once the
+    /// touches are counted), so the total is that of one partition holding them all.
     pub const fn lengths(txs: usize, partitions: usize, width: usize) -> Lengths {
-        let p = clamp_partitions(partitions);
         let values = txs * width;
-        // Each partition's table holds up to `values` keys at most half full.
-        let per = if values == 0 { 2 } else { (2 * values).next_power_of_two() };
-        Lengths { txs, done: txs + 1, values, table: p * per + 1, cells: p * values }
+        let keys = values + clamp_partitions(partitions);
+        // Each partition's table holds its keys at most half full.
+        Lengths { txs, done: txs + 1, values, keys, table: 2 * keys + 1 }
     }
 }
 

@@ -21,22 +21,27 @@
 //!
 //! 1. **Scatter**: the block is cut into one chunk per partition; a chunk's owner lists
 //!    each of its touches (cell = transaction index × width + footprint position, and the
-//!    key) in the partition that holds the key, in block order. Partitions are ranges of
-//!    keys chosen from a sample of the block's footprints, so that they get similar
-//!    shares, and ordered, so that their outputs concatenate in key order.
-//!    Credits to the beneficiary (every transaction's fee) are not listed: unless some
-//!    transaction sends from the beneficiary, they are *pooled*, each worker adding up
-//!    the credits of the transactions it executes.
-//! 2. **Plan**, per partition: its owner gives every key a dense id, reads its committed
-//!    value once (prefetching the state lookups a few touches ahead) and links each
-//!    touch to the previous touch of the same key, in a *source* per cell. A key that
+//!    key) in the chunk's own cells of one list, grouped by the partition that holds the
+//!    key (in partition order, and in block order within a group), and notes where each
+//!    cell's touch went (`at`). (It stages them first in block order in the chunk's cells
+//!    of the output, which nothing uses before the read-out, to count the groups.)
+//!    Partitions are ranges of keys chosen from a sample of the block's footprints, so
+//!    that they get similar shares, and ordered, so that their outputs concatenate in
+//!    key order. Credits to the beneficiary (every transaction's fee) go last, apart:
+//!    unless some transaction sends from the beneficiary, they are *pooled*, each worker
+//!    adding up the credits of the transactions it executes, and not planned.
+//! 2. **Plan**, per partition: its owner takes its group of every chunk, gives every key
+//!    a dense id, reads its committed value once (prefetching the state lookups a few
+//!    touches ahead) and links each touch to the previous touch of the same key, in a
+//!    *source* at the touch's place (which a transaction finds through `at`). A key that
 //!    some transaction may read is *chained*: each toucher stores its full value after it,
 //!    and the next toucher starts from that. A key that every toucher only adds to (most
 //!    recipients) is *summed*: touchers store deltas and the read-out adds them up, so
 //!    they never wait for one another. The beneficiary's balance is summed from the
 //!    workers' pools; if the beneficiary sends (or a call declares its balance), its
-//!    balance is chained instead, and the owner of its partition lists that partition
-//!    again from the block, credits included.
+//!    balance is chained instead, and its partition's owner plans the credits too,
+//!    merged with its groups in block order. The key records and tables take one entry
+//!    per touch, each partition its share, so memory does not grow with the partitions.
 //! 3. **Execute**, in batches of [`BATCH`] consecutive transactions; worker `i` owns
 //!    every `parts`-th batch from `i`. A transaction reads its sources, waits for the
 //!    previous toucher of each chained key (in a low-contention block it nearly always
@@ -76,12 +81,13 @@
 //! All memory comes from the caller ([`FootprintMemory::lengths`]), borrowed exclusively
 //! for the block; the key tables and the `done` flags carry a header that counts
 //! blocks, so they are never cleared. (Before the workers start, the sample that
-//! chooses the partitions borrows the start of the output.) A partition's touch list is
-//! written by the chunk owners in the scatter phase, then only by the partition's
-//! owner, who alone writes its table, key records and sources in the plan phase and
-//! reads them in the read-out; a transaction's values, receipt and flag are written
-//! only by the worker executing it, whose pooled credits and totals are added under a
-//! lock before it counts what it executed. Every reader of data written in an earlier
+//! chooses the partitions borrows the start of the output.) A chunk's cells of the
+//! list and of the output, and its cells' `at` words, are written by the chunk's owner
+//! in the scatter phase; then a partition's groups (and the credits, when it plans
+//! them), their sources, and its table and key records only by the partition's owner in
+//! the plan phase, who reads them again in the read-out; a transaction's values,
+//! receipt and flag are written only by the worker executing it, whose pooled credits
+//! and totals are added under a lock before it counts what it executed. Every reader of data written in an earlier
 //! phase runs after an acquire load saw that phase's release counter complete, and a
 //! transaction reads its predecessor's values after an acquire load of the
 //! predecessor's `done` flag, released after those values were written. The shared
@@ -95,6 +101,8 @@ mod readout;
 
 pub use crate::sync::Slot;
 pub use crate::tx::{FOOTPRINT, FOOTPRINT_MAX};
+
+use core::ops::Range;
 
 use crate::engine::{Block, Choice, Engine, Outcome, Output, WorkerMemory};
 use crate::error::{Abort, BlockError, Invariant};
@@ -132,8 +140,8 @@ const NEAR: usize = 128;
 /// (see `lanes.rs`).
 pub const SERIAL_RATIO: usize = 4;
 
-/// A scattered touch's mode ([`Touch::id`] before the plan): the transaction only adds
-/// to the key (0), may read and write it (1), or declared it read-only (this).
+/// A staged touch's mode (see `scatter`): the transaction only adds to the key (0), may
+/// read and write it (1), or declared it read-only (this).
 const ONLY_READS: u32 = 2;
 
 /// Bits of a transaction's `done` word: done.
@@ -170,16 +178,19 @@ pub struct FootprintEngine<'a, S: StateReader> {
     /// Partition `p` holds the keys `k` with
     /// `splitters[p - 1] <= place(k) < splitters[p]` (ranges in key order, see `place`).
     splitters: [u128; MAX_PARTITIONS - 1],
+    /// The partition of the beneficiary's balance.
+    ben_part: usize,
     /// This block's count in the `done` header: the high bits of every flag it sets.
     round: u32,
-    /// Slots per partition table (a power of two).
-    table_per: usize,
     epoch: u32,
     /// Claimed parts of each phase (see `parts_for`).
     claims: [[AtomicU32; MAX_PARTITIONS]; 7],
     scatter_done: Padded<AtomicU32>,
-    /// Touches each chunk scattered to each partition, published by `scatter_done`.
-    scattered: [[AtomicU32; MAX_PARTITIONS]; MAX_PARTITIONS],
+    /// Touches of each chunk in each partition, credits to the beneficiary left out
+    /// (`credits`), published by `scatter_done`.
+    counted: [[AtomicU32; MAX_PARTITIONS]; MAX_PARTITIONS],
+    /// Credits to the beneficiary in each chunk, published by `scatter_done`.
+    credits: [AtomicU32; MAX_PARTITIONS],
     plan_done: Padded<AtomicU32>,
     balanced: Padded<AtomicU32>,
     assigned: Padded<AtomicU32>,
@@ -191,8 +202,6 @@ pub struct FootprintEngine<'a, S: StateReader> {
     tallied: Padded<AtomicU32>,
     /// Keys in each partition, published by `plan_done`.
     counts: [AtomicU32; MAX_PARTITIONS],
-    /// Touches in each partition's list.
-    listed: [AtomicU32; MAX_PARTITIONS],
     /// Keys each partition's read-out wrote to the output (those some transaction wrote).
     written: [AtomicU32; MAX_PARTITIONS],
     /// Gas used and undeclared accesses, summed over the workers (under `tally_lock`).
@@ -246,9 +255,10 @@ impl<'a, S: StateReader + Sync> Engine<'a, S> for FootprintEngine<'a, S> {
         too_small("values", want.values, mem.values.len())?;
         too_small("writes", want.values, output.writes.len())?;
         too_small("table", want.table, mem.table.len())?;
-        too_small("keys", want.cells, mem.keys.len())?;
-        too_small("list", want.cells, mem.list.len())?;
-        too_small("sources", want.cells, mem.sources.len())?;
+        too_small("keys", want.keys, mem.keys.len())?;
+        too_small("list", want.values, mem.list.len())?;
+        too_small("sources", want.values, mem.sources.len())?;
+        too_small("at", want.values, mem.at.len())?;
         // Relaxed: `&mut` access; no other thread can see the flags now.
         let (header, _) = mem.done.split_last_mut().ok_or(BlockError::BadScratch)?;
         let last = header.0.load(Ordering::Relaxed);
@@ -262,8 +272,6 @@ impl<'a, S: StateReader + Sync> Engine<'a, S> for FootprintEngine<'a, S> {
             h.0.store(round, Ordering::Relaxed);
         }
         // The header (last slot) counts epochs; a slot of another epoch is empty.
-        let table_len = mem.table.len() - 1;
-        let table_per = prev_power_of_two(table_len / parts);
         let (header, table) = mem.table.split_last_mut().ok_or(BlockError::BadScratch)?;
         let last = header.get().0;
         let epoch = if last == 0 || last == u32::MAX {
@@ -282,12 +290,13 @@ impl<'a, S: StateReader + Sync> Engine<'a, S> for FootprintEngine<'a, S> {
             width,
             shift: width.trailing_zeros(),
             splitters: [0; MAX_PARTITIONS - 1],
-            table_per,
+            ben_part: 0,
             epoch,
             round,
             claims: Default::default(),
             scatter_done: Padded(AtomicU32::new(0)),
-            scattered: Default::default(),
+            counted: Default::default(),
+            credits: Default::default(),
             plan_done: Padded(AtomicU32::new(0)),
             balanced: Padded(AtomicU32::new(0)),
             assigned: Padded(AtomicU32::new(0)),
@@ -298,7 +307,6 @@ impl<'a, S: StateReader + Sync> Engine<'a, S> for FootprintEngine<'a, S> {
             tallied: Padded(AtomicU32::new(0)),
             counts: Default::default(),
             written: Default::default(),
-            listed: Default::default(),
             near: AtomicU32::new(0),
             cross: AtomicU32::new(0),
             tally: Slot::new((0, 0)),
@@ -311,6 +319,7 @@ impl<'a, S: StateReader + Sync> Engine<'a, S> for FootprintEngine<'a, S> {
             out: Slot::from_mut_slice(output.writes),
         };
         exec.choose_splitters();
+        exec.ben_part = exec.partition(&StateKey::balance(env.beneficiary));
         Ok(exec)
     }
 
@@ -337,8 +346,8 @@ impl<'a, S: StateReader + Sync> Engine<'a, S> for FootprintEngine<'a, S> {
         let parts = self.parts as u32;
         let n = self.txs.len();
 
-        // Scatter publishes each chunk's touches; plan each partition's table, records,
-        // lists and sources.
+        // The scatter publishes each chunk's staged touches, their counts and places; the
+        // plan each partition's table, records, touches and sources.
         if !self.run_parts(index, SCATTER, &self.scatter_done, |c| self.scatter(c))
             || !self.wait_for(&self.scatter_done, parts, idle)
             || !self.run_parts(index, PLAN, &self.plan_done, |p| self.plan(p))
@@ -515,19 +524,68 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
         true
     }
 
-    fn table(&self, p: usize) -> &[Slot<(u32, u32)>] {
-        &self.mem.table[p * self.table_per..(p + 1) * self.table_per]
+    /// Touches of chunk `c` listed in partition `p` (after the scatter): credits to the
+    /// beneficiary in its partition only when they are not pooled.
+    fn listed_by(&self, c: usize, p: usize) -> usize {
+        // Relaxed: read after the acquire that saw `scatter_done` complete.
+        let mut n = self.counted[c][p].load(Ordering::Relaxed) as usize;
+        if p == self.ben_part && !self.pooled() {
+            n += self.credits[c].load(Ordering::Relaxed) as usize;
+        }
+        n
     }
 
-    fn region(&self, p: usize) -> core::ops::Range<usize> {
-        let cap = self.txs.len() * self.width;
-        p * cap..(p + 1) * cap
+    /// Partition `p`'s share of the key records (after the scatter): where its touches
+    /// would start and end if the partitions' touches were listed one after another.
+    fn span(&self, p: usize) -> Range<usize> {
+        let total = |q| (0..self.parts).map(|c| self.listed_by(c, q)).sum::<usize>();
+        let start = (0..p).map(total).sum();
+        start..start + total(p)
+    }
+
+    /// Partition `p`'s first key id: its records follow the lower partitions', each
+    /// with room for one key per touch, and one more (the beneficiary, if pooled).
+    fn key_base(&self, p: usize) -> usize {
+        self.span(p).start + p
+    }
+
+    /// Partition `p`'s part of `keys`.
+    fn key_region(&self, p: usize) -> Range<usize> {
+        let span = self.span(p);
+        span.start + p..span.end + p + 1
+    }
+
+    /// Partition `p`'s key table: two slots per record of its region.
+    fn table(&self, p: usize) -> &[Slot<(u32, u32)>] {
+        let keys = self.key_region(p);
+        &self.mem.table[2 * keys.start..2 * keys.end]
     }
 
     /// Transactions of chunk `c` (scatter): the chunks split the block evenly.
     fn chunk(&self, c: usize) -> core::ops::Range<usize> {
         let n = self.txs.len();
         c * n / self.parts..(c + 1) * n / self.parts
+    }
+
+    /// Where chunk `c`'s touches of partition `p` are in `list` (after the scatter), and
+    /// its credits to the beneficiary when `p` lists them (not pooled; else empty).
+    fn groups(&self, c: usize, p: usize) -> (Range<usize>, Range<usize>) {
+        let mut start = self.chunk(c).start * self.width;
+        let mut group = start..start;
+        for q in 0..self.parts {
+            // Relaxed: read after the acquire that saw `scatter_done` complete.
+            let n = self.counted[c][q].load(Ordering::Relaxed) as usize;
+            if q == p {
+                group = start..start + n;
+            }
+            start += n;
+        }
+        let credits = if p == self.ben_part && !self.pooled() {
+            start..start + self.credits[c].load(Ordering::Relaxed) as usize
+        } else {
+            start..start
+        };
+        (group, credits)
     }
 }
 
@@ -563,12 +621,4 @@ pub fn width_of(choice: &Choice) -> usize {
 #[inline]
 fn place(key: &StateKey) -> u128 {
     (key.addr.0 as u128) << 64 | key.slot as u128
-}
-
-fn prev_power_of_two(x: usize) -> usize {
-    if x == 0 {
-        0
-    } else {
-        1 << (usize::BITS - 1 - x.leading_zeros())
-    }
 }

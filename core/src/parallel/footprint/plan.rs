@@ -60,58 +60,70 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
         }
     }
 
-    /// Sorts the touches of chunk `c` into the partitions' lists (scatter), in block
-    /// order: chunk `c`'s touches of partition `p` go to the part of `p`'s list that
-    /// starts at the chunk's first cell, so the chunks never overlap.
+    /// Lists the touches of chunk `c` in the chunk's block of `list` (its cells), grouped
+    /// by partition in partition order and in block order within each group, the credits
+    /// to the beneficiary last; notes where each cell's touch went (`at`) and how many
+    /// each group has (scatter). The touches are first staged in block order in the
+    /// chunk's cells of the output, which nothing else uses before the read-out. Notes
+    /// whether some transaction reads the beneficiary's balance.
     pub(super) fn scatter(&self, c: usize) -> Result<(), Abort> {
         let chunk = self.chunk(c);
-        let mut fill = [0usize; MAX_PARTITIONS];
-        let first = chunk.start * self.width;
-        // Credits to the beneficiary are left out: pooled, unless it sends (then `plan`
-        // lists its partition again, credits included).
-        let ben_sends = self.touches(chunk, true, |p, touch| {
-            // In bounds: a chunk has at most `width` touches per transaction.
-            self.mem.list[self.region(p).start + first + fill[p]].set(touch);
-            fill[p] += 1;
+        let cells = chunk.start * self.width..chunk.end * self.width;
+        // In bounds: the output has `width` cells per transaction.
+        let stage = &self.out[cells.clone()];
+        let mut counted = [0usize; MAX_PARTITIONS];
+        let (mut credits, mut staged, mut ben_sends) = (0, 0, false);
+        let ben = StateKey::balance(self.env.beneficiary);
+        self.touches(chunk, |p, key, cell, mode| {
+            // A credit: a touch of the beneficiary that only adds (see `is_pooled`).
+            let credit = mode == 0 && key.addr == ben.addr;
+            if credit {
+                credits += 1;
+            } else {
+                ben_sends |= *key == ben;
+                counted[p] += 1;
+            }
+            let value = cell as u64 | (mode as u64) << 32 | (p as u64) << 40;
+            // In bounds: at most `width` touches per transaction.
+            stage[staged].set(StateEntry { key: *key, value: value | (credit as u64) << 48 });
+            staged += 1;
         })?;
-        for (p, f) in fill.iter().enumerate().take(self.parts) {
-            self.scattered[c][p].store(*f as u32, Ordering::Relaxed);
+        let mut fill = [0usize; MAX_PARTITIONS + 1];
+        let mut next = cells.start;
+        for (f, n) in fill.iter_mut().zip(&counted).take(self.parts) {
+            (*f, next) = (next, next + n);
         }
+        fill[MAX_PARTITIONS] = next;
+        for e in &stage[..staged] {
+            let StateEntry { key, value } = e.get();
+            let (cell, mode) = (value as u32, (value >> 32) as u8 as u32);
+            let group =
+                if value >> 48 != 0 { MAX_PARTITIONS } else { (value >> 40) as u8 as usize };
+            let at = fill[group];
+            // In bounds: the chunk's groups fill its cells at most.
+            self.mem.list[at].set(Touch::new(&key, cell, mode));
+            self.mem.at[cell as usize].set(at as u32);
+            fill[group] += 1;
+        }
+        for (p, n) in counted.iter().enumerate().take(self.parts) {
+            // Relaxed: published by `scatter_done`.
+            self.counted[c][p].store(*n as u32, Ordering::Relaxed);
+        }
+        self.credits[c].store(credits, Ordering::Relaxed);
         if ben_sends {
-            // Relaxed: published by `scatter_done` like the lists.
+            // Relaxed: published by `scatter_done`.
             self.ben_sends.store(1, Ordering::Relaxed);
         }
         Ok(())
     }
 
-    /// Lists every touch of partition `p` in block order at the front of `list` (its
-    /// region), credits to the beneficiary included; returns how many. The plan's way of
-    /// listing the beneficiary's partition when the beneficiary sends (rare: it scans the
-    /// whole block on one worker).
-    pub(super) fn list_partition(&self, p: usize, list: &[Slot<Touch>]) -> Result<usize, Abort> {
-        let mut filled = 0;
-        self.touches(0..self.txs.len(), false, |q, touch| {
-            if q == p {
-                // In bounds: the region has `width` cells per transaction.
-                list[filled].set(touch);
-                filled += 1;
-            }
-        })?;
-        Ok(filled)
-    }
-
-    /// Calls `f(partition, touch)` for every touch of the transactions `txs`, in block
-    /// order, leaving out the credits to the beneficiary if `pooled`. Returns whether one
-    /// of the transactions reads the beneficiary's balance (sends from it, or declares
-    /// it).
+    /// Calls `f(partition, key, cell, mode)` for every touch of the transactions `txs`,
+    /// in block order (mode: see `ONLY_READS`).
     pub(super) fn touches(
         &self,
         txs: core::ops::Range<usize>,
-        pooled: bool,
-        mut f: impl FnMut(usize, Touch),
-    ) -> Result<bool, Abort> {
-        let mut ben_sends = false;
-        let ben = StateKey::balance(self.env.beneficiary);
+        mut f: impl FnMut(usize, &StateKey, u32, u32),
+    ) -> Result<(), Abort> {
         for t in txs {
             let tx = &self.txs[t];
             let fp = Footprint::of(tx, self.env.beneficiary);
@@ -119,133 +131,133 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
                 return Err(Abort::OffFootprint);
             }
             for (j, key) in fp.keys().iter().enumerate() {
-                let reads = fp.reads(j);
-                ben_sends |= reads && *key == ben;
-                if self.is_pooled(&fp, j, pooled) {
-                    continue;
-                }
                 let cell = (t * self.width + j) as u32;
-                let mode = if fp.only_reads(j) { ONLY_READS } else { reads as u32 };
-                f(self.partition(key), Touch::new(key, cell, mode));
+                let mode = if fp.only_reads(j) { ONLY_READS } else { fp.reads(j) as u32 };
+                f(self.partition(key), key, cell, mode);
             }
         }
-        Ok(ben_sends)
+        Ok(())
     }
 
     /// Plans partition `p` (plan). Only this worker touches the partition's table,
-    /// records and lists until `plan_done` is released.
+    /// records and groups of the list (and the credits, when it lists them) until
+    /// `plan_done` is released.
     pub(super) fn plan(&self, p: usize) -> Result<(), Abort> {
         let table = self.table(p);
-        let region = self.region(p);
-        let keys = &self.mem.keys[region.clone()];
-        let list = &self.mem.list[region.clone()];
-        let sources = &self.mem.sources[region];
-        let mask = table.len() - 1;
+        let kbase = self.key_base(p);
+        let keys = &self.mem.keys[self.key_region(p)];
+        let len = table.len();
         let mut ids = 0usize;
-        let mut listed = 0usize;
         let ben = StateKey::balance(self.env.beneficiary);
-        let pooled = self.pooled();
-        let ben_here = self.partition(&ben) == p;
-        if pooled && ben_here && !self.txs.is_empty() {
-            // The beneficiary's balance is a summed key without touches: id 0, its sum
-            // added by the tally (`tally_keys`).
-            let (Some(slot), Some(rec)) =
-                (table.get(ben.table_hash() as usize & mask), keys.first())
-            else {
+        if self.pooled() && self.ben_part == p && !self.txs.is_empty() {
+            // The beneficiary's balance is a summed key without touches: the partition's
+            // first record, its sum added by the tally (`tally_keys`).
+            let (Some(slot), Some(rec)) = (table.get(slot_of(&ben, len)), keys.first()) else {
                 return Err(Abort::FootprintFull);
             };
-            slot.set((self.epoch, 0));
+            slot.set((self.epoch, kbase as u32));
             rec.set(KeyRecord::new(ben, self.state.read(&ben)));
             ids = 1;
         }
-        // Gives each touch of `touches` (part of `list`, in block order) its key's id,
-        // then moves it to the front of `list`, behind the touches before it.
-        let mut list_touches = |touches: &[Slot<Touch>]| -> Result<(), Abort> {
-            for (i, e) in touches.iter().enumerate() {
-                // Committed-state lookups miss the cache: start them a few touches
-                // ahead, the index slot first and the entry it names later.
-                if let Some(a) = touches.get(i + PREFETCH_INDEX) {
+        // Gives each touch its key's id.
+        let mut give_ids = |list: &[Slot<Touch>]| -> Result<(), Abort> {
+            for (i, e) in list.iter().enumerate() {
+                // Committed-state lookups miss the cache: start them a few touches ahead,
+                // the index slot first and the entry it names later.
+                if let Some(a) = list.get(i + PREFETCH_INDEX) {
                     self.state.prefetch(&a.get().key(), 0);
                 }
-                if let Some(a) = touches.get(i + PREFETCH_ENTRY) {
+                if let Some(a) = list.get(i + PREFETCH_ENTRY) {
                     let key = a.get().key();
                     self.state.prefetch(&key, 1);
-                    prefetch(&table[key.table_hash() as usize & mask]);
+                    prefetch(&table[slot_of(&key, len)]);
                 }
                 let touch = e.get();
                 let key = touch.key();
-                let mut i = key.table_hash() as usize & mask;
+                let mut i = slot_of(&key, len);
                 let id = loop {
                     let (epoch, id) = table[i].get();
                     if epoch != self.epoch {
                         // At most half full, so probes stay short and always end.
-                        if 2 * (ids + 1) > table.len() || ids >= keys.len() {
+                        if 2 * (ids + 1) > len || ids >= keys.len() {
                             return Err(Abort::FootprintFull);
                         }
-                        table[i].set((self.epoch, ids as u32));
+                        let id = kbase + ids;
+                        table[i].set((self.epoch, id as u32));
                         let mut rec = KeyRecord::new(key, self.state.read(&key));
                         rec.fixed = touch.id == ONLY_READS;
                         keys[ids].set(rec);
                         ids += 1;
-                        break ids - 1;
+                        break id;
                     }
-                    if keys[id as usize].get().key == key {
+                    if self.mem.keys[id as usize].get().key == key {
                         break id as usize;
                     }
-                    i = (i + 1) & mask;
+                    i = if i + 1 == len { 0 } else { i + 1 };
                 };
                 // A touch that reads makes the key chained; one that may write, not fixed.
-                if touch.id != 0 || keys[id].get().fixed {
-                    let mut rec = keys[id].get();
+                let k = &self.mem.keys[id];
+                if touch.id != 0 || k.get().fixed {
+                    let mut rec = k.get();
                     rec.chained |= touch.id != 0;
                     rec.fixed &= touch.id == ONLY_READS;
-                    keys[id].set(rec);
+                    k.set(rec);
                 }
-                // Compaction: `listed` never passes the entry being read.
-                list[listed].set(Touch { id: id as u32, ..touch });
-                listed += 1;
+                e.set(Touch { id: id as u32, ..touch });
             }
             Ok(())
         };
-        if ben_here && !pooled {
-            // The beneficiary sends, so its balance is chained, and the scatter left
-            // out the credits to it: list this partition again from the block.
-            let filled = self.list_partition(p, list)?;
-            list_touches(&list[..filled])?;
-        } else {
-            for c in 0..self.parts {
-                let first = self.chunk(c).start * self.width;
-                let filled = self.scattered[c][p].load(Ordering::Relaxed) as usize;
-                list_touches(&list[first..first + filled])?;
-            }
+        for c in 0..self.parts {
+            let (group, credits) = self.groups(c, p);
+            give_ids(&self.mem.list[group])?;
+            give_ids(&self.mem.list[credits])?;
         }
-        // Link each touch to the previous one of its key, now that chained keys are
-        // known; count the near dependencies, and each chained key's touches.
+        // Link each touch to the previous one of its key, in block order (a chunk's credits
+        // merged with its group), now that chained keys are known; count the near
+        // dependencies, and each chained key's touches.
         let mut near = 0u32;
-        for e in &list[..listed] {
-            let touch = e.get();
-            let (cell, id) = (touch.cell(), touch.id);
-            let k = &keys[id as usize];
-            let mut rec = k.get();
-            if rec.fixed {
-                // Every toucher reads the committed value; nobody waits.
-                sources[cell as usize].set(Source::new(rec.base, NONE, id, &rec));
-                continue;
-            }
-            sources[cell as usize].set(Source::new(rec.base, rec.last, id, &rec));
-            if rec.chained {
-                if rec.last != NONE {
-                    let gap = (cell - rec.last) as usize >> self.shift;
-                    near += (gap < NEAR) as u32;
+        for c in 0..self.parts {
+            let (group, credits) = self.groups(c, p);
+            let (mut g, mut r) = (group.start, credits.start);
+            while g < group.end || r < credits.end {
+                let cell_of = |at: usize| self.mem.list[at].get().cell();
+                let at = if r == credits.end || (g < group.end && cell_of(g) < cell_of(r)) {
+                    g += 1;
+                    g - 1
+                } else {
+                    r += 1;
+                    r - 1
+                };
+                let touch = self.mem.list[at].get();
+                let (cell, id) = (touch.cell(), touch.id);
+                let k = &self.mem.keys[id as usize];
+                let mut rec = k.get();
+                if rec.fixed {
+                    // Every toucher reads the committed value; nobody waits.
+                    self.mem.sources[at].set(Source::new(rec.base, NONE, id, &rec));
+                    continue;
                 }
-                rec.sum += 1;
+                self.mem.sources[at].set(Source::new(rec.base, rec.last, id, &rec));
+                if rec.chained {
+                    if rec.last != NONE {
+                        let gap = (cell - rec.last) as usize >> self.shift;
+                        near += (gap < NEAR) as u32;
+                    }
+                    rec.sum += 1;
+                }
+                rec.last = cell;
+                k.set(rec);
             }
-            rec.last = cell;
-            k.set(rec);
         }
         self.counts[p].store(ids as u32, Ordering::Relaxed);
-        self.listed[p].store(listed as u32, Ordering::Relaxed);
         self.near.fetch_add(near, Ordering::Relaxed);
         Ok(())
     }
+}
+
+/// The slot where a table of `len` slots starts looking for `key`: its hash scaled to
+/// the length (multiply-shift, so that a partition's table can have any length).
+#[inline]
+fn slot_of(key: &StateKey, len: usize) -> usize {
+    ((key.table_hash() as u128 * len as u128) >> 64) as usize
 }

@@ -10,12 +10,13 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
     /// Sums partition `p`'s deltas and counts its written keys (read-out, first step).
     pub(super) fn tally_keys(&self, p: usize) {
         let ids = self.counts[p].load(Ordering::Relaxed) as usize;
-        let region = self.region(p);
-        let keys = &self.mem.keys[region.clone()][..ids];
-        let list = &self.mem.list[region];
-        let listed = self.listed[p].load(Ordering::Relaxed) as usize;
+        let keys = &self.mem.keys[self.key_region(p)][..ids];
         // Deltas of summed keys, and whether anyone wrote each key.
-        for e in &list[..listed] {
+        let listed = (0..self.parts).flat_map(|c| {
+            let (group, credits) = self.groups(c, p);
+            self.mem.list[group].iter().chain(&self.mem.list[credits])
+        });
+        for e in listed {
             let touch = e.get();
             let (cell, id) = (touch.cell(), touch.id);
             let value = self.mem.values[cell as usize].get();
@@ -23,7 +24,7 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
             // Relaxed: the read-out started after an acquire of `exec_done`.
             let flag = self.flags(self.mem.done[t].0.load(Ordering::Relaxed));
             let wrote = flag >> (WROTE_SHIFT + (cell as usize & (self.width - 1)) as u32) & 1 == 1;
-            let k = &keys[id as usize];
+            let k = &self.mem.keys[id as usize];
             let mut rec = k.get();
             if !rec.chained {
                 rec.sum = rec.sum.wrapping_add(value);
@@ -54,7 +55,7 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
         let offset: usize =
             self.written[..p].iter().map(|c| c.load(Ordering::Relaxed) as usize).sum();
         let ids = self.counts[p].load(Ordering::Relaxed) as usize;
-        let keys = &self.mem.keys[self.region(p)][..ids];
+        let keys = &self.mem.keys[self.key_region(p)][..ids];
         let out = &self.out[offset..];
         // Keys that some toucher wrote, in id order; keys only read are not written.
         let mut written = 0;
