@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 
+use parex_core::engine::creates_at_most;
 use parex_core::exec::{execute_transaction, Access, AccessSet, BlockEnv, Limits, View, Write};
 use parex_core::policy::looks_contended;
 use parex_core::tx::{AccessEntry, Transaction};
@@ -73,6 +74,47 @@ proptest! {
                 );
             }
         }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 4_000,
+        failure_persistence: None,
+        rng_seed: RngSeed::Fixed(0xF007_0002),
+        ..ProptestConfig::default()
+    })]
+
+    /// The state's room for a block is counted with `creates_at_most`: a transfer
+    /// creates at most that many keys besides the beneficiary's balance, whichever keys
+    /// exist before it.
+    #[test]
+    fn transfers_create_at_most_what_they_declare(
+        (from, to, beneficiary) in (addr(), addr(), addr()),
+        nonce in 0u64..2,
+        (value, gas_limit, gas_price) in (amount(), 0u64..3_000, prop_oneof![Just(0u64), amount()]),
+        present in proptest::collection::vec(proptest::option::of(amount()), 3),
+    ) {
+        let tx = Transaction::transfer(from, nonce, to, value, gas_limit, gas_price);
+        let keys = [StateKey::balance(from), StateKey::nonce(from), StateKey::balance(to)];
+        let state: HashMap<_, _> =
+            keys.iter().zip(&present).filter_map(|(k, v)| v.map(|v| (*k, v))).collect();
+        let limits = Limits::DEFAULT;
+        let env = BlockEnv { number: 1, beneficiary, contracts: &[], limits };
+        let mut entries = vec![Access::EMPTY; limits.access_entries()];
+        let mut acc = AccessSet::new(&mut entries, limits).unwrap();
+        let (mut stack, mut memory) = ([0u64; 16], [0u8; 64]);
+        let mut vm = VmScratch { stack: &mut stack, memory: &mut memory };
+        let had = state.clone();
+        execute_transaction(&tx, &env, &mut MapView(state), &mut acc, &mut vm)
+            .expect("a map view never interrupts");
+        let created = acc
+            .accesses()
+            .iter()
+            .filter(|a| a.write != Write::None && !had.contains_key(&a.key))
+            .filter(|a| a.key != StateKey::balance(beneficiary))
+            .count();
+        prop_assert!(created <= creates_at_most(&tx, &limits), "{:?} on {:?} created {}", tx, had, created);
     }
 }
 

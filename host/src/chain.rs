@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use parex_core::block::BlockHeader;
-use parex_core::engine::{writes_at_most, Choice};
+use parex_core::engine::{creates_at_most, Choice};
 use parex_core::error::{BlockError, GenesisError};
 use parex_core::exec::{BlockEnv, ExecStats, Limits};
 use parex_core::hash::Hasher;
@@ -72,11 +72,11 @@ impl std::fmt::Display for ReplayError {
 
 impl std::error::Error for ReplayError {}
 
-/// Capacity given to the state: the genesis plus room for what the blocks may create.
+/// Capacity given to the state: the genesis plus room for what the blocks may create
+/// (the beneficiary's balance once, and what each transaction may create besides).
 pub fn state_capacity(world: &World, blocks: &[Vec<Transaction>], limits: &Limits) -> usize {
-    // Each transaction creates at most the keys it may write (a transfer its footprint).
-    let writes: usize = blocks.iter().flatten().map(|tx| writes_at_most(tx, limits)).sum();
-    world.words() + writes + 16
+    let created: usize = blocks.iter().flatten().map(|tx| creates_at_most(tx, limits)).sum();
+    world.words() + created + 16
 }
 
 /// A world's contracts and state memory: the one place a [`World`] becomes a
@@ -137,7 +137,8 @@ pub fn replay<H: Hasher + ?Sized>(
         out.push(BlockOutcome {
             header,
             hash,
-            receipts: executed.receipts.clone(),
+            // Moved: the next block's receipts start afresh (before its clock starts).
+            receipts: std::mem::take(&mut executed.receipts),
             stats: executed.stats,
             choice: executed.choice,
             exec_time: executed.exec_time,

@@ -107,6 +107,17 @@ pub fn writes_at_most(tx: &Transaction, limits: &Limits) -> usize {
     }
 }
 
+/// The keys `tx` may create, the beneficiary's balance aside (one key per block at
+/// most): for a native transfer, its sender's nonce and its recipient's balance (a
+/// non-zero debit needs a balance, and a zero amount touches no key: `docs/semantics.md`,
+/// "Zero amounts"); for a call, every key it may write.
+pub fn creates_at_most(tx: &Transaction, limits: &Limits) -> usize {
+    match tx.kind {
+        crate::tx::TxKind::Transfer { .. } => 2,
+        crate::tx::TxKind::Call { .. } => limits.writes_per_tx(),
+    }
+}
+
 /// A finished block: receipts and sorted write set (in the caller's [`Output`]) and
 /// what the execution counted.
 #[derive(Debug)]

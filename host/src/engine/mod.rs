@@ -182,8 +182,8 @@ impl Executor {
         if out.buffer.len() < writes {
             out.buffer.resize(writes, StateEntry::EMPTY);
         }
-        let start = Instant::now();
         out.receipts.resize(txs.len(), Receipt::EMPTY);
+        let start = Instant::now();
         let output = Output { receipts: &mut out.receipts, writes: &mut out.buffer };
         let block = Block { state, env: *env, txs };
         // The transaction list's share of the commitment, for the workers a one-worker

@@ -202,7 +202,8 @@ fn a_transaction_list_hashed_beside_another_block_is_not_used() {
 
 /// Issue #16: a block's buffers are sized from its transactions: a transfer writes at
 /// most its footprint's four keys, a call the limits' `writes_per_tx` (a 1,000,000-transfer
-/// block once took 8 GB, sized as if every transfer were a call).
+/// block once took 8 GB, sized as if every transfer were a call); and the state's room
+/// counts what each may create (`creates_at_most`: two keys for a transfer).
 #[test]
 fn buffers_are_sized_from_the_block() {
     use parex::core::engine::Output;
@@ -214,7 +215,7 @@ fn buffers_are_sized_from_the_block() {
     let blocks = vec![gen.block(), gen.block()];
     assert_eq!(Output::lengths_of(&blocks[0], &limits), (1_000, 1_000 * FOOTPRINT));
     assert!(FOOTPRINT < limits.writes_per_tx());
-    assert_eq!(state_capacity(&world, &blocks, &limits), world.words() + 2_000 * FOOTPRINT + 16);
+    assert_eq!(state_capacity(&world, &blocks, &limits), world.words() + 2_000 * 2 + 16);
     let spec = Spec::new(Workload::Amm, 100, 10, 1, 0x16);
     let (_, mut gen) = Generator::new(&spec);
     let calls = gen.block();
