@@ -27,6 +27,7 @@ use std::fmt;
 mod locate;
 mod read;
 mod schema;
+mod txs;
 mod values;
 mod write;
 
