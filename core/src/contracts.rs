@@ -127,9 +127,9 @@ struct Declared(AccessList);
 
 impl Declared {
     fn push(&mut self, key: StateKey, write: bool) {
-        if self.0.iter().all(|a| a.key != key) {
+        if self.0.iter().all(|a| a.key() != key) {
             // A sample call declares at most 5 keys, far below MAX_ACCESS.
-            let _ = self.0.push(AccessEntry { key, write });
+            let _ = self.0.push(AccessEntry::new(key, write));
         }
     }
     fn write(&mut self, c: Address, slot: u64) {

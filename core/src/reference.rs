@@ -307,7 +307,7 @@ pub fn block() -> [Transaction; TXS] {
     };
     let mut declared = xfer(7, 2, user(1), 9);
     let mut list = AccessList::new();
-    let _ = list.push(AccessEntry { key: StateKey::balance(user(1)), write: true });
+    let _ = list.push(AccessEntry::new(StateKey::balance(user(1)), true));
     declared.access = Some(list);
     let mut low_gas = call(0, 2, c(5), 0, &[game::MOVE, 0, 1]);
     low_gas.gas_limit = 1_010;

@@ -39,15 +39,34 @@ pub enum TxKind {
     },
 }
 
-/// One declared access: a key and whether the transaction may write it.
+/// One declared access: a key and whether the transaction may write it. 24 bytes: the
+/// key's fields are kept beside the flag (a [`StateKey`] and a `bool` would take 32), since
+/// every transaction carries room for [`MAX_ACCESS`] of them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct AccessEntry {
-    /// The key.
-    pub key: StateKey,
+    addr: Address,
+    slot: u64,
+    kind: KeyKind,
     /// Declared as written (a write implies a read may happen too).
     pub write: bool,
 }
+
+impl AccessEntry {
+    /// `key`, declared as written or not.
+    #[inline]
+    pub const fn new(key: StateKey, write: bool) -> Self {
+        Self { addr: key.addr, slot: key.slot, kind: key.kind, write }
+    }
+
+    /// The key.
+    #[inline]
+    pub const fn key(&self) -> StateKey {
+        StateKey { addr: self.addr, kind: self.kind, slot: self.slot }
+    }
+}
+
+const _: () = assert!(core::mem::size_of::<AccessEntry>() == 24);
 
 /// A declared access list: the keys a transaction promises to touch besides its implicit
 /// ones (sender nonce and balance, beneficiary balance).
@@ -132,7 +151,7 @@ impl Transaction {
     pub fn access_list_is_well_formed(&self) -> bool {
         let Some(list) = &self.access else { return true };
         list.iter().enumerate().all(|(i, a)| {
-            a.key.kind != KeyKind::CodeHash && list[..i].iter().all(|b| b.key != a.key)
+            a.kind != KeyKind::CodeHash && list[..i].iter().all(|b| b.key() != a.key())
         })
     }
 
@@ -140,7 +159,7 @@ impl Transaction {
     pub fn declares(&self, key: &StateKey, write: bool) -> bool {
         match &self.access {
             None => true,
-            Some(list) => list.iter().any(|a| a.key == *key && (a.write || !write)),
+            Some(list) => list.iter().any(|a| a.key() == *key && (a.write || !write)),
         }
     }
 
@@ -176,7 +195,7 @@ impl Transaction {
                 w.u8(1);
                 w.u8(list.len() as u8);
                 for a in list {
-                    w.bytes(&a.key.to_bytes());
+                    w.bytes(&a.key().to_bytes());
                     w.u8(a.write as u8);
                 }
             }
@@ -228,7 +247,7 @@ impl Transaction {
                         b => return Err(DecodeError::BadFlag(b)),
                     };
                     // Cannot fail: n <= MAX_ACCESS was checked above.
-                    let _ = list.push(AccessEntry { key: StateKey { addr, kind, slot }, write });
+                    let _ = list.push(AccessEntry::new(StateKey { addr, kind, slot }, write));
                 }
                 Some(list)
             }
@@ -452,7 +471,7 @@ impl Footprint {
             (TxKind::Call { .. }, Some(list)) => {
                 for a in list {
                     let j = fp.len;
-                    if fp.push(a.key, true) && !a.write {
+                    if fp.push(a.key(), true) && !a.write {
                         fp.only_read |= 1 << j;
                     }
                 }

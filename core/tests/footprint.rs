@@ -130,7 +130,7 @@ fn contract_calls_have_a_footprint_only_with_an_access_list() {
     let (slot, ben) = (StateKey::storage(Address(9), 7), Address(2));
     let list =
         [(slot, true), (StateKey::balance(Address(1)), false), (StateKey::balance(ben), false)];
-    call.access = Some(list.iter().map(|&(key, write)| AccessEntry { key, write }).collect());
+    call.access = Some(list.iter().map(|&(key, write)| AccessEntry::new(key, write)).collect());
     let fp = call.footprint(ben).expect("declared");
     let keys =
         [StateKey::nonce(Address(1)), StateKey::balance(Address(1)), slot, StateKey::balance(ben)];
@@ -172,8 +172,7 @@ fn a_footprint_lists_each_key_once_reads_first() {
 /// A call from `from` to contract 9 declaring `keys` (written unless `read_only`).
 fn declared_call(from: u64, keys: &[u64], read_only: bool) -> Transaction {
     let mut call = Transaction::call(Address(from), 0, Address(9), 0, &[0], 50_000, 1).unwrap();
-    let entry =
-        |&slot: &u64| AccessEntry { key: StateKey::storage(Address(9), slot), write: !read_only };
+    let entry = |&slot: &u64| AccessEntry::new(StateKey::storage(Address(9), slot), !read_only);
     call.access = Some(keys.iter().map(entry).collect());
     call
 }

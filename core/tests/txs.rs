@@ -65,7 +65,9 @@ fn transaction() -> impl Strategy<Value = Transaction> {
     let access = prop::option::of(prop::collection::vec((key(), any::<bool>()), 0..=MAX_ACCESS))
         .prop_map(|l| {
             l.map(|l| {
-                l.into_iter().map(|(key, write)| AccessEntry { key, write }).collect::<AccessList>()
+                l.into_iter()
+                    .map(|(key, write)| AccessEntry::new(key, write))
+                    .collect::<AccessList>()
             })
         });
     (any::<u64>(), any::<u64>(), any::<u64>(), any::<u64>(), kind, access).prop_map(
@@ -128,7 +130,7 @@ fn sample_call() -> Transaction {
     let mut tx =
         Transaction::call(Address(1), 2, Address(3), 4, &[5, 6], 7, 8).expect("two args fit");
     let mut list = AccessList::new();
-    list.push(AccessEntry { key: StateKey::storage(Address(3), 9), write: true }).unwrap();
+    list.push(AccessEntry::new(StateKey::storage(Address(3), 9), true)).unwrap();
     tx.access = Some(list);
     tx
 }
@@ -206,11 +208,12 @@ fn access_list_shape() {
     assert!(tx.declares(&k, true) && tx.declares(&k, false));
     assert!(!tx.declares(&StateKey::storage(Address(3), 10), false));
     // Same key twice, even with different write flags.
-    tx.access.as_mut().unwrap().push(AccessEntry { key: k, write: false }).unwrap();
+    tx.access.as_mut().unwrap().push(AccessEntry::new(k, false)).unwrap();
     assert!(!tx.access_list_is_well_formed());
     // A code hash.
     let mut tx = sample_call();
-    tx.access.as_mut().unwrap()[0].key = StateKey::code_hash(Address(3));
+    let first = &mut tx.access.as_mut().unwrap()[0];
+    *first = AccessEntry::new(StateKey::code_hash(Address(3)), first.write);
     assert!(!tx.access_list_is_well_formed());
     // Read-only declarations do not cover writes; no list declares everything.
     let mut tx = sample_call();

@@ -426,7 +426,7 @@ pub fn declare(
         (TxKind::Call { .. }, Some(sample)) => sample.access_list(tx, read),
         _ => {
             let mut list = AccessList::new();
-            let _ = list.push(AccessEntry { key: StateKey::balance(tx.to()), write: true });
+            let _ = list.push(AccessEntry::new(StateKey::balance(tx.to()), true));
             list
         }
     }

@@ -196,7 +196,7 @@ pub fn looks_contended(txs: &[Transaction]) -> bool {
         match (&tx.kind, &tx.access) {
             (TxKind::Transfer { to, .. }, _) => f(StateKey::balance(*to), false, true),
             (TxKind::Call { .. }, Some(list)) => {
-                list.iter().for_each(|a| f(a.key, true, a.write));
+                list.iter().for_each(|a| f(a.key(), true, a.write));
             }
             (TxKind::Call { .. }, None) => {}
         }

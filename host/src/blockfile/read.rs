@@ -315,7 +315,7 @@ pub(super) fn transaction(
         let mut out = AccessList::new();
         for a in list {
             let key = StateKey { addr: Address(a.address.0), kind: a.key.into(), slot: a.slot.0 };
-            if out.push(AccessEntry { key, write: a.write }).is_err() {
+            if out.push(AccessEntry::new(key, a.write)).is_err() {
                 return Err(invalid(
                     file,
                     text,

@@ -90,9 +90,9 @@ pub fn tx_to_json(tx: &Transaction) -> TxJson {
         access: tx.access.as_ref().map(|l| {
             l.iter()
                 .map(|a| AccessJson {
-                    address: Addr(a.key.addr.0),
-                    key: a.key.kind.into(),
-                    slot: Slot(a.key.slot),
+                    address: Addr(a.key().addr.0),
+                    key: a.key().kind.into(),
+                    slot: Slot(a.key().slot),
                     write: a.write,
                 })
                 .collect()

@@ -41,6 +41,48 @@ fn grow<T>(v: &mut Vec<T>, len: usize, f: impl Fn() -> T) {
     }
 }
 
+/// Types whose all-zero bytes are a valid value, for [`zeroed`].
+///
+/// # Safety
+///
+/// Every field (recursively) must be an integer, a `bool`, an array of those, or a
+/// `#[repr(u8)]` enum with a variant of discriminant 0; no references, `NonZero`s or
+/// other types with invalid zero bytes. Check the type's definition in the core when it
+/// changes.
+unsafe trait ZeroValid {}
+
+// SAFETY: a key (`u64` address, `#[repr(u8)]` `KeyKind` whose `Balance` is 0, `u64`
+// slot) and a `u64` value: all zero is the entry of the balance of address 0, valued 0
+// (`StateEntry::EMPTY`).
+unsafe impl ZeroValid for StateEntry {}
+// SAFETY: a `u8` tag, a `u64` address and three `u64` words (`Leaf::EMPTY` is all zero).
+unsafe impl ZeroValid for Leaf {}
+// SAFETY: `Slot` is a `repr(transparent)` `UnsafeCell`; a key record is a key (see
+// `StateEntry`), two `u64`s, a `u32`, three `bool`s and a `u8`. The engine writes a
+// record before it reads it.
+unsafe impl ZeroValid for Slot<KeyRecord> {}
+
+/// `n` values, all zero, from zeroed memory: large allocations are mapped pages that
+/// the kernel supplies zeroed when first written, so the part of a buffer that a block
+/// never reaches (the state's room for keys the blocks might create, the records of
+/// keys the block's transactions might all touch separately) takes no memory.
+fn zeroed<T: ZeroValid>(n: usize) -> Vec<T> {
+    use std::alloc::{alloc_zeroed, handle_alloc_error, Layout};
+    let layout = Layout::array::<T>(n).expect("a buffer the size of a block's");
+    if layout.size() == 0 {
+        return Vec::new();
+    }
+    // SAFETY: the layout has a non-zero size.
+    let ptr = unsafe { alloc_zeroed(layout) } as *mut T;
+    if ptr.is_null() {
+        handle_alloc_error(layout);
+    }
+    // SAFETY: `ptr` was allocated by the global allocator with the layout of `n` values
+    // of `T` (so with `T`'s alignment), and all-zero bytes are `n` valid values of `T`
+    // (`ZeroValid`).
+    unsafe { Vec::from_raw_parts(ptr, n, n) }
+}
+
 /// Memory for a [`State`].
 pub struct StateBuffers {
     index: Vec<u32>,
@@ -56,8 +98,8 @@ impl StateBuffers {
         let l = StateMemory::lengths(capacity);
         Self {
             index: vec![0; l.index],
-            entries: vec![StateEntry::EMPTY; l.entries],
-            leaves: vec![Leaf::EMPTY; l.entries],
+            entries: zeroed(l.entries),
+            leaves: zeroed(l.entries),
             leaf_of: vec![0; l.entries],
             nodes: vec![[0; 32]; l.nodes],
         }
@@ -191,7 +233,9 @@ impl FootprintBuffers {
         if self.table.len() != l.table {
             self.table = filled(l.table, || Slot::new((0, 0)));
         }
-        grow(&mut self.keys, l.keys, Slot::default);
+        if self.keys.len() < l.keys {
+            self.keys = zeroed(l.keys);
+        }
         grow(&mut self.list, l.values, Slot::default);
         grow(&mut self.sources, l.values, Slot::default);
         grow(&mut self.at, l.values, || Slot::new(0));

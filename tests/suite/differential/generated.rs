@@ -182,7 +182,9 @@ fn generated_misdeclared_blocks_match_sequential() {
                 }
                 1 => {
                     if let Some(a) = list.first_mut() {
-                        a.key.slot ^= 1;
+                        let mut key = a.key();
+                        key.slot ^= 1;
+                        *a = parex::core::tx::AccessEntry::new(key, a.write);
                     }
                 }
                 _ => continue,

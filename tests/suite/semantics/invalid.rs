@@ -19,7 +19,12 @@ fn invalid_transactions_change_nothing() {
         Transaction::transfer(ALICE, nonce, BOB, value, gas_limit, gas_price)
     };
     let list = |entries: &[(StateKey, bool)]| {
-        Some(entries.iter().map(|&(key, write)| AccessEntry { key, write }).collect::<AccessList>())
+        Some(
+            entries
+                .iter()
+                .map(|&(key, write)| AccessEntry::new(key, write))
+                .collect::<AccessList>(),
+        )
     };
     let with_list = |mut tx: Transaction, l: Option<AccessList>| {
         tx.access = l;

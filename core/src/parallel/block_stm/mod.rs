@@ -250,7 +250,7 @@ impl<S: StateReader + Sync> BlockStm<'_, S> {
         let tx = &self.txs[t];
         let Some(list) = &tx.access else { return Ok(()) };
         let implicit = [StateKey::nonce(tx.from), StateKey::balance(tx.from)];
-        let declared = list.iter().filter(|a| a.write).map(|a| a.key);
+        let declared = list.iter().filter(|a| a.write).map(|a| a.key());
         let base = t * self.writes_per_tx;
         let mut len = 0;
         for key in implicit.into_iter().chain(declared) {
