@@ -27,12 +27,15 @@ use std::fmt;
 mod locate;
 mod read;
 mod schema;
+mod split;
 mod txs;
 mod values;
 mod write;
 
 pub use locate::{locate, Seg};
-pub use read::{load_blocks, load_genesis, parse_block, parse_genesis, parse_json, read_text};
+pub use read::{
+    load_blocks, load_genesis, parse_block, parse_block_on, parse_genesis, parse_json, read_text,
+};
 pub use schema::{
     AccessJson, AccountJson, BlockFile, ContractJson, EntryJson, GenesisFile, KeyJson, KindJson,
     StateDump, StorageJson, TxJson,

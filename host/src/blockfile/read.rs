@@ -15,6 +15,7 @@ use serde::de::{DeserializeOwned, DeserializeSeed};
 
 use super::locate::{invalid, Seg};
 use super::schema::{GenesisFile, KindJson, TxJson};
+use super::split::{read_split, SPLIT_BYTES};
 use super::txs::BlockSeed;
 use super::{InputError, MAX_BLOCK_TXS, MAX_CODE_BYTES, MAX_FILE_BYTES};
 use crate::workload::World;
@@ -43,18 +44,20 @@ pub fn read_text(path: &Path) -> Result<String, InputError> {
     Ok(text)
 }
 
-/// The bytes of `path`, read in pieces: at most [`MAX_FILE_BYTES`], and only while they
-/// can still be a JSON document (its first byte other than white space is `{`), so that
+/// The bytes of `path`: at most [`MAX_FILE_BYTES`], and only while they can still be a
+/// JSON document (its first byte other than white space is `{`), so that
 /// `/dev/zero` or a device of random bytes is refused at once instead of filling memory.
 fn read_bounded(path: &Path) -> Result<Vec<u8>, String> {
     use std::io::Read;
     let file = fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
+    // Room for the whole file (as its size says), so the rest is read straight in.
+    let size = file.metadata().map_or(0, |m| m.len().min(MAX_FILE_BYTES));
     let mut reader = file.take(MAX_FILE_BYTES + 1);
-    let mut bytes = Vec::new();
+    let mut bytes = Vec::with_capacity(size as usize + 1);
     let mut piece = vec![0u8; 1 << 16];
     // Whether the document's first byte (other than white space) was seen and allowed.
     let mut started = false;
-    loop {
+    while !started {
         let n = match reader.read(&mut piece) {
             Ok(0) => break,
             Ok(n) => n,
@@ -62,20 +65,24 @@ fn read_bounded(path: &Path) -> Result<Vec<u8>, String> {
             Err(e) => return Err(format!("cannot read: {e}")),
         };
         let new = &piece[..n];
-        if !started {
-            match new.iter().find(|b| !b" \t\r\n".contains(b)) {
-                None => {}
-                // A byte order mark is named by the caller, with its position.
-                Some(b'{') | Some(0xef) => started = true,
-                Some(&b) => {
-                    return Err(format!("not a JSON object: it starts with the byte {b:#04x}"));
-                }
+        match new.iter().find(|b| !b" \t\r\n".contains(b)) {
+            None => {}
+            // A byte order mark is named by the caller, with its position.
+            Some(b'{') | Some(0xef) => started = true,
+            Some(&b) => {
+                return Err(format!("not a JSON object: it starts with the byte {b:#04x}"));
             }
         }
         bytes.extend_from_slice(new);
         if bytes.len() as u64 > MAX_FILE_BYTES {
             return Err(format!("larger than {MAX_FILE_BYTES} bytes, the most a file may hold"));
         }
+    }
+    if started {
+        reader.read_to_end(&mut bytes).map_err(|e| format!("cannot read: {e}"))?;
+    }
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(format!("larger than {MAX_FILE_BYTES} bytes, the most a file may hold"));
     }
     Ok(bytes)
 }
@@ -252,6 +259,27 @@ pub fn parse_block(
     }
 }
 
+/// [`parse_block`], on `threads` threads when the file is large (see `split.rs`): the
+/// same transactions and the same errors.
+pub fn parse_block_on(
+    file: &str,
+    text: &str,
+    number: u64,
+    world: &World,
+    max_txs: usize,
+    threads: usize,
+) -> Result<Vec<Transaction>, InputError> {
+    if threads > 1 && text.len() >= SPLIT_BYTES {
+        let max = max_txs.min(MAX_BLOCK_TXS);
+        if let Some((n, txs)) = read_split(text, world, max, threads) {
+            if n.is_none_or(|n| n == number) {
+                return Ok(txs);
+            }
+        }
+    }
+    parse_block(file, text, number, world, max_txs)
+}
+
 /// Transaction `i` of a block file as the core's [`Transaction`], or why it cannot be.
 pub(super) fn transaction(
     file: &str,
@@ -335,19 +363,21 @@ pub fn load_genesis(path: &Path) -> Result<World, InputError> {
     parse_genesis(&path.display().to_string(), &text)
 }
 
-/// Reads and parses block files, numbered from 1 in the order given (see
-/// [`parse_block`]).
+/// Reads and parses block files, numbered from 1 in the order given, each on up to
+/// `threads` threads (see [`parse_block_on`]).
 pub fn load_blocks(
     paths: &[PathBuf],
     world: &World,
     max_txs: usize,
+    threads: usize,
 ) -> Result<Vec<Vec<Transaction>>, InputError> {
     paths
         .iter()
         .enumerate()
         .map(|(i, p)| {
             let text = read_text(p)?;
-            parse_block(&p.display().to_string(), &text, i as u64 + 1, world, max_txs)
+            let file = p.display().to_string();
+            parse_block_on(&file, &text, i as u64 + 1, world, max_txs, threads)
         })
         .collect()
 }

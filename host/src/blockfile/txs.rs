@@ -36,7 +36,7 @@ pub(super) struct BlockSeed<'a> {
 /// The shortest text a transaction can have (`{"from":"0x0","nonce":0,"gas_limit":0,
 /// "gas_price":0,"kind":"call","to":"0x0"}` and a comma is 78 bytes): room for the
 /// transactions of a text is reserved from its length, so the list never moves.
-const MIN_TX_TEXT: usize = 64;
+pub(super) const MIN_TX_TEXT: usize = 64;
 
 const FIELDS: &[&str] = &["number", "transactions"];
 
@@ -76,8 +76,8 @@ impl<'de> Visitor<'de> for BlockSeed<'_> {
     }
 }
 
-/// The `transactions` array.
-struct TxsSeed<'a>(BlockSeed<'a>);
+/// The `transactions` array (or, read on several threads, a piece of it: `split.rs`).
+pub(super) struct TxsSeed<'a>(pub(super) BlockSeed<'a>);
 
 impl<'de> DeserializeSeed<'de> for TxsSeed<'_> {
     type Value = BlockRead;

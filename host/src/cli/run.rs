@@ -147,9 +147,10 @@ pub(super) fn execute(
         }
     }
     let world = blockfile::load_genesis(&a.genesis)?;
-    let blocks = blockfile::load_blocks(&a.blocks, &world, a.max_txs)?;
-    let mut hashing = open_hasher(&a.hashing, stderr)?;
     let threads = a.threads.unwrap_or_else(available_threads);
+    let readers = if a.sequential { 1 } else { threads };
+    let blocks = blockfile::load_blocks(&a.blocks, &world, a.max_txs, readers)?;
+    let mut hashing = open_hasher(&a.hashing, stderr)?;
     let mode = if a.sequential { Mode::Sequential } else { Mode::Parallel(threads) };
     let out = replay(&world, &blocks, mode, Limits::DEFAULT, hashing.hasher.as_mut())
         .map_err(|e| replay_error(e, &a.genesis, &a.blocks))?;

@@ -272,6 +272,38 @@ fn blocks_over_a_capacity() {
     );
 }
 
+/// A large block file is read on several threads (`blockfile/split.rs`); its errors are
+/// still found and worded as in a file read whole.
+#[test]
+fn large_files_read_in_pieces_keep_their_errors() {
+    let lines = |n: usize, last: &str| {
+        let mut txs = vec![GOOD_TX; n];
+        txs.push(last);
+        format!(
+            "{{\n  \"number\": 2,\n  \"transactions\": [\n    {}\n  ]\n}}\n",
+            txs.join(",\n    ")
+        )
+    };
+    let n = 90_000;
+    let bad = tx_set("value", "-5");
+    let text = lines(n, &bad);
+    assert!(text.len() > 8 << 20, "large enough to be read in pieces");
+    let at = format!("transactions[{n}].value");
+    rejects(None, Some(&text), &["--threads", "4"], &[&at, "got -5"]);
+    rejects(
+        None,
+        Some(&lines(n, GOOD_TX)),
+        &["--threads", "3", "--max-txs", "90000"],
+        &["90001 transactions, more than the capacity of 90000"],
+    );
+    rejects(
+        None,
+        Some(&lines(n, GOOD_TX).replacen("\"number\": 2", "\"number\": 7", 1)),
+        &["--threads", "2"],
+        &["block.json:2:", "number: expected 2"],
+    );
+}
+
 #[test]
 fn duplicate_genesis_entries() {
     rejects(

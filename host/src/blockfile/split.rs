@@ -1,0 +1,210 @@
+//! A large block file read on several threads: its `transactions` array cut where a line
+//! starts an element, each piece read by its own thread with `serde_json` as an array
+//! of its own ([`read_split`]).
+//!
+//! The cuts are guesses, and each guess is checked: a piece is the text from one cut to
+//! the comma before the next, and it must read as a whole array by itself. A cut inside
+//! an element would leave that element's `{` unclosed in the piece before it (a line
+//! break cannot be inside a string), so every cut that reads is between two elements,
+//! and the pieces' elements, in order, are the array's. Anything else (another shape of
+//! document, any error, more transactions than the capacity) gives `None`, and the
+//! caller reads the file whole, which also finds and words every error.
+
+use parex_core::tx::Transaction;
+use serde::de::DeserializeSeed;
+use serde::Deserialize;
+
+use super::txs::{BlockSeed, TxsSeed};
+use super::values::Amount;
+use crate::workload::World;
+
+/// Files shorter than this are read on one thread.
+pub(super) const SPLIT_BYTES: usize = 8 << 20;
+
+/// The transactions of the block document `text` and its `number` if given, read on
+/// `threads` threads; `None` when the document is not of the shape
+/// `{"number": N, "transactions": [...]}` (`number` optional, any white space), or a
+/// cut cannot be checked, or anything fails (see the module docs).
+pub(super) fn read_split(
+    text: &str,
+    world: &World,
+    max_txs: usize,
+    threads: usize,
+) -> Option<(Option<u64>, Vec<Transaction>)> {
+    let bytes = text.as_bytes();
+    let mut at = expect(bytes, 0, b"{")?;
+    let mut number = None;
+    if let Some(after) = expect(bytes, at, b"\"number\"") {
+        let colon = expect(bytes, after, b":")?;
+        let (n, end) = value::<Amount>(text, colon)?;
+        number = Some(n.0);
+        at = expect(bytes, end, b",")?;
+    }
+    at = expect(bytes, at, b"\"transactions\"")?;
+    at = expect(bytes, at, b":")?;
+    let first = expect(bytes, at, b"[")?;
+    // The array's `]`: the document ends `] }` (and white space).
+    let close = back_over(bytes, back_over(bytes, bytes.len(), b'}')?, b']')?;
+    if close < first {
+        return None;
+    }
+    // Where each piece starts: the first element, then a line that starts an element
+    // after each even share of the array; and where it ends: at the comma before the
+    // next piece, or at the `]`.
+    let mut starts = vec![first];
+    for k in 1..threads {
+        let from = first + (close - first) * k / threads;
+        match element_line(&bytes[..close], from.max(*starts.last()? + 1)) {
+            Some(start) => starts.push(start),
+            None => break,
+        }
+    }
+    let mut ends = Vec::with_capacity(starts.len());
+    for &next in &starts[1..] {
+        ends.push(back_over(bytes, next, b',')?);
+    }
+    ends.push(close);
+    let pieces: Vec<Option<Vec<Transaction>>> = std::thread::scope(|s| {
+        let readers: Vec<_> = starts
+            .iter()
+            .zip(&ends)
+            .map(|(&start, &end)| s.spawn(move || read_piece(&text[start..end], world, max_txs)))
+            .collect();
+        readers.into_iter().map(|r| r.join().ok().flatten()).collect()
+    });
+    let mut txs: Vec<Transaction> = Vec::new();
+    for piece in pieces {
+        let piece = piece?;
+        if txs.is_empty() {
+            txs = piece;
+        } else {
+            txs.extend(piece);
+        }
+    }
+    (txs.len() <= max_txs).then_some((number, txs))
+}
+
+/// The transactions of `piece`, the text of some elements of the array and the commas
+/// between them, read as an array.
+fn read_piece(piece: &str, world: &World, max_txs: usize) -> Option<Vec<Transaction>> {
+    let mut array = String::with_capacity(piece.len() + 2);
+    array.push('[');
+    array.push_str(piece);
+    array.push(']');
+    let mut de = serde_json::Deserializer::from_str(&array);
+    // Errors are worded by the whole-file reader: no file name here.
+    let seed = TxsSeed(BlockSeed { file: "", text: &array, world, max_txs });
+    let read = seed.deserialize(&mut de).ok()?;
+    de.end().ok()?;
+    (read.error.is_none() && read.count == read.txs.len()).then_some(read.txs)
+}
+
+/// The value of type `T` that starts at `at`, and where it ends.
+fn value<'de, T: Deserialize<'de>>(text: &'de str, at: usize) -> Option<(T, usize)> {
+    let mut values = serde_json::Deserializer::from_str(text.get(at..)?).into_iter::<T>();
+    let value = values.next()?.ok()?;
+    Some((value, at + values.byte_offset()))
+}
+
+/// The first position from `from` that starts a line whose first byte other than white
+/// space is `{`: that byte's.
+fn element_line(bytes: &[u8], from: usize) -> Option<usize> {
+    let mut at = from;
+    loop {
+        at += bytes.get(at..)?.iter().position(|&b| b == b'\n')? + 1;
+        let start = at + bytes[at..].iter().take_while(|&&b| b == b' ' || b == b'\t').count();
+        if bytes.get(start) == Some(&b'{') {
+            return Some(start);
+        }
+    }
+}
+
+/// Where `byte` is, the last byte before `end` other than white space; `None` if that is
+/// another byte.
+fn back_over(bytes: &[u8], end: usize, byte: u8) -> Option<usize> {
+    let at = bytes[..end].iter().rposition(|b| !b" \t\n\r".contains(b))?;
+    (bytes[at] == byte).then_some(at)
+}
+
+/// Past `token` at `at` (after white space), and the white space after it.
+fn expect(bytes: &[u8], at: usize, token: &[u8]) -> Option<usize> {
+    let at = skip_ws(bytes, at);
+    bytes.get(at..)?.starts_with(token).then(|| skip_ws(bytes, at + token.len()))
+}
+
+fn skip_ws(bytes: &[u8], mut at: usize) -> usize {
+    while matches!(bytes.get(at), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+        at += 1;
+    }
+    at
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::blockfile::{block_to_json, parse_block};
+    use crate::workload::{Generator, Spec, Workload};
+
+    fn block(workload: Workload, txs: usize, declare: u32) -> (World, Vec<Transaction>) {
+        let mut spec = Spec::new(workload, 200, txs, 1, 0x5B11);
+        spec.declare_per_mille = declare;
+        let (world, mut gen) = Generator::new(&spec);
+        let block = gen.block();
+        (world, block)
+    }
+
+    /// Every thread count reads what the whole-file reader reads, on every workload,
+    /// declared lists included.
+    #[test]
+    fn pieces_read_what_the_whole_file_reads() {
+        for workload in Workload::ALL {
+            let (world, txs) = block(workload, 300, 500);
+            let text = block_to_json(1, &txs);
+            let whole = parse_block("b.json", &text, 1, &world, 1_000).unwrap();
+            assert_eq!(whole, txs);
+            for threads in 1..=9 {
+                let (number, split) = read_split(&text, &world, 1_000, threads).unwrap();
+                assert_eq!((number, &split), (Some(1), &whole), "{workload:?} {threads}");
+            }
+        }
+    }
+
+    /// A cut inside an element (here: a line that starts an access entry) is refused,
+    /// never read as an element; the document is then read whole.
+    #[test]
+    fn a_cut_inside_an_element_is_refused() {
+        let (world, txs) = block(Workload::Token, 40, 1_000);
+        let text = block_to_json(1, &txs).replace("{\"address\"", "\n  {\"address\"");
+        assert!(text.matches("\n  {\"address\"").count() > 40);
+        let whole = parse_block("b.json", &text, 1, &world, 1_000).unwrap();
+        for threads in 2..=16 {
+            if let Some((_, split)) = read_split(&text, &world, 1_000, threads) {
+                assert_eq!(split, whole, "{threads}");
+            }
+        }
+        // Cut after the first line of an element: refused.
+        let first = text.find("\n  {\"address\"").unwrap() + 3;
+        assert!(read_piece(&text[first..], &world, 1_000).is_none());
+    }
+
+    /// Other shapes, errors and a block over the capacity are left to the whole-file
+    /// reader.
+    #[test]
+    fn anything_else_is_left_to_the_whole_file_reader() {
+        let (world, txs) = block(Workload::Transfers, 50, 0);
+        let text = block_to_json(1, &txs);
+        assert!(read_split(&text, &world, 49, 2).is_none(), "over the capacity");
+        let swapped =
+            text.replacen("\"number\": 1,\n", "", 1).replacen("}\n", ", \"number\": 1}\n", 1);
+        assert!(read_split(&swapped, &world, 1_000, 2).is_none(), "number last");
+        let bad = text.replacen("\"value\":", "\"value\": -", 7);
+        assert!(read_split(&bad, &world, 1_000, 2).is_none(), "a bad value");
+        let trailing = text.replacen("}\n", "} x", 1);
+        assert!(read_split(&trailing, &world, 1_000, 2).is_none(), "trailing text");
+        let without = text.replacen("\"number\": 1,\n", "", 1);
+        let (number, split) = read_split(&without, &world, 1_000, 3).unwrap();
+        assert_eq!((number, split), (None, txs));
+        let empty = "{\"number\": 1, \"transactions\": [ ]}";
+        assert_eq!(read_split(empty, &world, 1_000, 4), Some((Some(1), Vec::new())));
+    }
+}
