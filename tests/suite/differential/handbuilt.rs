@@ -223,3 +223,23 @@ fn buffers_are_sized_from_the_block() {
     // And the blocks still run to the sequential roots with these buffers.
     assert_same(&world, &blocks, &[2], 1);
 }
+
+/// Issue #16: the footprint engine's memory is that of one partition, whatever the
+/// number of workers (each partition had a block's worth of touch list, key records,
+/// sources and key table: about 6.6 GB for 1,000,000 transfers on sixteen workers).
+#[test]
+fn footprint_memory_does_not_grow_with_the_workers() {
+    use parex::core::parallel::footprint::{FootprintMemory, FOOTPRINT};
+    let (n, w) = (1_000, FOOTPRINT);
+    let one = FootprintMemory::lengths(n, 1, w);
+    for workers in [2, 8, 16, 64] {
+        let l = FootprintMemory::lengths(n, workers, w);
+        assert_eq!((l.values, l.done), (n * w, n + 1));
+        assert!(l.keys <= one.keys + 16 && l.table <= one.table + 32, "{workers}: {l:?}");
+    }
+    // And blocks of transfers run to the sequential roots on up to 16 partitions.
+    let spec = Spec::new(Workload::Transfers, 50, 500, 2, 0x16F);
+    let (world, mut gen) = Generator::new(&spec);
+    let blocks = vec![gen.block(), gen.block()];
+    assert_same_on(Path::Footprint, &world, &blocks, &[3, 16], 1);
+}
