@@ -285,7 +285,11 @@ impl EngineBuffers {
     /// buffers grow when a fallback runs it ([`Memory`]).
     pub fn reserve(&mut self, txs: usize, workers: usize, writes: usize, first: &Choice) {
         self.txs = txs;
-        grow(&mut self.seq_index, SeqMemory::index_len(writes), || 0);
+        // Zeroed memory, mapped only if the sequential engine runs the block.
+        let index = SeqMemory::index_len(writes);
+        if self.seq_index.len() < index {
+            self.seq_index = vec![0; index];
+        }
         if workers == 0 {
             return;
         }

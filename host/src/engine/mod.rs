@@ -129,7 +129,8 @@ impl Executor {
         };
         let (_, writes) = Output::lengths_of(txs, &self.limits);
         if self.dirty.len() < 2 * writes {
-            self.dirty.resize(2 * writes, 0);
+            // Zeroed memory: the commitment maps the part its dirty leaves use.
+            self.dirty = vec![0; 2 * writes];
         }
         if self.digests.len() < 2 * txs.len() {
             self.digests.resize(2 * txs.len(), [0; 32]);
