@@ -1,11 +1,12 @@
 //! The genesis and block file parsers never panic on arbitrary text: bad input is an
-//! error value naming what is wrong.
+//! error value naming what is wrong. And a block file read in pieces (as a large one is,
+//! on several threads) reads as when read whole, or is left to the whole-file reader.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use parex_core::state::GenesisAccount;
 use parex_core::Address;
-use parex_host::blockfile::{parse_block, parse_genesis};
+use parex_host::blockfile::{parse_block, parse_genesis, read_in_pieces};
 use parex_host::workload::World;
 
 fuzz_target!(|data: &[u8]| {
@@ -16,5 +17,12 @@ fuzz_target!(|data: &[u8]| {
         beneficiary: Address(0xBEEF),
         ..World::default()
     };
-    let _ = parse_block("fuzz/block.json", text, 1, &world, 1_000);
+    let whole = parse_block("fuzz/block.json", text, 1, &world, 1_000);
+    for threads in [2, 3] {
+        if let Some((number, txs)) = read_in_pieces(text, &world, 1_000, threads) {
+            if number.is_none_or(|n| n == 1) {
+                assert_eq!(whole.as_ref().ok(), Some(&txs), "pieces read otherwise");
+            }
+        }
+    }
 });

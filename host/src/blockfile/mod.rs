@@ -40,6 +40,7 @@ pub use schema::{
     AccessJson, AccountJson, BlockFile, ContractJson, EntryJson, GenesisFile, KeyJson, KindJson,
     StateDump, StorageJson, TxJson,
 };
+pub use split::read_in_pieces;
 pub use values::{Addr, Amount, HexBytes, Slot, Word};
 pub use write::{
     block_to_json, genesis_to_json, sample_of, state_to_json, tx_to_json, write_atomic,

@@ -1,6 +1,6 @@
 //! A large block file read on several threads: its `transactions` array cut where a line
 //! starts an element, each piece read by its own thread with `serde_json` as an array
-//! of its own ([`read_split`]).
+//! of its own ([`read_in_pieces`]).
 //!
 //! The cuts are guesses, and each guess is checked: a piece is the text from one cut to
 //! the comma before the next, and it must read as a whole array by itself. A cut inside
@@ -25,7 +25,7 @@ pub(super) const SPLIT_BYTES: usize = 8 << 20;
 /// `threads` threads; `None` when the document is not of the shape
 /// `{"number": N, "transactions": [...]}` (`number` optional, any white space), or a
 /// cut cannot be checked, or anything fails (see the module docs).
-pub(super) fn read_split(
+pub fn read_in_pieces(
     text: &str,
     world: &World,
     max_txs: usize,
@@ -163,7 +163,7 @@ mod tests {
             let whole = parse_block("b.json", &text, 1, &world, 1_000).unwrap();
             assert_eq!(whole, txs);
             for threads in 1..=9 {
-                let (number, split) = read_split(&text, &world, 1_000, threads).unwrap();
+                let (number, split) = read_in_pieces(&text, &world, 1_000, threads).unwrap();
                 assert_eq!((number, &split), (Some(1), &whole), "{workload:?} {threads}");
             }
         }
@@ -178,7 +178,7 @@ mod tests {
         assert!(text.matches("\n  {\"address\"").count() > 40);
         let whole = parse_block("b.json", &text, 1, &world, 1_000).unwrap();
         for threads in 2..=16 {
-            if let Some((_, split)) = read_split(&text, &world, 1_000, threads) {
+            if let Some((_, split)) = read_in_pieces(&text, &world, 1_000, threads) {
                 assert_eq!(split, whole, "{threads}");
             }
         }
@@ -193,18 +193,18 @@ mod tests {
     fn anything_else_is_left_to_the_whole_file_reader() {
         let (world, txs) = block(Workload::Transfers, 50, 0);
         let text = block_to_json(1, &txs);
-        assert!(read_split(&text, &world, 49, 2).is_none(), "over the capacity");
+        assert!(read_in_pieces(&text, &world, 49, 2).is_none(), "over the capacity");
         let swapped =
             text.replacen("\"number\": 1,\n", "", 1).replacen("}\n", ", \"number\": 1}\n", 1);
-        assert!(read_split(&swapped, &world, 1_000, 2).is_none(), "number last");
+        assert!(read_in_pieces(&swapped, &world, 1_000, 2).is_none(), "number last");
         let bad = text.replacen("\"value\":", "\"value\": -", 7);
-        assert!(read_split(&bad, &world, 1_000, 2).is_none(), "a bad value");
+        assert!(read_in_pieces(&bad, &world, 1_000, 2).is_none(), "a bad value");
         let trailing = text.replacen("}\n", "} x", 1);
-        assert!(read_split(&trailing, &world, 1_000, 2).is_none(), "trailing text");
+        assert!(read_in_pieces(&trailing, &world, 1_000, 2).is_none(), "trailing text");
         let without = text.replacen("\"number\": 1,\n", "", 1);
-        let (number, split) = read_split(&without, &world, 1_000, 3).unwrap();
+        let (number, split) = read_in_pieces(&without, &world, 1_000, 3).unwrap();
         assert_eq!((number, split), (None, txs));
         let empty = "{\"number\": 1, \"transactions\": [ ]}";
-        assert_eq!(read_split(empty, &world, 1_000, 4), Some((Some(1), Vec::new())));
+        assert_eq!(read_in_pieces(empty, &world, 1_000, 4), Some((Some(1), Vec::new())));
     }
 }
