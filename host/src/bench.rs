@@ -21,11 +21,12 @@ use std::time::{Duration, Instant};
 use parex_core::engine::Choice;
 use parex_core::exec::Limits;
 use parex_core::hash::Hasher;
+use parex_core::policy::{Prediction, Predictions};
 use parex_offload::hex::hash_hex;
 use parex_offload::CpuHasher;
 use serde::Serialize;
 
-use crate::chain::{replay, ChainOutcome, ReplayError};
+use crate::chain::{replay, replay_predicting, ChainOutcome, ReplayError};
 use crate::engine::Mode;
 use crate::workload::{Generator, Spec, Workload};
 
@@ -47,6 +48,8 @@ pub struct Case {
     pub contention: &'static str,
     /// Workers of the parallel engine.
     pub threads: usize,
+    /// The parallel engine's history predictor is on (`--predict`).
+    pub predict: bool,
 }
 
 impl Case {
@@ -127,6 +130,18 @@ pub struct EngineResult {
     /// Blocks the parallel engine ran sequentially instead (parallel only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fell_back_blocks: Option<u64>,
+    /// Blocks the history predictor sent to the sequential engine up front (parallel
+    /// only; `parex_core::policy::History`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub predicted_sequential: Option<u64>,
+    /// Blocks of contract calls the predictor let Block-STM run, which it ran without
+    /// giving up (parallel only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prediction_hits: Option<u64>,
+    /// Blocks of contract calls the predictor let Block-STM run, which gave up on them as
+    /// contended (parallel only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prediction_misses: Option<u64>,
     /// Per block of the median round: the engine that ran it and why the policy chose it.
     pub blocks: Vec<BlockEngine>,
 }
@@ -138,8 +153,8 @@ pub struct BlockEngine {
     /// `sequential`, `block_stm` or `footprint` (`parex_core::engine::EngineKind::name`).
     pub engine: &'static str,
     /// Why (`parex_core::engine::Reason::name`): `requested`, `known_footprints`, `contracts`,
-    /// `looks_contended`, `contended`, `footprint_failed`, `block_stm_failed`,
-    /// `key_table_full`, `no_footprint_memory`.
+    /// `looks_contended`, `contended`, `predicted_contended`, `footprint_failed`,
+    /// `block_stm_failed`, `key_table_full`, `no_footprint_memory`.
     pub reason: &'static str,
 }
 
@@ -228,6 +243,7 @@ struct Round {
     aborts: u64,
     waits: u64,
     fell_back: u64,
+    predictions: Predictions,
     blocks: Vec<BlockEngine>,
 }
 
@@ -242,6 +258,7 @@ impl Round {
             aborts: 0,
             waits: 0,
             fell_back: 0,
+            predictions: Predictions::default(),
             blocks: Vec::with_capacity(out.blocks.len()),
         };
         for b in &out.blocks {
@@ -253,6 +270,13 @@ impl Round {
             r.aborts += b.stats.aborts;
             r.waits += b.stats.dependency_waits;
             r.fell_back += b.choice.reason.fell_back() as u64;
+            let p = &mut r.predictions;
+            match b.prediction {
+                Some(Prediction::Sequential) => p.sequential += 1,
+                Some(Prediction::Hit) => p.hits += 1,
+                Some(Prediction::Miss) => p.misses += 1,
+                None => {}
+            }
             r.blocks.push(b.choice.into());
         }
         r
@@ -287,6 +311,9 @@ fn median(mut rounds: Vec<Round>, txs: usize, parallel: bool) -> EngineResult {
         aborts: parallel.then_some(r.aborts),
         dependency_waits: parallel.then_some(r.waits),
         fell_back_blocks: parallel.then_some(r.fell_back),
+        predicted_sequential: parallel.then_some(r.predictions.sequential),
+        prediction_hits: parallel.then_some(r.predictions.hits),
+        prediction_misses: parallel.then_some(r.predictions.misses),
         blocks: r.blocks.clone(),
     }
 }
@@ -350,7 +377,10 @@ pub fn measure(
         None => replay(&world, &blocks, seq_mode, limits, hasher)?,
     };
     tick();
-    let warm = replay(&world, &blocks, par_mode, limits, hasher)?;
+    let par_replay = |h: &mut (dyn Hasher + Send)| {
+        replay_predicting(&world, &blocks, par_mode, limits, h, case.predict)
+    };
+    let warm = par_replay(hasher)?;
     tick();
     let mut mismatch = first_difference(&reference, &warm).map(|d| format!("warm-up: {d}"));
     let (mut seq, mut par) = (Vec::new(), Vec::new());
@@ -360,7 +390,7 @@ pub fn measure(
             None => replay(&world, &blocks, seq_mode, limits, hasher)?,
         };
         tick();
-        let p = replay(&world, &blocks, par_mode, limits, hasher)?;
+        let p = par_replay(hasher)?;
         tick();
         for (engine, out) in [("sequential", &s), ("parallel", &p)] {
             if mismatch.is_none() {

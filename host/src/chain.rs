@@ -9,6 +9,7 @@ use parex_core::engine::{creates_at_most, Choice};
 use parex_core::error::{BlockError, GenesisError};
 use parex_core::exec::{BlockEnv, ExecStats, Limits};
 use parex_core::hash::Hasher;
+use parex_core::policy::Prediction;
 use parex_core::receipt::Receipt;
 use parex_core::state::{Contract, Genesis, State, StateEntry};
 use parex_core::tx::Transaction;
@@ -39,6 +40,8 @@ pub struct BlockOutcome {
     /// Keccak permutations of the commitment hashed beside the execution (the
     /// transaction list, when a one-worker engine left workers idle).
     pub beside_permutations: u64,
+    /// What the history predictor made of the block, if it had a say.
+    pub prediction: Option<Prediction>,
 }
 
 /// A replay's result.
@@ -107,7 +110,8 @@ impl<'w> WorldState<'w> {
     }
 }
 
-/// Executes and commits `blocks` (numbered from 1) on top of `world`.
+/// Executes and commits `blocks` (numbered from 1) on top of `world`, with the history
+/// predictor on.
 pub fn replay<H: Hasher + ?Sized>(
     world: &World,
     blocks: &[Vec<Transaction>],
@@ -115,10 +119,23 @@ pub fn replay<H: Hasher + ?Sized>(
     limits: Limits,
     hasher: &mut H,
 ) -> Result<ChainOutcome, ReplayError> {
+    replay_predicting(world, blocks, mode, limits, hasher, true)
+}
+
+/// [`replay`], with the history predictor on or off ([`Executor::set_predict`]).
+pub fn replay_predicting<H: Hasher + ?Sized>(
+    world: &World,
+    blocks: &[Vec<Transaction>],
+    mode: Mode,
+    limits: Limits,
+    hasher: &mut H,
+    predict: bool,
+) -> Result<ChainOutcome, ReplayError> {
     let mut loaded = WorldState::new(world, state_capacity(world, blocks, &limits));
     let (mut state, contracts) = loaded.load(hasher).map_err(ReplayError::Genesis)?;
     let genesis_root = state.root();
     let mut exec = Executor::new(limits);
+    exec.set_predict(predict);
     let mut parent = [0u8; 32];
     let mut out = Vec::with_capacity(blocks.len());
     // One output for every block: the engines write straight into it.
@@ -145,6 +162,7 @@ pub fn replay<H: Hasher + ?Sized>(
             commit_time,
             commit_permutations: exec.commit_permutations(),
             beside_permutations: exec.beside_permutations(),
+            prediction: executed.prediction,
         });
     }
     Ok(ChainOutcome { genesis_root, blocks: out, state: state.entries().to_vec() })

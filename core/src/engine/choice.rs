@@ -47,6 +47,9 @@ pub enum Reason {
     LooksContended,
     /// Block-STM gave up on the block as contended ([`crate::error::BlockError::Contended`]).
     Contended,
+    /// Contract calls that the caller's history predicts contended
+    /// ([`crate::policy::History`]): the sequential engine runs the block up front.
+    Predicted,
     /// The footprint engine failed; Block-STM runs the block.
     FootprintFailed,
     /// Block-STM failed (not for contention); the sequential engine runs the block.
@@ -66,6 +69,7 @@ impl Reason {
             Self::NoFootprintMemory => "no_footprint_memory",
             Self::LooksContended => "looks_contended",
             Self::Contended => "contended",
+            Self::Predicted => "predicted_contended",
             Self::FootprintFailed => "footprint_failed",
             Self::BlockStmFailed => "block_stm_failed",
             Self::KeyTableFull => "key_table_full",
@@ -73,11 +77,16 @@ impl Reason {
     }
 
     /// Whether the block runs on another engine than first chosen, because that one gave
-    /// up on it or because it looked too contended for a parallel engine.
+    /// up on it or because it looked (or was predicted) too contended for a parallel
+    /// engine.
     pub const fn fell_back(self) -> bool {
         matches!(
             self,
-            Self::LooksContended | Self::Contended | Self::FootprintFailed | Self::BlockStmFailed
+            Self::LooksContended
+                | Self::Contended
+                | Self::Predicted
+                | Self::FootprintFailed
+                | Self::BlockStmFailed
         )
     }
 }

@@ -1,8 +1,10 @@
 //! The engine policy: which engine runs a block, and what runs it when that engine gives
 //! up; and [`run_block`], which drives the engine protocol ([`crate::engine`]) with it.
 
+mod predict;
 mod run;
 
+pub use predict::{History, Prediction, Predictions, FIRST_TRUST, HOT_CONTRACTS, MAX_TRUST};
 pub use run::{run_block, Memory, Workers};
 
 use crate::engine::{Choice, EngineKind, KeyTable, Reason};
@@ -51,12 +53,24 @@ pub struct Policy {
     pub mode: Mode,
     /// The caller can give the footprint engine memory ([`super::Memory::footprint`]).
     pub footprint_memory: bool,
+    /// The caller's [`History`] predicts the block contended
+    /// ([`History::predicts_contended`]): under [`Mode::Parallel`], a block of contract
+    /// calls runs on the sequential engine up front ([`Reason::Predicted`]).
+    pub predicted_contended: bool,
 }
 
 impl Policy {
-    /// The policy for `mode`, with footprint memory.
+    /// The policy for `mode`, with footprint memory, without a prediction.
     pub const fn new(mode: Mode) -> Self {
-        Self { mode, footprint_memory: true }
+        Self { mode, footprint_memory: true, predicted_contended: false }
+    }
+
+    /// The policy for `mode` and the block `txs`, with what `history` predicts of it
+    /// (under [`Mode::Parallel`] only).
+    pub fn predicting(mode: Mode, history: Option<&History>, txs: &[Transaction]) -> Self {
+        let predicted =
+            matches!(mode, Mode::Parallel(_)) && history.is_some_and(|h| h.predicts_contended(txs));
+        Self { predicted_contended: predicted, ..Self::new(mode) }
     }
 
     /// The first engine for `txs`.
@@ -81,6 +95,9 @@ impl Policy {
                     ..on(EngineKind::BlockStm, reason)
                 };
                 match width(txs) {
+                    None if self.predicted_contended => {
+                        on(EngineKind::Sequential, Reason::Predicted)
+                    }
                     None => stm(Reason::Contracts),
                     Some(_) if looks_contended(txs) => {
                         on(EngineKind::Sequential, Reason::LooksContended)

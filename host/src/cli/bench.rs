@@ -41,9 +41,23 @@ pub(super) struct BenchArgs {
     repeats: usize,
     #[command(flatten)]
     hashing: HasherOpts,
+    /// The parallel engine's history predictor: `on` sends blocks of contract calls that
+    /// earlier blocks found contended to the sequential engine up front; `off` judges
+    /// each block by itself.
+    #[arg(long, action = clap::ArgAction::Set, value_parser = on_off, default_value = "on", value_name = "on|off")]
+    predict: bool,
     /// Print one JSON document instead of the table.
     #[arg(long)]
     json: bool,
+}
+
+/// `on` or `off`.
+fn on_off(s: &str) -> Result<bool, String> {
+    match s {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => Err(format!("expected on or off, got {s:?}")),
+    }
 }
 
 /// A progress bar on stderr when it is a terminal, else a hidden one.
@@ -85,7 +99,7 @@ pub(super) fn execute(
                 spec.hot = hot;
                 spec.fail_per_mille = a.w.fail;
                 spec.declare_per_mille = a.w.declare;
-                cases.push(Case { spec, contention, threads });
+                cases.push(Case { spec, contention, threads, predict: a.predict });
             }
         }
     }

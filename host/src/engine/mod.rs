@@ -17,7 +17,7 @@ use parex_core::error::BlockError;
 use parex_core::exec::{BlockEnv, ExecStats, Limits};
 use parex_core::hash::Hasher;
 use parex_core::merkle::MAX_PARTS;
-use parex_core::policy::{run_block, Policy};
+use parex_core::policy::{run_block, History, Policy, Prediction, Predictions};
 use parex_core::receipt::Receipt;
 use parex_core::state::{Staging, State, StateEntry};
 use parex_core::tx::Transaction;
@@ -54,6 +54,9 @@ pub struct Executor {
     /// engine: its token, the transactions' address and count (the commitment uses it
     /// only for the same slice), and the permutations it took.
     tx_list: Option<(TxListDone, usize, usize, u64)>,
+    /// What the blocks run so far predict of the next ([`History`]; `None`: predictor
+    /// off).
+    history: Option<History>,
 }
 
 /// What executing one block produced. The engines write straight into its vectors, so a
@@ -73,6 +76,8 @@ pub struct Executed {
     pub choice: Choice,
     /// Wall time of execution.
     pub exec_time: Duration,
+    /// What the history predictor made of the block, if it had a say.
+    pub prediction: Option<Prediction>,
 }
 
 impl Executed {
@@ -97,7 +102,19 @@ impl Executor {
             commit_permutations: 0,
             beside_permutations: 0,
             tx_list: None,
+            history: Some(History::new()),
         }
+    }
+
+    /// Turns the history predictor on (the default) or off; either way it starts afresh.
+    /// Off, the policy judges each block by itself alone (see [`History`]).
+    pub fn set_predict(&mut self, on: bool) {
+        self.history = on.then(History::new);
+    }
+
+    /// The history predictor's predictions so far (all zero when off).
+    pub fn predictions(&self) -> Predictions {
+        self.history.as_ref().map(|h| h.predictions).unwrap_or_default()
     }
 
     /// Keccak permutations the last [`Self::commit`] hashed (roots, header hash), not
@@ -123,6 +140,11 @@ impl Executor {
     /// policy chooses first ([`Policy::choose`]; another engine's grows if a fallback
     /// runs it).
     pub fn reserve(&mut self, txs: &[Transaction], mode: Mode) {
+        let policy = Policy::predicting(mode, self.history.as_ref(), txs);
+        self.reserve_for(txs, mode, &policy);
+    }
+
+    fn reserve_for(&mut self, txs: &[Transaction], mode: Mode, policy: &Policy) {
         let workers = match mode {
             Mode::Sequential => 0,
             _ => mode.workers(),
@@ -138,7 +160,7 @@ impl Executor {
         while self.workers.len() < workers.max(1) {
             self.workers.push(WorkerBuffers::new(&self.limits));
         }
-        let first = Policy::new(mode).choose(txs);
+        let first = policy.choose(txs);
         self.engines.reserve(txs.len(), workers, writes, &first);
         // Helper threads too, which the commitment's parts use even when the block ran
         // on one thread. A failure here is reported by the first run that needs them.
@@ -178,7 +200,8 @@ impl Executor {
             Mode::Sequential => 0,
             _ => mode.workers(),
         };
-        self.reserve(txs, mode);
+        let policy = Policy::predicting(mode, self.history.as_ref(), txs);
+        self.reserve_for(txs, mode, &policy);
         let (_, writes) = Output::lengths_of(txs, &self.limits);
         if out.buffer.len() < writes {
             out.buffer.resize(writes, StateEntry::EMPTY);
@@ -203,7 +226,6 @@ impl Executor {
         };
         let mut pool =
             PoolWorkers { pool: &mut self.pool, workers: &mut self.workers, beside: Some(&beside) };
-        let policy = Policy::new(mode);
         let (done, choice) = run_block(&policy, block, output, &mut self.engines, &mut pool)?;
         if let Some(token) = list.and_then(TxList::finish) {
             self.tx_list = Some((token, txs.as_ptr() as usize, txs.len(), list_perms.into_inner()));
@@ -213,6 +235,10 @@ impl Executor {
         out.exec_time = start.elapsed();
         out.stats = stats;
         out.choice = choice;
+        out.prediction = match (&mut self.history, mode) {
+            (Some(h), Mode::Parallel(_)) => h.learn(txs, &choice),
+            _ => None,
+        };
         Ok(())
     }
 

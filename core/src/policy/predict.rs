@@ -1,0 +1,243 @@
+//! The history predictor: which contracts' calls made the blocks already run contended,
+//! so that the policy sends the next block of such calls to the sequential engine up
+//! front ([`Reason::Predicted`]) instead of starting Block-STM and giving up on it
+//! after a wasted prefix ([`Reason::Contended`]).
+//!
+//! A block of contract calls that do not declare their access lists shows what it
+//! touches only when run; so the history remembers contracts, not keys. When Block-STM
+//! gives up on a block as contended, the contracts that a quarter or more of its
+//! transactions call become *hot*, trusted for a number of blocks: a block half or more
+//! of whose transactions call hot contracts is predicted contended. Each block sent to the
+//! sequential engine on that word spends one block of the trust of the hot contracts it
+//! calls; when a contract's trust is spent, the next block that calls it runs on
+//! Block-STM again, to check: if that block is contended too, the trust doubles (up to
+//! [`MAX_TRUST`]), and if not, the contract is forgotten. So a contract that is always
+//! contended costs a wasted prefix ever more rarely, and one that stops being contended
+//! is tried again within a few blocks.
+//!
+//! The prediction only chooses the engine, and every engine gives the same result:
+//! whatever the history, a block's receipts, state and roots are those of the
+//! sequential executor. The history is deterministic (it depends on the blocks and on
+//! what the engines reported, nothing else), small (a fixed table, no allocation) and
+//! belongs to the caller, which keeps it from block to block.
+
+use heapless::Vec;
+
+use crate::engine::{Choice, EngineKind, Reason};
+use crate::tx::{Transaction, TxKind};
+use crate::types::Address;
+
+/// Contracts the history remembers.
+pub const HOT_CONTRACTS: usize = 8;
+/// Contracts counted per block when the history learns from it (the first called).
+const COUNTED: usize = 16;
+/// Blocks a contract is trusted to be contended for after the first contended block.
+pub const FIRST_TRUST: u16 = 4;
+/// The most blocks a contract is trusted for before Block-STM checks it again.
+pub const MAX_TRUST: u16 = 64;
+
+/// What the history made of one block (see [`History::learn`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Prediction {
+    /// Predicted contended: the block ran on the sequential engine up front.
+    Sequential,
+    /// Predicted not contended, and Block-STM ran it without giving up.
+    Hit,
+    /// Predicted not contended, but Block-STM gave up on it as contended.
+    Miss,
+}
+
+/// Blocks of each [`Prediction`] so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Predictions {
+    /// Sent to the sequential engine up front.
+    pub sequential: u64,
+    /// Run on Block-STM, which did not give up.
+    pub hits: u64,
+    /// Run on Block-STM, which gave up as contended.
+    pub misses: u64,
+}
+
+/// A hot contract.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Hot {
+    contract: Address,
+    /// Blocks still predicted contended on its word (0: the next one checks).
+    trust: u16,
+    /// The trust it gets if the check finds it contended again.
+    next: u16,
+}
+
+/// The history: the hot contracts, and the predictions made (see the module docs).
+#[derive(Clone, Debug, Default)]
+pub struct History {
+    hot: Vec<Hot, HOT_CONTRACTS>,
+    /// Predictions so far.
+    pub predictions: Predictions,
+}
+
+impl History {
+    /// An empty history: nothing is predicted contended.
+    pub const fn new() -> Self {
+        Self { hot: Vec::new(), predictions: Predictions { sequential: 0, hits: 0, misses: 0 } }
+    }
+
+    /// Whether `txs` should run on the sequential engine up front: half or more of them
+    /// call contracts trusted to be contended.
+    pub fn predicts_contended(&self, txs: &[Transaction]) -> bool {
+        if txs.is_empty() || !self.hot.iter().any(|h| h.trust > 0) {
+            return false;
+        }
+        let trusted = |to: &Address| self.hot.iter().any(|h| h.contract == *to && h.trust > 0);
+        let calls = txs.iter().filter(|tx| callee(tx).is_some_and(trusted)).count();
+        2 * calls >= txs.len()
+    }
+
+    /// Learns from block `txs`, which ended on `ran` (the choice that produced its
+    /// result); returns what the prediction was worth, if the block ran on the
+    /// sequential engine on the history's word or on Block-STM as the policy's choice
+    /// for contract calls.
+    pub fn learn(&mut self, txs: &[Transaction], ran: &Choice) -> Option<Prediction> {
+        let main = main_contracts(txs);
+        let called = |h: &Hot| main.contains(&h.contract);
+        match (ran.engine, ran.reason) {
+            (EngineKind::Sequential, Reason::Predicted) => {
+                for h in self.hot.iter_mut().filter(|h| called(h)) {
+                    h.trust = h.trust.saturating_sub(1);
+                }
+                self.predictions.sequential += 1;
+                Some(Prediction::Sequential)
+            }
+            (EngineKind::Sequential, Reason::Contended) => {
+                for contract in main {
+                    self.trust(contract);
+                }
+                self.predictions.misses += 1;
+                Some(Prediction::Miss)
+            }
+            (EngineKind::BlockStm, Reason::Contracts) => {
+                // Checked and found fine: forget the contracts it checked.
+                self.hot.retain(|h| !(h.trust == 0 && called(h)));
+                self.predictions.hits += 1;
+                Some(Prediction::Hit)
+            }
+            _ => None,
+        }
+    }
+
+    /// Marks `contract` hot after a contended block: trusted for [`FIRST_TRUST`] blocks,
+    /// or for twice as long as the last time if it was hot already. A full table gives
+    /// up its least trusted contract (the first of them).
+    fn trust(&mut self, contract: Address) {
+        if let Some(h) = self.hot.iter_mut().find(|h| h.contract == contract) {
+            h.trust = h.next;
+            h.next = (h.next * 2).min(MAX_TRUST);
+            return;
+        }
+        let hot = Hot { contract, trust: FIRST_TRUST, next: (FIRST_TRUST * 2).min(MAX_TRUST) };
+        if let Err(hot) = self.hot.push(hot) {
+            let weakest = (0..self.hot.len()).min_by_key(|&i| self.hot[i].trust);
+            if let Some(i) = weakest {
+                self.hot[i] = hot;
+            }
+        }
+    }
+}
+
+/// The contract `tx` calls, if it is a call.
+fn callee(tx: &Transaction) -> Option<&Address> {
+    match &tx.kind {
+        TxKind::Call { to, .. } => Some(to),
+        TxKind::Transfer { .. } => None,
+    }
+}
+
+/// The contracts that a quarter or more of `txs` call (of the first [`COUNTED`] called).
+fn main_contracts(txs: &[Transaction]) -> Vec<Address, COUNTED> {
+    let mut counts: Vec<(Address, usize), COUNTED> = Vec::new();
+    for to in txs.iter().filter_map(callee) {
+        match counts.iter_mut().find(|(c, _)| c == to) {
+            Some((_, n)) => *n += 1,
+            None => {
+                let _ = counts.push((*to, 1));
+            }
+        }
+    }
+    counts.iter().filter(|(_, n)| 4 * n >= txs.len()).map(|(c, _)| *c).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+
+    use super::*;
+
+    fn calls(to: u64, n: usize) -> std::vec::Vec<Transaction> {
+        (0..n)
+            .map(|i| Transaction::call(Address(i as u64), 0, Address(to), 0, &[], 1000, 1).unwrap())
+            .collect()
+    }
+
+    fn ran(engine: EngineKind, reason: Reason) -> Choice {
+        Choice { engine, reason, ..Choice::default() }
+    }
+
+    #[test]
+    fn a_contended_contract_is_trusted_then_checked_with_doubling_trust() {
+        let mut h = History::new();
+        let block = calls(7, 10);
+        assert!(!h.predicts_contended(&block));
+        let contended = ran(EngineKind::Sequential, Reason::Contended);
+        let predicted = ran(EngineKind::Sequential, Reason::Predicted);
+        assert_eq!(h.learn(&block, &contended), Some(Prediction::Miss));
+        for trust in [FIRST_TRUST, 2 * FIRST_TRUST] {
+            for _ in 0..trust {
+                assert!(h.predicts_contended(&block));
+                assert_eq!(h.learn(&block, &predicted), Some(Prediction::Sequential));
+            }
+            // Trust spent: the next block checks on Block-STM, and is contended again.
+            assert!(!h.predicts_contended(&block));
+            assert_eq!(h.learn(&block, &contended), Some(Prediction::Miss));
+        }
+        assert_eq!(h.predictions, Predictions { sequential: 12, hits: 0, misses: 3 });
+        // Other contracts' blocks are not predicted; a block half of whose calls go to
+        // the hot contract is.
+        assert!(!h.predicts_contended(&calls(8, 10)));
+        let mut half = calls(8, 5);
+        half.extend(calls(7, 5));
+        assert!(h.predicts_contended(&half));
+    }
+
+    #[test]
+    fn a_contract_found_fine_again_is_forgotten() {
+        let mut h = History::new();
+        let block = calls(7, 10);
+        h.learn(&block, &ran(EngineKind::Sequential, Reason::Contended));
+        for _ in 0..FIRST_TRUST {
+            h.learn(&block, &ran(EngineKind::Sequential, Reason::Predicted));
+        }
+        assert_eq!(
+            h.learn(&block, &ran(EngineKind::BlockStm, Reason::Contracts)),
+            Some(Prediction::Hit)
+        );
+        assert!(h.hot.is_empty());
+        // Blocks the policy sent elsewhere teach nothing.
+        assert_eq!(h.learn(&block, &ran(EngineKind::Footprint, Reason::KnownFootprints)), None);
+    }
+
+    #[test]
+    fn a_full_table_gives_up_its_least_trusted_contract() {
+        let mut h = History::new();
+        for c in 0..HOT_CONTRACTS as u64 + 1 {
+            h.learn(&calls(c, 4), &ran(EngineKind::Sequential, Reason::Contended));
+            if c == 0 {
+                h.learn(&calls(0, 4), &ran(EngineKind::Sequential, Reason::Predicted));
+            }
+        }
+        assert_eq!(h.hot.len(), HOT_CONTRACTS);
+        assert!(h.hot.iter().all(|x| x.contract != Address(0)), "the least trusted went");
+        assert!(h.predicts_contended(&calls(HOT_CONTRACTS as u64, 4)));
+    }
+}
