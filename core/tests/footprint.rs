@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use parex_core::engine::creates_at_most;
 use parex_core::exec::{execute_transaction, Access, AccessSet, BlockEnv, Limits, View, Write};
 use parex_core::policy::looks_contended;
+use parex_core::receipt::Receipt;
 use parex_core::tx::{AccessEntry, Transaction};
 use parex_core::vm::{Interrupt, VmScratch};
 use parex_core::{Address, StateKey};
@@ -22,6 +23,24 @@ impl View for MapView {
     fn read(&mut self, key: &StateKey) -> Result<u64, Interrupt> {
         Ok(self.0.get(key).copied().unwrap_or(0))
     }
+}
+
+/// Executes `tx` alone over `state`, in a block whose beneficiary is `beneficiary`: its
+/// receipt and its accesses.
+fn execute_alone(
+    tx: &Transaction,
+    beneficiary: Address,
+    state: HashMap<StateKey, u64>,
+) -> (Receipt, Vec<Access>) {
+    let limits = Limits::DEFAULT;
+    let env = BlockEnv { number: 1, beneficiary, contracts: &[], limits };
+    let mut entries = vec![Access::EMPTY; limits.access_entries()];
+    let mut acc = AccessSet::new(&mut entries, limits).unwrap();
+    let (mut stack, mut memory) = ([0u64; 16], [0u8; 64]);
+    let mut vm = VmScratch { stack: &mut stack, memory: &mut memory };
+    let receipt = execute_transaction(tx, &env, &mut MapView(state), &mut acc, &mut vm)
+        .expect("a map view never interrupts");
+    (receipt, acc.accesses().to_vec())
 }
 
 /// One of three addresses, so that sender, recipient and beneficiary often coincide.
@@ -54,15 +73,8 @@ proptest! {
         state.insert(StateKey::balance(to), to_balance);
         state.insert(StateKey::balance(from), balance);
         state.insert(StateKey::nonce(from), state_nonce);
-        let limits = Limits::DEFAULT;
-        let env = BlockEnv { number: 1, beneficiary, contracts: &[], limits };
-        let mut entries = vec![Access::EMPTY; limits.access_entries()];
-        let mut acc = AccessSet::new(&mut entries, limits).unwrap();
-        let (mut stack, mut memory) = ([0u64; 16], [0u8; 64]);
-        let mut vm = VmScratch { stack: &mut stack, memory: &mut memory };
-        let receipt = execute_transaction(&tx, &env, &mut MapView(state), &mut acc, &mut vm)
-            .expect("a map view never interrupts");
-        for a in acc.accesses() {
+        let (receipt, accesses) = execute_alone(&tx, beneficiary, state);
+        for a in &accesses {
             let j = fp.position(&a.key);
             prop_assert!(j.is_some(), "{:?} touched {:?} outside {:?} ({:?})", tx, a, fp, receipt);
             let j = j.unwrap();
@@ -99,17 +111,9 @@ proptest! {
         let keys = [StateKey::balance(from), StateKey::nonce(from), StateKey::balance(to)];
         let state: HashMap<_, _> =
             keys.iter().zip(&present).filter_map(|(k, v)| v.map(|v| (*k, v))).collect();
-        let limits = Limits::DEFAULT;
-        let env = BlockEnv { number: 1, beneficiary, contracts: &[], limits };
-        let mut entries = vec![Access::EMPTY; limits.access_entries()];
-        let mut acc = AccessSet::new(&mut entries, limits).unwrap();
-        let (mut stack, mut memory) = ([0u64; 16], [0u8; 64]);
-        let mut vm = VmScratch { stack: &mut stack, memory: &mut memory };
         let had = state.clone();
-        execute_transaction(&tx, &env, &mut MapView(state), &mut acc, &mut vm)
-            .expect("a map view never interrupts");
-        let created = acc
-            .accesses()
+        let (_, accesses) = execute_alone(&tx, beneficiary, state);
+        let created = accesses
             .iter()
             .filter(|a| a.write != Write::None && !had.contains_key(&a.key))
             .filter(|a| a.key != StateKey::balance(beneficiary))

@@ -17,9 +17,11 @@
 //!
 //! The prediction only chooses the engine, and every engine gives the same result:
 //! whatever the history, a block's receipts, state and roots are those of the
-//! sequential executor. The history is deterministic (it depends on the blocks and on
-//! what the engines reported, nothing else), small (a fixed table, no allocation) and
-//! belongs to the caller, which keeps it from block to block.
+//! sequential executor. The history depends on the blocks and on how their engines
+//! ended (whether Block-STM gave up on a block depends on timing), so two runs of a
+//! chain may choose engines differently, never with different results. It is small (a
+//! fixed table, no allocation) and belongs to the caller, which keeps it from block to
+//! block.
 
 use heapless::Vec;
 

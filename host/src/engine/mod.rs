@@ -117,6 +117,11 @@ impl Executor {
         self.history.as_ref().map(|h| h.predictions).unwrap_or_default()
     }
 
+    /// The history predictor, when on: to keep it, or to teach it (`History::learn`).
+    pub fn history_mut(&mut self) -> Option<&mut History> {
+        self.history.as_mut()
+    }
+
     /// Keccak permutations the last [`Self::commit`] hashed (roots, header hash), not
     /// counting [`Self::beside_permutations`].
     pub fn commit_permutations(&self) -> u64 {
