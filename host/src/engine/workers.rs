@@ -2,6 +2,7 @@
 //! helper threads of a [`Pool`], each with its own [`WorkerBuffers`].
 
 use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use parex_core::engine::WorkerMemory;
 use parex_core::error::BlockError;
@@ -20,6 +21,9 @@ pub(super) struct PoolWorkers<'p> {
     pub(super) workers: &'p mut [WorkerBuffers],
     /// Run beside the first one-worker engine ([`Workers::run_here`]), if any.
     pub(super) beside: Option<Beside<'p>>,
+    /// How long the one-worker engine, done, waited for the helpers' beside work: time
+    /// of the commitment, not of the execution.
+    pub(super) waited: Duration,
 }
 
 impl Workers for PoolWorkers<'_> {
@@ -66,7 +70,13 @@ impl Workers for PoolWorkers<'_> {
             let mut w = slots[i - 1].lock().unwrap_or_else(PoisonError::into_inner);
             beside(i, helpers, &mut w);
         };
-        let (result, _) = self.pool.run_beside(helpers, &work, || job(first[0].worker()));
+        let mut done = None;
+        let (result, _) = self.pool.run_beside(helpers, &work, || {
+            let result = job(first[0].worker());
+            done = Some(Instant::now());
+            result
+        });
+        self.waited = done.map_or(Duration::ZERO, |t| t.elapsed());
         result
     }
 
@@ -77,5 +87,40 @@ impl Workers for PoolWorkers<'_> {
         } else {
             std::thread::yield_now();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use parex_core::exec::Limits;
+
+    use super::*;
+
+    /// A one-worker engine that finishes before the work beside it measures its wait:
+    /// the executor counts it as commitment time, not execution time.
+    #[test]
+    fn the_wait_for_the_work_beside_is_measured() {
+        let mut pool = Pool::default();
+        let mut workers: Vec<_> = (0..2).map(|_| WorkerBuffers::new(&Limits::DEFAULT)).collect();
+        let beside = |_: usize, _: usize, _: &mut WorkerBuffers| {
+            std::thread::sleep(Duration::from_millis(30));
+        };
+        let mut w = PoolWorkers {
+            pool: &mut pool,
+            workers: &mut workers,
+            beside: Some(&beside),
+            waited: Duration::ZERO,
+        };
+        w.run_here(|_| ());
+        assert!(w.waited >= Duration::from_millis(20), "{:?}", w.waited);
+        // Without work beside, nothing is waited for.
+        let mut w = PoolWorkers {
+            pool: &mut pool,
+            workers: &mut workers,
+            beside: None,
+            waited: Duration::ZERO,
+        };
+        w.run_here(|_| ());
+        assert_eq!(w.waited, Duration::ZERO);
     }
 }
