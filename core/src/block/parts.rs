@@ -112,11 +112,13 @@ pub struct TxList<'c> {
     ran: [Slot<u8>; MAX_PARTS],
 }
 
-/// Proof that a [`TxList`] of `n` transactions in `parts` parts ran every part into the
-/// digests it was given (see [`Commit::with_tx_list`]).
+/// Proof that a [`TxList`] of `n` transactions in `parts` parts ran some of its parts
+/// into the digests it was given, and which (see [`Commit::with_tx_list`]).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct TxListDone {
     cut: Cut,
+    /// Bit `p`: part `p` ran.
+    pub(super) ran: u64,
 }
 
 impl<'c> TxList<'c> {
@@ -165,11 +167,15 @@ impl<'c> TxList<'c> {
         self.ran[p].set(1);
     }
 
-    /// After every part ran (and the threads that ran them were joined): the token, or
-    /// `None` if a part did not run.
+    /// After the threads that ran parts were joined: the token of the parts that ran
+    /// (a caller may stop early: the commitment hashes the others), or `None` if none
+    /// did.
     pub fn finish(self) -> Option<TxListDone> {
-        let all = self.ran[..self.cut.parts].iter().all(|r| r.get() == 1);
-        all.then_some(TxListDone { cut: self.cut })
+        let ran = self.ran[..self.cut.parts]
+            .iter()
+            .enumerate()
+            .fold(0u64, |mask, (p, r)| mask | u64::from(r.get() == 1) << p);
+        (ran != 0).then_some(TxListDone { cut: self.cut, ran })
     }
 }
 
@@ -189,8 +195,9 @@ pub struct Commit<'c> {
     digests: &'c mut [Slot<Hash32>],
     cut: Cut,
     pub(super) zero: [Hash32; LIST_DEPTH],
-    /// The transaction list's share already ran ([`Self::with_tx_list`]).
-    tx_done: bool,
+    /// Bit `p`: part `p`'s share of the transaction list already ran
+    /// ([`Self::with_tx_list`]).
+    tx_done: u64,
 }
 
 impl<'c> Commit<'c> {
@@ -233,16 +240,16 @@ impl<'c> Commit<'c> {
             cut: Cut::new(n, parts),
             // Constants, the same from every hasher: no device round trips for them.
             zero: list_zeros(&mut KeccakHasher),
-            tx_done: false,
+            tx_done: 0,
         })
     }
 
-    /// Skips the transaction list's share in the parts: a [`TxList`] of these
-    /// transactions, in as many parts, already left it in the digests this commitment
-    /// was given (the caller passes the same memory). A token of another shape is
-    /// ignored, and the parts hash the list themselves.
+    /// Skips the transaction list's share in the parts a [`TxList`] of these
+    /// transactions, in as many parts, already ran: it left their digests in the memory
+    /// this commitment was given (the caller passes the same memory). A token of another
+    /// shape is ignored, and the parts hash the list themselves.
     pub fn with_tx_list(mut self, done: TxListDone) -> Self {
-        self.tx_done = done.cut == self.cut;
+        self.tx_done = if done.cut == self.cut { done.ran } else { 0 };
         self
     }
 
@@ -268,7 +275,7 @@ impl<'c> Commit<'c> {
         let n = self.txs.len();
         // Part p writes only the digests of its range, in both lists.
         let (txd, rcd) = self.digests.split_at(n);
-        if !self.tx_done {
+        if self.tx_done >> p & 1 == 0 {
             self.cut.tx_part(p, self.txs, txd, &self.zero, hasher, scratch);
         }
         // Receipt pair j is receipts 2j and 2j + 1; part p's range starts at an even one.

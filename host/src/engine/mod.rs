@@ -7,7 +7,7 @@
 pub mod buffers;
 mod workers;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -223,10 +223,18 @@ impl Executor {
         self.tx_list = None;
         let list = TxList::new(txs, &mut self.digests, workers).ok().filter(|_| workers > 1);
         let list_perms = AtomicU64::new(0);
+        // Set when the one-worker engine is done: a helper starts no more parts of the
+        // list then (the commitment hashes the parts left, on every worker).
+        let engine_done = AtomicBool::new(false);
         let beside = |i: usize, helpers: usize, w: &mut WorkerBuffers| {
             let Some(list) = &list else { return };
             let mut h = Counting::new(CpuHasher::single_thread());
             for p in (i - 1..list.parts()).step_by(helpers.max(1)) {
+                // Relaxed: only a hint to stop; the parts that ran are known from the
+                // list's own flags, read after the pool joined the helpers.
+                if engine_done.load(Ordering::Relaxed) {
+                    break;
+                }
                 list.run_part(p, &mut h, &mut w.hash.scratch());
             }
             // Relaxed: read after the pool joined the helpers.
@@ -236,6 +244,7 @@ impl Executor {
             pool: &mut self.pool,
             workers: &mut self.workers,
             beside: Some(&beside),
+            engine_done: Some(&engine_done),
             waited: Duration::ZERO,
         };
         let (done, choice) = run_block(&policy, block, output, &mut self.engines, &mut pool)?;

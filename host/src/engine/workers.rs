@@ -1,6 +1,7 @@
 //! The host's [`Workers`]: worker 0 on the calling thread, the others on the kept
 //! helper threads of a [`Pool`], each with its own [`WorkerBuffers`].
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -21,6 +22,8 @@ pub(super) struct PoolWorkers<'p> {
     pub(super) workers: &'p mut [WorkerBuffers],
     /// Run beside the first one-worker engine ([`Workers::run_here`]), if any.
     pub(super) beside: Option<Beside<'p>>,
+    /// Set when the one-worker engine is done, so that the beside work can stop early.
+    pub(super) engine_done: Option<&'p AtomicBool>,
     /// How long the one-worker engine, done, waited for the helpers' beside work: time
     /// of the commitment, not of the execution.
     pub(super) waited: Duration,
@@ -70,10 +73,12 @@ impl Workers for PoolWorkers<'_> {
             let mut w = slots[i - 1].lock().unwrap_or_else(PoisonError::into_inner);
             beside(i, helpers, &mut w);
         };
-        let mut done = None;
+        let (mut done, engine_done) = (None, self.engine_done);
         let (result, _) = self.pool.run_beside(helpers, &work, || {
             let result = job(first[0].worker());
             done = Some(Instant::now());
+            // Relaxed: a hint (see `engine_done`).
+            engine_done.inspect(|d| d.store(true, Ordering::Relaxed));
             result
         });
         self.waited = done.map_or(Duration::ZERO, |t| t.elapsed());
@@ -109,6 +114,7 @@ mod tests {
             pool: &mut pool,
             workers: &mut workers,
             beside: Some(&beside),
+            engine_done: None,
             waited: Duration::ZERO,
         };
         w.run_here(|_| ());
@@ -118,6 +124,7 @@ mod tests {
             pool: &mut pool,
             workers: &mut workers,
             beside: None,
+            engine_done: None,
             waited: Duration::ZERO,
         };
         w.run_here(|_| ());

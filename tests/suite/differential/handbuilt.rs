@@ -196,7 +196,8 @@ fn a_transaction_list_hashed_beside_another_block_is_not_used() {
     let (_, hash) = exec
         .commit(&mut state, hash, &env(2), &blocks[1], &second, &mut KeccakHasher, 2)
         .expect("commit 2");
-    assert!(exec.beside_permutations() > 0, "block 2's list was hashed beside it");
+    // Whatever part of block 2's list the helper hashed before the engine was done (it
+    // starts no part after), the commitment hashed the rest.
     assert_eq!(hash, want.blocks[1].hash, "block 2");
 }
 
