@@ -78,7 +78,9 @@ impl Workers for PoolWorkers<'_> {
             let result = job(first[0].worker());
             done = Some(Instant::now());
             // Relaxed: a hint (see `engine_done`).
-            engine_done.inspect(|d| d.store(true, Ordering::Relaxed));
+            if let Some(d) = engine_done {
+                d.store(true, Ordering::Relaxed);
+            }
             result
         });
         self.waited = done.map_or(Duration::ZERO, |t| t.elapsed());

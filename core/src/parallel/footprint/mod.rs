@@ -543,13 +543,9 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
         start..start + total(p)
     }
 
-    /// Partition `p`'s first key id: its records follow the lower partitions', each
-    /// with room for one key per touch, and one more (the beneficiary, if pooled).
-    fn key_base(&self, p: usize) -> usize {
-        self.span(p).start + p
-    }
-
-    /// Partition `p`'s part of `keys`.
+    /// Partition `p`'s part of `keys` (its first key id is the start): its records
+    /// follow the lower partitions', with room for one key per touch, and one more (the
+    /// beneficiary, if pooled).
     fn key_region(&self, p: usize) -> Range<usize> {
         let span = self.span(p);
         span.start + p..span.end + p + 1

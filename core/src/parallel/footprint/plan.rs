@@ -144,8 +144,9 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
     /// `plan_done` is released.
     pub(super) fn plan(&self, p: usize) -> Result<(), Abort> {
         let table = self.table(p);
-        let kbase = self.key_base(p);
-        let keys = &self.mem.keys[self.key_region(p)];
+        let region = self.key_region(p);
+        let kbase = region.start;
+        let keys = &self.mem.keys[region];
         let len = table.len();
         let mut ids = 0usize;
         let ben = StateKey::balance(self.env.beneficiary);
