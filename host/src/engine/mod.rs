@@ -32,6 +32,7 @@ pub use buffers::{
 pub use parex_core::policy::Mode;
 
 use crate::pool::{Pool, WorkerLost};
+use buffers::filled;
 use workers::PoolWorkers;
 
 /// Reusable memory for executing blocks of up to some size.
@@ -163,7 +164,7 @@ impl Executor {
             self.dirty = vec![0; 2 * writes];
         }
         if self.digests.len() < 2 * txs.len() {
-            self.digests.resize(2 * txs.len(), [0; 32]);
+            self.digests = filled(2 * txs.len(), workers.max(1), || [0; 32]);
         }
         while self.workers.len() < workers.max(1) {
             self.workers.push(WorkerBuffers::new(&self.limits));
@@ -211,10 +212,16 @@ impl Executor {
         let policy = Policy::predicting(mode, self.history.as_ref(), txs);
         self.reserve_for(txs, mode, &policy);
         let (_, writes) = Output::lengths_of(txs, &self.limits);
+        // Fresh room is written on the block's workers (`filled`): its page faults are a
+        // large part of a large block's time outside the engine.
+        let threads = workers.max(1);
         if out.buffer.len() < writes {
-            out.buffer.resize(writes, StateEntry::EMPTY);
+            out.buffer = filled(writes, threads, || StateEntry::EMPTY);
         }
-        out.receipts.resize(txs.len(), Receipt::EMPTY);
+        if out.receipts.len() < txs.len() {
+            out.receipts = filled(txs.len(), threads, || Receipt::EMPTY);
+        }
+        out.receipts.truncate(txs.len());
         let start = Instant::now();
         let output = Output { receipts: &mut out.receipts, writes: &mut out.buffer };
         let block = Block { state, env: *env, txs };
