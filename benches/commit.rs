@@ -17,6 +17,7 @@ mod support;
 
 use criterion::Criterion;
 use parex::core::exec::{BlockEnv, Limits};
+use parex::core::types::Shard;
 use parex::host::chain::{state_capacity, WorldState};
 use parex::host::engine::{Executor, Mode};
 use parex::host::workload::{Generator, Spec, Workload};
@@ -30,7 +31,13 @@ fn bench_case(c: &mut Criterion, name: &str, spec: Spec) {
         WorldState::new(&world, state_capacity(&world, std::slice::from_ref(&txs), &limits));
     let mut hasher = CpuHasher::single_thread();
     let (mut state, contracts) = loaded.load(&mut hasher).expect("genesis loads");
-    let env = BlockEnv { number: 1, beneficiary: world.beneficiary, contracts, limits };
+    let env = BlockEnv {
+        number: 1,
+        beneficiary: world.beneficiary,
+        contracts,
+        limits,
+        shard: Shard::WHOLE,
+    };
     let mut exec = Executor::new(limits);
     let executed = exec.execute(&state, &env, &txs, Mode::Sequential).expect("block executes");
 

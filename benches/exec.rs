@@ -21,6 +21,7 @@ mod support;
 
 use criterion::Criterion;
 use parex::core::exec::{BlockEnv, Limits};
+use parex::core::types::Shard;
 use parex::core::KeccakHasher;
 use parex::host::chain::{state_capacity, WorldState};
 use parex::host::engine::{Executed, Executor, Mode};
@@ -33,7 +34,13 @@ fn bench_case(c: &mut Criterion, name: &str, spec: Spec, modes: &[(&str, Mode)])
     let mut loaded =
         WorldState::new(&world, state_capacity(&world, std::slice::from_ref(&txs), &limits));
     let (state, contracts) = loaded.load(&mut KeccakHasher).expect("genesis loads");
-    let env = BlockEnv { number: 1, beneficiary: world.beneficiary, contracts, limits };
+    let env = BlockEnv {
+        number: 1,
+        beneficiary: world.beneficiary,
+        contracts,
+        limits,
+        shard: Shard::WHOLE,
+    };
 
     let mut group = support::block_group(c, name, txs.len());
     for &(label, mode) in modes {

@@ -11,4 +11,7 @@ mod suite {
     mod reference;
     /// Invalid transactions and their documented outcomes; sample contracts end to end.
     mod semantics;
+    /// Sharded chains: one shard is today's chain, roots independent of threads and
+    /// order, value conserved, messages delivered once.
+    mod shards;
 }

@@ -68,6 +68,7 @@ pub mod policy;
 pub mod receipt;
 pub mod reference;
 pub mod sequential;
+pub mod shard;
 pub mod state;
 mod sync;
 pub mod tx;
@@ -75,4 +76,4 @@ pub mod types;
 pub mod vm;
 
 pub use hash::{keccak256, Counting, Hasher, KeccakHasher};
-pub use types::{Address, Hash32, KeyKind, StateKey};
+pub use types::{Address, Hash32, KeyKind, Shard, StateKey};

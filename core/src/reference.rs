@@ -25,6 +25,7 @@ use crate::state::{
     Contract, Genesis, GenesisAccount, GenesisStorage, State, StateEntry, StateMemory, StateReader,
 };
 use crate::tx::{AccessEntry, AccessList, Transaction};
+use crate::types::Shard;
 use crate::types::{Address, Hash32, StateKey};
 use crate::vm::VmScratch;
 
@@ -539,8 +540,13 @@ fn run_with<H: Hasher + ?Sized>(
     let mut state = State::from_genesis(smem, &genesis, hasher, &mut scratch)?;
     let genesis_root = state.root();
     let txs = block();
-    let env =
-        BlockEnv { number: 1, beneficiary: BENEFICIARY, contracts: &contracts, limits: LIMITS };
+    let env = BlockEnv {
+        number: 1,
+        beneficiary: BENEFICIARY,
+        contracts: &contracts,
+        limits: LIMITS,
+        shard: Shard::WHOLE,
+    };
     let mut core =
         OneCore { stack: &mut mem.stack, memory: &mut mem.memory, access: &mut mem.access };
     let output = Output { receipts: &mut mem.receipts, writes: &mut mem.writes };

@@ -118,3 +118,60 @@ impl StateKey {
         z ^ (z >> 31)
     }
 }
+
+/// Which part of a sharded state a block runs on: shard `index` of `count`
+/// ([`Shard::WHOLE`] for an unsharded chain). An address belongs to shard
+/// `address mod count` ([`Shard::of`]); the rules are in `docs/semantics.md` ("Shards")
+/// and `crate::shard`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Shard {
+    index: u16,
+    count: u16,
+}
+
+impl Shard {
+    /// Most shards a chain may have.
+    pub const MAX: u16 = 1024;
+    /// The whole state: every address is here.
+    pub const WHOLE: Self = Self { index: 0, count: 1 };
+
+    /// Shard `index` of `count`; `None` unless `index < count <= MAX`.
+    pub const fn new(index: u16, count: u16) -> Option<Self> {
+        if index < count && count <= Self::MAX {
+            Some(Self { index, count })
+        } else {
+            None
+        }
+    }
+
+    /// The shard of `addr` in a chain of `count` shards (`count` at least 1).
+    pub const fn of(addr: Address, count: u16) -> u16 {
+        if count <= 1 {
+            0
+        } else {
+            (addr.0 % count as u64) as u16
+        }
+    }
+
+    /// This shard's number.
+    pub const fn index(&self) -> u16 {
+        self.index
+    }
+
+    /// The chain's number of shards.
+    pub const fn count(&self) -> u16 {
+        self.count
+    }
+
+    /// Whether `addr` belongs to this shard.
+    pub const fn holds(&self, addr: Address) -> bool {
+        Self::of(addr, self.count) == self.index
+    }
+}
+
+impl Default for Shard {
+    fn default() -> Self {
+        Self::WHOLE
+    }
+}

@@ -13,7 +13,7 @@ use parex_core::policy::looks_contended;
 use parex_core::receipt::Receipt;
 use parex_core::tx::{AccessEntry, Transaction};
 use parex_core::vm::{Interrupt, VmScratch};
-use parex_core::{Address, StateKey};
+use parex_core::{Address, Shard, StateKey};
 use proptest::prelude::*;
 use proptest::test_runner::RngSeed;
 
@@ -33,7 +33,7 @@ fn execute_alone(
     state: HashMap<StateKey, u64>,
 ) -> (Receipt, Vec<Access>) {
     let limits = Limits::DEFAULT;
-    let env = BlockEnv { number: 1, beneficiary, contracts: &[], limits };
+    let env = BlockEnv { number: 1, beneficiary, contracts: &[], limits, shard: Shard::WHOLE };
     let mut entries = vec![Access::EMPTY; limits.access_entries()];
     let mut acc = AccessSet::new(&mut entries, limits).unwrap();
     let (mut stack, mut memory) = ([0u64; 16], [0u8; 64]);

@@ -60,6 +60,7 @@ use parex_core::receipt::{Receipt, Status};
 use parex_core::sequential::{SeqMemory, Sequential};
 use parex_core::state::{StateEntry, StateReader};
 use parex_core::tx::Transaction;
+use parex_core::types::Shard;
 use parex_core::vm::VmScratch;
 use parex_core::{Address, StateKey};
 
@@ -92,8 +93,13 @@ impl Case {
     }
 
     fn block(&self) -> Block<'static, Committed> {
-        let env =
-            BlockEnv { number: 1, beneficiary: self.beneficiary, contracts: &[], limits: LIMITS };
+        let env = BlockEnv {
+            number: 1,
+            beneficiary: self.beneficiary,
+            contracts: &[],
+            limits: LIMITS,
+            shard: Shard::WHOLE,
+        };
         Block { state: self.state, env, txs: self.txs }
     }
 }

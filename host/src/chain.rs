@@ -13,6 +13,7 @@ use parex_core::policy::Prediction;
 use parex_core::receipt::Receipt;
 use parex_core::state::{Contract, Genesis, State, StateEntry};
 use parex_core::tx::Transaction;
+use parex_core::types::Shard;
 use parex_core::Hash32;
 
 use crate::engine::{Executed, Executor, HashBuffers, Mode, StateBuffers};
@@ -144,8 +145,13 @@ pub fn replay_predicting<H: Hasher + ?Sized>(
     // One output for every block: the engines write straight into it.
     let mut executed = Executed::default();
     for (i, txs) in blocks.iter().enumerate() {
-        let env =
-            BlockEnv { number: i as u64 + 1, beneficiary: world.beneficiary, contracts, limits };
+        let env = BlockEnv {
+            number: i as u64 + 1,
+            beneficiary: world.beneficiary,
+            contracts,
+            limits,
+            shard: Shard::WHOLE,
+        };
         exec.execute_into(&state, &env, txs, mode, &mut executed)
             .map_err(|e| ReplayError::Block(i, e))?;
         let t = Instant::now();

@@ -6,4 +6,5 @@ pub mod cli;
 pub mod engine;
 pub mod plot;
 pub mod pool;
+pub mod shard;
 pub mod workload;

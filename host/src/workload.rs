@@ -11,7 +11,7 @@ use parex_core::contracts::{amm, dao, depin, game, nft, token, Sample, MAX_CODE_
 use parex_core::exec::INTRINSIC_GAS;
 use parex_core::state::{GenesisAccount, GenesisStorage};
 use parex_core::tx::{AccessEntry, AccessList, Transaction, TxKind};
-use parex_core::{Address, StateKey};
+use parex_core::{Address, Shard, StateKey};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -114,6 +114,20 @@ pub struct Spec {
     pub fail_per_mille: u32,
     /// Attach declared access lists to this many transactions per thousand.
     pub declare_per_mille: u32,
+    /// A sharded chain's traffic: transfers pick their recipient on another shard
+    /// than their sender's this often ([`Cross`]); `None`: anywhere.
+    pub cross: Option<Cross>,
+}
+
+/// How a transfers workload crosses shards: `per_mille` of its transfers go to an
+/// account on another shard than the sender's (by `Shard::of` over `shards`), the others
+/// to one on the sender's shard.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cross {
+    /// Shards of the chain.
+    pub shards: u16,
+    /// Transfers to another shard, per thousand.
+    pub per_mille: u32,
 }
 
 impl Spec {
@@ -128,6 +142,7 @@ impl Spec {
             hot: None,
             fail_per_mille: 10,
             declare_per_mille: 0,
+            cross: None,
         }
     }
 
@@ -293,6 +308,22 @@ impl Generator {
         self.rng.gen_range(0..self.spec.accounts)
     }
 
+    /// A recipient for `sender` on another shard `cross.per_mille` times in a thousand,
+    /// else on the sender's shard (drawn until one is found, for at most 64 draws; a
+    /// chain whose accounts leave a shard without another account takes the last draw).
+    fn pick_recipient(&mut self, sender: Address, cross: Cross) -> Address {
+        let home = Shard::of(sender, cross.shards);
+        let away = cross.shards > 1 && self.rng.gen_range(0..1000) < cross.per_mille;
+        let mut to = user(self.pick_user());
+        for _ in 0..64 {
+            if (Shard::of(to, cross.shards) != home) == away {
+                break;
+            }
+            to = user(self.pick_user());
+        }
+        to
+    }
+
     fn tx(&mut self) -> Transaction {
         let kind = match self.spec.workload {
             Workload::Mixed => match self.rng.gen_range(0..100) {
@@ -353,7 +384,10 @@ impl Generator {
         };
         match kind {
             Workload::Transfers => {
-                let to = user(self.pick_user());
+                let to = match self.spec.cross {
+                    None => user(self.pick_user()),
+                    Some(cross) => self.pick_recipient(sender, cross),
+                };
                 Transaction::transfer(sender, 0, to, self.rng.gen_range(1..1000), TRANSFER_GAS, 1)
             }
             Workload::Token => {

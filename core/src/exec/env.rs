@@ -1,8 +1,8 @@
 //! What the block gives every transaction: the per-transaction [`Limits`] and the
-//! [`BlockEnv`] (number, beneficiary, deployed contracts).
+//! [`BlockEnv`] (number, beneficiary, deployed contracts, shard).
 
 use crate::state::Contract;
-use crate::types::Address;
+use crate::types::{Address, Shard};
 
 /// Gas every transaction pays before anything runs.
 pub const INTRINSIC_GAS: u64 = 1_000;
@@ -56,6 +56,10 @@ pub struct BlockEnv<'a> {
     pub contracts: &'a [Contract<'a>],
     /// Per-transaction limits.
     pub limits: Limits,
+    /// The shard the block runs on ([`Shard::WHOLE`] unsharded): a transfer to an
+    /// address of another shard debits the sender only, its value carried by a message
+    /// (`crate::shard`).
+    pub shard: Shard,
 }
 
 impl BlockEnv<'_> {

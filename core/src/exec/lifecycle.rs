@@ -136,11 +136,21 @@ impl<'t> Checked<'t> {
         };
         let mut host = TxHost { view, acc };
         match &tx.kind {
-            TxKind::Transfer { to, value } => match vm::transfer(&mut host, tx.from, *to, *value) {
-                Ok(()) => {}
-                Err(Exit::Halt(s)) => out.status = s,
-                Err(Exit::Interrupt(i)) => return Err(i),
-            },
+            TxKind::Transfer { to, value } => {
+                // A recipient on another shard is credited there, by the message the
+                // shard emits for this transaction (`crate::shard`): here the value only
+                // leaves the sender.
+                let moved = if env.shard.holds(*to) {
+                    vm::transfer(&mut host, tx.from, *to, *value)
+                } else {
+                    vm::debit(&mut host, tx.from, *value)
+                };
+                match moved {
+                    Ok(()) => {}
+                    Err(Exit::Halt(s)) => out.status = s,
+                    Err(Exit::Interrupt(i)) => return Err(i),
+                }
+            }
             TxKind::Call { to, value, args } => match env.code(*to) {
                 None => out.status = Status::NotAContract,
                 Some(code) => match vm::transfer(&mut host, tx.from, *to, *value) {

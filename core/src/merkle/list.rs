@@ -74,7 +74,7 @@ pub(crate) fn reduce<H: Hasher + ?Sized>(
 const FINISH_LEN: usize = 40;
 
 /// `keccak(top ‖ n as u64 LE)`, with `top` the reduced list (32 zero bytes when empty).
-fn finish_list<H: Hasher + ?Sized>(top: &Hash32, n: usize, hasher: &mut H) -> Hash32 {
+pub(crate) fn finish_list<H: Hasher + ?Sized>(top: &Hash32, n: usize, hasher: &mut H) -> Hash32 {
     let mut msg = [0u8; FINISH_LEN];
     msg[..32].copy_from_slice(top);
     msg[32..].copy_from_slice(&(n as u64).to_le_bytes());

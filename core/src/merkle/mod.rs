@@ -24,7 +24,7 @@ mod tree;
 
 pub(crate) use levels::LevelBuilder;
 pub use levels::{LevelLengths, LevelMemory, MAX_LEVELS, NO_NODE};
-pub(crate) use list::{finish_chunked, reduce, ListLevels};
+pub(crate) use list::{finish_chunked, finish_list, reduce, ListLevels};
 pub use list::{list_height, list_root, list_zeros, LIST_DEPTH};
 pub(crate) use tree::Top;
 pub use tree::{MerkleTree, TreeJob, MAX_PARTS};

@@ -427,11 +427,20 @@ pub(crate) fn transfer<H: Host>(
     if amount == 0 {
         return Ok(());
     }
+    debit(host, from, amount)?;
+    host.add(&StateKey::balance(to), amount)
+}
+
+/// Takes `amount` from `from`'s balance (nothing for 0): the sending half of
+/// [`transfer`], alone for a transfer to another shard.
+pub(crate) fn debit<H: Host>(host: &mut H, from: Address, amount: u64) -> Result<(), Exit> {
+    if amount == 0 {
+        return Ok(());
+    }
     let key = StateKey::balance(from);
     let bal = host.load(&key)?;
     let left = bal.checked_sub(amount).ok_or(Exit::Halt(Status::InsufficientBalance))?;
-    host.store(&key, left)?;
-    host.add(&StateKey::balance(to), amount)
+    host.store(&key, left)
 }
 
 /// The first 8 bytes of a digest as a little-endian word.

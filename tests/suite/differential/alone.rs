@@ -9,6 +9,7 @@ use parex::core::parallel::block_stm::scheduler::TxState;
 use parex::core::parallel::block_stm::{BlockStm, BlockStmMemory, ReadCell, TxData, WriteCell};
 use parex::core::receipt::Receipt;
 use parex::core::state::StateEntry;
+use parex::core::types::Shard;
 use parex::core::vm::VmScratch;
 use parex::core::KeccakHasher;
 use parex::host::chain::{state_capacity, WorldState};
@@ -75,7 +76,13 @@ fn run_alone_is_the_only_run_of_its_block() {
     let mut loaded =
         WorldState::new(&world, state_capacity(&world, std::slice::from_ref(&txs), &limits));
     let (state, contracts) = loaded.load(&mut KeccakHasher).unwrap();
-    let env = BlockEnv { number: 1, beneficiary: world.beneficiary, contracts, limits };
+    let env = BlockEnv {
+        number: 1,
+        beneficiary: world.beneficiary,
+        contracts,
+        limits,
+        shard: Shard::WHOLE,
+    };
     let block = Block { state: &state, env, txs: &txs };
     let (n, w) = Output::lengths(txs.len(), &limits);
     let (mut stack, mut memory) = (vec![0u64; VM_STACK], vec![0u8; VM_MEMORY]);

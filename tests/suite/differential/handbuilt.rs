@@ -166,6 +166,7 @@ fn empty_blocks_match() {
 #[test]
 fn a_transaction_list_hashed_beside_another_block_is_not_used() {
     use parex::core::exec::BlockEnv;
+    use parex::core::types::Shard;
     use parex::host::chain::{state_capacity, WorldState};
     use parex::host::engine::Executor;
     let spec = Spec { fail_per_mille: 0, ..Spec::new(Workload::Transfers, 2, 600, 2, 0x7715) };
@@ -180,6 +181,7 @@ fn a_transaction_list_hashed_beside_another_block_is_not_used() {
         beneficiary: world.beneficiary,
         contracts,
         limits: Limits::DEFAULT,
+        shard: Shard::WHOLE,
     };
     let mut exec = Executor::new(Limits::DEFAULT);
     let mode = Mode::Parallel(2);

@@ -120,6 +120,7 @@ fn mispredicted_blocks_match_sequential() {
     use parex::core::engine::{Choice, Reason};
     use parex::core::exec::BlockEnv;
     use parex::core::policy::FIRST_TRUST;
+    use parex::core::types::Shard;
     use parex::host::chain::{state_capacity, WorldState};
     use parex::host::engine::Executor;
     let limits = Limits::DEFAULT;
@@ -137,8 +138,13 @@ fn mispredicted_blocks_match_sequential() {
     let (mut state, contracts) = loaded.load(&mut KeccakHasher).expect("genesis");
     let (mut parent, mut reasons) = ([0; 32], Vec::new());
     for (i, txs) in blocks.iter().enumerate() {
-        let env =
-            BlockEnv { number: i as u64 + 1, beneficiary: world.beneficiary, contracts, limits };
+        let env = BlockEnv {
+            number: i as u64 + 1,
+            beneficiary: world.beneficiary,
+            contracts,
+            limits,
+            shard: Shard::WHOLE,
+        };
         let out = exec.execute(&state, &env, txs, mode).expect("block");
         reasons.push(out.choice.reason);
         let (_, hash) =

@@ -205,7 +205,17 @@ pub(crate) type SpecTuple = (Workload, usize, usize, usize, u64, Option<usize>, 
 /// Builds the `Spec` of a [`SpecTuple`].
 pub(crate) fn spec_of(t: SpecTuple) -> Spec {
     let (workload, accounts, txs, blocks, seed, hot, fail_per_mille, declare_per_mille) = t;
-    Spec { workload, accounts, txs, blocks, seed, hot, fail_per_mille, declare_per_mille }
+    Spec {
+        workload,
+        accounts,
+        txs,
+        blocks,
+        seed,
+        hot,
+        fail_per_mille,
+        declare_per_mille,
+        cross: None,
+    }
 }
 
 pub(crate) fn config(cases: u32, seed: u64) -> ProptestConfig {

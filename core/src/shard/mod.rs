@@ -1,0 +1,505 @@
+//! Shards: what one shard of a sharded chain does on its own, `no_std` and without
+//! allocation, so that an appliance can be a shard. The rules are in
+//! `docs/semantics.md` ("Shards"); the host routes messages between shards and runs
+//! them on threads (`parex-host`, `shard/`).
+//!
+//! ```text
+//!  height h-1, shard s                                 height h, shard d
+//!  ─────────────────────                               ───────────────────────────────
+//!  block: a transfer to an address of d               1. system writes (one write set):
+//!    debits the sender only (`BlockEnv::shard`)          · d's own sent counters += its
+//!  emit(): a Message per such transfer that               messages of h-1
+//!    succeeded, seq = s's sent counter for d + k        · accept() every message for d
+//!  message digests ─▶ OutboxTree ─▶ outbox root           (proof against s's outbox root,
+//!  ShardHeader { block hash, outbox root, count }         seq = d's received counter for s)
+//!        │                                               · credit its value to `to`,
+//!        └── proofs, header ──── the host routes ───▶      received counter += 1
+//!                                                     2. the shard's block of height h
+//! ```
+//!
+//! A shard exchanges only messages, proofs and headers with the others, so a shard
+//! could be a separate process or a separately replicated chain. Each value message is
+//! delivered at the next height, in the order of its source shard, then its sequence
+//! number; the counters that make delivery exactly-once are state words of the system
+//! addresses ([`sent_key`], [`received_key`]), so the state root commits them.
+
+mod proof;
+
+pub use proof::{verify, MessageProof, OutboxTree, PROOF_LEVELS};
+
+use core::fmt;
+
+use crate::hash::Hasher;
+use crate::merkle::{list_root, HashScratch};
+use crate::receipt::Receipt;
+use crate::state::{sort_by_key, State, StateEntry};
+use crate::tx::{Transaction, TxKind};
+use crate::types::{Address, Hash32, Shard, StateKey};
+
+/// Addresses from here up belong to the system in a sharded chain: a genesis may not use
+/// them.
+pub const SYSTEM_ADDRESSES: u64 = 0xFFFF_FFFF_FFFF_FF00;
+/// Holds a shard's sent counters: storage word `d` counts the messages sent to shard `d`.
+pub const OUTBOX: Address = Address(0xFFFF_FFFF_FFFF_FFF0);
+/// Holds a shard's received counters: storage word `s` counts the messages received
+/// from shard `s`.
+pub const INBOX: Address = Address(0xFFFF_FFFF_FFFF_FFF1);
+
+/// Whether `addr` is one of the system's ([`SYSTEM_ADDRESSES`]).
+pub const fn is_system(addr: Address) -> bool {
+    addr.0 >= SYSTEM_ADDRESSES
+}
+
+/// The state word counting the messages a shard has sent to shard `dest`.
+pub const fn sent_key(dest: u16) -> StateKey {
+    StateKey::storage(OUTBOX, dest as u64)
+}
+
+/// The state word counting the messages a shard has received from shard `source`.
+pub const fn received_key(source: u16) -> StateKey {
+    StateKey::storage(INBOX, source as u64)
+}
+
+/// A value message: `value` moved from `from` on shard `source` to `to` on shard `dest`,
+/// emitted by the source's block of height `height`, the `seq`-th message (from 0) the
+/// source ever sent to `dest`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Message {
+    /// The sending shard.
+    pub source: u16,
+    /// The receiving shard.
+    pub dest: u16,
+    /// Messages the source sent to `dest` before this one.
+    pub seq: u64,
+    /// The height of the block that emitted it.
+    pub height: u64,
+    /// The sender of the transaction.
+    pub from: Address,
+    /// The recipient, on `dest`.
+    pub to: Address,
+    /// Native units carried.
+    pub value: u64,
+}
+
+impl Message {
+    /// Length of [`Self::encode`].
+    pub const ENCODED_LEN: usize = 2 + 2 + 8 * 5;
+
+    /// source, dest (2 bytes LE each), seq, height, from, to, value (8 LE each).
+    pub fn encode(&self) -> [u8; Self::ENCODED_LEN] {
+        let mut b = [0u8; Self::ENCODED_LEN];
+        b[..2].copy_from_slice(&self.source.to_le_bytes());
+        b[2..4].copy_from_slice(&self.dest.to_le_bytes());
+        for (i, w) in [self.seq, self.height, self.from.0, self.to.0, self.value].iter().enumerate()
+        {
+            b[4 + 8 * i..12 + 8 * i].copy_from_slice(&w.to_le_bytes());
+        }
+        b
+    }
+}
+
+/// The digests of `msgs` (Keccak-256 of each [`Message::encode`]) into `out`, in
+/// batches.
+pub fn message_digests<H: Hasher + ?Sized>(
+    msgs: &[Message],
+    out: &mut [Hash32],
+    hasher: &mut H,
+    scratch: &mut HashScratch<'_>,
+) -> Result<(), ShardError> {
+    let Some(out) = out.get_mut(..msgs.len()) else {
+        return Err(ShardError::BufferTooSmall { buffer: "digests", needed: msgs.len() });
+    };
+    scratch.run(
+        hasher,
+        msgs.len(),
+        Message::ENCODED_LEN,
+        |i, m| m.copy_from_slice(&msgs[i].encode()),
+        |i, d| out[i] = *d,
+    );
+    Ok(())
+}
+
+/// The messages a shard block emits: one for each transfer of `txs` that succeeded
+/// (`receipts`) and moved a non-zero value to an address of another shard, in block
+/// order, numbered from the state's sent counters (`state` as the block left it).
+/// `sent` is scratch for one counter per shard. Returns how many were written to `out`.
+pub fn emit(
+    shard: Shard,
+    height: u64,
+    state: &State<'_>,
+    txs: &[Transaction],
+    receipts: &[Receipt],
+    sent: &mut [u64],
+    out: &mut [Message],
+) -> Result<usize, ShardError> {
+    let shards = shard.count() as usize;
+    let Some(sent) = sent.get_mut(..shards) else {
+        return Err(ShardError::BufferTooSmall { buffer: "sent counters", needed: shards });
+    };
+    for (d, c) in sent.iter_mut().enumerate() {
+        *c = state.get(&sent_key(d as u16)).unwrap_or(0);
+    }
+    let mut n = 0;
+    for (tx, r) in txs.iter().zip(receipts) {
+        let TxKind::Transfer { to, value } = tx.kind else { continue };
+        if shard.holds(to) || value == 0 || !r.status.is_success() {
+            continue;
+        }
+        let dest = Shard::of(to, shard.count());
+        let slot = out.get_mut(n).ok_or(ShardError::BufferTooSmall {
+            buffer: "messages",
+            needed: emitted_at_most(shard, txs),
+        })?;
+        *slot = Message {
+            source: shard.index(),
+            dest,
+            seq: sent[dest as usize],
+            height,
+            from: tx.from,
+            to,
+            value,
+        };
+        sent[dest as usize] += 1;
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// Most messages [`emit`] can write for `txs` on `shard`: its transfers to other shards.
+pub fn emitted_at_most(shard: Shard, txs: &[Transaction]) -> usize {
+    txs.iter()
+        .filter(|tx| matches!(tx.kind, TxKind::Transfer { to, .. } if !shard.holds(to)))
+        .count()
+}
+
+/// Checks that `msg`, proved by `proof`, may be delivered to shard `me` at height
+/// `height` as the next message from its source, whose received counter is `expected`:
+/// both shards exist, it is for `me` (and its recipient lives here), `source` is its
+/// source's header of the height before, its number is the next one, and the proof
+/// holds against the source's outbox root.
+pub fn accept<H: Hasher + ?Sized>(
+    me: Shard,
+    height: u64,
+    msg: &Message,
+    proof: &MessageProof,
+    source: &ShardHeader,
+    expected: u64,
+    hasher: &mut H,
+) -> Result<(), ShardError> {
+    for shard in [msg.source, msg.dest] {
+        if shard >= me.count() {
+            return Err(ShardError::NoSuchShard { shard, shards: me.count() });
+        }
+    }
+    if msg.dest != me.index() || !me.holds(msg.to) {
+        return Err(ShardError::WrongShard { dest: msg.dest, to: msg.to, shard: me.index() });
+    }
+    if msg.height.checked_add(1) != Some(height) {
+        return Err(ShardError::WrongHeight {
+            height: msg.height,
+            expected: height.saturating_sub(1),
+        });
+    }
+    if source.shard != msg.source || source.number != msg.height || source.shards != me.count() {
+        return Err(ShardError::NotItsHeader { source: msg.source, height: msg.height });
+    }
+    if msg.seq < expected {
+        return Err(ShardError::Replayed { source: msg.source, seq: msg.seq, expected });
+    }
+    if msg.seq > expected {
+        return Err(ShardError::Gap { source: msg.source, seq: msg.seq, expected });
+    }
+    let mut digest = [[0u8; 32]; 1];
+    hasher.hash_fixed(&msg.encode(), Message::ENCODED_LEN, &mut digest);
+    if !verify(&digest[0], proof, &source.outbox_root, hasher) {
+        return Err(ShardError::BadProof { source: msg.source, seq: msg.seq });
+    }
+    Ok(())
+}
+
+/// Entries [`system_writes`] may need.
+pub const fn system_writes_len(sent: usize, received: usize) -> usize {
+    sent + 2 * received
+}
+
+/// The write set a shard applies at the start of a height, before its block: its sent
+/// counters advanced by `sent` (the messages its block of the height before emitted),
+/// and for each message of `received` (accepted, in order) the value credited to its
+/// recipient and its source's received counter advanced. Sorted by key, as
+/// [`State::apply`] wants; empty when there is nothing to do. Returns its length in
+/// `out` (at least [`system_writes_len`] long).
+pub fn system_writes(
+    state: &State<'_>,
+    sent: &[Message],
+    received: &[Message],
+    out: &mut [StateEntry],
+) -> Result<usize, ShardError> {
+    let needed = system_writes_len(sent.len(), received.len());
+    if out.len() < needed {
+        return Err(ShardError::BufferTooSmall { buffer: "system writes", needed });
+    }
+    // Deltas first, then merged by key and added to the state's words.
+    let mut n = 0;
+    let mut push = |key: StateKey, delta: u64| {
+        out[n] = StateEntry { key, value: delta };
+        n += 1;
+    };
+    for m in sent {
+        push(sent_key(m.dest), 1);
+    }
+    for m in received {
+        push(received_key(m.source), 1);
+        // A zero value creates no key (`docs/semantics.md`, "Zero amounts"); emit()
+        // never sends one.
+        if m.value > 0 {
+            push(StateKey::balance(m.to), m.value);
+        }
+    }
+    let deltas = &mut out[..n];
+    sort_by_key(deltas);
+    let mut len = 0;
+    for i in 0..deltas.len() {
+        let e = deltas[i];
+        if len > 0 && deltas[len - 1].key == e.key {
+            deltas[len - 1].value = deltas[len - 1].value.wrapping_add(e.value);
+        } else {
+            deltas[len] = e;
+            len += 1;
+        }
+    }
+    for e in &mut deltas[..len] {
+        // Cannot overflow a balance: every value carried was debited first, and the
+        // genesis supply fits 64 bits.
+        e.value = state.get(&e.key).unwrap_or(0).wrapping_add(e.value);
+    }
+    Ok(len)
+}
+
+/// A shard's header for one height: its block's hash (the unsharded [`BlockHeader`]'s,
+/// whose state root includes the height's system writes) and the root of the messages
+/// its block emitted. Its hash is Keccak-256 of [`Self::encode`].
+///
+/// [`BlockHeader`]: crate::block::BlockHeader
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct ShardHeader {
+    /// The height.
+    pub number: u64,
+    /// This shard.
+    pub shard: u16,
+    /// The chain's number of shards.
+    pub shards: u16,
+    /// The hash of the shard's block of this height.
+    pub block_hash: Hash32,
+    /// The root over the digests of the messages the block emitted (a list root, as
+    /// the transaction root).
+    pub outbox_root: Hash32,
+    /// How many messages it emitted.
+    pub outbox_count: u64,
+}
+
+impl ShardHeader {
+    /// Length of [`Self::encode`].
+    pub const ENCODED_LEN: usize = 8 + 2 + 2 + 32 + 32 + 8;
+
+    /// number (8 LE), shard, shards (2 LE each), block_hash, outbox_root, outbox_count
+    /// (8 LE).
+    pub fn encode(&self) -> [u8; Self::ENCODED_LEN] {
+        let mut b = [0u8; Self::ENCODED_LEN];
+        b[..8].copy_from_slice(&self.number.to_le_bytes());
+        b[8..10].copy_from_slice(&self.shard.to_le_bytes());
+        b[10..12].copy_from_slice(&self.shards.to_le_bytes());
+        b[12..44].copy_from_slice(&self.block_hash);
+        b[44..76].copy_from_slice(&self.outbox_root);
+        b[76..].copy_from_slice(&self.outbox_count.to_le_bytes());
+        b
+    }
+
+    /// The shard header's hash.
+    pub fn hash<H: Hasher + ?Sized>(&self, hasher: &mut H) -> Hash32 {
+        let mut out = [[0u8; 32]; 1];
+        hasher.hash_fixed(&self.encode(), Self::ENCODED_LEN, &mut out);
+        out[0]
+    }
+}
+
+/// The header of a height of the whole sharded chain: it commits every shard's header
+/// (a list root over their hashes, in shard order) and the previous global header, so
+/// one hash identifies the whole sharded state.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct GlobalHeader {
+    /// The height.
+    pub number: u64,
+    /// The previous global header's hash (zero for height 1).
+    pub parent_hash: Hash32,
+    /// The number of shards.
+    pub shards: u16,
+    /// The list root over the shard headers' hashes ([`shards_root`]).
+    pub shards_root: Hash32,
+}
+
+impl GlobalHeader {
+    /// Length of [`Self::encode`].
+    pub const ENCODED_LEN: usize = 8 + 32 + 2 + 32;
+
+    /// number (8 LE), parent_hash, shards (2 LE), shards_root.
+    pub fn encode(&self) -> [u8; Self::ENCODED_LEN] {
+        let mut b = [0u8; Self::ENCODED_LEN];
+        b[..8].copy_from_slice(&self.number.to_le_bytes());
+        b[8..40].copy_from_slice(&self.parent_hash);
+        b[40..42].copy_from_slice(&self.shards.to_le_bytes());
+        b[42..].copy_from_slice(&self.shards_root);
+        b
+    }
+
+    /// The global header's hash: the height's global root.
+    pub fn hash<H: Hasher + ?Sized>(&self, hasher: &mut H) -> Hash32 {
+        let mut out = [[0u8; 32]; 1];
+        hasher.hash_fixed(&self.encode(), Self::ENCODED_LEN, &mut out);
+        out[0]
+    }
+
+    /// The global header of height `number` over `headers` (one per shard, in shard
+    /// order), after the one hashed `parent_hash`. `hashes` is scratch, one per shard.
+    pub fn over<H: Hasher + ?Sized>(
+        number: u64,
+        parent_hash: Hash32,
+        headers: &[ShardHeader],
+        hashes: &mut [Hash32],
+        hasher: &mut H,
+        scratch: &mut HashScratch<'_>,
+    ) -> Result<Self, ShardError> {
+        let n = headers.len();
+        let Some(hashes) = hashes.get_mut(..n) else {
+            return Err(ShardError::BufferTooSmall { buffer: "shard hashes", needed: n });
+        };
+        for (h, header) in hashes.iter_mut().zip(headers) {
+            *h = header.hash(hasher);
+        }
+        if n == 0 || n > Shard::MAX as usize {
+            return Err(ShardError::ShardCount { shards: n });
+        }
+        let shards = n as u16;
+        Ok(Self { number, parent_hash, shards, shards_root: list_root(hashes, hasher, scratch) })
+    }
+}
+
+/// Why a shard refused a message, or could not work.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum ShardError {
+    /// A caller buffer is too small; `needed` elements of `buffer` are required.
+    BufferTooSmall {
+        /// Which buffer.
+        buffer: &'static str,
+        /// How many elements are needed.
+        needed: usize,
+    },
+    /// A chain of this many shards cannot be (1 to [`Shard::MAX`]).
+    ShardCount {
+        /// The number given.
+        shards: usize,
+    },
+    /// A message names a shard the chain does not have.
+    NoSuchShard {
+        /// The shard named.
+        shard: u16,
+        /// The chain's number of shards.
+        shards: u16,
+    },
+    /// A message for another shard, or to an address that does not live on its shard.
+    WrongShard {
+        /// The message's destination.
+        dest: u16,
+        /// Its recipient.
+        to: Address,
+        /// The shard it was given to.
+        shard: u16,
+    },
+    /// A message not emitted at the height before the one delivering it.
+    WrongHeight {
+        /// The message's height.
+        height: u64,
+        /// The height it must have.
+        expected: u64,
+    },
+    /// The header given for a message's source is not its source's of its height.
+    NotItsHeader {
+        /// The message's source.
+        source: u16,
+        /// The message's height.
+        height: u64,
+    },
+    /// A message delivered already.
+    Replayed {
+        /// The source.
+        source: u16,
+        /// The message's number.
+        seq: u64,
+        /// The number expected next.
+        expected: u64,
+    },
+    /// A message whose predecessors from its source were not delivered.
+    Gap {
+        /// The source.
+        source: u16,
+        /// The message's number.
+        seq: u64,
+        /// The number expected next.
+        expected: u64,
+    },
+    /// A message whose proof does not lead to its source's outbox root: forged or
+    /// altered.
+    BadProof {
+        /// The source.
+        source: u16,
+        /// The message's number.
+        seq: u64,
+    },
+}
+
+impl fmt::Display for ShardError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::BufferTooSmall { buffer, needed } => {
+                write!(f, "buffer `{buffer}` too small: {needed} needed")
+            }
+            Self::ShardCount { shards } => {
+                write!(f, "{shards} shards: a chain has 1 to {} shards", Shard::MAX)
+            }
+            Self::NoSuchShard { shard, shards } => {
+                write!(f, "a message names shard {shard}, but the chain has {shards} shards")
+            }
+            Self::WrongShard { dest, to, shard } => write!(
+                f,
+                "a message for shard {dest} (to {to}) was given to shard {shard}, or its \
+                 recipient lives elsewhere"
+            ),
+            Self::WrongHeight { height, expected } => {
+                write!(f, "a message of height {height} where height {expected} is delivered")
+            }
+            Self::NotItsHeader { source, height } => {
+                write!(f, "the header given is not shard {source}'s of height {height}")
+            }
+            Self::Replayed { source, seq, expected } => write!(
+                f,
+                "message {seq} from shard {source} was delivered already (next is {expected})"
+            ),
+            Self::Gap { source, seq, expected } => write!(
+                f,
+                "message {seq} from shard {source} arrived before message {expected}, which \
+                 is missing"
+            ),
+            Self::BadProof { source, seq } => write!(
+                f,
+                "message {seq} from shard {source}: its proof does not match the source's \
+                 outbox root (forged or altered)"
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

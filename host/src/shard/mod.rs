@@ -1,0 +1,330 @@
+//! Sharded chains: a world split into shards by the core's rule (`Shard::of`), each with
+//! its own state, executor and block per height, run side by side on threads; the
+//! host's part is routing each height's messages (with their proofs and the source
+//! headers) to the next height's shards, and the global header. The shard-local rules
+//! (emitting, accepting and applying messages, outbox roots, headers) are the core's
+//! (`parex_core::shard`); `docs/semantics.md` ("Shards") states them.
+//!
+//! Per height, every shard runs [`step`](step::step): its system writes (its own sent
+//! counters, then the messages delivered to it, each accepted against its source's
+//! outbox root), its block, its commitment, its outbox. A height's shards share nothing
+//! while they run, so their order and the threads that run them cannot change a root
+//! (`tests/suite/shards.rs` checks it against one thread running them one by one).
+
+mod step;
+mod world;
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use parex_core::block::BlockHeader;
+use parex_core::engine::Choice;
+use parex_core::error::{BlockError, GenesisError};
+use parex_core::exec::Limits;
+use parex_core::merkle::HashScratch;
+use parex_core::receipt::Receipt;
+use parex_core::shard::{GlobalHeader, Message, MessageProof, ShardError, ShardHeader};
+use parex_core::state::StateEntry;
+use parex_core::tx::Transaction;
+use parex_core::{Address, Hash32, KeccakHasher, Shard};
+
+use crate::engine::{HashBuffers, Mode};
+use crate::workload::World;
+
+pub use world::{check_world, conserved, shard_world, split_block};
+
+/// How a sharded chain is run.
+#[derive(Clone, Debug)]
+pub struct ShardRun {
+    /// Shards (1 to `Shard::MAX`).
+    pub shards: u16,
+    /// Threads that run a height's shards side by side, each one shard at a time.
+    pub runners: usize,
+    /// How each shard executes its block (its workers: `Mode::workers`).
+    pub mode: Mode,
+    /// The order in which a height's shards are handed to the runners (a permutation
+    /// of `0..shards`; `None`: in shard order).
+    pub order: Option<Vec<u16>>,
+    /// Per-transaction limits.
+    pub limits: Limits,
+}
+
+impl ShardRun {
+    /// `shards` shards on `threads` threads: each shard on its own runner while there
+    /// are threads for all (a shard with two threads or more runs the parallel engine
+    /// on them), else `threads` runners taking shards in turn, each with the sequential
+    /// engine.
+    pub fn new(shards: u16, threads: usize) -> Self {
+        let threads = threads.max(1);
+        let per = threads / shards.max(1) as usize;
+        let mode = if per >= 2 { Mode::Parallel(per) } else { Mode::Sequential };
+        Self {
+            shards,
+            runners: threads.min(shards.max(1) as usize),
+            mode,
+            order: None,
+            limits: Limits::DEFAULT,
+        }
+    }
+
+    /// One thread running the shards one after another with the sequential engine: the
+    /// reference every other run must agree with.
+    pub fn reference(shards: u16) -> Self {
+        Self { runners: 1, mode: Mode::Sequential, ..Self::new(shards, 1) }
+    }
+}
+
+/// One shard's block of one height.
+#[derive(Clone, Debug)]
+pub struct ShardBlock {
+    /// The shard header.
+    pub header: ShardHeader,
+    /// Its hash.
+    pub hash: Hash32,
+    /// The shard's block header (as an unsharded chain's).
+    pub block: BlockHeader,
+    /// One per transaction of the shard's block.
+    pub receipts: Vec<Receipt>,
+    /// The engine that ran it, and why.
+    pub choice: Choice,
+    /// Time of the system writes (messages accepted and applied).
+    pub deliver_time: Duration,
+    /// Execution time.
+    pub exec_time: Duration,
+    /// Commitment time, the outbox's root and proofs included.
+    pub commit_time: Duration,
+    /// Messages delivered to the shard at this height.
+    pub delivered: usize,
+    /// Messages its block emitted.
+    pub emitted: usize,
+    /// The sum of the heights messages waited between emission and delivery (each
+    /// waits one: see `docs/semantics.md`).
+    pub latency_sum: u64,
+}
+
+/// One height of a sharded chain.
+#[derive(Clone, Debug)]
+pub struct HeightOutcome {
+    /// The global header.
+    pub global: GlobalHeader,
+    /// Its hash: the height's global root.
+    pub hash: Hash32,
+    /// Per shard, in shard order.
+    pub shards: Vec<ShardBlock>,
+    /// Wall time of the height (all its shards, side by side).
+    pub wall: Duration,
+}
+
+/// A sharded replay's result.
+#[derive(Clone, Debug)]
+pub struct ShardedOutcome {
+    /// Each shard's genesis state root.
+    pub genesis_roots: Vec<Hash32>,
+    /// Per height.
+    pub heights: Vec<HeightOutcome>,
+    /// Each shard's state words at the end, in leaf order.
+    pub states: Vec<Vec<StateEntry>>,
+    /// Messages the last height emitted, to be delivered at the next.
+    pub in_flight: Vec<Message>,
+}
+
+/// Why a sharded replay stopped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ShardedError {
+    /// The number of shards is not 1 to `Shard::MAX`, or the run order is not a
+    /// permutation of the shards.
+    Shards(u16),
+    /// A genesis address is one of the system's (`parex_core::shard::SYSTEM_ADDRESSES`).
+    SystemAddress(Address),
+    /// A shard's genesis is unusable.
+    Genesis(u16, GenesisError),
+    /// Transaction `index` of block `block` (0-based) calls a contract on another shard
+    /// than its sender's: cross-shard calls are not carried.
+    CrossShardCall {
+        /// The block.
+        block: usize,
+        /// The transaction.
+        index: usize,
+        /// The contract.
+        to: Address,
+        /// Its shard.
+        dest: u16,
+        /// The sender's shard.
+        shard: u16,
+    },
+    /// Shard `shard`'s block of height `height` failed.
+    Block {
+        /// The height (from 1).
+        height: u64,
+        /// The shard.
+        shard: u16,
+        /// Why.
+        error: BlockError,
+    },
+    /// Shard `shard` refused a message at height `height`.
+    Message {
+        /// The height (from 1).
+        height: u64,
+        /// The shard.
+        shard: u16,
+        /// Why.
+        error: ShardError,
+    },
+}
+
+impl std::fmt::Display for ShardedError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Shards(n) => write!(f, "{n} shards: a chain has 1 to {} shards", Shard::MAX),
+            Self::SystemAddress(a) => write!(
+                f,
+                "address {a} is reserved for the system in a sharded chain (from {:#x} up)",
+                parex_core::shard::SYSTEM_ADDRESSES
+            ),
+            Self::Genesis(s, e) => write!(f, "shard {s}: genesis: {e}"),
+            Self::CrossShardCall { block, index, to, dest, shard } => write!(
+                f,
+                "block {}: transaction {index} calls {to} on shard {dest} from a sender on \
+                 shard {shard}: cross-shard calls are not carried (only value transfers)",
+                block + 1
+            ),
+            Self::Block { height, shard, error } => {
+                write!(f, "height {height}, shard {shard}: {error}")
+            }
+            Self::Message { height, shard, error } => {
+                write!(f, "height {height}, shard {shard}: message refused: {error}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ShardedError {}
+
+/// What is in flight between two heights: each message the last height emitted, its
+/// proof, and the headers of its shards.
+#[derive(Clone, Debug, Default)]
+pub struct InFlight {
+    /// Per source shard, in shard order: the messages and their proofs, in emission
+    /// order.
+    pub outboxes: Vec<Vec<(Message, MessageProof)>>,
+    /// The shard headers of the height that emitted them.
+    pub headers: Vec<ShardHeader>,
+}
+
+impl InFlight {
+    /// The messages for shard `dest`, in delivery order (by source, then number).
+    pub fn for_shard(&self, dest: u16) -> Vec<(Message, MessageProof)> {
+        self.outboxes.iter().flatten().filter(|(m, _)| m.dest == dest).copied().collect()
+    }
+}
+
+/// Executes `blocks` (heights from 1) on `world` split into `run.shards` shards; each
+/// block's transactions go to their senders' shards.
+pub fn replay_sharded(
+    world: &World,
+    blocks: &[Vec<Transaction>],
+    run: &ShardRun,
+) -> Result<ShardedOutcome, ShardedError> {
+    let n = run.shards;
+    if n == 0 || n > Shard::MAX {
+        return Err(ShardedError::Shards(n));
+    }
+    let order: Vec<u16> = run.order.clone().unwrap_or_else(|| (0..n).collect());
+    let mut sorted = order.clone();
+    sorted.sort_unstable();
+    if sorted != (0..n).collect::<Vec<_>>() {
+        return Err(ShardedError::Shards(n));
+    }
+    check_world(world, blocks, n)?;
+    let split: Vec<Vec<Vec<Transaction>>> = blocks.iter().map(|b| split_block(b, n)).collect();
+    let worlds: Vec<World> =
+        (0..n).map(|s| shard_world(world, Shard::new(s, n).expect("s < n"))).collect();
+    let mut loaded: Vec<_> = (0..n as usize)
+        .map(|s| step::Loaded::new(&worlds[s], blocks, &split, s as u16, n, &run.limits))
+        .collect();
+    let mut ctxs = Vec::with_capacity(n as usize);
+    for (s, l) in loaded.iter_mut().enumerate() {
+        let shard = Shard::new(s as u16, n).expect("s < n");
+        ctxs.push(l.context(shard, run).map_err(|e| ShardedError::Genesis(shard.index(), e))?);
+    }
+    let genesis_roots = ctxs.iter().map(|c| c.state.root()).collect();
+    let mut in_flight = InFlight::default();
+    let mut heights = Vec::with_capacity(blocks.len());
+    let mut parent = [0u8; 32];
+    let mut hash = HashBuffers::default();
+    for (i, shard_txs) in split.iter().enumerate() {
+        let height = i as u64 + 1;
+        let start = Instant::now();
+        let inboxes: Vec<_> = (0..n).map(|d| in_flight.for_shard(d)).collect();
+        let results = run_shards(&mut ctxs, &order, run.runners, |ctx| {
+            let s = ctx.shard.index() as usize;
+            ctx.step(height, &shard_txs[s], &inboxes[s], &in_flight.headers, run.mode)
+        });
+        let mut steps = Vec::with_capacity(n as usize);
+        for r in results {
+            steps.push(r?);
+        }
+        let headers: Vec<ShardHeader> = steps.iter().map(|s| s.block.header).collect();
+        let mut scratch_hashes = vec![[0u8; 32]; n as usize];
+        let mut scratch: HashScratch<'_> = hash.scratch();
+        let global = GlobalHeader::over(
+            height,
+            parent,
+            &headers,
+            &mut scratch_hashes,
+            &mut KeccakHasher,
+            &mut scratch,
+        )
+        .map_err(|error| ShardedError::Message { height, shard: 0, error })?;
+        parent = global.hash(&mut KeccakHasher);
+        in_flight = InFlight {
+            headers,
+            outboxes: steps.iter_mut().map(|s| std::mem::take(&mut s.outbox)).collect(),
+        };
+        heights.push(HeightOutcome {
+            global,
+            hash: parent,
+            shards: steps.into_iter().map(|s| s.block).collect(),
+            wall: start.elapsed(),
+        });
+    }
+    Ok(ShardedOutcome {
+        genesis_roots,
+        heights,
+        states: ctxs.iter().map(|c| c.state.entries().to_vec()).collect(),
+        in_flight: in_flight.outboxes.into_iter().flatten().map(|(m, _)| m).collect(),
+    })
+}
+
+/// Runs `job` on every context, handing them out in `order` to `runners` threads (the
+/// calling thread is one); returns the results in shard order.
+fn run_shards<C: Send, R: Send>(
+    ctxs: &mut [C],
+    order: &[u16],
+    runners: usize,
+    job: impl Fn(&mut C) -> R + Sync,
+) -> Vec<R> {
+    let mut slots: Vec<Option<&mut C>> = ctxs.iter_mut().map(Some).collect();
+    // Popped from the back: reversed, so the first in `order` goes first.
+    let queue: Vec<(usize, &mut C)> = order
+        .iter()
+        .rev()
+        .filter_map(|&s| slots[s as usize].take().map(|c| (s as usize, c)))
+        .collect();
+    let queue = Mutex::new(queue);
+    let results: Mutex<Vec<Option<R>>> = Mutex::new((0..order.len()).map(|_| None).collect());
+    let work = || loop {
+        let next = queue.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let Some((s, ctx)) = next else { break };
+        let r = job(ctx);
+        results.lock().unwrap_or_else(|e| e.into_inner())[s] = Some(r);
+    };
+    std::thread::scope(|scope| {
+        for _ in 1..runners.clamp(1, order.len().max(1)) {
+            scope.spawn(work);
+        }
+        work();
+    });
+    // Every shard ran: the scope returned (a runner's panic would have resumed here).
+    results.into_inner().unwrap_or_else(|e| e.into_inner()).into_iter().flatten().collect()
+}

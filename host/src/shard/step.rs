@@ -1,0 +1,218 @@
+//! One shard's memory and its step through one height: messages in, block, outbox out.
+
+use std::time::Instant;
+
+use parex_core::error::GenesisError;
+use parex_core::exec::{BlockEnv, Limits};
+use parex_core::shard::{
+    accept, emit, emitted_at_most, message_digests, received_key, system_writes, system_writes_len,
+    Message, MessageProof, OutboxTree, ShardHeader,
+};
+use parex_core::state::{Contract, State, StateEntry};
+use parex_core::tx::{Transaction, TxKind};
+use parex_core::{Address, Hash32, Shard};
+use parex_offload::CpuHasher;
+
+use super::{ShardBlock, ShardRun, ShardedError};
+use crate::chain::{state_capacity, WorldState};
+use crate::engine::{Executed, Executor, HashBuffers, Mode};
+use crate::workload::World;
+
+/// A shard's loaded genesis: its state memory and contracts.
+pub(super) struct Loaded<'w> {
+    world: WorldState<'w>,
+    beneficiary: Address,
+}
+
+impl<'w> Loaded<'w> {
+    /// Memory for shard `shard` of `shards` (its part `shard_world` of `whole`), with
+    /// room for what its blocks may create and the credits other shards may send it.
+    pub(super) fn new(
+        shard_world: &'w World,
+        blocks: &[Vec<Transaction>],
+        split: &[Vec<Vec<Transaction>>],
+        shard: u16,
+        shards: u16,
+        limits: &Limits,
+    ) -> Self {
+        let own: Vec<Vec<Transaction>> = split.iter().map(|b| b[shard as usize].clone()).collect();
+        let incoming = blocks
+            .iter()
+            .flatten()
+            .filter(|tx| {
+                let TxKind::Transfer { to, .. } = tx.kind else { return false };
+                Shard::of(to, shards) == shard && Shard::of(tx.from, shards) != shard
+            })
+            .count();
+        // Its own blocks' keys, a recipient key per incoming message, and the system
+        // counters (one per shard, sent and received).
+        let capacity = state_capacity(shard_world, &own, limits) + incoming + 2 * shards as usize;
+        Self { world: WorldState::new(shard_world, capacity), beneficiary: shard_world.beneficiary }
+    }
+
+    /// The shard's genesis state and its executor, for `run`.
+    pub(super) fn context(
+        &mut self,
+        shard: Shard,
+        run: &ShardRun,
+    ) -> Result<ShardCtx<'_, 'w>, GenesisError> {
+        let mut hasher = CpuHasher::single_thread();
+        let beneficiary = self.beneficiary;
+        let (state, contracts) = self.world.load(&mut hasher)?;
+        Ok(ShardCtx {
+            shard,
+            state,
+            contracts,
+            beneficiary,
+            limits: run.limits,
+            exec: Executor::new(run.limits),
+            executed: Executed::default(),
+            hasher,
+            hash: HashBuffers::default(),
+            parent: [0; 32],
+            sent: Vec::new(),
+            writes: Vec::new(),
+            dirty: Vec::new(),
+            counters: vec![0; shard.count() as usize],
+        })
+    }
+}
+
+/// A shard between heights.
+pub(super) struct ShardCtx<'a, 'w> {
+    pub(super) shard: Shard,
+    pub(super) state: State<'a>,
+    contracts: &'a [Contract<'w>],
+    beneficiary: Address,
+    limits: Limits,
+    exec: Executor,
+    executed: Executed,
+    hasher: CpuHasher,
+    hash: HashBuffers,
+    /// The hash of the shard's last block.
+    parent: Hash32,
+    /// The messages its last block emitted (its sent counters advance by them at the
+    /// next height).
+    sent: Vec<Message>,
+    writes: Vec<StateEntry>,
+    dirty: Vec<u32>,
+    counters: Vec<u64>,
+}
+
+/// What a shard's step produced.
+pub(super) struct Step {
+    pub(super) block: ShardBlock,
+    /// The messages its block emitted, with their proofs.
+    pub(super) outbox: Vec<(Message, MessageProof)>,
+}
+
+impl ShardCtx<'_, '_> {
+    /// Height `height`: accepts and applies `inbox` (the messages for this shard, in
+    /// delivery order, from shards whose headers of the height before are `headers`),
+    /// runs and commits the shard's block `txs` in `mode`, and builds its outbox.
+    pub(super) fn step(
+        &mut self,
+        height: u64,
+        txs: &[Transaction],
+        inbox: &[(Message, MessageProof)],
+        headers: &[ShardHeader],
+        mode: Mode,
+    ) -> Result<Step, ShardedError> {
+        let shard = self.shard.index();
+        let message = |error| ShardedError::Message { height, shard, error };
+        let block_error = |error| ShardedError::Block { height, shard, error };
+        let start = Instant::now();
+        let mut received = Vec::with_capacity(inbox.len());
+        let mut next: Vec<u64> = (0..self.shard.count())
+            .map(|s| self.state.get(&received_key(s)).unwrap_or(0))
+            .collect();
+        let none = ShardHeader::default();
+        let mut latency_sum = 0;
+        for (m, proof) in inbox {
+            let source = headers.get(m.source as usize).unwrap_or(&none);
+            let expected = next.get(m.source as usize).copied().unwrap_or(0);
+            accept(self.shard, height, m, proof, source, expected, &mut self.hasher)
+                .map_err(message)?;
+            next[m.source as usize] += 1;
+            latency_sum += height - m.height;
+            received.push(*m);
+        }
+        self.writes.resize(system_writes_len(self.sent.len(), received.len()), StateEntry::EMPTY);
+        let n =
+            system_writes(&self.state, &self.sent, &received, &mut self.writes).map_err(message)?;
+        if n > 0 {
+            self.dirty.resize(2 * n, 0);
+            let mut scratch = self.hash.scratch();
+            self.state
+                .apply(&self.writes[..n], &mut self.dirty, &mut self.hasher, &mut scratch)
+                .map_err(block_error)?;
+        }
+        let deliver_time = start.elapsed();
+
+        let env = BlockEnv {
+            number: height,
+            beneficiary: self.beneficiary,
+            contracts: self.contracts,
+            limits: self.limits,
+            shard: self.shard,
+        };
+        self.exec
+            .execute_into(&self.state, &env, txs, mode, &mut self.executed)
+            .map_err(block_error)?;
+        let t = Instant::now();
+        let (block, block_hash) = self
+            .exec
+            .commit(
+                &mut self.state,
+                self.parent,
+                &env,
+                txs,
+                &self.executed,
+                &mut self.hasher,
+                mode.workers(),
+            )
+            .map_err(block_error)?;
+        self.parent = block_hash;
+
+        let mut msgs = vec![Message::default(); emitted_at_most(self.shard, txs)];
+        let receipts = &self.executed.receipts;
+        let m = emit(self.shard, height, &self.state, txs, receipts, &mut self.counters, &mut msgs)
+            .map_err(message)?;
+        msgs.truncate(m);
+        let mut digests = vec![[0u8; 32]; m];
+        let mut scratch = self.hash.scratch();
+        message_digests(&msgs, &mut digests, &mut self.hasher, &mut scratch).map_err(message)?;
+        let mut nodes = vec![[0u8; 32]; OutboxTree::nodes_len(m)];
+        let tree = OutboxTree::build(&digests, &mut nodes, &mut self.hasher, &mut scratch)
+            .map_err(message)?;
+        let outbox: Vec<(Message, MessageProof)> =
+            msgs.iter().enumerate().filter_map(|(i, msg)| Some((*msg, tree.proof(i)?))).collect();
+        let header = ShardHeader {
+            number: height,
+            shard,
+            shards: self.shard.count(),
+            block_hash,
+            outbox_root: tree.root(),
+            outbox_count: m as u64,
+        };
+        let hash = header.hash(&mut self.hasher);
+        let commit_time = t.elapsed() + self.executed.beside_wait;
+        self.sent = msgs;
+        Ok(Step {
+            block: ShardBlock {
+                header,
+                hash,
+                block,
+                receipts: std::mem::take(&mut self.executed.receipts),
+                choice: self.executed.choice,
+                deliver_time,
+                exec_time: self.executed.exec_time,
+                commit_time,
+                delivered: received.len(),
+                emitted: m,
+                latency_sum,
+            },
+            outbox,
+        })
+    }
+}

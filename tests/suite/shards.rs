@@ -1,0 +1,186 @@
+//! Sharded chains (issue #15): one shard is today's chain; roots do not depend on
+//! threads, workers per shard or the order shards run in; value is conserved and every
+//! message is delivered once, in order, at the next height.
+
+use parex::core::shard::{received_key, sent_key};
+use parex::core::state::StateEntry;
+use parex::core::tx::Transaction;
+use parex::core::Address;
+use parex::host::engine::Mode;
+use parex::host::shard::{conserved, replay_sharded, ShardRun, ShardedError, ShardedOutcome};
+use parex::host::workload::{Cross, Generator, Spec, Workload, World};
+use proptest::prelude::*;
+
+use super::differential::{config, replay_with};
+
+fn chain(spec: &Spec) -> (World, Vec<Vec<Transaction>>) {
+    let (world, mut gen) = Generator::new(spec);
+    let blocks = (0..spec.blocks).map(|_| gen.block()).collect();
+    (world, blocks)
+}
+
+fn transfers(
+    shards: u16,
+    per_mille: u32,
+    accounts: usize,
+    txs: usize,
+    blocks: usize,
+    seed: u64,
+) -> Spec {
+    let mut spec = Spec::new(Workload::Transfers, accounts, txs, blocks, seed);
+    spec.cross = Some(Cross { shards, per_mille });
+    spec
+}
+
+fn run(world: &World, blocks: &[Vec<Transaction>], r: &ShardRun) -> ShardedOutcome {
+    replay_sharded(world, blocks, r).unwrap_or_else(|e| panic!("{r:?}: {e}"))
+}
+
+/// Everything a run commits to, height by height: the global roots, and every shard's
+/// header hash, state root and receipts.
+fn commitments(out: &ShardedOutcome) -> Vec<(parex::core::Hash32, Vec<parex::core::Hash32>)> {
+    out.heights.iter().map(|h| (h.hash, h.shards.iter().map(|s| s.hash).collect())).collect()
+}
+
+fn assert_same(a: &ShardedOutcome, b: &ShardedOutcome, what: &str) {
+    assert_eq!(commitments(a), commitments(b), "{what}");
+    assert_eq!(a.states, b.states, "{what}");
+    for (ha, hb) in a.heights.iter().zip(&b.heights) {
+        for (sa, sb) in ha.shards.iter().zip(&hb.shards) {
+            assert_eq!(sa.receipts, sb.receipts, "{what}");
+            assert_eq!(sa.block, sb.block, "{what}");
+        }
+    }
+}
+
+/// One shard is the unsharded chain: the same state roots, block hashes and receipts,
+/// on every workload.
+#[test]
+fn one_shard_reproduces_the_unsharded_chain() {
+    for (i, workload) in Workload::ALL.into_iter().enumerate() {
+        let spec = Spec::new(workload, 300, 400, 3, 0x5A4D_0000 + i as u64);
+        let (world, blocks) = chain(&spec);
+        let plain = replay_with(&world, &blocks, Mode::Sequential);
+        for r in [ShardRun::reference(1), ShardRun::new(1, 2)] {
+            let out = run(&world, &blocks, &r);
+            for (b, h) in plain.blocks.iter().zip(&out.heights) {
+                let s = &h.shards[0];
+                assert_eq!(s.block, b.header, "{workload:?} {r:?}");
+                assert_eq!(s.header.block_hash, b.hash, "{workload:?}");
+                assert_eq!(s.receipts, b.receipts, "{workload:?}");
+                assert_eq!(s.emitted + s.delivered, 0);
+            }
+            assert_eq!(out.states[0], plain.state, "{workload:?}");
+            assert_eq!(out.genesis_roots[0], plain.genesis_root);
+        }
+    }
+}
+
+/// The roots do not depend on the threads, the workers per shard or the order in which
+/// a height's shards are run: every run agrees with one thread running the shards one by
+/// one with the sequential engine.
+#[test]
+fn roots_do_not_depend_on_threads_workers_or_order() {
+    for (shards, per_mille) in [(2u16, 100u32), (3, 500), (4, 0), (4, 1000), (8, 300)] {
+        let spec = transfers(shards, per_mille, 500, 600, 4, 0x0DE7 + shards as u64);
+        let (world, blocks) = chain(&spec);
+        let reference = run(&world, &blocks, &ShardRun::reference(shards));
+        let reversed: Vec<u16> = (0..shards).rev().collect();
+        let mut runs = vec![
+            ShardRun::new(shards, 2),
+            ShardRun::new(shards, 3),
+            ShardRun::new(shards, 2 * shards as usize),
+            ShardRun { order: Some(reversed.clone()), ..ShardRun::new(shards, 2) },
+            ShardRun { order: Some(reversed), ..ShardRun::reference(shards) },
+        ];
+        for workers in [2, 3] {
+            runs.push(ShardRun { mode: Mode::Parallel(workers), ..ShardRun::new(shards, 2) });
+            runs.push(ShardRun { mode: Mode::Footprint(workers), ..ShardRun::new(shards, 1) });
+            runs.push(ShardRun { mode: Mode::BlockStm(workers), ..ShardRun::new(shards, 1) });
+        }
+        for r in &runs {
+            let out = run(&world, &blocks, r);
+            assert_same(&reference, &out, &format!("{shards} shards, {per_mille}‰, {r:?}"));
+        }
+        let crossed: usize =
+            reference.heights.iter().flat_map(|h| &h.shards).map(|s| s.emitted).sum();
+        assert_eq!(crossed > 0, per_mille > 0, "{shards} {per_mille}");
+    }
+}
+
+fn balance_sum(world: &World) -> u128 {
+    world.accounts.iter().map(|a| u128::from(a.balance)).sum()
+}
+
+fn counter(states: &[Vec<StateEntry>], shard: usize, key: parex::core::StateKey) -> u64 {
+    states[shard].iter().find(|e| e.key == key).map_or(0, |e| e.value)
+}
+
+proptest! {
+    #![proptest_config(config(48, 0x5_4A2D))]
+
+    /// Over generated sharded chains (1 to 8 shards, 0 to 100% crossing, failures):
+    /// value is conserved (in flight included), and every message emitted at a height
+    /// is delivered at the next, once, in order (the received counters end equal to the
+    /// sent ones, less what is still in flight).
+    #[test]
+    fn value_is_conserved_and_messages_delivered_once(
+        shards in 1u16..=8,
+        per_mille in prop_oneof![Just(0u32), Just(1000u32), 0u32..=1000],
+        accounts in 2usize..=300,
+        txs in 1usize..=150,
+        blocks in 1usize..=4,
+        fail in 0u32..=200,
+        seed in any::<u64>(),
+        threads in 1usize..=4,
+    ) {
+        let mut spec = transfers(shards, per_mille, accounts, txs, blocks, seed);
+        spec.fail_per_mille = fail;
+        let (world, blocks) = chain(&spec);
+        let out = run(&world, &blocks, &ShardRun::new(shards, threads));
+        prop_assert_eq!(conserved(&out.states, &out.in_flight), balance_sum(&world));
+        for (h, height) in out.heights.iter().enumerate() {
+            let delivered: usize = height.shards.iter().map(|s| s.delivered).sum();
+            let emitted_before: usize =
+                if h == 0 { 0 } else { out.heights[h - 1].shards.iter().map(|s| s.emitted).sum() };
+            prop_assert_eq!(delivered, emitted_before, "height {}", h + 1);
+            let latency: u64 = height.shards.iter().map(|s| s.latency_sum).sum();
+            prop_assert_eq!(latency, delivered as u64);
+        }
+        for s in 0..shards {
+            for d in 0..shards {
+                let in_flight = out.in_flight.iter().filter(|m| m.source == s && m.dest == d).count() as u64;
+                // Sent counters count what was sent up to the height before the last
+                // (they advance at the start of the next height).
+                let sent = counter(&out.states, s as usize, sent_key(d));
+                let received = counter(&out.states, d as usize, received_key(s));
+                prop_assert_eq!(sent, received, "{} -> {}", s, d);
+                // In flight: numbered from there, in order.
+                let seqs: Vec<u64> = out.in_flight.iter().filter(|m| m.source == s && m.dest == d).map(|m| m.seq).collect();
+                prop_assert_eq!(seqs, (sent..sent + in_flight).collect::<Vec<_>>());
+            }
+        }
+    }
+}
+
+/// Refused before anything runs: a call to a contract on another shard, a system
+/// address in the genesis, and a chain of no shards.
+#[test]
+fn what_a_sharded_chain_refuses() {
+    let spec = Spec::new(Workload::Token, 40, 60, 1, 0x7);
+    let (world, blocks) = chain(&spec);
+    let e = replay_sharded(&world, &blocks, &ShardRun::new(2, 2)).unwrap_err();
+    assert!(matches!(e, ShardedError::CrossShardCall { .. }), "{e}");
+    assert!(e.to_string().contains("cross-shard calls are not carried"), "{e}");
+    // One shard: every call is local.
+    replay_sharded(&world, &blocks, &ShardRun::new(1, 2)).unwrap();
+
+    let spec = transfers(2, 500, 40, 60, 1, 0x8);
+    let (mut world, blocks) = chain(&spec);
+    assert!(replay_sharded(&world, &blocks, &ShardRun::new(0, 2)).is_err());
+    let bad_order = ShardRun { order: Some(vec![0, 0]), ..ShardRun::new(2, 2) };
+    assert_eq!(replay_sharded(&world, &blocks, &bad_order).unwrap_err(), ShardedError::Shards(2));
+    world.accounts[0].addr = Address(u64::MAX);
+    let e = replay_sharded(&world, &blocks, &ShardRun::new(2, 2)).unwrap_err();
+    assert_eq!(e, ShardedError::SystemAddress(Address(u64::MAX)));
+}
