@@ -162,6 +162,9 @@ pub struct World {
     pub storage: Vec<GenesisStorage>,
     /// Receives the fees.
     pub beneficiary: Address,
+    /// A sharded chain's number of shards (`docs/semantics.md`, "Shards"); `None`: not
+    /// sharded.
+    pub shards: Option<u16>,
 }
 
 impl World {
@@ -207,7 +210,8 @@ impl Generator {
     /// Builds the world for `spec` and a generator of its blocks.
     pub fn new(spec: &Spec) -> (World, Generator) {
         let accounts = spec.accounts.max(2);
-        let mut world = World { beneficiary: BENEFICIARY, ..World::default() };
+        let shards = spec.cross.map(|c| c.shards);
+        let mut world = World { beneficiary: BENEFICIARY, shards, ..World::default() };
         world.accounts = (0..accounts)
             .map(|i| GenesisAccount { addr: user(i), balance: USER_BALANCE, nonce: 0 })
             .collect();

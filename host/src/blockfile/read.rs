@@ -6,9 +6,10 @@ use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use parex_core::shard::{is_system, SYSTEM_ADDRESSES};
 use parex_core::state::{GenesisAccount, GenesisStorage};
 use parex_core::tx::{AccessEntry, AccessList, Transaction, MAX_ACCESS, MAX_ARGS};
-use parex_core::{Address, StateKey};
+use parex_core::{Address, Shard, StateKey};
 use std::marker::PhantomData;
 
 use serde::de::{DeserializeOwned, DeserializeSeed};
@@ -140,6 +141,27 @@ pub fn parse_genesis(file: &str, text: &str) -> Result<World, InputError> {
     let g: GenesisFile = parse_json(file, text)?;
     use Seg::{Index, Key};
     let mut world = World { beneficiary: Address(g.beneficiary.0), ..World::default() };
+    if let Some(n) = g.shards {
+        if !(1..=u64::from(Shard::MAX)).contains(&n.0) {
+            let message = format!("expected 1 to {} shards, got {}", Shard::MAX, n.0);
+            return Err(invalid(file, text, &[Key("shards")], message));
+        }
+        world.shards = Some(n.0 as u16);
+    }
+    // A sharded chain keeps the top addresses for its own counters.
+    let shards = world.shards;
+    let system = |addr: u64, at: &[Seg]| match shards {
+        Some(n) if n > 1 && is_system(Address(addr)) => Err(invalid(
+            file,
+            text,
+            at,
+            format!(
+                "{addr:#x} is reserved for the system in a sharded chain (addresses from \
+                 {SYSTEM_ADDRESSES:#x} up)"
+            ),
+        )),
+        _ => Ok(()),
+    };
     let mut seen: HashMap<u64, usize> = HashMap::new();
     let mut supply: u64 = 0;
     for (i, a) in g.accounts.iter().enumerate() {
@@ -160,6 +182,7 @@ pub fn parse_genesis(file: &str, text: &str) -> Result<World, InputError> {
                  supply must fit 64 bits)",
             )
         })?;
+        system(a.address.0, &[Key("accounts"), Index(i), Key("address")])?;
         world.accounts.push(GenesisAccount {
             addr: Address(a.address.0),
             balance: a.balance.0,
@@ -184,6 +207,7 @@ pub fn parse_genesis(file: &str, text: &str) -> Result<World, InputError> {
                 format!("{} bytes of code, at most {MAX_CODE_BYTES}", c.code.0.len()),
             ));
         }
+        system(c.address.0, &[Key("contracts"), Index(i), Key("address")])?;
         world.contracts.push((Address(c.address.0), c.code.0.clone()));
     }
     world.contracts.sort_by_key(|c| c.0);
@@ -318,6 +342,21 @@ pub(super) fn transaction(
                     &at("args"),
                     format!("{} arguments, at most {MAX_ARGS}", args.len()),
                 ));
+            }
+            if let Some(n) = world.shards {
+                let (home, away) = (Shard::of(Address(t.from.0), n), Shard::of(Address(t.to.0), n));
+                if home != away {
+                    return Err(invalid(
+                        file,
+                        text,
+                        &at("to"),
+                        format!(
+                            "call to {:#x} on shard {away} from a sender on shard {home}: a \
+                             sharded chain carries only value between shards, not calls",
+                            t.to.0
+                        ),
+                    ));
+                }
             }
             if world.contracts.binary_search_by_key(&t.to.0, |c| c.0 .0).is_err() {
                 return Err(invalid(

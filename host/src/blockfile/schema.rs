@@ -13,6 +13,9 @@ use super::values::{Addr, Amount, HexBytes, Slot, Word};
 pub struct GenesisFile {
     /// Receives every fee.
     pub beneficiary: Addr,
+    /// A sharded chain's number of shards (1 to 1024); absent: not sharded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shards: Option<Amount>,
     /// Accounts with a balance (and nonce).
     #[serde(default)]
     pub accounts: Vec<AccountJson>,

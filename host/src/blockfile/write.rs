@@ -63,6 +63,9 @@ pub fn genesis_to_json(world: &World) -> String {
         .map(|s| StorageJson { address: Addr(s.addr.0), slot: Slot(s.slot), value: Word(s.value) })
         .collect();
     let mut out = format!("{{\n  \"beneficiary\": \"{:#x}\",\n", world.beneficiary.0);
+    if let Some(n) = world.shards {
+        out.push_str(&format!("  \"shards\": {n},\n"));
+    }
     lines(&mut out, "accounts", &accounts, false);
     lines(&mut out, "contracts", &contracts, false);
     lines(&mut out, "storage", &storage, true);

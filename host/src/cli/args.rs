@@ -2,8 +2,12 @@
 
 use clap::Args;
 
+use parex_core::Shard;
+
+use super::error::CliError;
+use super::run::conflict;
 use crate::blockfile;
-use crate::workload::Workload;
+use crate::workload::{Cross, Workload};
 
 /// `--workload`: a workload's name.
 pub(super) fn parse_workload(s: &str) -> Result<Workload, String> {
@@ -72,6 +76,41 @@ pub(super) struct WorkloadOpts {
     /// Transactions per thousand made to fail (bad nonce, no funds, revert, out of gas).
     #[arg(long, value_parser = per_mille, default_value_t = 10, value_name = "PER_MILLE")]
     pub(super) fail: u32,
+    /// A sharded chain of N shards, 1 to 1024 (the transfers workload): `gen` writes
+    /// `"shards": N` into the genesis; `bench` runs the chain on N shards and the
+    /// unsharded engine on the same transactions.
+    #[arg(long, value_parser = shard_count, value_name = "N")]
+    pub(super) shards: Option<u16>,
+    /// With --shards: transfers per thousand whose recipient lives on another shard than
+    /// their sender's [default: 100].
+    #[arg(long, value_parser = per_mille, value_name = "PER_MILLE", requires = "shards")]
+    pub(super) cross_per_mille: Option<u32>,
+}
+
+impl WorkloadOpts {
+    /// The sharded traffic asked for (`--shards`, `--cross-per-mille`), for `workload`:
+    /// only transfers cross shards.
+    pub(super) fn cross(&self, workload: Workload) -> Result<Option<Cross>, CliError> {
+        let Some(shards) = self.shards else { return Ok(None) };
+        if workload != Workload::Transfers {
+            return Err(conflict(&format!(
+                "--shards needs --workload transfers (got {workload}): a sharded chain carries \
+                 only value between shards"
+            )));
+        }
+        Ok(Some(Cross { shards, per_mille: self.cross_per_mille.unwrap_or(DEFAULT_CROSS) }))
+    }
+}
+
+/// The default of `--cross-per-mille`.
+pub(super) const DEFAULT_CROSS: u32 = 100;
+
+/// Shards: 1 to `Shard::MAX`.
+pub(super) fn shard_count(s: &str) -> Result<u16, String> {
+    match s.parse::<u16>() {
+        Ok(v) if (1..=Shard::MAX).contains(&v) => Ok(v),
+        _ => Err(format!("expected a number of shards from 1 to {}, got `{s}`", Shard::MAX)),
+    }
 }
 
 /// The default of `--threads`: the available hardware threads (at most

@@ -13,8 +13,10 @@ use super::args::{
 use super::error::{output_error, CliError};
 use super::hashing::{open_hasher, HasherOpts};
 use super::print_json;
+use super::run::conflict;
 use crate::bench::{self, Case, RunReport};
 use crate::blockfile;
+use crate::shard::{measure_sharded, table as shard_table, ShardedReport};
 use crate::workload::{Spec, Workload};
 
 #[derive(Args, Debug)]
@@ -84,6 +86,9 @@ pub(super) fn execute(
     let or = |v: &[usize], d: usize| if v.is_empty() { vec![d] } else { v.to_vec() };
     let (sizes, thread_counts) =
         (or(&a.txs, bench::DEFAULT_TXS), or(&a.threads, available_threads()));
+    if a.w.shards.is_some() {
+        return sharded(&a, &sizes, &thread_counts, stdout);
+    }
     let workloads = match a.workload {
         Some(w) => vec![w],
         None => Workload::ALL.to_vec(),
@@ -157,6 +162,69 @@ pub(super) fn execute(
         writeln!(stdout, "{} runs in {:.1} s", runs.len(), wall.as_secs_f64())
             .map_err(output_error)?;
         check_roots(&runs)
+    }
+}
+
+/// `parex bench --shards`: the sharded chain of transfers against the unsharded engine,
+/// for every size and thread count given.
+fn sharded(
+    a: &BenchArgs,
+    sizes: &[usize],
+    thread_counts: &[usize],
+    stdout: &mut dyn Write,
+) -> Result<(), CliError> {
+    let start = Instant::now();
+    let workload = a.workload.unwrap_or(Workload::Transfers);
+    let cross = a.w.cross(workload)?;
+    if a.plot.is_some() {
+        return Err(conflict("--plot does not chart a sharded bench"));
+    }
+    if !a.hashing.is_cpu() {
+        return Err(conflict("a sharded chain hashes on the CPU: use --hasher cpu"));
+    }
+    let accounts = a.w.accounts.unwrap_or(bench::DEFAULT_ACCOUNTS);
+    let blocks = a.w.blocks.unwrap_or(bench::DEFAULT_BLOCKS);
+    let runs = (a.repeats as u64 + 1) * 2;
+    let bar = progress_bar(runs * (sizes.len() * thread_counts.len()) as u64);
+    let mut reports = Vec::new();
+    for &txs in sizes {
+        for &threads in thread_counts {
+            let mut spec = Spec::new(workload, accounts, txs, blocks, a.w.seed);
+            spec.fail_per_mille = a.w.fail;
+            spec.cross = cross;
+            let report = measure_sharded(&spec, threads, a.repeats, &mut || bar.inc(1))
+                .map_err(CliError::ShardBench)?;
+            reports.push(report);
+        }
+    }
+    bar.finish_and_clear();
+    if a.json {
+        #[derive(serde::Serialize)]
+        struct Doc {
+            version: &'static str,
+            threads_available: usize,
+            wall_secs: f64,
+            sharded: Vec<ShardedReport>,
+        }
+        let doc = Doc {
+            version: env!("CARGO_PKG_VERSION"),
+            threads_available: available_threads(),
+            wall_secs: start.elapsed().as_secs_f64(),
+            sharded: reports.clone(),
+        };
+        print_json(&doc, stdout)?;
+    } else {
+        for r in &reports {
+            write!(stdout, "{}", shard_table(r)).map_err(output_error)?;
+        }
+    }
+    match reports.iter().find(|r| !r.roots_match) {
+        None => Ok(()),
+        Some(r) => Err(CliError::RootsDiffer {
+            workload: format!("{} on {} shards", r.workload, r.shards),
+            contention: "sharded",
+            mismatch: Some("a global root".to_string()),
+        }),
     }
 }
 

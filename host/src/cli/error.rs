@@ -10,6 +10,7 @@ use parex_offload::{HexError, OffloadError};
 
 use crate::blockfile::InputError;
 use crate::chain::ReplayError;
+use crate::shard::{ShardBenchError, ShardedError};
 use crate::workload::Workload;
 
 /// Exit status: success.
@@ -134,6 +135,11 @@ pub enum CliError {
         /// The first difference, when known.
         mismatch: Option<String>,
     },
+    /// A sharded chain stopped: a message refused or a genesis or block unusable (exit
+    /// status 2), or a block failed in its engine (exit status 1).
+    Sharded(ShardedError),
+    /// `bench --shards`: a replay failed (exit status 1).
+    ShardBench(ShardBenchError),
     /// The CPU hasher cannot be built (exit status 1).
     CpuHasher(OffloadError),
     /// `devices` in a build without the `opencl` feature (exit status 1).
@@ -158,6 +164,8 @@ impl CliError {
             | Self::Stdin { .. }
             | Self::Hex { .. }
             | Self::MessageTooLong { .. } => EXIT_BAD_INPUT,
+            Self::Sharded(ShardedError::Block { .. }) => EXIT_FAILURE,
+            Self::Sharded(_) => EXIT_BAD_INPUT,
             Self::Output(_)
             | Self::Json(_)
             | Self::CreateDir { .. }
@@ -165,6 +173,7 @@ impl CliError {
             | Self::DumpState { .. }
             | Self::Block { .. }
             | Self::Bench { .. }
+            | Self::ShardBench(_)
             | Self::RootsDiffer { .. }
             | Self::CpuHasher(_)
             | Self::OpenClNotCompiled
@@ -236,6 +245,8 @@ impl CliError {
                  sequential warm-up",
                 mismatch.as_deref().unwrap_or("a replay")
             ),
+            Self::Sharded(e) => write!(f, "{e}"),
+            Self::ShardBench(e) => write!(f, "bench: {e}"),
             Self::CpuHasher(e) => write!(f, "CPU hasher: {e}"),
             Self::OpenClNotCompiled => f.write_str(OPENCL_NOT_COMPILED),
             Self::Devices(e) => write!(f, "listing OpenCL devices: {e}"),
@@ -281,6 +292,8 @@ impl std::error::Error for CliError {
             Self::Hex { error, .. } => Some(error),
             Self::Json(e) => Some(e),
             Self::Bench { error, .. } => Some(error),
+            Self::Sharded(e) => Some(e),
+            Self::ShardBench(e) => Some(e),
             Self::DumpStateDir { .. }
             | Self::DumpStateIsDir { .. }
             | Self::MessageTooLong { .. }

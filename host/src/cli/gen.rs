@@ -41,6 +41,7 @@ pub(super) fn execute(a: GenArgs, stdout: &mut dyn Write) -> Result<(), CliError
     spec.hot = hot;
     spec.fail_per_mille = a.w.fail;
     spec.declare_per_mille = a.w.declare;
+    spec.cross = a.w.cross(a.workload)?;
     let blocks_dir = a.out.join("blocks");
     std::fs::create_dir_all(&blocks_dir)
         .map_err(|source| CliError::CreateDir { path: blocks_dir.clone(), source })?;
@@ -51,9 +52,13 @@ pub(super) fn execute(a: GenArgs, stdout: &mut dyn Write) -> Result<(), CliError
         let txs = gen.block();
         write_file(&block_path(&blocks_dir, n), &blockfile::block_to_json(n as u64, &txs))?;
     }
+    let sharded = match spec.cross {
+        Some(c) => format!(", {} shards, {}‰ of transfers crossing", c.shards, c.per_mille),
+        None => String::new(),
+    };
     writeln!(
         stdout,
-        "wrote {} ({} accounts, {} contracts, {} storage words) and {} blocks of {} \
+        "wrote {} ({} accounts, {} contracts, {} storage words{sharded}) and {} blocks of {} \
          transactions in {}",
         genesis.display(),
         world.accounts.len(),

@@ -43,6 +43,13 @@ pub(super) struct HasherOpts {
     program_binary: Option<PathBuf>,
 }
 
+impl HasherOpts {
+    /// Whether the CPU backend was asked for.
+    pub(super) fn is_cpu(&self) -> bool {
+        self.hasher == HasherArg::Cpu
+    }
+}
+
 /// The hasher a command runs with.
 pub(super) struct Hashing {
     pub(super) hasher: Box<dyn Hasher + Send>,

@@ -31,6 +31,7 @@ mod hash;
 mod hash_bench;
 mod hashing;
 mod run;
+mod run_shards;
 
 use error::output_error;
 pub use error::{CliError, EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK};

@@ -14,6 +14,7 @@ use super::args::{available_threads, block_txs, thread_count};
 use super::error::{output_error, CliError};
 use super::hashing::{open_hasher, HasherOpts};
 use super::print_json;
+use super::run_shards::{self, ShardedArgs};
 use crate::bench::BlockEngine;
 use crate::blockfile;
 use crate::chain::{replay, ReplayError};
@@ -45,6 +46,11 @@ pub(super) struct RunArgs {
     /// Capacity: most transactions a block file may hold.
     #[arg(long, value_parser = block_txs, default_value_t = blockfile::MAX_BLOCK_TXS)]
     max_txs: usize,
+}
+
+/// A usage error (exit status 2): options that do not go together.
+pub(super) fn conflict(message: &str) -> CliError {
+    CliError::Usage(clap::Error::raw(clap::error::ErrorKind::ArgumentConflict, message))
 }
 
 /// The [`CliError`] of a failed replay, naming the file at fault.
@@ -150,6 +156,22 @@ pub(super) fn execute(
     let threads = a.threads.unwrap_or_else(available_threads);
     let readers = if a.sequential { 1 } else { threads };
     let blocks = blockfile::load_blocks(&a.blocks, &world, a.max_txs, readers)?;
+    if let Some(shards) = world.shards {
+        if a.dump_state.is_some() {
+            return Err(conflict("--dump-state is not supported for a sharded genesis yet"));
+        }
+        if !a.hashing.is_cpu() {
+            return Err(conflict("a sharded chain hashes on the CPU: use --hasher cpu"));
+        }
+        let sharded = ShardedArgs {
+            genesis: &a.genesis,
+            blocks: &a.blocks,
+            threads,
+            sequential: a.sequential,
+            json: a.json,
+        };
+        return run_shards::execute(sharded, &world, &blocks, shards, stdout);
+    }
     let mut hashing = open_hasher(&a.hashing, stderr)?;
     let mode = if a.sequential { Mode::Sequential } else { Mode::Parallel(threads) };
     let out = replay(&world, &blocks, mode, Limits::DEFAULT, hashing.hasher.as_mut())

@@ -11,6 +11,7 @@
 //! while they run, so their order and the threads that run them cannot change a root
 //! (`tests/suite/shards.rs` checks it against one thread running them one by one).
 
+mod bench;
 mod step;
 mod world;
 
@@ -31,6 +32,7 @@ use parex_core::{Address, Hash32, KeccakHasher, Shard};
 use crate::engine::{HashBuffers, Mode};
 use crate::workload::World;
 
+pub use bench::{measure_sharded, table, ShardBenchError, ShardTps, ShardedReport};
 pub use world::{check_world, conserved, shard_world, split_block};
 
 /// How a sharded chain is run.
@@ -246,6 +248,13 @@ pub fn replay_sharded(
     for (s, l) in loaded.iter_mut().enumerate() {
         let shard = Shard::new(s as u16, n).expect("s < n");
         ctxs.push(l.context(shard, run).map_err(|e| ShardedError::Genesis(shard.index(), e))?);
+    }
+    // Each shard's buffers grown for its largest block before the clock starts, as an
+    // unsharded replay's are.
+    for (s, ctx) in ctxs.iter_mut().enumerate() {
+        if let Some(largest) = split.iter().map(|b| &b[s]).max_by_key(|b| b.len()) {
+            ctx.reserve(largest, run.mode);
+        }
     }
     let genesis_roots = ctxs.iter().map(|c| c.state.root()).collect();
     let mut in_flight = InFlight::default();

@@ -107,6 +107,11 @@ pub(super) struct Step {
 }
 
 impl ShardCtx<'_, '_> {
+    /// Grows the executor's buffers for the block `txs` in `mode` (outside any timing).
+    pub(super) fn reserve(&mut self, txs: &[Transaction], mode: Mode) {
+        self.exec.reserve(txs, mode);
+    }
+
     /// Height `height`: accepts and applies `inbox` (the messages for this shard, in
     /// delivery order, from shards whose headers of the height before are `headers`),
     /// runs and commits the shard's block `txs` in `mode`, and builds its outbox.

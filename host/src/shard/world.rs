@@ -17,6 +17,7 @@ pub fn shard_world(world: &World, shard: Shard) -> World {
         contracts: world.contracts.iter().filter(|c| shard.holds(c.0)).cloned().collect(),
         storage: world.storage.iter().filter(|s| shard.holds(s.addr)).copied().collect(),
         beneficiary: world.beneficiary,
+        shards: world.shards,
     }
 }
 

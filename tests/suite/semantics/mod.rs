@@ -93,7 +93,7 @@ fn world(contracts: Vec<(Address, Vec<u8>)>, storage: &[(Address, u64, u64)]) ->
         .collect();
     let storage =
         storage.iter().map(|&(addr, slot, value)| GenesisStorage { addr, slot, value }).collect();
-    World { accounts, contracts, storage, beneficiary: BENEFICIARY }
+    World { accounts, contracts, storage, beneficiary: BENEFICIARY, shards: None }
 }
 
 fn with_account(mut w: World, addr: Address, balance: u64, nonce: u64) -> World {
