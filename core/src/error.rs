@@ -201,6 +201,9 @@ pub enum GenesisError {
     SupplyOverflow,
     /// State memory slices have inconsistent sizes (see [`crate::state::StateMemory`]).
     BadMemory(&'static str),
+    /// A saved state's code hash word for this contract is missing or is not its
+    /// code's digest ([`crate::state::State::from_entries`]).
+    CodeHash(crate::types::Address),
 }
 
 impl fmt::Display for GenesisError {
@@ -212,6 +215,9 @@ impl fmt::Display for GenesisError {
             Self::DuplicateKey(k) => write!(f, "duplicate genesis key {k:?}"),
             Self::SupplyOverflow => f.write_str("total balance exceeds u64::MAX"),
             Self::BadMemory(what) => write!(f, "bad state memory: {what}"),
+            Self::CodeHash(a) => {
+                write!(f, "contract {a}: the saved code hash is not its code's digest")
+            }
         }
     }
 }

@@ -112,6 +112,18 @@ impl<'w> WorldState<'w> {
         let state = bufs.load(&genesis, hasher, &mut HashBuffers::default())?;
         Ok((state, contracts))
     }
+
+    /// Loads a saved state of the world (its `words` in leaf order, as
+    /// [`State::entries`] lists them) instead of its genesis.
+    pub fn load_saved<H: Hasher + ?Sized>(
+        &mut self,
+        words: &[StateEntry],
+        hasher: &mut H,
+    ) -> Result<(State<'_>, &[Contract<'w>]), GenesisError> {
+        let Self { contracts, bufs, .. } = self;
+        let state = bufs.load_saved(contracts, words, hasher, &mut HashBuffers::default())?;
+        Ok((state, contracts))
+    }
 }
 
 /// Executes and commits `blocks` (numbered from 1) on top of `world`, with the history

@@ -2,12 +2,16 @@
 //! threads, workers per shard or the order shards run in; value is conserved and every
 //! message is delivered once, in order, at the next height.
 
-use parex::core::shard::{received_key, sent_key};
+use parex::core::shard::{received_key, sent_key, ShardError};
 use parex::core::state::StateEntry;
 use parex::core::tx::Transaction;
 use parex::core::Address;
+use parex::host::blockfile;
 use parex::host::engine::Mode;
-use parex::host::shard::{conserved, replay_sharded, ShardRun, ShardedError, ShardedOutcome};
+use parex::host::shard::{
+    conserved, replay_sharded, replay_sharded_from, Checkpoint, CheckpointError, ShardRun,
+    ShardedError, ShardedOutcome,
+};
 use parex::host::workload::{Cross, Generator, Spec, Workload, World};
 use proptest::prelude::*;
 
@@ -183,4 +187,109 @@ fn what_a_sharded_chain_refuses() {
     world.accounts[0].addr = Address(u64::MAX);
     let e = replay_sharded(&world, &blocks, &ShardRun::new(2, 2)).unwrap_err();
     assert_eq!(e, ShardedError::SystemAddress(Address(u64::MAX)));
+}
+
+/// A chain cut after any height, saved to a checkpoint file and resumed from it, ends
+/// where the uncut chain ends: the same global roots, states and messages in flight (no
+/// message lost or delivered twice).
+#[test]
+fn a_chain_cut_and_resumed_ends_where_the_uncut_one_ends() {
+    for (shards, per_mille, threads) in
+        [(1u16, 0u32, 2usize), (2, 500, 2), (3, 1000, 1), (5, 200, 3)]
+    {
+        let spec = transfers(shards, per_mille, 300, 200, 5, 0xC07 + shards as u64);
+        let (world, blocks) = chain(&spec);
+        let r = ShardRun::new(shards, threads);
+        let whole = run(&world, &blocks, &r);
+        for cut in 1..blocks.len() {
+            let first = run(&world, &blocks[..cut], &r);
+            let saved = Checkpoint::of(&first).unwrap();
+            let text = blockfile::checkpoint_to_json(&saved);
+            let read = blockfile::parse_checkpoint("cp.json", &text).unwrap();
+            assert_eq!(read, saved);
+            let rest = replay_sharded_from(&world, Some(&read), &blocks[cut..], &r).unwrap();
+            assert_eq!(commitments(&rest), commitments(&whole)[cut..].to_vec(), "{shards} {cut}");
+            assert_eq!(rest.states, whole.states);
+            assert_eq!(rest.in_flight, whole.in_flight);
+            assert_eq!(rest.proofs, whole.proofs);
+        }
+    }
+}
+
+/// A saved state reloads to the same root on every workload (the words in their order
+/// rebuild the same leaves).
+#[test]
+fn a_saved_state_reloads_to_its_root() {
+    for (i, workload) in Workload::ALL.into_iter().enumerate() {
+        let spec = Spec::new(workload, 200, 300, 2, 0x5A7E + i as u64);
+        let (world, blocks) = chain(&spec);
+        let out = run(&world, &blocks, &ShardRun::new(1, 2));
+        let saved = Checkpoint::of(&out).unwrap();
+        let rest = replay_sharded_from(&world, Some(&saved), &[], &ShardRun::new(1, 1)).unwrap();
+        assert_eq!(rest.genesis_roots[0], out.heights.last().unwrap().shards[0].block.state_root);
+    }
+}
+
+/// A checkpoint altered in any way is refused with its own typed error, before or at
+/// the delivery of its messages.
+#[test]
+fn an_altered_checkpoint_is_refused() {
+    let spec = transfers(3, 600, 200, 300, 2, 0xBAD);
+    let (world, blocks) = chain(&spec);
+    let r = ShardRun::new(3, 2);
+    let good = Checkpoint::of(&run(&world, &blocks[..1], &r)).unwrap();
+    assert!(good.in_flight.len() > 4);
+    let resume = |c: &Checkpoint| replay_sharded_from(&world, Some(c), &blocks[1..], &r);
+    resume(&good).unwrap();
+    let message_error = |c: &Checkpoint| match resume(c) {
+        Err(ShardedError::Message { error, .. }) => error,
+        other => panic!("{other:?}"),
+    };
+
+    let mut c = good.clone();
+    c.in_flight[2].0.value += 1;
+    assert!(matches!(message_error(&c), ShardError::BadProof { .. }));
+    let mut c = good.clone();
+    c.in_flight[1].0.to = Address(c.in_flight[1].0.to.0 + 3);
+    assert!(matches!(message_error(&c), ShardError::BadProof { .. }));
+    let mut c = good.clone();
+    let again = c.in_flight[0];
+    c.in_flight.insert(1, again);
+    assert!(matches!(message_error(&c), ShardError::Replayed { .. }));
+    let mut c = good.clone();
+    c.in_flight[0].0.dest = 7;
+    assert_eq!(message_error(&c), ShardError::NoSuchShard { shard: 7, shards: 3 });
+    let mut c = good.clone();
+    let (m, p) = c.in_flight[0];
+    c.in_flight.push((parex::core::shard::Message { source: 9, ..m }, p));
+    assert!(matches!(message_error(&c), ShardError::NoSuchShard { shard: 9, .. }));
+    let mut c = good.clone();
+    c.in_flight[0].0.height = 0;
+    assert!(matches!(message_error(&c), ShardError::WrongHeight { .. }));
+
+    let checkpoint_error = |c: &Checkpoint| match resume(c) {
+        Err(ShardedError::Checkpoint(e)) => e,
+        other => panic!("{other:?}"),
+    };
+    let mut c = good.clone();
+    c.in_flight.pop();
+    assert!(matches!(checkpoint_error(&c), CheckpointError::Missing { .. }));
+    let mut c = good.clone();
+    c.headers[1].outbox_root[0] ^= 1;
+    assert_eq!(checkpoint_error(&c), CheckpointError::GlobalHeader);
+    let mut c = good.clone();
+    c.blocks[2].gas_used += 1;
+    assert_eq!(checkpoint_error(&c), CheckpointError::ShardHeader { shard: 2 });
+    let mut c = good.clone();
+    c.global.parent_hash[3] ^= 1;
+    assert_eq!(checkpoint_error(&c), CheckpointError::GlobalHeader);
+    let mut c = good.clone();
+    c.global_hash[0] ^= 1;
+    assert_eq!(checkpoint_error(&c), CheckpointError::GlobalHeader);
+    let mut c = good.clone();
+    c.states[0][0].value += 1;
+    assert_eq!(checkpoint_error(&c), CheckpointError::StateRoot { shard: 0 });
+    let mut c = good.clone();
+    c.states.pop();
+    assert!(matches!(checkpoint_error(&c), CheckpointError::Shards { found: 2, expected: 3 }));
 }

@@ -177,6 +177,69 @@ impl<'a> State<'a> {
         hasher: &mut H,
         scratch: &mut HashScratch<'_>,
     ) -> Result<Self, GenesisError> {
+        let needed = genesis.accounts.len()
+            + genesis.accounts.iter().filter(|a| a.nonce != 0).count()
+            + genesis.contracts.len()
+            + genesis.storage.len();
+        let mut state = Self::empty(mem, genesis.contracts, needed, scratch, hasher)?;
+        let mut supply: u64 = 0;
+        for a in genesis.accounts {
+            supply = supply.checked_add(a.balance).ok_or(GenesisError::SupplyOverflow)?;
+        }
+        for a in genesis.accounts {
+            state.insert_new(StateKey::balance(a.addr), a.balance)?;
+            if a.nonce != 0 {
+                state.insert_new(StateKey::nonce(a.addr), a.nonce)?;
+            }
+        }
+        for c in genesis.contracts {
+            state.insert_new(StateKey::code_hash(c.addr), code_digest(c.code))?;
+        }
+        for s in genesis.storage {
+            state.insert_new(StateKey::storage(s.addr, s.slot), s.value)?;
+        }
+        state.tree.rebuild(state.leaves, state.leaf_len, hasher, scratch);
+        state.root = state.tree.root(hasher);
+        Ok(state)
+    }
+
+    /// Loads a state saved as its words in their order ([`Self::entries`], as a
+    /// `--dump-state` file lists them) over `contracts`, and computes its root: the same
+    /// leaves, so the same root, as the state they were read from. Each contract's code
+    /// hash word must be its code's digest.
+    pub fn from_entries<H: Hasher + ?Sized>(
+        mem: StateMemory<'a>,
+        contracts: &'a [Contract<'a>],
+        words: &[StateEntry],
+        hasher: &mut H,
+        scratch: &mut HashScratch<'_>,
+    ) -> Result<Self, GenesisError> {
+        let mut state = Self::empty(mem, contracts, words.len(), scratch, hasher)?;
+        let mut supply: u64 = 0;
+        for e in words.iter().filter(|e| e.key.kind == KeyKind::Balance) {
+            supply = supply.checked_add(e.value).ok_or(GenesisError::SupplyOverflow)?;
+        }
+        for e in words {
+            state.insert_new(e.key, e.value)?;
+        }
+        for c in contracts {
+            if state.get(&StateKey::code_hash(c.addr)) != Some(code_digest(c.code)) {
+                return Err(GenesisError::CodeHash(c.addr));
+            }
+        }
+        state.tree.rebuild(state.leaves, state.leaf_len, hasher, scratch);
+        state.root = state.tree.root(hasher);
+        Ok(state)
+    }
+
+    /// An empty state in `mem` for `needed` words over `contracts`, its memory checked.
+    fn empty<H: Hasher + ?Sized>(
+        mem: StateMemory<'a>,
+        contracts: &'a [Contract<'a>],
+        needed: usize,
+        scratch: &HashScratch<'_>,
+        hasher: &mut H,
+    ) -> Result<Self, GenesisError> {
         let StateMemory { index, entries, leaves, leaf_of, nodes } = mem;
         let cap = entries.len();
         if cap == 0 || cap >= EMPTY as usize {
@@ -193,23 +256,15 @@ impl<'a> State<'a> {
         }
         let tree = MerkleTree::new(nodes, cap, hasher)
             .ok_or(GenesisError::BadMemory("nodes must be >= MerkleTree::nodes_needed(entries)"))?;
-        if genesis.contracts.windows(2).any(|w| w[0].addr >= w[1].addr) {
+        if contracts.windows(2).any(|w| w[0].addr >= w[1].addr) {
             return Err(GenesisError::BadMemory("contracts must be strictly ascending by address"));
         }
-        let needed = genesis.accounts.len()
-            + genesis.accounts.iter().filter(|a| a.nonce != 0).count()
-            + genesis.contracts.len()
-            + genesis.storage.len();
         if needed > cap {
             return Err(GenesisError::StateFull { needed, capacity: cap });
         }
-        let mut supply: u64 = 0;
-        for a in genesis.accounts {
-            supply = supply.checked_add(a.balance).ok_or(GenesisError::SupplyOverflow)?;
-        }
         index.iter_mut().for_each(|i| *i = EMPTY);
         leaves[..cap].iter_mut().for_each(|l| *l = Leaf::EMPTY);
-        let mut state = Self {
+        Ok(Self {
             index,
             entries,
             len: 0,
@@ -217,24 +272,9 @@ impl<'a> State<'a> {
             leaf_of,
             leaf_len: 0,
             tree,
-            contracts: genesis.contracts,
+            contracts,
             root: [0; 32],
-        };
-        for a in genesis.accounts {
-            state.insert_new(StateKey::balance(a.addr), a.balance)?;
-            if a.nonce != 0 {
-                state.insert_new(StateKey::nonce(a.addr), a.nonce)?;
-            }
-        }
-        for c in genesis.contracts {
-            state.insert_new(StateKey::code_hash(c.addr), code_digest(c.code))?;
-        }
-        for s in genesis.storage {
-            state.insert_new(StateKey::storage(s.addr, s.slot), s.value)?;
-        }
-        state.tree.rebuild(state.leaves, state.leaf_len, hasher, scratch);
-        state.root = state.tree.root(hasher);
-        Ok(state)
+        })
     }
 
     /// Inserts a key known to be new; genesis only.

@@ -24,6 +24,7 @@
 
 use std::fmt;
 
+mod checkpoint;
 mod locate;
 mod read;
 mod schema;
@@ -32,6 +33,7 @@ mod txs;
 mod values;
 mod write;
 
+pub use checkpoint::{checkpoint_to_json, load_checkpoint, parse_checkpoint};
 pub use locate::{locate, Seg};
 pub use read::{
     load_blocks, load_genesis, parse_block, parse_block_on, parse_genesis, parse_json, read_text,
@@ -41,7 +43,7 @@ pub use schema::{
     StateDump, StorageJson, TxJson,
 };
 pub use split::read_in_pieces;
-pub use values::{Addr, Amount, HexBytes, Slot, Word};
+pub use values::{Addr, Amount, Digest, HexBytes, Slot, Word};
 pub use write::{
     block_to_json, genesis_to_json, sample_of, state_to_json, tx_to_json, write_atomic,
 };

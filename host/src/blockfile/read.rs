@@ -402,10 +402,11 @@ pub fn load_genesis(path: &Path) -> Result<World, InputError> {
     parse_genesis(&path.display().to_string(), &text)
 }
 
-/// Reads and parses block files, numbered from 1 in the order given, each on up to
-/// `threads` threads (see [`parse_block_on`]).
+/// Reads and parses block files, numbered from `first` in the order given (1 for a
+/// chain from its genesis), each on up to `threads` threads (see [`parse_block_on`]).
 pub fn load_blocks(
     paths: &[PathBuf],
+    first: u64,
     world: &World,
     max_txs: usize,
     threads: usize,
@@ -416,7 +417,7 @@ pub fn load_blocks(
         .map(|(i, p)| {
             let text = read_text(p)?;
             let file = p.display().to_string();
-            parse_block_on(&file, &text, i as u64 + 1, world, max_txs, threads)
+            parse_block_on(&file, &text, first + i as u64, world, max_txs, threads)
         })
         .collect()
 }

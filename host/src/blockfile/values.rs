@@ -32,6 +32,32 @@ pub struct Slot(pub u64);
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct HexBytes(pub Vec<u8>);
 
+/// A Keccak-256 digest (a root, a hash): `0x` and 64 hex digits.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Digest(pub [u8; 32]);
+
+fn parse_digest(text: &str) -> Result<[u8; 32], String> {
+    let bytes = parse_hex_bytes(text).map_err(|e| e.to_string())?;
+    <[u8; 32]>::try_from(bytes.as_slice())
+        .map_err(|_| format!("expected 32 bytes (64 hex digits), got {}", bytes.len()))
+}
+
+impl<'de> Deserialize<'de> for Digest {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(StrVisitor {
+            what: "a 0x-prefixed hex digest of 64 digits",
+            parse: parse_digest,
+        })
+        .map(Digest)
+    }
+}
+
+impl Serialize for Digest {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex_string(&self.0))
+    }
+}
+
 const U64_TEXT: &str = "an unsigned 64-bit integer";
 const WORD_TEXT: &str = "an unsigned 64-bit integer or a 0x-prefixed hex string";
 

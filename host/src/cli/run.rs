@@ -43,6 +43,15 @@ pub(super) struct RunArgs {
     /// Write the final state here (only when every block succeeded; atomically).
     #[arg(long, value_name = "FILE")]
     dump_state: Option<PathBuf>,
+    /// A sharded genesis: after the last block, write a checkpoint here (atomically):
+    /// every shard's state and last headers, and the messages in flight, to go on from
+    /// with --resume.
+    #[arg(long, value_name = "FILE")]
+    checkpoint: Option<PathBuf>,
+    /// A sharded genesis: start from this checkpoint (written by --checkpoint) instead of
+    /// the genesis state; the --block files are the heights after it.
+    #[arg(long, value_name = "FILE")]
+    resume: Option<PathBuf>,
     /// Capacity: most transactions a block file may hold.
     #[arg(long, value_parser = block_txs, default_value_t = blockfile::MAX_BLOCK_TXS)]
     max_txs: usize,
@@ -155,7 +164,12 @@ pub(super) fn execute(
     let world = blockfile::load_genesis(&a.genesis)?;
     let threads = a.threads.unwrap_or_else(available_threads);
     let readers = if a.sequential { 1 } else { threads };
-    let blocks = blockfile::load_blocks(&a.blocks, &world, a.max_txs, readers)?;
+    if world.shards.is_none() && (a.checkpoint.is_some() || a.resume.is_some()) {
+        return Err(conflict("--checkpoint and --resume need a sharded genesis (\"shards\": N)"));
+    }
+    let resume = a.resume.as_deref().map(blockfile::load_checkpoint).transpose()?;
+    let first = resume.as_ref().map_or(1, |c| c.height + 1);
+    let blocks = blockfile::load_blocks(&a.blocks, first, &world, a.max_txs, readers)?;
     if let Some(shards) = world.shards {
         if a.dump_state.is_some() {
             return Err(conflict("--dump-state is not supported for a sharded genesis yet"));
@@ -169,6 +183,8 @@ pub(super) fn execute(
             threads,
             sequential: a.sequential,
             json: a.json,
+            resume: resume.as_ref(),
+            checkpoint: a.checkpoint.as_deref(),
         };
         return run_shards::execute(sharded, &world, &blocks, shards, stdout);
     }

@@ -11,8 +11,9 @@ use serde::Serialize;
 
 use super::error::{output_error, CliError};
 use super::print_json;
+use crate::blockfile;
 use crate::engine::Mode;
-use crate::shard::{replay_sharded, ShardBlock, ShardRun};
+use crate::shard::{replay_sharded_from, Checkpoint, ShardBlock, ShardRun};
 use crate::workload::World;
 
 /// What `run` was asked, for a sharded chain.
@@ -22,6 +23,10 @@ pub(super) struct ShardedArgs<'a> {
     pub(super) threads: usize,
     pub(super) sequential: bool,
     pub(super) json: bool,
+    /// The checkpoint the chain goes on from.
+    pub(super) resume: Option<&'a Checkpoint>,
+    /// Where to write the checkpoint after the last block.
+    pub(super) checkpoint: Option<&'a Path>,
 }
 
 /// `parex run --json` for a sharded chain (fields in `docs/cli.md`).
@@ -112,7 +117,12 @@ pub(super) fn execute(
 ) -> Result<(), CliError> {
     let run =
         if a.sequential { ShardRun::reference(shards) } else { ShardRun::new(shards, a.threads) };
-    let out = replay_sharded(world, blocks, &run).map_err(CliError::Sharded)?;
+    let out = replay_sharded_from(world, a.resume, blocks, &run).map_err(CliError::Sharded)?;
+    if let (Some(path), Some(c)) = (a.checkpoint, Checkpoint::of(&out)) {
+        let text = blockfile::checkpoint_to_json(&c);
+        blockfile::write_atomic(path, text.as_bytes())
+            .map_err(|source| CliError::Write { path: path.to_path_buf(), source })?;
+    }
     let heights: Vec<HeightDoc> = out
         .heights
         .iter()

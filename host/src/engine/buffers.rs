@@ -15,7 +15,7 @@ use parex_core::parallel::footprint::{
 };
 use parex_core::policy::Memory;
 use parex_core::sequential::SeqMemory;
-use parex_core::state::{Genesis, State, StateEntry, StateMemory};
+use parex_core::state::{Contract, Genesis, State, StateEntry, StateMemory};
 use parex_core::vm::VmScratch;
 use parex_core::Hash32;
 
@@ -149,6 +149,25 @@ impl StateBuffers {
             nodes: &mut self.nodes,
         };
         State::from_genesis(mem, genesis, hasher, &mut hash.scratch())
+    }
+
+    /// Loads a saved state: its `words` in leaf order, over `contracts`
+    /// ([`State::from_entries`]).
+    pub fn load_saved<'a, H: Hasher + ?Sized>(
+        &'a mut self,
+        contracts: &'a [Contract<'a>],
+        words: &[StateEntry],
+        hasher: &mut H,
+        hash: &mut HashBuffers,
+    ) -> Result<State<'a>, GenesisError> {
+        let mem = StateMemory {
+            index: &mut self.index,
+            entries: &mut self.entries,
+            leaves: &mut self.leaves,
+            leaf_of: &mut self.leaf_of,
+            nodes: &mut self.nodes,
+        };
+        State::from_entries(mem, contracts, words, hasher, &mut hash.scratch())
     }
 }
 

@@ -12,6 +12,7 @@
 //! (`tests/suite/shards.rs` checks it against one thread running them one by one).
 
 mod bench;
+mod checkpoint;
 mod step;
 mod world;
 
@@ -33,6 +34,7 @@ use crate::engine::{HashBuffers, Mode};
 use crate::workload::World;
 
 pub use bench::{measure_sharded, table, ShardBenchError, ShardTps, ShardedReport};
+pub use checkpoint::{Checkpoint, CheckpointError};
 pub use world::{check_world, conserved, shard_world, split_block};
 
 /// How a sharded chain is run.
@@ -128,6 +130,8 @@ pub struct ShardedOutcome {
     pub states: Vec<Vec<StateEntry>>,
     /// Messages the last height emitted, to be delivered at the next.
     pub in_flight: Vec<Message>,
+    /// Their proofs, in the same order.
+    pub proofs: Vec<MessageProof>,
 }
 
 /// Why a sharded replay stopped.
@@ -163,6 +167,8 @@ pub enum ShardedError {
         /// Why.
         error: BlockError,
     },
+    /// A checkpoint to resume from does not hold together.
+    Checkpoint(CheckpointError),
     /// Shard `shard` refused a message at height `height`.
     Message {
         /// The height (from 1).
@@ -193,6 +199,7 @@ impl std::fmt::Display for ShardedError {
             Self::Block { height, shard, error } => {
                 write!(f, "height {height}, shard {shard}: {error}")
             }
+            Self::Checkpoint(e) => write!(f, "checkpoint: {e}"),
             Self::Message { height, shard, error } => {
                 write!(f, "height {height}, shard {shard}: message refused: {error}")
             }
@@ -227,6 +234,17 @@ pub fn replay_sharded(
     blocks: &[Vec<Transaction>],
     run: &ShardRun,
 ) -> Result<ShardedOutcome, ShardedError> {
+    replay_sharded_from(world, None, blocks, run)
+}
+
+/// [`replay_sharded`] from `from` when given: its states, headers and messages in
+/// flight (checked first, [`Checkpoint::check`]), `blocks` being the heights after it.
+pub fn replay_sharded_from(
+    world: &World,
+    from: Option<&Checkpoint>,
+    blocks: &[Vec<Transaction>],
+    run: &ShardRun,
+) -> Result<ShardedOutcome, ShardedError> {
     let n = run.shards;
     if n == 0 || n > Shard::MAX {
         return Err(ShardedError::Shards(n));
@@ -238,16 +256,28 @@ pub fn replay_sharded(
         return Err(ShardedError::Shards(n));
     }
     check_world(world, blocks, n)?;
+    if let Some(c) = from {
+        c.check(n)?;
+    }
     let split: Vec<Vec<Vec<Transaction>>> = blocks.iter().map(|b| split_block(b, n)).collect();
     let worlds: Vec<World> =
         (0..n).map(|s| shard_world(world, Shard::new(s, n).expect("s < n"))).collect();
+    let saved = |s: usize| from.map(|c| (c.states[s].as_slice(), c.headers[s].block_hash));
     let mut loaded: Vec<_> = (0..n as usize)
-        .map(|s| step::Loaded::new(&worlds[s], blocks, &split, s as u16, n, &run.limits))
+        .map(|s| {
+            let words = saved(s).map_or(0, |w| w.0.len());
+            step::Loaded::new(&worlds[s], blocks, &split, s as u16, n, &run.limits, words)
+        })
         .collect();
     let mut ctxs = Vec::with_capacity(n as usize);
     for (s, l) in loaded.iter_mut().enumerate() {
         let shard = Shard::new(s as u16, n).expect("s < n");
-        ctxs.push(l.context(shard, run).map_err(|e| ShardedError::Genesis(shard.index(), e))?);
+        let ctx =
+            l.context(shard, run, saved(s)).map_err(|e| ShardedError::Genesis(s as u16, e))?;
+        if from.is_some_and(|c| c.blocks[s].state_root != ctx.state.root()) {
+            return Err(ShardedError::Checkpoint(CheckpointError::StateRoot { shard: s as u16 }));
+        }
+        ctxs.push(ctx);
     }
     // Each shard's buffers grown for its largest block before the clock starts, as an
     // unsharded replay's are.
@@ -258,13 +288,39 @@ pub fn replay_sharded(
     }
     let genesis_roots = ctxs.iter().map(|c| c.state.root()).collect();
     let mut in_flight = InFlight::default();
-    let mut heights = Vec::with_capacity(blocks.len());
     let mut parent = [0u8; 32];
+    let mut first = 1;
+    if let Some(c) = from {
+        let mut outboxes = vec![Vec::new(); n as usize];
+        for &(m, p) in &c.in_flight {
+            // Checked by delivery: a message from a shard that does not exist is
+            // refused there.
+            if let Some(o) = outboxes.get_mut(m.source as usize) {
+                o.push((m, p));
+            } else {
+                return Err(ShardedError::Message {
+                    height: c.height + 1,
+                    shard: m.dest,
+                    error: ShardError::NoSuchShard { shard: m.source, shards: n },
+                });
+            }
+        }
+        for (ctx, o) in ctxs.iter_mut().zip(&outboxes) {
+            ctx.sent = o.iter().map(|(m, _)| *m).collect();
+        }
+        in_flight = InFlight { outboxes, headers: c.headers.clone() };
+        parent = c.global_hash;
+        first = c.height + 1;
+    }
+    let mut heights = Vec::with_capacity(blocks.len());
     let mut hash = HashBuffers::default();
     for (i, shard_txs) in split.iter().enumerate() {
-        let height = i as u64 + 1;
+        let height = first + i as u64;
         let start = Instant::now();
         let inboxes: Vec<_> = (0..n).map(|d| in_flight.for_shard(d)).collect();
+        if let Some(e) = misrouted(&in_flight, n, height) {
+            return Err(e);
+        }
         let results = run_shards(&mut ctxs, &order, run.runners, |ctx| {
             let s = ctx.shard.index() as usize;
             ctx.step(height, &shard_txs[s], &inboxes[s], &in_flight.headers, run.mode)
@@ -297,11 +353,24 @@ pub fn replay_sharded(
             wall: start.elapsed(),
         });
     }
+    let (in_flight, proofs) = in_flight.outboxes.into_iter().flatten().unzip();
     Ok(ShardedOutcome {
         genesis_roots,
         heights,
         states: ctxs.iter().map(|c| c.state.entries().to_vec()).collect(),
-        in_flight: in_flight.outboxes.into_iter().flatten().map(|(m, _)| m).collect(),
+        in_flight,
+        proofs,
+    })
+}
+
+/// A message in flight for a shard that does not exist: no shard would be handed it,
+/// so it is refused here, as its destination would.
+fn misrouted(in_flight: &InFlight, shards: u16, height: u64) -> Option<ShardedError> {
+    let (m, _) = in_flight.outboxes.iter().flatten().find(|(m, _)| m.dest >= shards)?;
+    Some(ShardedError::Message {
+        height,
+        shard: m.source,
+        error: ShardError::NoSuchShard { shard: m.dest, shards },
     })
 }
 

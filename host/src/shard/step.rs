@@ -34,6 +34,7 @@ impl<'w> Loaded<'w> {
         shard: u16,
         shards: u16,
         limits: &Limits,
+        saved: usize,
     ) -> Self {
         let own: Vec<Vec<Transaction>> = split.iter().map(|b| b[shard as usize].clone()).collect();
         let incoming = blocks
@@ -46,19 +47,26 @@ impl<'w> Loaded<'w> {
             .count();
         // Its own blocks' keys, a recipient key per incoming message, and the system
         // counters (one per shard, sent and received).
-        let capacity = state_capacity(shard_world, &own, limits) + incoming + 2 * shards as usize;
+        // A saved state (`saved` words, resumed from a checkpoint) may hold more.
+        let capacity =
+            state_capacity(shard_world, &own, limits) + incoming + 2 * shards as usize + saved;
         Self { world: WorldState::new(shard_world, capacity), beneficiary: shard_world.beneficiary }
     }
 
     /// The shard's genesis state and its executor, for `run`.
+    /// From `saved` (its state words and last block hash) when resuming.
     pub(super) fn context(
         &mut self,
         shard: Shard,
         run: &ShardRun,
+        saved: Option<(&[StateEntry], Hash32)>,
     ) -> Result<ShardCtx<'_, 'w>, GenesisError> {
         let mut hasher = CpuHasher::single_thread();
         let beneficiary = self.beneficiary;
-        let (state, contracts) = self.world.load(&mut hasher)?;
+        let (state, contracts) = match saved {
+            None => self.world.load(&mut hasher)?,
+            Some((words, _)) => self.world.load_saved(words, &mut hasher)?,
+        };
         Ok(ShardCtx {
             shard,
             state,
@@ -69,7 +77,7 @@ impl<'w> Loaded<'w> {
             executed: Executed::default(),
             hasher,
             hash: HashBuffers::default(),
-            parent: [0; 32],
+            parent: saved.map_or([0; 32], |s| s.1),
             sent: Vec::new(),
             writes: Vec::new(),
             dirty: Vec::new(),
@@ -93,7 +101,7 @@ pub(super) struct ShardCtx<'a, 'w> {
     parent: Hash32,
     /// The messages its last block emitted (its sent counters advance by them at the
     /// next height).
-    sent: Vec<Message>,
+    pub(super) sent: Vec<Message>,
     writes: Vec<StateEntry>,
     dirty: Vec<u32>,
     counters: Vec<u64>,

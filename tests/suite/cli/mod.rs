@@ -18,6 +18,7 @@ mod bench;
 mod hash;
 mod opencl;
 mod run;
+mod shards;
 
 /// What one command line did.
 struct Out {

@@ -1,0 +1,239 @@
+//! The sharded checkpoint file (`parex run --checkpoint FILE`, `--resume FILE`):
+//! [`checkpoint_to_json`] and [`parse_checkpoint`], field by field in `docs/formats.md`
+//! ("Sharded checkpoint"). Parsing checks the shape (shards in order, proofs of the
+//! right length); whether the headers chain and the messages hold is the shard code's
+//! to check (`shard::Checkpoint::check`, and delivery).
+
+use parex_core::block::BlockHeader;
+use parex_core::merkle::list_height;
+use parex_core::shard::{GlobalHeader, Message, MessageProof, ShardHeader, PROOF_LEVELS};
+use parex_core::state::StateEntry;
+use parex_core::{Address, Shard, StateKey};
+use serde::{Deserialize, Serialize};
+
+use super::locate::{invalid, Seg};
+use super::read::{parse_json, read_text};
+use super::schema::EntryJson;
+use super::values::{Addr, Amount, Digest, Slot, Word};
+use super::InputError;
+use crate::shard::Checkpoint;
+
+/// A checkpoint file.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a checkpoint object")]
+struct CheckpointFile {
+    shards: Amount,
+    height: Amount,
+    global_root: Digest,
+    parent_hash: Digest,
+    shards_root: Digest,
+    shard_blocks: Vec<ShardBlockJson>,
+    messages: Vec<MessageJson>,
+}
+
+/// One shard's last block, its shard header's fields and its state.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a shard block object")]
+struct ShardBlockJson {
+    shard: Amount,
+    parent_hash: Digest,
+    beneficiary: Addr,
+    tx_root: Digest,
+    receipts_root: Digest,
+    state_root: Digest,
+    gas_used: Amount,
+    tx_count: Amount,
+    block_hash: Digest,
+    outbox_root: Digest,
+    outbox_count: Amount,
+    entries: Vec<EntryJson>,
+}
+
+/// One message in flight and its proof.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a message object")]
+struct MessageJson {
+    source: Amount,
+    dest: Amount,
+    seq: Amount,
+    height: Amount,
+    from: Addr,
+    to: Addr,
+    value: Amount,
+    index: Amount,
+    count: Amount,
+    siblings: Vec<Digest>,
+}
+
+/// The checkpoint document of `c`.
+pub fn checkpoint_to_json(c: &Checkpoint) -> String {
+    let shard_blocks = c
+        .blocks
+        .iter()
+        .zip(&c.headers)
+        .zip(&c.states)
+        .map(|((b, h), state)| ShardBlockJson {
+            shard: Amount(u64::from(h.shard)),
+            parent_hash: Digest(b.parent_hash),
+            beneficiary: Addr(b.beneficiary.0),
+            tx_root: Digest(b.tx_root),
+            receipts_root: Digest(b.receipts_root),
+            state_root: Digest(b.state_root),
+            gas_used: Amount(b.gas_used),
+            tx_count: Amount(b.tx_count),
+            block_hash: Digest(h.block_hash),
+            outbox_root: Digest(h.outbox_root),
+            outbox_count: Amount(h.outbox_count),
+            entries: state
+                .iter()
+                .map(|e| EntryJson {
+                    address: Addr(e.key.addr.0),
+                    key: e.key.kind.into(),
+                    slot: Slot(e.key.slot),
+                    value: Word(e.value),
+                })
+                .collect(),
+        })
+        .collect();
+    let messages = c
+        .in_flight
+        .iter()
+        .map(|(m, p)| MessageJson {
+            source: Amount(u64::from(m.source)),
+            dest: Amount(u64::from(m.dest)),
+            seq: Amount(m.seq),
+            height: Amount(m.height),
+            from: Addr(m.from.0),
+            to: Addr(m.to.0),
+            value: Amount(m.value),
+            index: Amount(u64::from(p.index)),
+            count: Amount(u64::from(p.count)),
+            siblings: p.siblings[..list_height(p.count as usize)]
+                .iter()
+                .flatten()
+                .map(|d| Digest(*d))
+                .collect(),
+        })
+        .collect();
+    let doc = CheckpointFile {
+        shards: Amount(c.headers.len() as u64),
+        height: Amount(c.height),
+        global_root: Digest(c.global_hash),
+        parent_hash: Digest(c.global.parent_hash),
+        shards_root: Digest(c.global.shards_root),
+        shard_blocks,
+        messages,
+    };
+    // Plain structs of strings and numbers: serializing cannot fail.
+    let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+/// Reads the checkpoint file at `path`.
+pub fn load_checkpoint(path: &std::path::Path) -> Result<Checkpoint, InputError> {
+    let text = read_text(path)?;
+    parse_checkpoint(&path.display().to_string(), &text)
+}
+
+/// Parses a checkpoint document.
+pub fn parse_checkpoint(file: &str, text: &str) -> Result<Checkpoint, InputError> {
+    use Seg::{Index, Key};
+    let doc: CheckpointFile = parse_json(file, text)?;
+    let bad = |at: &[Seg], message: String| invalid(file, text, at, message);
+    let shards = doc.shards.0;
+    if !(1..=u64::from(Shard::MAX)).contains(&shards) {
+        return Err(bad(&[Key("shards")], format!("expected 1 to {} shards", Shard::MAX)));
+    }
+    if doc.shard_blocks.len() as u64 != shards {
+        let message = format!("{} shard blocks for {shards} shards", doc.shard_blocks.len());
+        return Err(bad(&[Key("shard_blocks")], message));
+    }
+    let height = doc.height.0;
+    let (mut blocks, mut headers, mut states) = (Vec::new(), Vec::new(), Vec::new());
+    for (i, b) in doc.shard_blocks.iter().enumerate() {
+        if b.shard.0 != i as u64 {
+            let message = format!("expected shard {i} (shard blocks in shard order)");
+            return Err(bad(&[Key("shard_blocks"), Index(i), Key("shard")], message));
+        }
+        blocks.push(BlockHeader {
+            parent_hash: b.parent_hash.0,
+            number: height,
+            beneficiary: Address(b.beneficiary.0),
+            tx_root: b.tx_root.0,
+            receipts_root: b.receipts_root.0,
+            state_root: b.state_root.0,
+            gas_used: b.gas_used.0,
+            tx_count: b.tx_count.0,
+        });
+        headers.push(ShardHeader {
+            number: height,
+            shard: i as u16,
+            shards: shards as u16,
+            block_hash: b.block_hash.0,
+            outbox_root: b.outbox_root.0,
+            outbox_count: b.outbox_count.0,
+        });
+        states.push(
+            b.entries
+                .iter()
+                .map(|e| StateEntry {
+                    key: StateKey {
+                        addr: Address(e.address.0),
+                        kind: e.key.into(),
+                        slot: e.slot.0,
+                    },
+                    value: e.value.0,
+                })
+                .collect(),
+        );
+    }
+    let mut in_flight = Vec::with_capacity(doc.messages.len());
+    for (i, m) in doc.messages.iter().enumerate() {
+        let at = |field: &'static str| [Key("messages"), Index(i), Key(field)];
+        let shard = |v: &Amount, field| {
+            u16::try_from(v.0).map_err(|_| bad(&at(field), format!("no shard {}", v.0)))
+        };
+        let word = |v: &Amount, field| {
+            u32::try_from(v.0).map_err(|_| bad(&at(field), format!("{} is too large", v.0)))
+        };
+        let (index, count) = (word(&m.index, "index")?, word(&m.count, "count")?);
+        let levels = list_height(count as usize);
+        if m.siblings.len() != 3 * levels || levels > PROOF_LEVELS {
+            let message = format!(
+                "{} siblings, expected {} for {count} messages",
+                m.siblings.len(),
+                3 * levels
+            );
+            return Err(bad(&at("siblings"), message));
+        }
+        let mut proof = MessageProof { index, count, ..MessageProof::default() };
+        for (d, s) in m.siblings.iter().zip(proof.siblings.iter_mut().flatten()) {
+            *s = d.0;
+        }
+        let msg = Message {
+            source: shard(&m.source, "source")?,
+            dest: shard(&m.dest, "dest")?,
+            seq: m.seq.0,
+            height: m.height.0,
+            from: Address(m.from.0),
+            to: Address(m.to.0),
+            value: m.value.0,
+        };
+        in_flight.push((msg, proof));
+    }
+    Ok(Checkpoint {
+        height,
+        global: GlobalHeader {
+            number: height,
+            parent_hash: doc.parent_hash.0,
+            shards: shards as u16,
+            shards_root: doc.shards_root.0,
+        },
+        global_hash: doc.global_root.0,
+        blocks,
+        headers,
+        states,
+        in_flight,
+    })
+}
