@@ -2,7 +2,7 @@
 //! threads, workers per shard or the order shards run in; value is conserved and every
 //! message is delivered once, in order, at the next height.
 
-use parex::core::shard::{received_key, sent_key, ShardError};
+use parex::core::shard::{received_key, sent_key, Message, ShardError};
 use parex::core::state::StateEntry;
 use parex::core::tx::Transaction;
 use parex::core::Address;
@@ -211,7 +211,7 @@ fn a_chain_cut_and_resumed_ends_where_the_uncut_one_ends() {
             assert_eq!(commitments(&rest), commitments(&whole)[cut..].to_vec(), "{shards} {cut}");
             assert_eq!(rest.states, whole.states);
             assert_eq!(rest.in_flight, whole.in_flight);
-            assert_eq!(rest.proofs, whole.proofs);
+            assert_eq!(rest.batches, whole.batches);
         }
     }
 }
@@ -231,49 +231,59 @@ fn a_saved_state_reloads_to_its_root() {
 }
 
 /// A checkpoint altered in any way is refused with its own typed error, before or at
-/// the delivery of its messages.
+/// the delivery of its batches.
 #[test]
 fn an_altered_checkpoint_is_refused() {
     let spec = transfers(3, 600, 200, 300, 2, 0xBAD);
     let (world, blocks) = chain(&spec);
     let r = ShardRun::new(3, 2);
     let good = Checkpoint::of(&run(&world, &blocks[..1], &r)).unwrap();
-    assert!(good.in_flight.len() > 4);
+    assert_eq!(good.batches.len(), 9);
+    // The batch from shard 0 to shard 1: messages in it.
+    let b01 = good.batches.iter().position(|b| b.source == 0 && b.dest == 1).unwrap();
+    assert!(good.batches[b01].messages.len() > 2);
     let resume = |c: &Checkpoint| replay_sharded_from(&world, Some(c), &blocks[1..], &r);
     resume(&good).unwrap();
     let message_error = |c: &Checkpoint| match resume(c) {
         Err(ShardedError::Message { error, .. }) => error,
         other => panic!("{other:?}"),
     };
-
+    let altered = |f: &dyn Fn(&mut Vec<Message>)| {
+        let mut c = good.clone();
+        f(&mut c.batches[b01].messages);
+        message_error(&c)
+    };
+    let bad_proof = ShardError::BadProof { source: 0, height: 1 };
+    assert_eq!(altered(&|m| m[1].value += 1), bad_proof);
+    assert_eq!(altered(&|m| m[0].from = Address(m[0].from.0 + 3)), bad_proof);
+    assert_eq!(altered(&|m| _ = m.pop()), bad_proof);
+    let extra =
+        Message { seq: good.batches[b01].messages.len() as u64, ..good.batches[b01].messages[0] };
+    assert_eq!(altered(&|m| m.push(extra)), bad_proof);
+    assert!(matches!(altered(&|m| _ = m.remove(0)), ShardError::Gap { .. }));
+    assert!(matches!(altered(&|m| m.insert(1, m[0])), ShardError::Replayed { .. }));
+    assert!(matches!(altered(&|m| m[0].to = Address(m[0].to.0 + 1)), ShardError::NotHere { .. }));
+    assert!(matches!(altered(&|m| m[0].height = 0), ShardError::WrongHeight { .. }));
+    // A batch sent twice: its messages replayed.
     let mut c = good.clone();
-    c.in_flight[2].0.value += 1;
-    assert!(matches!(message_error(&c), ShardError::BadProof { .. }));
-    let mut c = good.clone();
-    c.in_flight[1].0.to = Address(c.in_flight[1].0.to.0 + 3);
-    assert!(matches!(message_error(&c), ShardError::BadProof { .. }));
-    let mut c = good.clone();
-    let again = c.in_flight[0];
-    c.in_flight.insert(1, again);
+    let again = c.batches[b01].clone();
+    c.batches.push(again);
     assert!(matches!(message_error(&c), ShardError::Replayed { .. }));
+    // A batch left out, a batch for a shard that does not exist, a proof of another.
     let mut c = good.clone();
-    c.in_flight[0].0.dest = 7;
+    c.batches.remove(b01);
+    assert_eq!(message_error(&c), ShardError::Missing { source: 0 });
+    let mut c = good.clone();
+    c.batches[b01].dest = 7;
     assert_eq!(message_error(&c), ShardError::NoSuchShard { shard: 7, shards: 3 });
     let mut c = good.clone();
-    let (m, p) = c.in_flight[0];
-    c.in_flight.push((parex::core::shard::Message { source: 9, ..m }, p));
-    assert!(matches!(message_error(&c), ShardError::NoSuchShard { shard: 9, .. }));
-    let mut c = good.clone();
-    c.in_flight[0].0.height = 0;
-    assert!(matches!(message_error(&c), ShardError::WrongHeight { .. }));
+    c.batches[b01].proof.siblings[0][0][0] ^= 1;
+    assert_eq!(message_error(&c), bad_proof);
 
     let checkpoint_error = |c: &Checkpoint| match resume(c) {
         Err(ShardedError::Checkpoint(e)) => e,
         other => panic!("{other:?}"),
     };
-    let mut c = good.clone();
-    c.in_flight.pop();
-    assert!(matches!(checkpoint_error(&c), CheckpointError::Missing { .. }));
     let mut c = good.clone();
     c.headers[1].outbox_root[0] ^= 1;
     assert_eq!(checkpoint_error(&c), CheckpointError::GlobalHeader);

@@ -25,9 +25,10 @@
 
 mod proof;
 
-pub use proof::{verify, MessageProof, OutboxTree, PROOF_LEVELS};
+pub use proof::{verify, BatchProof, OutboxTree, PROOF_LEVELS};
 
 use core::fmt;
+use core::ops::Range;
 
 use crate::hash::Hasher;
 use crate::merkle::{list_root, HashScratch};
@@ -173,47 +174,105 @@ pub fn emitted_at_most(shard: Shard, txs: &[Transaction]) -> usize {
         .count()
 }
 
-/// Checks that `msg`, proved by `proof`, may be delivered to shard `me` at height
-/// `height` as the next message from its source, whose received counter is `expected`:
-/// both shards exist, it is for `me` (and its recipient lives here), `source` is its
-/// source's header of the height before, its number is the next one, and the proof
-/// holds against the source's outbox root.
+/// Sorts a block's messages into its outbox's order: by destination, then number (the
+/// batches, in shard order).
+pub fn sort_outbox(msgs: &mut [Message]) {
+    msgs.sort_unstable_by_key(|m| (m.dest, m.seq));
+}
+
+/// Where the batch for shard `dest` lies in an outbox sorted by [`sort_outbox`].
+pub fn batch_range(outbox: &[Message], dest: u16) -> Range<usize> {
+    outbox.partition_point(|m| m.dest < dest)..outbox.partition_point(|m| m.dest <= dest)
+}
+
+/// The batch root of `batch` (the messages to one shard, in order): the list root over
+/// their digests. `digests` is scratch, at least one per message.
+pub fn batch_root<H: Hasher + ?Sized>(
+    batch: &[Message],
+    digests: &mut [Hash32],
+    hasher: &mut H,
+    scratch: &mut HashScratch<'_>,
+) -> Result<Hash32, ShardError> {
+    message_digests(batch, digests, hasher, scratch)?;
+    Ok(list_root(&mut digests[..batch.len()], hasher, scratch))
+}
+
+/// The batch roots of an outbox sorted by [`sort_outbox`], one per shard of `shards`,
+/// into `roots`; the outbox root is the list root over them ([`OutboxTree`]).
+pub fn batch_roots<H: Hasher + ?Sized>(
+    shards: u16,
+    outbox: &[Message],
+    roots: &mut [Hash32],
+    digests: &mut [Hash32],
+    hasher: &mut H,
+    scratch: &mut HashScratch<'_>,
+) -> Result<(), ShardError> {
+    let Some(roots) = roots.get_mut(..shards as usize) else {
+        return Err(ShardError::BufferTooSmall { buffer: "batch roots", needed: shards as usize });
+    };
+    for (d, root) in roots.iter_mut().enumerate() {
+        *root = batch_root(&outbox[batch_range(outbox, d as u16)], digests, hasher, scratch)?;
+    }
+    Ok(())
+}
+
+/// Checks that `batch`, the messages from the shard whose header of the height before
+/// is `source`, may be delivered to shard `me` at `height`: the shards exist, every
+/// message is from that source and height and for `me` (its recipient living here),
+/// their numbers follow the source's received counter `expected`, and their batch root
+/// reaches the source's outbox root through `proof`, so that none was forged, altered,
+/// left out or added. `digests` is scratch, at least one per message.
+#[allow(clippy::too_many_arguments)]
 pub fn accept<H: Hasher + ?Sized>(
     me: Shard,
     height: u64,
-    msg: &Message,
-    proof: &MessageProof,
     source: &ShardHeader,
+    batch: &[Message],
+    proof: &BatchProof,
     expected: u64,
+    digests: &mut [Hash32],
     hasher: &mut H,
+    scratch: &mut HashScratch<'_>,
 ) -> Result<(), ShardError> {
-    for shard in [msg.source, msg.dest] {
-        if shard >= me.count() {
-            return Err(ShardError::NoSuchShard { shard, shards: me.count() });
+    let shards = me.count();
+    for shard in [source.shard].into_iter().chain(batch.iter().flat_map(|m| [m.source, m.dest])) {
+        if shard >= shards {
+            return Err(ShardError::NoSuchShard { shard, shards });
         }
     }
-    if msg.dest != me.index() || !me.holds(msg.to) {
-        return Err(ShardError::WrongShard { dest: msg.dest, to: msg.to, shard: me.index() });
-    }
-    if msg.height.checked_add(1) != Some(height) {
-        return Err(ShardError::WrongHeight {
-            height: msg.height,
-            expected: height.saturating_sub(1),
+    if source.shards != shards || source.number.checked_add(1) != Some(height) {
+        return Err(ShardError::NotItsHeader {
+            source: source.shard,
+            height: height.saturating_sub(1),
         });
     }
-    if source.shard != msg.source || source.number != msg.height || source.shards != me.count() {
-        return Err(ShardError::NotItsHeader { source: msg.source, height: msg.height });
+    if proof.index != u32::from(me.index()) {
+        return Err(ShardError::WrongShard { dest: proof.index as u16, shard: me.index() });
     }
-    if msg.seq < expected {
-        return Err(ShardError::Replayed { source: msg.source, seq: msg.seq, expected });
+    for (k, m) in batch.iter().enumerate() {
+        if m.dest != me.index() {
+            return Err(ShardError::WrongShard { dest: m.dest, shard: me.index() });
+        }
+        if !me.holds(m.to) {
+            return Err(ShardError::NotHere { to: m.to, shard: me.index() });
+        }
+        if m.source != source.shard {
+            return Err(ShardError::NotItsHeader { source: m.source, height: m.height });
+        }
+        if m.height != source.number {
+            return Err(ShardError::WrongHeight { height: m.height, expected: source.number });
+        }
+        let next = expected + k as u64;
+        if m.seq < next {
+            return Err(ShardError::Replayed { source: m.source, seq: m.seq, expected: next });
+        }
+        if m.seq > next {
+            return Err(ShardError::Gap { source: m.source, seq: m.seq, expected: next });
+        }
     }
-    if msg.seq > expected {
-        return Err(ShardError::Gap { source: msg.source, seq: msg.seq, expected });
-    }
-    let mut digest = [[0u8; 32]; 1];
-    hasher.hash_fixed(&msg.encode(), Message::ENCODED_LEN, &mut digest);
-    if !verify(&digest[0], proof, &source.outbox_root, hasher) {
-        return Err(ShardError::BadProof { source: msg.source, seq: msg.seq });
+    let root = batch_root(batch, digests, hasher, scratch)?;
+    if !verify(&root, proof, &source.outbox_root, hasher) {
+        return Err(ShardError::BadProof { source: source.shard, height: source.number });
     }
     Ok(())
 }
@@ -409,13 +468,18 @@ pub enum ShardError {
         /// The chain's number of shards.
         shards: u16,
     },
-    /// A message for another shard, or to an address that does not live on its shard.
+    /// A message or batch for another shard.
     WrongShard {
-        /// The message's destination.
+        /// Its destination.
         dest: u16,
-        /// Its recipient.
-        to: Address,
         /// The shard it was given to.
+        shard: u16,
+    },
+    /// A message to an address that does not live on its destination shard.
+    NotHere {
+        /// The recipient.
+        to: Address,
+        /// The destination.
         shard: u16,
     },
     /// A message not emitted at the height before the one delivering it.
@@ -450,13 +514,19 @@ pub enum ShardError {
         /// The number expected next.
         expected: u64,
     },
-    /// A message whose proof does not lead to its source's outbox root: forged or
-    /// altered.
+    /// A batch whose root does not reach its source's outbox root through its proof:
+    /// a message forged, altered, left out or added.
     BadProof {
         /// The source.
         source: u16,
-        /// The message's number.
-        seq: u64,
+        /// The height that emitted it.
+        height: u64,
+    },
+    /// No batch from shard `source` was delivered (every shard sends every other one a
+    /// batch per height, empty or not).
+    Missing {
+        /// The source.
+        source: u16,
     },
 }
 
@@ -472,11 +542,12 @@ impl fmt::Display for ShardError {
             Self::NoSuchShard { shard, shards } => {
                 write!(f, "a message names shard {shard}, but the chain has {shards} shards")
             }
-            Self::WrongShard { dest, to, shard } => write!(
-                f,
-                "a message for shard {dest} (to {to}) was given to shard {shard}, or its \
-                 recipient lives elsewhere"
-            ),
+            Self::WrongShard { dest, shard } => {
+                write!(f, "a message for shard {dest} was given to shard {shard}")
+            }
+            Self::NotHere { to, shard } => {
+                write!(f, "a message to {to}, which does not live on shard {shard}")
+            }
             Self::WrongHeight { height, expected } => {
                 write!(f, "a message of height {height} where height {expected} is delivered")
             }
@@ -492,11 +563,14 @@ impl fmt::Display for ShardError {
                 "message {seq} from shard {source} arrived before message {expected}, which \
                  is missing"
             ),
-            Self::BadProof { source, seq } => write!(
+            Self::BadProof { source, height } => write!(
                 f,
-                "message {seq} from shard {source}: its proof does not match the source's \
-                 outbox root (forged or altered)"
+                "the batch from shard {source} of height {height} does not match its outbox \
+                 root: a message forged, altered, left out or added"
             ),
+            Self::Missing { source } => {
+                write!(f, "the batch from shard {source} is missing")
+            }
         }
     }
 }

@@ -33,7 +33,7 @@ fn a_shard_holds_its_addresses() {
 fn outbox_proofs_verify_and_the_root_is_the_list_root() {
     let (mut m, mut d, mut e) = scratch_bufs();
     let mut scratch = HashScratch { msgs: &mut m, digests: &mut d, ends: &mut e };
-    for n in (0..70).chain([255, 256, 257, 1025]) {
+    for n in (1..70).chain([255, 256, 257, 1024]) {
         let leaves = digests(n);
         let mut nodes = vec![[0; 32]; OutboxTree::nodes_len(n)];
         let tree = OutboxTree::build(&leaves, &mut nodes, &mut KeccakHasher, &mut scratch).unwrap();
@@ -61,9 +61,9 @@ fn altered_proofs_fail() {
     let h = &mut KeccakHasher;
     assert!(verify(&leaves[9], &p, &root, h));
     assert!(!verify(&leaves[10], &p, &root, h));
-    assert!(!verify(&leaves[9], &MessageProof { index: 10, ..p }, &root, h));
-    assert!(!verify(&leaves[9], &MessageProof { count: 36, ..p }, &root, h));
-    assert!(!verify(&leaves[9], &MessageProof { index: 37, ..p }, &root, h));
+    assert!(!verify(&leaves[9], &BatchProof { index: 10, ..p }, &root, h));
+    assert!(!verify(&leaves[9], &BatchProof { count: 36, ..p }, &root, h));
+    assert!(!verify(&leaves[9], &BatchProof { index: 37, ..p }, &root, h));
     let mut other = root;
     other[0] ^= 1;
     assert!(!verify(&leaves[9], &p, &other, h));
@@ -76,6 +76,8 @@ fn altered_proofs_fail() {
     }
     let too_small = &mut [[0; 32]; 3][..];
     assert!(OutboxTree::build(&leaves, too_small, h, &mut scratch).is_err());
+    let mut nodes = vec![[0; 32]; 8];
+    assert!(OutboxTree::build(&[], &mut nodes, h, &mut scratch).is_err());
 }
 
 #[test]
@@ -138,11 +140,13 @@ fn emission_and_system_writes() {
     assert!(system_writes(&state, &sent_before, &received, &mut writes[..5]).is_err());
 }
 
-/// Each wrong message is refused with its own error, checked in a fixed order.
+/// Each wrong batch is refused with its own error, checked in a fixed order.
 #[test]
-fn accept_refuses_each_bad_message() {
+fn accept_refuses_each_bad_batch() {
     let (mut m, mut d, mut e) = scratch_bufs();
     let mut scratch = HashScratch { msgs: &mut m, digests: &mut d, ends: &mut e };
+    let h = &mut KeccakHasher;
+    // Shard 2 of 4 sent shard 1 two messages (numbers 4 and 5) at height 6, shard 3 one.
     let msg = Message {
         source: 2,
         dest: 1,
@@ -152,54 +156,84 @@ fn accept_refuses_each_bad_message() {
         to: Address(5),
         value: 9,
     };
-    let other = Message { seq: 5, to: Address(9), ..msg };
-    let mut ds = vec![[0; 32]; 2];
-    message_digests(&[msg, other], &mut ds, &mut KeccakHasher, &mut scratch).unwrap();
-    let mut nodes = vec![[0; 32]; OutboxTree::nodes_len(2)];
-    let tree = OutboxTree::build(&ds, &mut nodes, &mut KeccakHasher, &mut scratch).unwrap();
+    let mut outbox = [
+        Message { dest: 3, to: Address(7), seq: 0, ..msg },
+        Message { seq: 5, to: Address(9), ..msg },
+        msg,
+    ];
+    sort_outbox(&mut outbox);
+    assert_eq!(outbox.map(|m| (m.dest, m.seq)), [(1, 4), (1, 5), (3, 0)]);
+    assert_eq!(batch_range(&outbox, 1), 0..2);
+    assert_eq!(batch_range(&outbox, 2), 2..2);
+    let mut roots = [[0; 32]; 4];
+    let mut digests = [[0; 32]; 4];
+    batch_roots(4, &outbox, &mut roots, &mut digests, h, &mut scratch).unwrap();
+    let mut nodes = vec![[0; 32]; OutboxTree::nodes_len(4)];
+    let tree = OutboxTree::build(&roots, &mut nodes, h, &mut scratch).unwrap();
     let header = ShardHeader {
         number: 6,
         shard: 2,
         shards: 4,
         block_hash: [1; 32],
         outbox_root: tree.root(),
-        outbox_count: 2,
+        outbox_count: 3,
     };
     let me = Shard::new(1, 4).unwrap();
-    let p = tree.proof(0).unwrap();
-    let h = &mut KeccakHasher;
-    let check =
-        |m: &Message,
-         p: &MessageProof,
-         hd: &ShardHeader,
-         height,
-         expected,
-         h: &mut KeccakHasher| { accept(me, height, m, p, hd, expected, h) };
-    assert_eq!(check(&msg, &p, &header, 7, 4, h), Ok(()));
-    assert_eq!(check(&other, &tree.proof(1).unwrap(), &header, 7, 5, h), Ok(()));
-    let e = check(&Message { dest: 4, ..msg }, &p, &header, 7, 4, h);
+    let p = tree.proof(1).unwrap();
+    let batch = &outbox[..2];
+    let mut check = |b: &[Message], p: &BatchProof, hd: &ShardHeader, height, expected| {
+        accept(me, height, hd, b, p, expected, &mut digests, h, &mut scratch)
+    };
+    assert_eq!(check(batch, &p, &header, 7, 4), Ok(()));
+    // An empty batch proves that nothing was sent.
+    let me0 = Shard::new(0, 4).unwrap();
+    let p0 = tree.proof(0).unwrap();
+    let (mut m2, mut d2, mut e2) = scratch_bufs();
+    let mut s2 = HashScratch { msgs: &mut m2, digests: &mut d2, ends: &mut e2 };
+    let mut dg = [[0; 32]; 2];
+    assert_eq!(accept(me0, 7, &header, &[], &p0, 0, &mut dg, &mut KeccakHasher, &mut s2), Ok(()));
+    assert_eq!(
+        accept(me0, 7, &header, &[], &p, 0, &mut dg, &mut KeccakHasher, &mut s2),
+        Err(ShardError::WrongShard { dest: 1, shard: 0 })
+    );
+
+    let with = |f: &dyn Fn(&mut Message)| {
+        let mut b = [batch[0], batch[1]];
+        f(&mut b[1]);
+        b
+    };
+    let e = check(&with(&|m| m.dest = 4), &p, &header, 7, 4);
     assert_eq!(e, Err(ShardError::NoSuchShard { shard: 4, shards: 4 }));
-    let e = check(&Message { source: 9, ..msg }, &p, &header, 7, 4, h);
+    let e = check(&with(&|m| m.source = 9), &p, &header, 7, 4);
     assert_eq!(e, Err(ShardError::NoSuchShard { shard: 9, shards: 4 }));
-    let e = check(&Message { dest: 3, ..msg }, &p, &header, 7, 4, h);
-    assert!(matches!(e, Err(ShardError::WrongShard { dest: 3, .. })));
-    let e = check(&Message { to: Address(6), ..msg }, &p, &header, 7, 4, h);
-    assert!(matches!(e, Err(ShardError::WrongShard { .. })));
-    let e = check(&msg, &p, &header, 8, 4, h);
-    assert_eq!(e, Err(ShardError::WrongHeight { height: 6, expected: 7 }));
-    let e = check(&msg, &p, &header, 0, 4, h);
-    assert_eq!(e, Err(ShardError::WrongHeight { height: 6, expected: 0 }));
-    let e = check(&msg, &p, &ShardHeader { shard: 3, ..header }, 7, 4, h);
-    assert_eq!(e, Err(ShardError::NotItsHeader { source: 2, height: 6 }));
-    let e = check(&msg, &p, &header, 7, 5, h);
+    let e = check(batch, &p, &ShardHeader { shard: 5, ..header }, 7, 4);
+    assert_eq!(e, Err(ShardError::NoSuchShard { shard: 5, shards: 4 }));
+    let e = check(batch, &p, &header, 8, 4);
+    assert_eq!(e, Err(ShardError::NotItsHeader { source: 2, height: 7 }));
+    let e = check(&with(&|m| m.dest = 3), &p, &header, 7, 4);
+    assert_eq!(e, Err(ShardError::WrongShard { dest: 3, shard: 1 }));
+    let e = check(&with(&|m| m.to = Address(6)), &p, &header, 7, 4);
+    assert_eq!(e, Err(ShardError::NotHere { to: Address(6), shard: 1 }));
+    let e = check(&with(&|m| m.source = 3), &p, &header, 7, 4);
+    assert_eq!(e, Err(ShardError::NotItsHeader { source: 3, height: 6 }));
+    let e = check(&with(&|m| m.height = 5), &p, &header, 7, 4);
+    assert_eq!(e, Err(ShardError::WrongHeight { height: 5, expected: 6 }));
+    let e = check(batch, &p, &header, 7, 5);
     assert_eq!(e, Err(ShardError::Replayed { source: 2, seq: 4, expected: 5 }));
-    let e = check(&msg, &p, &header, 7, 3, h);
+    let e = check(&[batch[0], batch[0]], &p, &header, 7, 4);
+    assert_eq!(e, Err(ShardError::Replayed { source: 2, seq: 4, expected: 5 }));
+    let e = check(batch, &p, &header, 7, 3);
     assert_eq!(e, Err(ShardError::Gap { source: 2, seq: 4, expected: 3 }));
-    // A forged value: the proof no longer holds.
-    let e = check(&Message { value: 10, ..msg }, &p, &header, 7, 4, h);
-    assert_eq!(e, Err(ShardError::BadProof { source: 2, seq: 4 }));
-    let e = check(&msg, &tree.proof(1).unwrap(), &header, 7, 4, h);
-    assert_eq!(e, Err(ShardError::BadProof { source: 2, seq: 4 }));
+    let e = check(&batch[1..], &p, &header, 7, 4);
+    assert_eq!(e, Err(ShardError::Gap { source: 2, seq: 5, expected: 4 }));
+    // Forged, or one left out: the batch root no longer reaches the outbox root.
+    let e = check(&with(&|m| m.value = 10), &p, &header, 7, 4);
+    assert_eq!(e, Err(ShardError::BadProof { source: 2, height: 6 }));
+    let e = check(&batch[..1], &p, &header, 7, 4);
+    assert_eq!(e, Err(ShardError::BadProof { source: 2, height: 6 }));
+    let mut q = p;
+    q.siblings[0][1][0] ^= 1;
+    assert_eq!(check(batch, &q, &header, 7, 4), Err(ShardError::BadProof { source: 2, height: 6 }));
 }
 
 /// The global header commits each shard header, in order.

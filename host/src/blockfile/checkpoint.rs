@@ -6,7 +6,7 @@
 
 use parex_core::block::BlockHeader;
 use parex_core::merkle::list_height;
-use parex_core::shard::{GlobalHeader, Message, MessageProof, ShardHeader, PROOF_LEVELS};
+use parex_core::shard::{BatchProof, GlobalHeader, Message, ShardHeader};
 use parex_core::state::StateEntry;
 use parex_core::{Address, Shard, StateKey};
 use serde::{Deserialize, Serialize};
@@ -16,7 +16,7 @@ use super::read::{parse_json, read_text};
 use super::schema::EntryJson;
 use super::values::{Addr, Amount, Digest, Slot, Word};
 use super::InputError;
-use crate::shard::Checkpoint;
+use crate::shard::{Batch, Checkpoint};
 
 /// A checkpoint file.
 #[derive(Serialize, Deserialize)]
@@ -28,7 +28,7 @@ struct CheckpointFile {
     parent_hash: Digest,
     shards_root: Digest,
     shard_blocks: Vec<ShardBlockJson>,
-    messages: Vec<MessageJson>,
+    batches: Vec<BatchJson>,
 }
 
 /// One shard's last block, its shard header's fields and its state.
@@ -49,20 +49,25 @@ struct ShardBlockJson {
     entries: Vec<EntryJson>,
 }
 
-/// One message in flight and its proof.
+/// The messages in flight from one shard to another, and the proof of their batch root.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a batch object")]
+struct BatchJson {
+    source: Amount,
+    dest: Amount,
+    siblings: Vec<Digest>,
+    messages: Vec<MessageJson>,
+}
+
+/// One message of a batch.
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields, expecting = "a message object")]
 struct MessageJson {
-    source: Amount,
-    dest: Amount,
     seq: Amount,
     height: Amount,
     from: Addr,
     to: Addr,
     value: Amount,
-    index: Amount,
-    count: Amount,
-    siblings: Vec<Digest>,
 }
 
 /// The checkpoint document of `c`.
@@ -95,23 +100,27 @@ pub fn checkpoint_to_json(c: &Checkpoint) -> String {
                 .collect(),
         })
         .collect();
-    let messages = c
-        .in_flight
+    let batches = c
+        .batches
         .iter()
-        .map(|(m, p)| MessageJson {
-            source: Amount(u64::from(m.source)),
-            dest: Amount(u64::from(m.dest)),
-            seq: Amount(m.seq),
-            height: Amount(m.height),
-            from: Addr(m.from.0),
-            to: Addr(m.to.0),
-            value: Amount(m.value),
-            index: Amount(u64::from(p.index)),
-            count: Amount(u64::from(p.count)),
-            siblings: p.siblings[..list_height(p.count as usize)]
+        .map(|b| BatchJson {
+            source: Amount(u64::from(b.source)),
+            dest: Amount(u64::from(b.dest)),
+            siblings: b.proof.siblings[..list_height(b.proof.count as usize)]
                 .iter()
                 .flatten()
                 .map(|d| Digest(*d))
+                .collect(),
+            messages: b
+                .messages
+                .iter()
+                .map(|m| MessageJson {
+                    seq: Amount(m.seq),
+                    height: Amount(m.height),
+                    from: Addr(m.from.0),
+                    to: Addr(m.to.0),
+                    value: Amount(m.value),
+                })
                 .collect(),
         })
         .collect();
@@ -122,7 +131,7 @@ pub fn checkpoint_to_json(c: &Checkpoint) -> String {
         parent_hash: Digest(c.global.parent_hash),
         shards_root: Digest(c.global.shards_root),
         shard_blocks,
-        messages,
+        batches,
     };
     // Plain structs of strings and numbers: serializing cannot fail.
     let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();
@@ -188,39 +197,41 @@ pub fn parse_checkpoint(file: &str, text: &str) -> Result<Checkpoint, InputError
                 .collect(),
         );
     }
-    let mut in_flight = Vec::with_capacity(doc.messages.len());
-    for (i, m) in doc.messages.iter().enumerate() {
-        let at = |field: &'static str| [Key("messages"), Index(i), Key(field)];
+    let levels = list_height(shards as usize);
+    let mut batches = Vec::with_capacity(doc.batches.len());
+    for (i, b) in doc.batches.iter().enumerate() {
+        let at = |field: &'static str| [Key("batches"), Index(i), Key(field)];
         let shard = |v: &Amount, field| {
             u16::try_from(v.0).map_err(|_| bad(&at(field), format!("no shard {}", v.0)))
         };
-        let word = |v: &Amount, field| {
-            u32::try_from(v.0).map_err(|_| bad(&at(field), format!("{} is too large", v.0)))
-        };
-        let (index, count) = (word(&m.index, "index")?, word(&m.count, "count")?);
-        let levels = list_height(count as usize);
-        if m.siblings.len() != 3 * levels || levels > PROOF_LEVELS {
+        let (source, dest) = (shard(&b.source, "source")?, shard(&b.dest, "dest")?);
+        if b.siblings.len() != 3 * levels {
             let message = format!(
-                "{} siblings, expected {} for {count} messages",
-                m.siblings.len(),
+                "{} siblings, expected {} (three per level over {shards} shards)",
+                b.siblings.len(),
                 3 * levels
             );
             return Err(bad(&at("siblings"), message));
         }
-        let mut proof = MessageProof { index, count, ..MessageProof::default() };
-        for (d, s) in m.siblings.iter().zip(proof.siblings.iter_mut().flatten()) {
+        let mut proof =
+            BatchProof { index: u32::from(dest), count: shards as u32, ..BatchProof::default() };
+        for (d, s) in b.siblings.iter().zip(proof.siblings.iter_mut().flatten()) {
             *s = d.0;
         }
-        let msg = Message {
-            source: shard(&m.source, "source")?,
-            dest: shard(&m.dest, "dest")?,
-            seq: m.seq.0,
-            height: m.height.0,
-            from: Address(m.from.0),
-            to: Address(m.to.0),
-            value: m.value.0,
-        };
-        in_flight.push((msg, proof));
+        let messages = b
+            .messages
+            .iter()
+            .map(|m| Message {
+                source,
+                dest,
+                seq: m.seq.0,
+                height: m.height.0,
+                from: Address(m.from.0),
+                to: Address(m.to.0),
+                value: m.value.0,
+            })
+            .collect();
+        batches.push(Batch { source, dest, messages, proof });
     }
     Ok(Checkpoint {
         height,
@@ -234,6 +245,6 @@ pub fn parse_checkpoint(file: &str, text: &str) -> Result<Checkpoint, InputError
         blocks,
         headers,
         states,
-        in_flight,
+        batches,
     })
 }

@@ -124,25 +124,28 @@ pub fn measure_sharded(
         .map_err(ShardBenchError::Sharded)?;
     tick();
     let roots = |o: &ShardedOutcome| o.heights.iter().map(|h| h.hash).collect::<Vec<_>>();
+    let mode = Mode::Parallel(threads);
+    let unsharded_round = || -> Result<f64, ShardBenchError> {
+        let mut hasher = CpuHasher::single_thread();
+        let out = replay(&world, &blocks, mode, Limits::DEFAULT, &mut hasher)
+            .map_err(ShardBenchError::Unsharded)?;
+        let secs: f64 =
+            out.blocks.iter().map(|b| (b.exec_time + b.commit_time).as_secs_f64()).sum();
+        Ok(txs as f64 / secs.max(1e-9))
+    };
+    // The unsharded warm-up, then the rounds of both alternated, so that a change of
+    // the machine's speed during the bench touches both alike.
+    unsharded_round()?;
+    tick();
     let mut rounds = Vec::with_capacity(repeats);
+    let mut unsharded = Vec::with_capacity(repeats);
     let mut roots_match = true;
     for _ in 0..repeats.max(1) {
         let out = replay_sharded(&world, &blocks, &run).map_err(ShardBenchError::Sharded)?;
         roots_match &= roots(&out) == roots(&reference);
         rounds.push(out);
         tick();
-    }
-    let mode = Mode::Parallel(threads);
-    let mut unsharded = Vec::with_capacity(repeats + 1);
-    for round in 0..=repeats.max(1) {
-        let mut hasher = CpuHasher::single_thread();
-        let out = replay(&world, &blocks, mode, Limits::DEFAULT, &mut hasher)
-            .map_err(ShardBenchError::Unsharded)?;
-        let secs: f64 =
-            out.blocks.iter().map(|b| (b.exec_time + b.commit_time).as_secs_f64()).sum();
-        if round > 0 {
-            unsharded.push(txs as f64 / secs.max(1e-9));
-        }
+        unsharded.push(unsharded_round()?);
         tick();
     }
     rounds.sort_by_key(total);

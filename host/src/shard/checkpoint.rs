@@ -4,11 +4,11 @@
 
 use parex_core::block::BlockHeader;
 use parex_core::merkle::HashScratch;
-use parex_core::shard::{GlobalHeader, Message, MessageProof, ShardHeader};
+use parex_core::shard::{GlobalHeader, ShardHeader};
 use parex_core::state::StateEntry;
 use parex_core::{Hash32, KeccakHasher};
 
-use super::{ShardedError, ShardedOutcome};
+use super::{Batch, ShardedError, ShardedOutcome};
 use crate::engine::HashBuffers;
 
 /// The chain after height `height`: each shard's last block and state, the global
@@ -27,12 +27,13 @@ pub struct Checkpoint {
     pub headers: Vec<ShardHeader>,
     /// Per shard: its state words, in leaf order.
     pub states: Vec<Vec<StateEntry>>,
-    /// The messages in flight, by source shard then emission order, with their proofs.
-    pub in_flight: Vec<(Message, MessageProof)>,
+    /// The batches in flight (emitted at `height`, from each shard to each shard), by
+    /// source then destination.
+    pub batches: Vec<Batch>,
 }
 
-/// What is wrong with a checkpoint (before any message is delivered; a message that
-/// does not hold is refused at delivery, as [`ShardedError::Message`]).
+/// What is wrong with a checkpoint (before any message is delivered; a batch that does
+/// not hold, or is missing, is refused at delivery, as [`ShardedError::Message`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CheckpointError {
     /// It is for another number of shards than the genesis.
@@ -55,15 +56,6 @@ pub enum CheckpointError {
         /// The shard.
         shard: u16,
     },
-    /// Fewer messages from shard `source` than its header says it emitted.
-    Missing {
-        /// The source.
-        source: u16,
-        /// Messages present.
-        found: u64,
-        /// Its header's count.
-        expected: u64,
-    },
 }
 
 impl std::fmt::Display for CheckpointError {
@@ -83,11 +75,6 @@ impl std::fmt::Display for CheckpointError {
             Self::StateRoot { shard } => {
                 write!(f, "shard {shard}'s state does not hash to its block's state root")
             }
-            Self::Missing { source, found, expected } => write!(
-                f,
-                "{found} messages in flight from shard {source}, whose header says it emitted \
-                 {expected}: messages are missing"
-            ),
         }
     }
 }
@@ -103,13 +90,13 @@ impl Checkpoint {
             blocks: last.shards.iter().map(|s| s.block).collect(),
             headers: last.shards.iter().map(|s| s.header).collect(),
             states: out.states.clone(),
-            in_flight: out.in_flight.iter().copied().zip(out.proofs.iter().copied()).collect(),
+            batches: out.batches.clone(),
         })
     }
 
     /// Checks that the headers chain (block header → shard header → global header →
-    /// global root) for a chain of `shards` shards, and that no source's messages are
-    /// missing. The states are checked against their roots when loaded.
+    /// global root) for a chain of `shards` shards. The states are checked against their
+    /// roots when loaded, the batches when delivered.
     pub fn check(&self, shards: u16) -> Result<(), ShardedError> {
         let fail = |e| Err(ShardedError::Checkpoint(e));
         let n = shards as usize;
@@ -142,17 +129,6 @@ impl Checkpoint {
         );
         if global.ok() != Some(self.global) || self.global.hash(hasher) != self.global_hash {
             return fail(CheckpointError::GlobalHeader);
-        }
-        for (s, h) in self.headers.iter().enumerate() {
-            let found = self.in_flight.iter().filter(|(m, _)| m.source as usize == s).count();
-            if (found as u64) < h.outbox_count {
-                let source = s as u16;
-                return fail(CheckpointError::Missing {
-                    source,
-                    found: found as u64,
-                    expected: h.outbox_count,
-                });
-            }
         }
         Ok(())
     }

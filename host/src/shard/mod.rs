@@ -25,12 +25,13 @@ use parex_core::error::{BlockError, GenesisError};
 use parex_core::exec::Limits;
 use parex_core::merkle::HashScratch;
 use parex_core::receipt::Receipt;
-use parex_core::shard::{GlobalHeader, Message, MessageProof, ShardError, ShardHeader};
+use parex_core::shard::{BatchProof, GlobalHeader, Message, ShardError, ShardHeader};
 use parex_core::state::StateEntry;
 use parex_core::tx::Transaction;
 use parex_core::{Address, Hash32, KeccakHasher, Shard};
 
 use crate::engine::{HashBuffers, Mode};
+use crate::pool::{Pool, WorkerLost};
 use crate::workload::World;
 
 pub use bench::{measure_sharded, table, ShardBenchError, ShardTps, ShardedReport};
@@ -130,8 +131,9 @@ pub struct ShardedOutcome {
     pub states: Vec<Vec<StateEntry>>,
     /// Messages the last height emitted, to be delivered at the next.
     pub in_flight: Vec<Message>,
-    /// Their proofs, in the same order.
-    pub proofs: Vec<MessageProof>,
+    /// The same messages as the last height's batches, with their proofs: from each
+    /// shard to each shard, by source then destination.
+    pub batches: Vec<Batch>,
 }
 
 /// Why a sharded replay stopped.
@@ -209,21 +211,34 @@ impl std::fmt::Display for ShardedError {
 
 impl std::error::Error for ShardedError {}
 
-/// What is in flight between two heights: each message the last height emitted, its
-/// proof, and the headers of its shards.
+/// The messages of one height from shard `source` to shard `dest` (possibly none), in
+/// order, and the proof of their batch root against the source's outbox root.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Batch {
+    /// The sending shard.
+    pub source: u16,
+    /// The receiving shard.
+    pub dest: u16,
+    /// The messages, by number.
+    pub messages: Vec<Message>,
+    /// The path of their batch root to the source's outbox root.
+    pub proof: BatchProof,
+}
+
+/// What is in flight between two heights: every batch the last height emitted (from
+/// each shard to each shard), and the headers of the shards that emitted them.
 #[derive(Clone, Debug, Default)]
 pub struct InFlight {
-    /// Per source shard, in shard order: the messages and their proofs, in emission
-    /// order.
-    pub outboxes: Vec<Vec<(Message, MessageProof)>>,
+    /// The batches, by source then destination.
+    pub batches: Vec<Batch>,
     /// The shard headers of the height that emitted them.
     pub headers: Vec<ShardHeader>,
 }
 
 impl InFlight {
-    /// The messages for shard `dest`, in delivery order (by source, then number).
-    pub fn for_shard(&self, dest: u16) -> Vec<(Message, MessageProof)> {
-        self.outboxes.iter().flatten().filter(|(m, _)| m.dest == dest).copied().collect()
+    /// The batches for shard `dest`, by source.
+    pub fn for_shard(&self, dest: u16) -> Vec<&Batch> {
+        self.batches.iter().filter(|b| b.dest == dest).collect()
     }
 }
 
@@ -291,29 +306,22 @@ pub fn replay_sharded_from(
     let mut parent = [0u8; 32];
     let mut first = 1;
     if let Some(c) = from {
-        let mut outboxes = vec![Vec::new(); n as usize];
-        for &(m, p) in &c.in_flight {
-            // Checked by delivery: a message from a shard that does not exist is
-            // refused there.
-            if let Some(o) = outboxes.get_mut(m.source as usize) {
-                o.push((m, p));
-            } else {
-                return Err(ShardedError::Message {
-                    height: c.height + 1,
-                    shard: m.dest,
-                    error: ShardError::NoSuchShard { shard: m.source, shards: n },
-                });
+        // What each shard sent at the checkpoint's height: its sent counters advance by
+        // it (a batch that does not hold is refused at its delivery).
+        for b in &c.batches {
+            if let Some(ctx) = ctxs.get_mut(b.source as usize) {
+                ctx.sent.extend(b.messages.iter().copied());
             }
         }
-        for (ctx, o) in ctxs.iter_mut().zip(&outboxes) {
-            ctx.sent = o.iter().map(|(m, _)| *m).collect();
-        }
-        in_flight = InFlight { outboxes, headers: c.headers.clone() };
+        in_flight = InFlight { batches: c.batches.clone(), headers: c.headers.clone() };
         parent = c.global_hash;
         first = c.height + 1;
     }
     let mut heights = Vec::with_capacity(blocks.len());
     let mut hash = HashBuffers::default();
+    // The runners, kept from height to height (a thread started per height cost about
+    // a tenth of a 5,000-transaction height on the development VM).
+    let mut pool = Pool::default();
     for (i, shard_txs) in split.iter().enumerate() {
         let height = first + i as u64;
         let start = Instant::now();
@@ -321,10 +329,15 @@ pub fn replay_sharded_from(
         if let Some(e) = misrouted(&in_flight, n, height) {
             return Err(e);
         }
-        let results = run_shards(&mut ctxs, &order, run.runners, |ctx| {
+        let results = run_shards(&mut pool, &mut ctxs, &order, run.runners, |ctx| {
             let s = ctx.shard.index() as usize;
             ctx.step(height, &shard_txs[s], &inboxes[s], &in_flight.headers, run.mode)
-        });
+        })
+        .map_err(|WorkerLost| ShardedError::Block {
+            height,
+            shard: 0,
+            error: BlockError::WorkerLost,
+        })?;
         let mut steps = Vec::with_capacity(n as usize);
         for r in results {
             steps.push(r?);
@@ -344,7 +357,7 @@ pub fn replay_sharded_from(
         parent = global.hash(&mut KeccakHasher);
         in_flight = InFlight {
             headers,
-            outboxes: steps.iter_mut().map(|s| std::mem::take(&mut s.outbox)).collect(),
+            batches: steps.iter_mut().flat_map(|s| std::mem::take(&mut s.outbox)).collect(),
         };
         heights.push(HeightOutcome {
             global,
@@ -353,35 +366,37 @@ pub fn replay_sharded_from(
             wall: start.elapsed(),
         });
     }
-    let (in_flight, proofs) = in_flight.outboxes.into_iter().flatten().unzip();
+    let batches = in_flight.batches;
     Ok(ShardedOutcome {
         genesis_roots,
         heights,
         states: ctxs.iter().map(|c| c.state.entries().to_vec()).collect(),
-        in_flight,
-        proofs,
+        in_flight: batches.iter().flat_map(|b| b.messages.iter().copied()).collect(),
+        batches,
     })
 }
 
-/// A message in flight for a shard that does not exist: no shard would be handed it,
-/// so it is refused here, as its destination would.
+/// A batch in flight from or for a shard that does not exist: no shard would be handed
+/// it, so it is refused here, as its destination would.
 fn misrouted(in_flight: &InFlight, shards: u16, height: u64) -> Option<ShardedError> {
-    let (m, _) = in_flight.outboxes.iter().flatten().find(|(m, _)| m.dest >= shards)?;
+    let b = in_flight.batches.iter().find(|b| b.dest >= shards || b.source >= shards)?;
+    let shard = if b.dest >= shards { b.dest } else { b.source };
     Some(ShardedError::Message {
         height,
-        shard: m.source,
-        error: ShardError::NoSuchShard { shard: m.dest, shards },
+        shard: b.dest.min(shards - 1),
+        error: ShardError::NoSuchShard { shard, shards },
     })
 }
 
-/// Runs `job` on every context, handing them out in `order` to `runners` threads (the
-/// calling thread is one); returns the results in shard order.
+/// Runs `job` on every context, handing them out in `order` to `runners` workers of
+/// `pool` (the calling thread is one); returns the results in shard order.
 fn run_shards<C: Send, R: Send>(
+    pool: &mut Pool,
     ctxs: &mut [C],
     order: &[u16],
     runners: usize,
     job: impl Fn(&mut C) -> R + Sync,
-) -> Vec<R> {
+) -> Result<Vec<R>, WorkerLost> {
     let mut slots: Vec<Option<&mut C>> = ctxs.iter_mut().map(Some).collect();
     // Popped from the back: reversed, so the first in `order` goes first.
     let queue: Vec<(usize, &mut C)> = order
@@ -391,18 +406,14 @@ fn run_shards<C: Send, R: Send>(
         .collect();
     let queue = Mutex::new(queue);
     let results: Mutex<Vec<Option<R>>> = Mutex::new((0..order.len()).map(|_| None).collect());
-    let work = || loop {
+    let work = |_: usize| loop {
         let next = queue.lock().unwrap_or_else(|e| e.into_inner()).pop();
         let Some((s, ctx)) = next else { break };
         let r = job(ctx);
         results.lock().unwrap_or_else(|e| e.into_inner())[s] = Some(r);
     };
-    std::thread::scope(|scope| {
-        for _ in 1..runners.clamp(1, order.len().max(1)) {
-            scope.spawn(work);
-        }
-        work();
-    });
-    // Every shard ran: the scope returned (a runner's panic would have resumed here).
-    results.into_inner().unwrap_or_else(|e| e.into_inner()).into_iter().flatten().collect()
+    pool.run(runners.clamp(1, order.len().max(1)), &work)?;
+    // Every shard ran: the pool returned after every runner did (a runner's panic is
+    // `WorkerLost`, or resumes here for the calling thread's).
+    Ok(results.into_inner().unwrap_or_else(|e| e.into_inner()).into_iter().flatten().collect())
 }

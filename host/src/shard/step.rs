@@ -5,15 +5,15 @@ use std::time::Instant;
 use parex_core::error::GenesisError;
 use parex_core::exec::{BlockEnv, Limits};
 use parex_core::shard::{
-    accept, emit, emitted_at_most, message_digests, received_key, system_writes, system_writes_len,
-    Message, MessageProof, OutboxTree, ShardHeader,
+    accept, batch_range, batch_roots, emit, emitted_at_most, received_key, sort_outbox,
+    system_writes, system_writes_len, Message, OutboxTree, ShardError, ShardHeader,
 };
 use parex_core::state::{Contract, State, StateEntry};
 use parex_core::tx::{Transaction, TxKind};
 use parex_core::{Address, Hash32, Shard};
 use parex_offload::CpuHasher;
 
-use super::{ShardBlock, ShardRun, ShardedError};
+use super::{Batch, ShardBlock, ShardRun, ShardedError};
 use crate::chain::{state_capacity, WorldState};
 use crate::engine::{Executed, Executor, HashBuffers, Mode};
 use crate::workload::World;
@@ -81,6 +81,7 @@ impl<'w> Loaded<'w> {
             sent: Vec::new(),
             writes: Vec::new(),
             dirty: Vec::new(),
+            digests: Vec::new(),
             counters: vec![0; shard.count() as usize],
         })
     }
@@ -104,14 +105,16 @@ pub(super) struct ShardCtx<'a, 'w> {
     pub(super) sent: Vec<Message>,
     writes: Vec<StateEntry>,
     dirty: Vec<u32>,
+    /// Message digests, for batch roots.
+    digests: Vec<Hash32>,
     counters: Vec<u64>,
 }
 
 /// What a shard's step produced.
 pub(super) struct Step {
     pub(super) block: ShardBlock,
-    /// The messages its block emitted, with their proofs.
-    pub(super) outbox: Vec<(Message, MessageProof)>,
+    /// The batches its block emitted, one for each shard.
+    pub(super) outbox: Vec<Batch>,
 }
 
 impl ShardCtx<'_, '_> {
@@ -120,14 +123,15 @@ impl ShardCtx<'_, '_> {
         self.exec.reserve(txs, mode);
     }
 
-    /// Height `height`: accepts and applies `inbox` (the messages for this shard, in
-    /// delivery order, from shards whose headers of the height before are `headers`),
-    /// runs and commits the shard's block `txs` in `mode`, and builds its outbox.
+    /// Height `height`: accepts and applies `inbox` (the batches for this shard, one from
+    /// each shard whose header of the height before is in `headers`; none at the first
+    /// height), runs and commits the shard's block `txs` in `mode`, and builds its
+    /// outbox.
     pub(super) fn step(
         &mut self,
         height: u64,
         txs: &[Transaction],
-        inbox: &[(Message, MessageProof)],
+        inbox: &[&Batch],
         headers: &[ShardHeader],
         mode: Mode,
     ) -> Result<Step, ShardedError> {
@@ -135,20 +139,38 @@ impl ShardCtx<'_, '_> {
         let message = |error| ShardedError::Message { height, shard, error };
         let block_error = |error| ShardedError::Block { height, shard, error };
         let start = Instant::now();
-        let mut received = Vec::with_capacity(inbox.len());
-        let mut next: Vec<u64> = (0..self.shard.count())
-            .map(|s| self.state.get(&received_key(s)).unwrap_or(0))
-            .collect();
-        let none = ShardHeader::default();
+        let mut received: Vec<Message> = Vec::new();
         let mut latency_sum = 0;
-        for (m, proof) in inbox {
-            let source = headers.get(m.source as usize).unwrap_or(&none);
-            let expected = next.get(m.source as usize).copied().unwrap_or(0);
-            accept(self.shard, height, m, proof, source, expected, &mut self.hasher)
+        for (source, header) in headers.iter().enumerate() {
+            let source = source as u16;
+            let mut batches = inbox.iter().filter(|b| b.source == source).peekable();
+            if batches.peek().is_none() {
+                return Err(message(ShardError::Missing { source }));
+            }
+            // A batch given twice is refused as its messages' replay.
+            for batch in batches {
+                let expected = self.state.get(&received_key(source)).unwrap_or(0)
+                    + received.iter().filter(|m| m.source == source).count() as u64;
+                let msgs = &batch.messages;
+                if self.digests.len() < msgs.len() {
+                    self.digests.resize(msgs.len(), [0; 32]);
+                }
+                let mut scratch = self.hash.scratch();
+                accept(
+                    self.shard,
+                    height,
+                    header,
+                    msgs,
+                    &batch.proof,
+                    expected,
+                    &mut self.digests,
+                    &mut self.hasher,
+                    &mut scratch,
+                )
                 .map_err(message)?;
-            next[m.source as usize] += 1;
-            latency_sum += height - m.height;
-            received.push(*m);
+                latency_sum += msgs.iter().map(|m| height - m.height).sum::<u64>();
+                received.extend_from_slice(msgs);
+            }
         }
         self.writes.resize(system_writes_len(self.sent.len(), received.len()), StateEntry::EMPTY);
         let n =
@@ -192,14 +214,29 @@ impl ShardCtx<'_, '_> {
         let m = emit(self.shard, height, &self.state, txs, receipts, &mut self.counters, &mut msgs)
             .map_err(message)?;
         msgs.truncate(m);
-        let mut digests = vec![[0u8; 32]; m];
+        self.sent.clone_from(&msgs);
+        sort_outbox(&mut msgs);
+        let shards = self.shard.count();
+        let mut roots = vec![[0u8; 32]; shards as usize];
+        if self.digests.len() < m {
+            self.digests.resize(m, [0; 32]);
+        }
         let mut scratch = self.hash.scratch();
-        message_digests(&msgs, &mut digests, &mut self.hasher, &mut scratch).map_err(message)?;
-        let mut nodes = vec![[0u8; 32]; OutboxTree::nodes_len(m)];
-        let tree = OutboxTree::build(&digests, &mut nodes, &mut self.hasher, &mut scratch)
+        batch_roots(shards, &msgs, &mut roots, &mut self.digests, &mut self.hasher, &mut scratch)
             .map_err(message)?;
-        let outbox: Vec<(Message, MessageProof)> =
-            msgs.iter().enumerate().filter_map(|(i, msg)| Some((*msg, tree.proof(i)?))).collect();
+        let mut nodes = vec![[0u8; 32]; OutboxTree::nodes_len(roots.len())];
+        let tree = OutboxTree::build(&roots, &mut nodes, &mut self.hasher, &mut scratch)
+            .map_err(message)?;
+        let outbox: Vec<Batch> = (0..shards)
+            .filter_map(|d| {
+                Some(Batch {
+                    source: shard,
+                    dest: d,
+                    messages: msgs[batch_range(&msgs, d)].to_vec(),
+                    proof: tree.proof(d as usize)?,
+                })
+            })
+            .collect();
         let header = ShardHeader {
             number: height,
             shard,
@@ -210,7 +247,6 @@ impl ShardCtx<'_, '_> {
         };
         let hash = header.hash(&mut self.hasher);
         let commit_time = t.elapsed() + self.executed.beside_wait;
-        self.sent = msgs;
         Ok(Step {
             block: ShardBlock {
                 header,

@@ -86,17 +86,28 @@ fn an_altered_checkpoint_exits_2_and_writes_nothing() {
     assert_eq!(out.code, 0, "{out:?}");
     let good: Value = serde_json::from_str(&std::fs::read_to_string(&cp).unwrap()).unwrap();
     type Change = Box<dyn Fn(&mut Value)>;
+    // The first batch with messages in it.
+    let k = good["batches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|b| !b["messages"].as_array().unwrap().is_empty())
+        .unwrap();
     let cases: Vec<(&str, Change, &str)> = vec![
-        ("forged", Box::new(|v| v["messages"][0]["value"] = 999_999.into()), "forged or altered"),
+        (
+            "forged",
+            Box::new(move |v| v["batches"][k]["messages"][0]["value"] = 999_999.into()),
+            "forged",
+        ),
         (
             "replayed",
-            Box::new(|v| {
-                let m = v["messages"][0].clone();
-                v["messages"].as_array_mut().unwrap().insert(1, m);
+            Box::new(move |v| {
+                let b = v["batches"][k].clone();
+                v["batches"].as_array_mut().unwrap().push(b);
             }),
             "delivered already",
         ),
-        ("no shard", Box::new(|v| v["messages"][0]["dest"] = 5.into()), "shard 5"),
+        ("no shard", Box::new(move |v| v["batches"][k]["dest"] = 5.into()), "shard 5"),
         (
             "headers",
             Box::new(|v| v["shard_blocks"][1]["gas_used"] = 1.into()),
@@ -109,11 +120,20 @@ fn an_altered_checkpoint_exits_2_and_writes_nothing() {
             }),
             "global root",
         ),
-        ("lost", Box::new(|v| _ = v["messages"].as_array_mut().unwrap().pop()), "missing"),
+        (
+            "lost batch",
+            Box::new(move |v| _ = v["batches"].as_array_mut().unwrap().remove(k)),
+            "missing",
+        ),
+        (
+            "lost message",
+            Box::new(move |v| _ = v["batches"][k]["messages"].as_array_mut().unwrap().pop()),
+            "left out",
+        ),
         ("state", Box::new(|v| v["shard_blocks"][0]["entries"][0]["value"] = 1.into()), "state"),
         (
             "short proof",
-            Box::new(|v| _ = v["messages"][0]["siblings"].as_array_mut().unwrap().pop()),
+            Box::new(move |v| _ = v["batches"][k]["siblings"].as_array_mut().unwrap().pop()),
             "siblings",
         ),
     ];
