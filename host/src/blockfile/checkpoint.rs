@@ -72,7 +72,7 @@ struct MessageJson {
 
 /// The checkpoint document of `c`.
 pub fn checkpoint_to_json(c: &Checkpoint) -> String {
-    let shard_blocks = c
+    let shard_blocks: Vec<ShardBlockJson> = c
         .blocks
         .iter()
         .zip(&c.headers)
@@ -100,7 +100,7 @@ pub fn checkpoint_to_json(c: &Checkpoint) -> String {
                 .collect(),
         })
         .collect();
-    let batches = c
+    let batches: Vec<BatchJson> = c
         .batches
         .iter()
         .map(|b| BatchJson {
@@ -124,19 +124,56 @@ pub fn checkpoint_to_json(c: &Checkpoint) -> String {
                 .collect(),
         })
         .collect();
-    let doc = CheckpointFile {
-        shards: Amount(c.headers.len() as u64),
-        height: Amount(c.height),
-        global_root: Digest(c.global_hash),
-        parent_hash: Digest(c.global.parent_hash),
-        shards_root: Digest(c.global.shards_root),
-        shard_blocks,
-        batches,
-    };
-    // Plain structs of strings and numbers: serializing cannot fail.
-    let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();
-    text.push('\n');
-    text
+    // One state word and one message per line, as the other files are written.
+    let mut out = format!(
+        "{{\n  \"shards\": {},\n  \"height\": {},\n  \"global_root\": {},\n  \
+         \"parent_hash\": {},\n  \"shards_root\": {},\n",
+        c.headers.len(),
+        c.height,
+        json(&Digest(c.global_hash)),
+        json(&Digest(c.global.parent_hash)),
+        json(&Digest(c.global.shards_root)),
+    );
+    let blocks: Vec<String> = shard_blocks
+        .into_iter()
+        .map(|mut b: ShardBlockJson| {
+            let entries: Vec<String> = std::mem::take(&mut b.entries).iter().map(json).collect();
+            with_list(&json(&b), "entries", &entries)
+        })
+        .collect();
+    out += &format!("  \"shard_blocks\": [{}],\n", list(&blocks, "\n    ", "\n  "));
+    let batches: Vec<String> = batches
+        .into_iter()
+        .map(|mut b: BatchJson| {
+            let messages: Vec<String> = std::mem::take(&mut b.messages).iter().map(json).collect();
+            with_list(&json(&b), "messages", &messages)
+        })
+        .collect();
+    out += &format!("  \"batches\": [{}]\n}}\n", list(&batches, "\n    ", "\n  "));
+    out
+}
+
+/// `value` as one line of JSON (plain structs of strings and numbers: cannot fail).
+fn json<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_default()
+}
+
+/// `items` joined by commas, each after `before`, the last followed by `after` (nothing
+/// for none).
+fn list(items: &[String], before: &str, after: &str) -> String {
+    if items.is_empty() {
+        return String::new();
+    }
+    let joined: Vec<String> = items.iter().map(|i| format!("{before}{i}")).collect();
+    format!("{}{after}", joined.join(","))
+}
+
+/// `object` (one line, ending in `"key":[]}`) with its `key` list filled with `items`,
+/// one per line.
+fn with_list(object: &str, key: &str, items: &[String]) -> String {
+    let empty = format!("\"{key}\":[]}}");
+    let head = object.strip_suffix(&empty).unwrap_or(object);
+    format!("{head}\"{key}\":[{}]}}", list(items, "\n      ", "\n    "))
 }
 
 /// Reads the checkpoint file at `path`.
