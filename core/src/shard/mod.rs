@@ -148,7 +148,7 @@ pub fn emit(
             continue;
         }
         let dest = Shard::of(to, shard.count());
-        let slot = out.get_mut(n).ok_or(ShardError::BufferTooSmall {
+        let slot = out.get_mut(n).ok_or_else(|| ShardError::BufferTooSmall {
             buffer: "messages",
             needed: emitted_at_most(shard, txs),
         })?;
