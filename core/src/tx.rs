@@ -37,6 +37,19 @@ pub enum TxKind {
         /// Arguments (the VM's `ARG`); by convention `args[0]` selects the method.
         args: Vec<u64, MAX_ARGS>,
     },
+    /// A call delivered from another shard (`crate::shard`): the contract at `to` runs
+    /// with `args` for `from` (the sender, on its own shard) after `value` is credited
+    /// to it. Built by the receiving shard from a message, never signed: no checks, no
+    /// nonce and no fee (paid at the source); `nonce` is the message's number and
+    /// `gas_limit` the VM's gas.
+    Delivered {
+        /// The contract.
+        to: Address,
+        /// Native units the message carries (the VM's `CALLVALUE`).
+        value: u64,
+        /// Arguments.
+        args: Vec<u64, MAX_ARGS>,
+    },
 }
 
 /// One declared access: a key and whether the transaction may write it. 24 bytes: the
@@ -135,14 +148,18 @@ impl Transaction {
     /// The account the transaction is addressed to.
     pub fn to(&self) -> Address {
         match &self.kind {
-            TxKind::Transfer { to, .. } | TxKind::Call { to, .. } => *to,
+            TxKind::Transfer { to, .. }
+            | TxKind::Call { to, .. }
+            | TxKind::Delivered { to, .. } => *to,
         }
     }
 
     /// Native units moved to [`Self::to`].
     pub fn value(&self) -> u64 {
         match &self.kind {
-            TxKind::Transfer { value, .. } | TxKind::Call { value, .. } => *value,
+            TxKind::Transfer { value, .. }
+            | TxKind::Call { value, .. }
+            | TxKind::Delivered { value, .. } => *value,
         }
     }
 
@@ -165,8 +182,9 @@ impl Transaction {
 
     /// Writes the canonical encoding into `out` and returns its length (at most
     /// [`MAX_ENCODED_LEN`]; `out` must be that long). Layout, all integers LE:
-    /// `from, nonce, gas_limit, gas_price` (8 each), kind (1: 0 transfer, 1 call), `to`,
-    /// `value` (8 each); for calls `nargs` (1) and the args (8 each); then the access flag
+    /// `from, nonce, gas_limit, gas_price` (8 each), kind (1: 0 transfer, 1 call, 2 a call
+    /// delivered from another shard), `to`, `value` (8 each); for calls `nargs` (1) and
+    /// the args (8 each); then the access flag
     /// (1: 0 none, 1 present) and, when present, count (1) and per entry the key (17) and
     /// the write flag (1).
     pub fn encode(&self, out: &mut [u8; MAX_ENCODED_LEN]) -> usize {
@@ -181,8 +199,8 @@ impl Transaction {
                 w.u64(to.0);
                 w.u64(*value);
             }
-            TxKind::Call { to, value, args } => {
-                w.u8(1);
+            TxKind::Call { to, value, args } | TxKind::Delivered { to, value, args } => {
+                w.u8(if matches!(self.kind, TxKind::Call { .. }) { 1 } else { 2 });
                 w.u64(to.0);
                 w.u64(*value);
                 w.u8(args.len() as u8);
@@ -212,7 +230,7 @@ impl Transaction {
         let gas_price = r.u64()?;
         let kind = match r.u8()? {
             0 => TxKind::Transfer { to: Address(r.u64()?), value: r.u64()? },
-            1 => {
+            k @ (1 | 2) => {
                 let to = Address(r.u64()?);
                 let value = r.u64()?;
                 let n = r.u8()? as usize;
@@ -224,7 +242,11 @@ impl Transaction {
                     // Cannot fail: n <= MAX_ARGS was checked above.
                     let _ = args.push(r.u64()?);
                 }
-                TxKind::Call { to, value, args }
+                if k == 1 {
+                    TxKind::Call { to, value, args }
+                } else {
+                    TxKind::Delivered { to, value, args }
+                }
             }
             k => return Err(DecodeError::BadKind(k)),
         };
@@ -422,7 +444,11 @@ impl Transaction {
     /// building it): a native transfer, or a call that declares an access list.
     #[inline]
     pub fn has_footprint(&self) -> bool {
-        matches!(self.kind, TxKind::Transfer { .. }) || self.access.is_some()
+        match self.kind {
+            TxKind::Transfer { .. } => true,
+            TxKind::Call { .. } => self.access.is_some(),
+            TxKind::Delivered { .. } => false,
+        }
     }
 
     /// Most keys of [`Self::footprint`] (without building it); 0 when it has none.
@@ -431,6 +457,7 @@ impl Transaction {
         match &self.kind {
             TxKind::Transfer { .. } => FOOTPRINT,
             TxKind::Call { .. } => self.access.as_ref().map_or(0, |list| 3 + list.len()),
+            TxKind::Delivered { .. } => 0,
         }
     }
 
@@ -477,7 +504,9 @@ impl Footprint {
                 }
                 fp.push(StateKey::balance(beneficiary), false);
             }
-            (TxKind::Call { .. }, None) => (fp.len, fp.read) = (0, 0),
+            (TxKind::Call { .. }, None) | (TxKind::Delivered { .. }, _) => {
+                (fp.len, fp.read) = (0, 0)
+            }
         }
         fp
     }

@@ -27,7 +27,7 @@ fn encode(tx: &Transaction) -> Vec<u8> {
 fn encoded_len(tx: &Transaction) -> usize {
     let kind = match &tx.kind {
         TxKind::Transfer { .. } => 16,
-        TxKind::Call { args, .. } => 16 + 1 + 8 * args.len(),
+        TxKind::Call { args, .. } | TxKind::Delivered { args, .. } => 16 + 1 + 8 * args.len(),
     };
     let access = match &tx.access {
         None => 1,
@@ -51,17 +51,23 @@ fn key() -> impl Strategy<Value = StateKey> {
 }
 
 fn transaction() -> impl Strategy<Value = Transaction> {
-    let kind = prop_oneof![
-        (any::<u64>(), any::<u64>())
-            .prop_map(|(to, value)| TxKind::Transfer { to: Address(to), value }),
-        (any::<u64>(), any::<u64>(), prop::collection::vec(any::<u64>(), 0..=MAX_ARGS)).prop_map(
-            |(to, value, args)| TxKind::Call {
-                to: Address(to),
-                value,
-                args: heapless::Vec::from_slice(&args).unwrap(),
-            }
-        ),
-    ];
+    let kind =
+        prop_oneof![
+            (any::<u64>(), any::<u64>())
+                .prop_map(|(to, value)| TxKind::Transfer { to: Address(to), value }),
+            (any::<u64>(), any::<u64>(), prop::collection::vec(any::<u64>(), 0..=MAX_ARGS))
+                .prop_map(|(to, value, args)| TxKind::Call {
+                    to: Address(to),
+                    value,
+                    args: heapless::Vec::from_slice(&args).unwrap(),
+                }),
+            (any::<u64>(), any::<u64>(), prop::collection::vec(any::<u64>(), 0..=MAX_ARGS))
+                .prop_map(|(to, value, args)| TxKind::Delivered {
+                    to: Address(to),
+                    value,
+                    args: heapless::Vec::from_slice(&args).unwrap(),
+                }),
+        ];
     let access = prop::option::of(prop::collection::vec((key(), any::<bool>()), 0..=MAX_ACCESS))
         .prop_map(|l| {
             l.map(|l| {
@@ -172,7 +178,7 @@ fn every_decode_error() {
         Transaction::decode(&good[..good.len() - 1]),
         Err(DecodeError::Truncated(WRITE_FLAG))
     );
-    assert_eq!(with(KIND, 2), Err(DecodeError::BadKind(2)));
+    assert_eq!(with(KIND, 3), Err(DecodeError::BadKind(3)));
     assert_eq!(with(KIND, 0xff), Err(DecodeError::BadKind(0xff)));
     assert_eq!(with(NARGS, MAX_ARGS as u8 + 1), Err(DecodeError::TooManyArgs));
     assert_eq!(with(ACCESS_FLAG, 2), Err(DecodeError::BadFlag(2)));

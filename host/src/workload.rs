@@ -356,7 +356,9 @@ impl Generator {
                 2 => {}
                 // Out of gas (calls) or a transfer of more than the balance.
                 _ => match &mut tx.kind {
-                    TxKind::Call { .. } => tx.gas_limit = INTRINSIC_GAS + 20,
+                    TxKind::Call { .. } | TxKind::Delivered { .. } => {
+                        tx.gas_limit = INTRINSIC_GAS + 20
+                    }
                     TxKind::Transfer { value, .. } => *value = USER_BALANCE * 2,
                 },
             }

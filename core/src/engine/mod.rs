@@ -103,7 +103,9 @@ impl<'a> Output<'a> {
 pub fn writes_at_most(tx: &Transaction, limits: &Limits) -> usize {
     match tx.kind {
         crate::tx::TxKind::Transfer { .. } => crate::tx::FOOTPRINT,
-        crate::tx::TxKind::Call { .. } => limits.writes_per_tx(),
+        crate::tx::TxKind::Call { .. } | crate::tx::TxKind::Delivered { .. } => {
+            limits.writes_per_tx()
+        }
     }
 }
 
@@ -114,7 +116,9 @@ pub fn writes_at_most(tx: &Transaction, limits: &Limits) -> usize {
 pub fn creates_at_most(tx: &Transaction, limits: &Limits) -> usize {
     match tx.kind {
         crate::tx::TxKind::Transfer { .. } => 2,
-        crate::tx::TxKind::Call { .. } => limits.writes_per_tx(),
+        crate::tx::TxKind::Call { .. } | crate::tx::TxKind::Delivered { .. } => {
+            limits.writes_per_tx()
+        }
     }
 }
 

@@ -82,6 +82,10 @@ impl<'t> Pending<'t> {
         acc: &mut AccessSet<'_>,
     ) -> Checking<'t> {
         let tx = self.tx;
+        // A call delivered from another shard was checked and paid for at its source.
+        if let TxKind::Delivered { .. } = tx.kind {
+            return Ok(Ok(Checked { tx, nonce: tx.nonce }));
+        }
         let reject = |status| Ok(Err(Rejected { status }));
         if !tx.access_list_is_well_formed() {
             return reject(Status::BadAccessList);
@@ -125,59 +129,73 @@ impl<'t> Checked<'t> {
         scratch: &mut VmScratch<'_>,
     ) -> Result<Executed<'t>, Interrupt> {
         let tx = self.tx;
+        let delivered = matches!(tx.kind, TxKind::Delivered { .. });
         let mut out = Executed {
             tx,
             nonce: self.nonce,
             status: Status::Success,
-            gas_used: INTRINSIC_GAS,
+            // A delivered call's intrinsic gas was paid at its source.
+            gas_used: if delivered { 0 } else { INTRINSIC_GAS },
             output: 0,
             logs_digest: [0; 32],
             logs: 0,
         };
         let mut host = TxHost { view, acc };
-        match &tx.kind {
-            TxKind::Transfer { to, value } => {
-                // A recipient on another shard is credited there, by the message the
-                // shard emits for this transaction (`crate::shard`): here the value only
-                // leaves the sender.
-                let moved = if env.shard.holds(*to) {
-                    vm::transfer(&mut host, tx.from, *to, *value)
-                } else {
-                    vm::debit(&mut host, tx.from, *value)
-                };
-                match moved {
-                    Ok(()) => {}
-                    Err(Exit::Halt(s)) => out.status = s,
-                    Err(Exit::Interrupt(i)) => return Err(i),
+        let moved = match &tx.kind {
+            // A recipient on another shard is credited there, by the message the shard
+            // emits for this transaction (`crate::shard`): here the value only leaves
+            // the sender. So for a call to a contract on another shard, which runs
+            // there with the rest of its gas, all of which it pays here.
+            TxKind::Transfer { to, value } | TxKind::Call { to, value, .. }
+                if !env.shard.holds(*to) =>
+            {
+                if matches!(tx.kind, TxKind::Call { .. }) {
+                    out.gas_used = tx.gas_limit;
+                }
+                vm::debit(&mut host, tx.from, *value)
+            }
+            TxKind::Transfer { to, value } => vm::transfer(&mut host, tx.from, *to, *value),
+            TxKind::Call { to, value, args } | TxKind::Delivered { to, value, args } => {
+                match env.code(*to) {
+                    None => Err(Exit::Halt(Status::NotAContract)),
+                    Some(code) => {
+                        let credited = if delivered {
+                            vm::credit(&mut host, *to, *value)
+                        } else {
+                            vm::transfer(&mut host, tx.from, *to, *value)
+                        };
+                        match credited {
+                            Ok(()) => {
+                                let call = CallEnv {
+                                    caller: tx.from,
+                                    address: *to,
+                                    value: *value,
+                                    args,
+                                    number: env.number,
+                                    max_logs: env.limits.max_logs,
+                                };
+                                let gas = tx.gas_limit - out.gas_used;
+                                host.acc.set_counting(true);
+                                let r = vm::run(code, &call, &mut host, gas, scratch);
+                                host.acc.set_counting(false);
+                                let r = r?;
+                                out.status = r.status;
+                                out.gas_used += r.gas_used;
+                                out.output = r.output;
+                                out.logs_digest = r.logs_digest;
+                                out.logs = r.logs;
+                                Ok(())
+                            }
+                            e => e,
+                        }
+                    }
                 }
             }
-            TxKind::Call { to, value, args } => match env.code(*to) {
-                None => out.status = Status::NotAContract,
-                Some(code) => match vm::transfer(&mut host, tx.from, *to, *value) {
-                    Err(Exit::Halt(s)) => out.status = s,
-                    Err(Exit::Interrupt(i)) => return Err(i),
-                    Ok(()) => {
-                        let call = CallEnv {
-                            caller: tx.from,
-                            address: *to,
-                            value: *value,
-                            args,
-                            number: env.number,
-                            max_logs: env.limits.max_logs,
-                        };
-                        host.acc.set_counting(true);
-                        let r =
-                            vm::run(code, &call, &mut host, tx.gas_limit - INTRINSIC_GAS, scratch);
-                        host.acc.set_counting(false);
-                        let r = r?;
-                        out.status = r.status;
-                        out.gas_used += r.gas_used;
-                        out.output = r.output;
-                        out.logs_digest = r.logs_digest;
-                        out.logs = r.logs;
-                    }
-                },
-            },
+        };
+        match moved {
+            Ok(()) => {}
+            Err(Exit::Halt(s)) => out.status = s,
+            Err(Exit::Interrupt(i)) => return Err(i),
         }
         if !out.status.is_success() {
             host.acc.rollback();
@@ -206,7 +224,12 @@ impl Executed<'_> {
             logs: self.logs,
             undeclared_access: false,
         };
-        match charge(tx, self.nonce, fee, env, view, acc) {
+        // A delivered call changes no nonce and pays no fee here.
+        let charged = match tx.kind {
+            TxKind::Delivered { .. } => Ok(()),
+            _ => charge(tx, self.nonce, fee, env, view, acc),
+        };
+        match charged {
             Ok(()) => {}
             Err(Exit::Interrupt(i)) => return Err(i),
             // Unreachable: the system accesses always fit the access set (see

@@ -215,7 +215,7 @@ pub fn looks_contended(txs: &[Transaction]) -> bool {
             (TxKind::Call { .. }, Some(list)) => {
                 list.iter().for_each(|a| f(a.key(), true, a.write));
             }
-            (TxKind::Call { .. }, None) => {}
+            (TxKind::Call { .. }, None) | (TxKind::Delivered { .. }, _) => {}
         }
     };
     // First pass: the sample, and each key's touches.

@@ -151,7 +151,7 @@ impl History {
 /// The contract `tx` calls, if it is a call.
 fn callee(tx: &Transaction) -> Option<&Address> {
     match &tx.kind {
-        TxKind::Call { to, .. } => Some(to),
+        TxKind::Call { to, .. } | TxKind::Delivered { to, .. } => Some(to),
         TxKind::Transfer { .. } => None,
     }
 }

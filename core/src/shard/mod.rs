@@ -30,12 +30,14 @@ pub use proof::{verify, BatchProof, OutboxTree, PROOF_LEVELS};
 use core::fmt;
 use core::ops::Range;
 
+use crate::exec::INTRINSIC_GAS;
 use crate::hash::Hasher;
 use crate::merkle::{list_root, HashScratch};
 use crate::receipt::Receipt;
 use crate::state::{sort_by_key, State, StateEntry};
-use crate::tx::{Transaction, TxKind};
+use crate::tx::{Transaction, TxKind, MAX_ARGS};
 use crate::types::{Address, Hash32, Shard, StateKey};
+use heapless::Vec as HVec;
 
 /// Addresses from here up belong to the system in a sharded chain: a genesis may not use
 /// them.
@@ -61,9 +63,26 @@ pub const fn received_key(source: u16) -> StateKey {
     StateKey::storage(INBOX, source as u64)
 }
 
-/// A value message: `value` moved from `from` on shard `source` to `to` on shard `dest`,
-/// emitted by the source's block of height `height`, the `seq`-th message (from 0) the
-/// source ever sent to `dest`.
+/// What a message does at its destination.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[repr(u8)]
+pub enum MessageKind {
+    /// Credits `value` to `to`: a transfer to an address of another shard.
+    #[default]
+    Transfer = 0,
+    /// Runs the contract `to` for `from` with `args` and `gas`, `value` credited to it
+    /// first: a call to a contract of another shard ([`TxKind::Delivered`] there). If
+    /// it fails, its value comes back in a [`MessageKind::Refund`].
+    Call = 1,
+    /// Credits `value` back to `to`, the sender of a call that failed at its
+    /// destination.
+    Refund = 2,
+}
+
+/// A message: `value` (and, for a call, the call) from `from` on shard `source` to `to`
+/// on shard `dest`, emitted by the source's block of height `height`, the `seq`-th
+/// message (from 0) the source ever sent to `dest`.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Message {
@@ -75,19 +94,29 @@ pub struct Message {
     pub seq: u64,
     /// The height of the block that emitted it.
     pub height: u64,
-    /// The sender of the transaction.
+    /// The sender of the transaction (of a refund: the contract that failed).
     pub from: Address,
     /// The recipient, on `dest`.
     pub to: Address,
     /// Native units carried.
     pub value: u64,
+    /// What it does.
+    pub kind: MessageKind,
+    /// A call's gas for the VM (0 otherwise).
+    pub gas: u64,
+    /// A call's arguments, the first `nargs` used.
+    pub args: [u64; MAX_ARGS],
+    /// How many arguments.
+    pub nargs: u8,
 }
 
 impl Message {
     /// Length of [`Self::encode`].
-    pub const ENCODED_LEN: usize = 2 + 2 + 8 * 5;
+    pub const ENCODED_LEN: usize = 2 + 2 + 8 * 5 + 1 + 8 + 1 + 8 * MAX_ARGS;
 
-    /// source, dest (2 bytes LE each), seq, height, from, to, value (8 LE each).
+    /// source, dest (2 bytes LE each), seq, height, from, to, value (8 LE each), kind
+    /// (1), gas (8 LE), nargs (1), and [`MAX_ARGS`] argument words (8 LE each, unused
+    /// ones 0): 86 bytes, one Keccak permutation.
     pub fn encode(&self) -> [u8; Self::ENCODED_LEN] {
         let mut b = [0u8; Self::ENCODED_LEN];
         b[..2].copy_from_slice(&self.source.to_le_bytes());
@@ -96,7 +125,33 @@ impl Message {
         {
             b[4 + 8 * i..12 + 8 * i].copy_from_slice(&w.to_le_bytes());
         }
+        b[44] = self.kind as u8;
+        b[45..53].copy_from_slice(&self.gas.to_le_bytes());
+        b[53] = self.nargs;
+        for (i, a) in self.args.iter().enumerate() {
+            b[54 + 8 * i..62 + 8 * i].copy_from_slice(&a.to_le_bytes());
+        }
         b
+    }
+
+    /// The transaction that runs a [`MessageKind::Call`] at its destination (the first
+    /// transactions of the destination's block, `docs/semantics.md` "Shards"): from the
+    /// call's sender, its number as the nonce, its gas, no fee; `None` for the other
+    /// kinds.
+    pub fn delivered(&self) -> Option<Transaction> {
+        if self.kind != MessageKind::Call {
+            return None;
+        }
+        let n = (self.nargs as usize).min(MAX_ARGS);
+        let args = HVec::from_slice(&self.args[..n]).unwrap_or_default();
+        Some(Transaction {
+            from: self.from,
+            nonce: self.seq,
+            gas_limit: self.gas,
+            gas_price: 0,
+            kind: TxKind::Delivered { to: self.to, value: self.value, args },
+            access: None,
+        })
     }
 }
 
@@ -121,10 +176,14 @@ pub fn message_digests<H: Hasher + ?Sized>(
     Ok(())
 }
 
-/// The messages a shard block emits: one for each transfer of `txs` that succeeded
-/// (`receipts`) and moved a non-zero value to an address of another shard, in block
-/// order, numbered from the state's sent counters (`state` as the block left it).
-/// `sent` is scratch for one counter per shard. Returns how many were written to `out`.
+/// The messages a shard block emits, in block order, numbered from the state's sent
+/// counters (`state` as the block left it): for each transfer to an address of another
+/// shard that succeeded with a non-zero value, a [`MessageKind::Transfer`]; for each
+/// call to a contract of another shard that succeeded (it only sends the call), a
+/// [`MessageKind::Call`] with the gas left after the intrinsic gas; for each delivered
+/// call that failed with a non-zero value, a [`MessageKind::Refund`] of it to its
+/// sender. `sent` is scratch for one counter per shard. Returns how many were written
+/// to `out`.
 pub fn emit(
     shard: Shard,
     height: u64,
@@ -143,34 +202,46 @@ pub fn emit(
     }
     let mut n = 0;
     for (tx, r) in txs.iter().zip(receipts) {
-        let TxKind::Transfer { to, value } = tx.kind else { continue };
-        if shard.holds(to) || value == 0 || !r.status.is_success() {
-            continue;
+        let ok = r.status.is_success();
+        let mut msg =
+            Message { source: shard.index(), height, from: tx.from, ..Message::default() };
+        match &tx.kind {
+            TxKind::Transfer { to, value } if !shard.holds(*to) && ok && *value > 0 => {
+                (msg.to, msg.value) = (*to, *value);
+            }
+            TxKind::Call { to, value, args } if !shard.holds(*to) && ok => {
+                (msg.to, msg.value, msg.kind) = (*to, *value, MessageKind::Call);
+                msg.gas = tx.gas_limit.saturating_sub(INTRINSIC_GAS);
+                msg.args[..args.len()].copy_from_slice(args);
+                msg.nargs = args.len() as u8;
+            }
+            TxKind::Delivered { to, value, .. } if !ok && *value > 0 => {
+                (msg.from, msg.to, msg.value) = (*to, tx.from, *value);
+                msg.kind = MessageKind::Refund;
+            }
+            _ => continue,
         }
-        let dest = Shard::of(to, shard.count());
+        msg.dest = Shard::of(msg.to, shard.count());
+        msg.seq = sent[msg.dest as usize];
         let slot = out.get_mut(n).ok_or_else(|| ShardError::BufferTooSmall {
             buffer: "messages",
             needed: emitted_at_most(shard, txs),
         })?;
-        *slot = Message {
-            source: shard.index(),
-            dest,
-            seq: sent[dest as usize],
-            height,
-            from: tx.from,
-            to,
-            value,
-        };
-        sent[dest as usize] += 1;
+        *slot = msg;
+        sent[msg.dest as usize] += 1;
         n += 1;
     }
     Ok(n)
 }
 
-/// Most messages [`emit`] can write for `txs` on `shard`: its transfers to other shards.
+/// Most messages [`emit`] can write for `txs` on `shard`: its transfers and calls to
+/// other shards and its delivered calls.
 pub fn emitted_at_most(shard: Shard, txs: &[Transaction]) -> usize {
     txs.iter()
-        .filter(|tx| matches!(tx.kind, TxKind::Transfer { to, .. } if !shard.holds(to)))
+        .filter(|tx| match tx.kind {
+            TxKind::Transfer { to, .. } | TxKind::Call { to, .. } => !shard.holds(to),
+            TxKind::Delivered { .. } => true,
+        })
         .count()
 }
 
@@ -284,8 +355,9 @@ pub const fn system_writes_len(sent: usize, received: usize) -> usize {
 
 /// The write set a shard applies at the start of a height, before its block: its sent
 /// counters advanced by `sent` (the messages its block of the height before emitted),
-/// and for each message of `received` (accepted, in order) the value credited to its
-/// recipient and its source's received counter advanced. Sorted by key, as
+/// and for each message of `received` (accepted, in order) its source's received
+/// counter advanced and, but for a call (whose delivered transaction credits it), its
+/// value credited to its recipient. Sorted by key, as
 /// [`State::apply`] wants; empty when there is nothing to do. Returns its length in
 /// `out` (at least [`system_writes_len`] long).
 pub fn system_writes(
@@ -309,9 +381,9 @@ pub fn system_writes(
     }
     for m in received {
         push(received_key(m.source), 1);
-        // A zero value creates no key (`docs/semantics.md`, "Zero amounts"); emit()
-        // never sends one.
-        if m.value > 0 {
+        // A call's value is credited by its delivered transaction, which may fail; a
+        // zero value creates no key (`docs/semantics.md`, "Zero amounts").
+        if m.kind != MessageKind::Call && m.value > 0 {
             push(StateKey::balance(m.to), m.value);
         }
     }

@@ -93,6 +93,10 @@ fn message_digests_are_keccak_of_the_encoding() {
             from: Address(i),
             to: Address(2),
             value: 5,
+            kind: MessageKind::Call,
+            gas: 3,
+            args: [i, 1, 2, 3],
+            nargs: (i % 5) as u8,
         })
         .collect();
     let mut out = vec![[0; 32]; 20];
@@ -105,8 +109,10 @@ fn message_digests_are_keccak_of_the_encoding() {
 }
 
 /// Emission numbers each destination's messages from the state's sent counter, skips
-/// local, failed and zero-value transfers; the system writes merge credits to one
-/// recipient and advance the counters.
+/// local, failed and zero-value transfers; sends calls to other shards with their gas
+/// and arguments, and refunds failed delivered calls; the system writes merge credits
+/// to one recipient (not a call's: its delivered transaction credits it) and advance
+/// the counters.
 #[test]
 fn emission_and_system_writes() {
     let accounts = [
@@ -117,26 +123,69 @@ fn emission_and_system_writes() {
     let state = fixture::state(&mut b, &accounts);
     let me = Shard::new(0, 4).unwrap();
     let t = |to, value| Transaction::transfer(Address(4), 0, Address(to), value, 1000, 1);
-    let txs = [t(9, 5), t(8, 5), t(6, 3), t(5, 0), t(10, 2), t(9, 1)];
+    let call =
+        |to, value| Transaction::call(Address(4), 0, Address(to), value, &[7, 8], 5000, 1).unwrap();
+    let delivered = Message {
+        from: Address(6),
+        to: Address(12),
+        value: 30,
+        kind: MessageKind::Call,
+        nargs: 1,
+        args: [3, 0, 0, 0],
+        gas: 400,
+        seq: 9,
+        ..Message::default()
+    }
+    .delivered()
+    .unwrap();
+    assert!(Message::default().delivered().is_none());
+    assert_eq!((delivered.nonce, delivered.gas_limit, delivered.gas_price), (9, 400, 0));
+    let txs = [
+        t(9, 5),
+        t(8, 5),
+        t(6, 3),
+        t(5, 0),
+        t(10, 2),
+        t(9, 1),
+        call(13, 0),
+        call(15, 2),
+        delivered.clone(),
+        delivered,
+    ];
     let ok = Receipt { status: Status::Success, ..Receipt::EMPTY };
     let failed = Receipt { status: Status::InsufficientFunds, ..Receipt::EMPTY };
-    let receipts = [ok, ok, ok, ok, failed, ok];
+    let reverted = Receipt { status: Status::Reverted, ..Receipt::EMPTY };
+    let receipts = [ok, ok, ok, ok, failed, ok, ok, ok, ok, reverted];
     let mut sent = [0u64; 4];
-    let mut out = [Message::default(); 8];
-    assert_eq!(emitted_at_most(me, &txs), 5);
+    let mut out = [Message::default(); 12];
+    assert_eq!(emitted_at_most(me, &txs), 9);
     let n = emit(me, 3, &state, &txs, &receipts, &mut sent, &mut out).unwrap();
-    let got: Vec<(u16, u64, u64)> = out[..n].iter().map(|m| (m.dest, m.seq, m.to.0)).collect();
-    assert_eq!(got, [(1, 0, 9), (2, 0, 6), (1, 1, 9)]);
-    assert!(out[..n].iter().all(|m| m.source == 0 && m.height == 3 && m.from == Address(4)));
+    let got: Vec<(u16, u64, u64, MessageKind)> =
+        out[..n].iter().map(|m| (m.dest, m.seq, m.to.0, m.kind)).collect();
+    use MessageKind::{Call, Refund, Transfer};
+    assert_eq!(
+        got,
+        [
+            (1, 0, 9, Transfer),
+            (2, 0, 6, Transfer),
+            (1, 1, 9, Transfer),
+            (1, 2, 13, Call),
+            (3, 0, 15, Call),
+            (2, 1, 6, Refund)
+        ]
+    );
+    assert!(out[..5].iter().all(|m| m.source == 0 && m.height == 3 && m.from == Address(4)));
+    assert_eq!((out[3].gas, out[3].nargs, out[3].args), (4000, 2, [7, 8, 0, 0]));
+    assert_eq!((out[5].from, out[5].value), (Address(12), 30));
     assert!(emit(me, 3, &state, &txs, &receipts, &mut sent, &mut out[..2]).is_err());
 
-    // Shard 1 receives both messages for it: address 9 gets 5 + 1.
-    let received = [out[0], out[2]];
+    // Shard 1 receives its three messages: address 9 gets 5 + 1, the call nothing.
+    let received = [out[0], out[2], out[3]];
     let mut writes = [StateEntry::EMPTY; 8];
     let sent_before = [Message { dest: 3, ..out[1] }, Message { dest: 3, ..out[1] }];
     let n = system_writes(&state, &sent_before, &received, &mut writes).unwrap();
     let got: Vec<(StateKey, u64)> = writes[..n].iter().map(|e| (e.key, e.value)).collect();
-    assert_eq!(got, [(StateKey::balance(Address(9)), 13), (sent_key(3), 2), (received_key(0), 2)],);
+    assert_eq!(got, [(StateKey::balance(Address(9)), 13), (sent_key(3), 2), (received_key(0), 3)],);
     assert!(system_writes(&state, &sent_before, &received, &mut writes[..5]).is_err());
 }
 
@@ -155,6 +204,7 @@ fn accept_refuses_each_bad_batch() {
         from: Address(2),
         to: Address(5),
         value: 9,
+        ..Message::default()
     };
     let mut outbox = [
         Message { dest: 3, to: Address(7), seq: 0, ..msg },

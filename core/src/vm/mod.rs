@@ -431,6 +431,15 @@ pub(crate) fn transfer<H: Host>(
     host.add(&StateKey::balance(to), amount)
 }
 
+/// Adds `amount` to `to`'s balance (nothing for 0): the receiving half of [`transfer`],
+/// alone for a call delivered from another shard, whose value left its sender there.
+pub(crate) fn credit<H: Host>(host: &mut H, to: Address, amount: u64) -> Result<(), Exit> {
+    if amount == 0 {
+        return Ok(());
+    }
+    host.add(&StateKey::balance(to), amount)
+}
+
 /// Takes `amount` from `from`'s balance (nothing for 0): the sending half of
 /// [`transfer`], alone for a transfer to another shard.
 pub(crate) fn debit<H: Host>(host: &mut H, from: Address, amount: u64) -> Result<(), Exit> {

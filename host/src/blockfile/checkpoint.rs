@@ -6,8 +6,9 @@
 
 use parex_core::block::BlockHeader;
 use parex_core::merkle::list_height;
-use parex_core::shard::{BatchProof, GlobalHeader, Message, ShardHeader};
+use parex_core::shard::{BatchProof, GlobalHeader, Message, MessageKind, ShardHeader};
 use parex_core::state::StateEntry;
+use parex_core::tx::MAX_ARGS;
 use parex_core::{Address, Shard, StateKey};
 use serde::{Deserialize, Serialize};
 
@@ -65,9 +66,49 @@ struct BatchJson {
 struct MessageJson {
     seq: Amount,
     height: Amount,
+    kind: MessageKindJson,
     from: Addr,
     to: Addr,
     value: Amount,
+    /// A call's gas.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    gas: Amount,
+    /// A call's arguments.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    args: Vec<Word>,
+}
+
+fn is_zero(a: &Amount) -> bool {
+    a.0 == 0
+}
+
+/// A message's kind.
+#[derive(Clone, Copy, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum MessageKindJson {
+    Transfer,
+    Call,
+    Refund,
+}
+
+impl From<MessageKind> for MessageKindJson {
+    fn from(k: MessageKind) -> Self {
+        match k {
+            MessageKind::Transfer => Self::Transfer,
+            MessageKind::Call => Self::Call,
+            MessageKind::Refund => Self::Refund,
+        }
+    }
+}
+
+impl From<MessageKindJson> for MessageKind {
+    fn from(k: MessageKindJson) -> Self {
+        match k {
+            MessageKindJson::Transfer => Self::Transfer,
+            MessageKindJson::Call => Self::Call,
+            MessageKindJson::Refund => Self::Refund,
+        }
+    }
 }
 
 /// The checkpoint document of `c`.
@@ -117,9 +158,15 @@ pub fn checkpoint_to_json(c: &Checkpoint) -> String {
                 .map(|m| MessageJson {
                     seq: Amount(m.seq),
                     height: Amount(m.height),
+                    kind: m.kind.into(),
                     from: Addr(m.from.0),
                     to: Addr(m.to.0),
                     value: Amount(m.value),
+                    gas: Amount(m.gas),
+                    args: m.args[..(m.nargs as usize).min(MAX_ARGS)]
+                        .iter()
+                        .map(|a| Word(*a))
+                        .collect(),
                 })
                 .collect(),
         })
@@ -255,10 +302,18 @@ pub fn parse_checkpoint(file: &str, text: &str) -> Result<Checkpoint, InputError
         for (d, s) in b.siblings.iter().zip(proof.siblings.iter_mut().flatten()) {
             *s = d.0;
         }
-        let messages = b
-            .messages
-            .iter()
-            .map(|m| Message {
+        let mut messages = Vec::with_capacity(b.messages.len());
+        for (k, m) in b.messages.iter().enumerate() {
+            if m.args.len() > MAX_ARGS {
+                let at = [Key("batches"), Index(i), Key("messages"), Index(k), Key("args")];
+                let message = format!("{} arguments, at most {MAX_ARGS}", m.args.len());
+                return Err(bad(&at, message));
+            }
+            let mut args = [0; MAX_ARGS];
+            for (a, w) in args.iter_mut().zip(&m.args) {
+                *a = w.0;
+            }
+            messages.push(Message {
                 source,
                 dest,
                 seq: m.seq.0,
@@ -266,8 +321,12 @@ pub fn parse_checkpoint(file: &str, text: &str) -> Result<Checkpoint, InputError
                 from: Address(m.from.0),
                 to: Address(m.to.0),
                 value: m.value.0,
-            })
-            .collect();
+                kind: m.kind.into(),
+                gas: m.gas.0,
+                args,
+                nargs: m.args.len() as u8,
+            });
+        }
         batches.push(Batch { source, dest, messages, proof });
     }
     Ok(Checkpoint {

@@ -343,21 +343,6 @@ pub(super) fn transaction(
                     format!("{} arguments, at most {MAX_ARGS}", args.len()),
                 ));
             }
-            if let Some(n) = world.shards {
-                let (home, away) = (Shard::of(Address(t.from.0), n), Shard::of(Address(t.to.0), n));
-                if home != away {
-                    return Err(invalid(
-                        file,
-                        text,
-                        &at("to"),
-                        format!(
-                            "call to {:#x} on shard {away} from a sender on shard {home}: a \
-                             sharded chain carries only value between shards, not calls",
-                            t.to.0
-                        ),
-                    ));
-                }
-            }
             if world.contracts.binary_search_by_key(&t.to.0, |c| c.0 .0).is_err() {
                 return Err(invalid(
                     file,

@@ -77,7 +77,9 @@ pub fn genesis_to_json(world: &World) -> String {
 pub fn tx_to_json(tx: &Transaction) -> TxJson {
     let (kind, args) = match &tx.kind {
         TxKind::Transfer { .. } => (KindJson::Transfer, None),
-        TxKind::Call { args, .. } => {
+        // A delivered call exists only inside a sharded run, never in a block file; it
+        // reads back as the call it carries.
+        TxKind::Call { args, .. } | TxKind::Delivered { args, .. } => {
             (KindJson::Call, Some(args.iter().map(|a| Word(*a)).collect()))
         }
     };

@@ -146,20 +146,6 @@ pub enum ShardedError {
     SystemAddress(Address),
     /// A shard's genesis is unusable.
     Genesis(u16, GenesisError),
-    /// Transaction `index` of block `block` (0-based) calls a contract on another shard
-    /// than its sender's: cross-shard calls are not carried.
-    CrossShardCall {
-        /// The block.
-        block: usize,
-        /// The transaction.
-        index: usize,
-        /// The contract.
-        to: Address,
-        /// Its shard.
-        dest: u16,
-        /// The sender's shard.
-        shard: u16,
-    },
     /// Shard `shard`'s block of height `height` failed.
     Block {
         /// The height (from 1).
@@ -192,12 +178,6 @@ impl std::fmt::Display for ShardedError {
                 parex_core::shard::SYSTEM_ADDRESSES
             ),
             Self::Genesis(s, e) => write!(f, "shard {s}: genesis: {e}"),
-            Self::CrossShardCall { block, index, to, dest, shard } => write!(
-                f,
-                "block {}: transaction {index} calls {to} on shard {dest} from a sender on \
-                 shard {shard}: cross-shard calls are not carried (only value transfers)",
-                block + 1
-            ),
             Self::Block { height, shard, error } => {
                 write!(f, "height {height}, shard {shard}: {error}")
             }
@@ -270,7 +250,7 @@ pub fn replay_sharded_from(
     if sorted != (0..n).collect::<Vec<_>>() {
         return Err(ShardedError::Shards(n));
     }
-    check_world(world, blocks, n)?;
+    check_world(world, n)?;
     if let Some(c) = from {
         c.check(n)?;
     }

@@ -17,6 +17,7 @@ use super::{Batch, ShardBlock, ShardRun, ShardedError};
 use crate::chain::{state_capacity, WorldState};
 use crate::engine::{Executed, Executor, HashBuffers, Mode};
 use crate::workload::World;
+use parex_core::engine::creates_at_most;
 
 /// A shard's loaded genesis: its state memory and contracts.
 pub(super) struct Loaded<'w> {
@@ -37,15 +38,24 @@ impl<'w> Loaded<'w> {
         saved: usize,
     ) -> Self {
         let own: Vec<Vec<Transaction>> = split.iter().map(|b| b[shard as usize].clone()).collect();
-        let incoming = blocks
+        // What messages from other shards may create here: a recipient's balance for a
+        // transfer, what a call may write for a delivered call; and a refund's credit
+        // for a call of its own to another shard.
+        let incoming: usize = blocks
             .iter()
             .flatten()
-            .filter(|tx| {
-                let TxKind::Transfer { to, .. } = tx.kind else { return false };
-                Shard::of(to, shards) == shard && Shard::of(tx.from, shards) != shard
+            .map(|tx| {
+                let (home, away) = (Shard::of(tx.from, shards), Shard::of(tx.to(), shards));
+                match tx.kind {
+                    _ if home == away => 0,
+                    TxKind::Transfer { .. } if away == shard => 1,
+                    TxKind::Call { .. } if away == shard => creates_at_most(tx, limits),
+                    TxKind::Call { .. } if home == shard => 1,
+                    _ => 0,
+                }
             })
-            .count();
-        // Its own blocks' keys, a recipient key per incoming message, and the system
+            .sum();
+        // Its own blocks' keys, what incoming messages may create, and the system
         // counters (one per shard, sent and received).
         // A saved state (`saved` words, resumed from a checkpoint) may hold more.
         let capacity =
@@ -172,6 +182,14 @@ impl ShardCtx<'_, '_> {
                 received.extend_from_slice(msgs);
             }
         }
+        // The calls delivered here run first in the shard's block, in delivery order.
+        let delivered: Vec<Transaction> = received.iter().filter_map(Message::delivered).collect();
+        let block: std::borrow::Cow<'_, [Transaction]> = if delivered.is_empty() {
+            txs.into()
+        } else {
+            delivered.into_iter().chain(txs.iter().cloned()).collect::<Vec<_>>().into()
+        };
+        let txs = &block[..];
         self.writes.resize(system_writes_len(self.sent.len(), received.len()), StateEntry::EMPTY);
         let n =
             system_writes(&self.state, &self.sent, &received, &mut self.writes).map_err(message)?;

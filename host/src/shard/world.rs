@@ -3,7 +3,7 @@
 
 use parex_core::shard::{is_system, Message};
 use parex_core::state::StateEntry;
-use parex_core::tx::{Transaction, TxKind};
+use parex_core::tx::Transaction;
 use parex_core::{KeyKind, Shard};
 
 use super::ShardedError;
@@ -31,28 +31,14 @@ pub fn split_block(txs: &[Transaction], shards: u16) -> Vec<Vec<Transaction>> {
 }
 
 /// What a chain of `shards` shards refuses before it runs: a genesis address among the
-/// system's (with more than one shard), and a call to a contract on another shard than
-/// its sender's (not carried: only value crosses shards).
-pub fn check_world(
-    world: &World,
-    blocks: &[Vec<Transaction>],
-    shards: u16,
-) -> Result<(), ShardedError> {
+/// system's (with more than one shard).
+pub fn check_world(world: &World, shards: u16) -> Result<(), ShardedError> {
     if shards > 1 {
         let addrs = world.accounts.iter().map(|a| a.addr);
         let addrs = addrs.chain(world.contracts.iter().map(|c| c.0));
         let mut addrs = addrs.chain(world.storage.iter().map(|s| s.addr));
         if let Some(a) = addrs.find(|&a| is_system(a)) {
             return Err(ShardedError::SystemAddress(a));
-        }
-    }
-    for (block, txs) in blocks.iter().enumerate() {
-        for (index, tx) in txs.iter().enumerate() {
-            let TxKind::Call { to, .. } = tx.kind else { continue };
-            let (shard, dest) = (Shard::of(tx.from, shards), Shard::of(to, shards));
-            if shard != dest {
-                return Err(ShardedError::CrossShardCall { block, index, to, dest, shard });
-            }
         }
     }
     Ok(())
