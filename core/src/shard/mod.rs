@@ -333,7 +333,7 @@ pub fn accept<H: Hasher + ?Sized>(
         if m.height != source.number {
             return Err(ShardError::WrongHeight { height: m.height, expected: source.number });
         }
-        let next = expected + k as u64;
+        let next = expected.saturating_add(k as u64);
         if m.seq < next {
             return Err(ShardError::Replayed { source: m.source, seq: m.seq, expected: next });
         }

@@ -159,8 +159,10 @@ impl ShardCtx<'_, '_> {
             }
             // A batch given twice is refused as its messages' replay.
             for batch in batches {
-                let expected = self.state.get(&received_key(source)).unwrap_or(0)
-                    + received.iter().filter(|m| m.source == source).count() as u64;
+                let expected =
+                    self.state.get(&received_key(source)).unwrap_or(0).saturating_add(
+                        received.iter().filter(|m| m.source == source).count() as u64,
+                    );
                 let msgs = &batch.messages;
                 if self.digests.len() < msgs.len() {
                     self.digests.resize(msgs.len(), [0; 32]);
