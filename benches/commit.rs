@@ -37,6 +37,7 @@ fn bench_case(c: &mut Criterion, name: &str, spec: Spec) {
         contracts,
         limits,
         shard: Shard::WHOLE,
+        delivered: 0,
     };
     let mut exec = Executor::new(limits);
     let executed = exec.execute(&state, &env, &txs, Mode::Sequential).expect("block executes");

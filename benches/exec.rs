@@ -40,6 +40,7 @@ fn bench_case(c: &mut Criterion, name: &str, spec: Spec, modes: &[(&str, Mode)])
         contracts,
         limits,
         shard: Shard::WHOLE,
+        delivered: 0,
     };
 
     let mut group = support::block_group(c, name, txs.len());

@@ -69,6 +69,13 @@ pub enum BlockError {
     Genesis(GenesisError),
     /// A sample contract did not assemble (the reference block).
     Contract,
+    /// A delivered call ([`crate::tx::TxKind::Delivered`]) where the block's environment
+    /// does not place one (`BlockEnv::delivered`), or one missing where it does: only a
+    /// shard delivering accepted messages builds them.
+    Undelivered {
+        /// The transaction's index.
+        index: usize,
+    },
 }
 
 /// Which internal invariant of an engine failed (see [`BlockError::Invariant`]).
@@ -154,6 +161,11 @@ impl fmt::Display for BlockError {
             Self::FootprintFull => f.write_str("footprint table full"),
             Self::OffFootprint => f.write_str("a transaction left its planned footprint"),
             Self::Invariant(what) => write!(f, "engine invariant failed: {what}"),
+            Self::Undelivered { index } => write!(
+                f,
+                "transaction {index}: a delivered call out of place (only a shard delivering \
+                 messages puts them, first in its block)"
+            ),
             Self::WorkerLost => f.write_str("a worker thread panicked or could not start"),
             Self::Genesis(e) => write!(f, "genesis: {e}"),
             Self::Contract => f.write_str("a sample contract does not assemble"),

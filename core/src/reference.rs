@@ -546,6 +546,7 @@ fn run_with<H: Hasher + ?Sized>(
         contracts: &contracts,
         limits: LIMITS,
         shard: Shard::WHOLE,
+        delivered: 0,
     };
     let mut core =
         OneCore { stack: &mut mem.stack, memory: &mut mem.memory, access: &mut mem.access };

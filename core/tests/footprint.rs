@@ -33,7 +33,14 @@ fn execute_alone(
     state: HashMap<StateKey, u64>,
 ) -> (Receipt, Vec<Access>) {
     let limits = Limits::DEFAULT;
-    let env = BlockEnv { number: 1, beneficiary, contracts: &[], limits, shard: Shard::WHOLE };
+    let env = BlockEnv {
+        number: 1,
+        beneficiary,
+        contracts: &[],
+        limits,
+        shard: Shard::WHOLE,
+        delivered: 0,
+    };
     let mut entries = vec![Access::EMPTY; limits.access_entries()];
     let mut acc = AccessSet::new(&mut entries, limits).unwrap();
     let (mut stack, mut memory) = ([0u64; 16], [0u8; 64]);

@@ -99,6 +99,7 @@ impl Case {
             contracts: &[],
             limits: LIMITS,
             shard: Shard::WHOLE,
+            delivered: 0,
         };
         Block { state: self.state, env, txs: self.txs }
     }

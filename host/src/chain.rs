@@ -163,6 +163,7 @@ pub fn replay_predicting<H: Hasher + ?Sized>(
             contracts,
             limits,
             shard: Shard::WHOLE,
+            delivered: 0,
         };
         exec.execute_into(&state, &env, txs, mode, &mut executed)
             .map_err(|e| ReplayError::Block(i, e))?;

@@ -214,8 +214,56 @@ fn cross_shard_calls_run_at_their_contracts_shard() {
                 assert_same(&reference, &out, &format!("{workload:?} {shards} {r:?}"));
             }
             assert_eq!(conserved(&reference.states, &reference.in_flight), balance_sum(&world));
+            // Cut after each height, calls in flight: resumed, the same end.
+            for cut in 1..blocks.len() {
+                let r = ShardRun::new(shards, 2);
+                let saved = Checkpoint::of(&run(&world, &blocks[..cut], &r)).unwrap();
+                let rest = replay_sharded_from(&world, Some(&saved), &blocks[cut..], &r).unwrap();
+                assert_eq!(rest.states, reference.states, "{workload:?} {shards} {cut}");
+                assert_eq!(commitments(&rest), commitments(&reference)[cut..].to_vec());
+            }
         }
     }
+}
+
+/// A delivered call only runs where a shard delivering messages puts it: anywhere else
+/// (an unsharded block, or after the block's own transactions) the block is refused.
+#[test]
+fn a_delivered_call_out_of_place_is_refused() {
+    use parex::core::error::BlockError;
+    use parex::core::shard::MessageKind;
+    let spec = Spec::new(Workload::Token, 20, 10, 1, 0xDE1);
+    let (world, mut blocks) = chain(&spec);
+    let call = Message {
+        kind: MessageKind::Call,
+        to: world.contracts[0].0,
+        value: 5,
+        gas: 9_000,
+        ..Message::default()
+    };
+    blocks[0].insert(3, call.delivered().unwrap());
+    let e = parex::host::chain::replay(
+        &world,
+        &blocks,
+        Mode::Parallel(2),
+        parex::core::exec::Limits::DEFAULT,
+        &mut parex::core::KeccakHasher,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            parex::host::chain::ReplayError::Block(0, BlockError::Undelivered { index: 3 })
+        ),
+        "{e:?}"
+    );
+    let mut sharded = world.clone();
+    sharded.shards = Some(2);
+    let e = replay_sharded(&sharded, &blocks, &ShardRun::new(2, 2)).unwrap_err();
+    assert!(
+        matches!(e, ShardedError::Block { error: BlockError::Undelivered { .. }, .. }),
+        "{e:?}"
+    );
 }
 
 /// A call with value to a contract on another shard that fails there sends its value
@@ -397,6 +445,9 @@ fn an_altered_checkpoint_is_refused() {
     let mut c = good.clone();
     c.states[0][0].value += 1;
     assert_eq!(checkpoint_error(&c), CheckpointError::StateRoot { shard: 0 });
+    let mut c = good.clone();
+    c.states[0][0].value = u64::MAX;
+    assert_eq!(checkpoint_error(&c), CheckpointError::Supply);
     let mut c = good.clone();
     c.states.pop();
     assert!(matches!(checkpoint_error(&c), CheckpointError::Shards { found: 2, expected: 3 }));

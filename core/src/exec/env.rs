@@ -60,6 +60,10 @@ pub struct BlockEnv<'a> {
     /// address of another shard debits the sender only, its value carried by a message
     /// (`crate::shard`).
     pub shard: Shard,
+    /// How many of the block's first transactions are calls delivered from other shards
+    /// ([`crate::tx::TxKind::Delivered`], built from accepted messages): exactly these
+    /// may be, and no other ([`crate::policy::run_block`] refuses the block otherwise).
+    pub delivered: u32,
 }
 
 impl BlockEnv<'_> {

@@ -8,6 +8,7 @@ use crate::parallel::block_stm::{BlockStm, BlockStmMemory};
 use crate::parallel::footprint::{FootprintEngine, FootprintMemory};
 use crate::sequential::{SeqMemory, Sequential};
 use crate::state::StateReader;
+use crate::tx::TxKind;
 
 use super::Policy;
 
@@ -74,6 +75,16 @@ where
     M: Memory,
     W: Workers,
 {
+    // Delivered calls run without checks or fees: only where the environment puts them.
+    let delivered = block.env.delivered as usize;
+    for (index, tx) in block.txs.iter().enumerate() {
+        if matches!(tx.kind, TxKind::Delivered { .. }) != (index < delivered) {
+            return Err(BlockError::Undelivered { index });
+        }
+    }
+    if delivered > block.txs.len() {
+        return Err(BlockError::Undelivered { index: block.txs.len() });
+    }
     let policy =
         Policy { footprint_memory: policy.footprint_memory && memory.has_footprint(), ..*policy };
     let mut choice = policy.choose(block.txs);

@@ -4,21 +4,22 @@
 //! them on threads (`parex-host`, `shard/`).
 //!
 //! ```text
-//!  height h-1, shard s                                 height h, shard d
-//!  ─────────────────────                               ───────────────────────────────
-//!  block: a transfer to an address of d               1. system writes (one write set):
-//!    debits the sender only (`BlockEnv::shard`)          · d's own sent counters += its
-//!  emit(): a Message per such transfer that               messages of h-1
-//!    succeeded, seq = s's sent counter for d + k        · accept() every message for d
-//!  message digests ─▶ OutboxTree ─▶ outbox root           (proof against s's outbox root,
-//!  ShardHeader { block hash, outbox root, count }         seq = d's received counter for s)
-//!        │                                               · credit its value to `to`,
-//!        └── proofs, header ──── the host routes ───▶      received counter += 1
-//!                                                     2. the shard's block of height h
+//!  height h-1, shard s                               height h, shard d
+//!  ─────────────────────                             ─────────────────────────────────
+//!  block: a transfer or call to d debits             1. accept() the batch from every
+//!    the sender only (`BlockEnv::shard`)                shard (its root against the
+//!  emit(): Transfer / Call messages, and a              source's outbox root; numbers
+//!    Refund per failed delivered call                   from d's received counters)
+//!  sort_outbox: one batch per destination            2. system writes: d's sent counters
+//!  batch_roots ─▶ OutboxTree ─▶ outbox root             += its messages of h-1; received
+//!  ShardHeader { block hash, outbox root }              counters += 1 a message; transfer
+//!        │                                              and refund values credited
+//!        └── batches, proofs, headers ─ host ──▶    3. the block: delivered calls
+//!                                                       (`Message::delivered`) first
 //! ```
 //!
-//! A shard exchanges only messages, proofs and headers with the others, so a shard
-//! could be a separate process or a separately replicated chain. Each value message is
+//! A shard exchanges only batches, proofs and headers with the others, so a shard
+//! could be a separate process or a separately replicated chain. Each message is
 //! delivered at the next height, in the order of its source shard, then its sequence
 //! number; the counters that make delivery exactly-once are state words of the system
 //! addresses ([`sent_key`], [`received_key`]), so the state root commits them.
@@ -223,12 +224,13 @@ pub fn emit(
         }
         msg.dest = Shard::of(msg.to, shard.count());
         msg.seq = sent[msg.dest as usize];
+        let next = msg.seq.checked_add(1).ok_or(ShardError::Overflow)?;
         let slot = out.get_mut(n).ok_or_else(|| ShardError::BufferTooSmall {
             buffer: "messages",
             needed: emitted_at_most(shard, txs),
         })?;
         *slot = msg;
-        sent[msg.dest as usize] += 1;
+        sent[msg.dest as usize] = next;
         n += 1;
     }
     Ok(n)
@@ -317,6 +319,9 @@ pub fn accept<H: Hasher + ?Sized>(
             height: height.saturating_sub(1),
         });
     }
+    if proof.count != u32::from(shards) {
+        return Err(ShardError::BadProof { source: source.shard, height: source.number });
+    }
     if proof.index != u32::from(me.index()) {
         return Err(ShardError::WrongShard { dest: proof.index as u16, shard: me.index() });
     }
@@ -393,16 +398,19 @@ pub fn system_writes(
     for i in 0..deltas.len() {
         let e = deltas[i];
         if len > 0 && deltas[len - 1].key == e.key {
-            deltas[len - 1].value = deltas[len - 1].value.wrapping_add(e.value);
+            let sum = deltas[len - 1].value.checked_add(e.value);
+            deltas[len - 1].value = sum.ok_or(ShardError::Overflow)?;
         } else {
             deltas[len] = e;
             len += 1;
         }
     }
     for e in &mut deltas[..len] {
-        // Cannot overflow a balance: every value carried was debited first, and the
-        // genesis supply fits 64 bits.
-        e.value = state.get(&e.key).unwrap_or(0).wrapping_add(e.value);
+        // A balance cannot pass 2^64 - 1 while the supply (in flight included) fits 64
+        // bits, nor a counter in any real chain: checked all the same, since a saved
+        // state is input.
+        let sum = state.get(&e.key).unwrap_or(0).checked_add(e.value);
+        e.value = sum.ok_or(ShardError::Overflow)?;
     }
     Ok(len)
 }
@@ -600,6 +608,9 @@ pub enum ShardError {
         /// The source.
         source: u16,
     },
+    /// A message counter or a credited balance would pass 2^64 - 1 (only a saved state
+    /// made up for it can get there).
+    Overflow,
 }
 
 impl fmt::Display for ShardError {
@@ -643,6 +654,7 @@ impl fmt::Display for ShardError {
             Self::Missing { source } => {
                 write!(f, "the batch from shard {source} is missing")
             }
+            Self::Overflow => f.write_str("a message counter or a balance would pass 2^64 - 1"),
         }
     }
 }

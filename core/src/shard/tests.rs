@@ -187,6 +187,9 @@ fn emission_and_system_writes() {
     let got: Vec<(StateKey, u64)> = writes[..n].iter().map(|e| (e.key, e.value)).collect();
     assert_eq!(got, [(StateKey::balance(Address(9)), 13), (sent_key(3), 2), (received_key(0), 3)],);
     assert!(system_writes(&state, &sent_before, &received, &mut writes[..5]).is_err());
+    // A credit past 2^64 - 1 (a made-up saved state) is refused, not wrapped.
+    let huge = [Message { value: u64::MAX, ..out[0] }];
+    assert_eq!(system_writes(&state, &[], &huge, &mut writes), Err(ShardError::Overflow));
 }
 
 /// Each wrong batch is refused with its own error, checked in a fixed order.
@@ -280,6 +283,8 @@ fn accept_refuses_each_bad_batch() {
     let e = check(&with(&|m| m.value = 10), &p, &header, 7, 4);
     assert_eq!(e, Err(ShardError::BadProof { source: 2, height: 6 }));
     let e = check(&batch[..1], &p, &header, 7, 4);
+    assert_eq!(e, Err(ShardError::BadProof { source: 2, height: 6 }));
+    let e = check(batch, &BatchProof { count: 5, ..p }, &header, 7, 4);
     assert_eq!(e, Err(ShardError::BadProof { source: 2, height: 6 }));
     let mut q = p;
     q.siblings[0][1][0] ^= 1;

@@ -19,6 +19,9 @@ use super::values::{Addr, Amount, Digest, Slot, Word};
 use super::InputError;
 use crate::shard::{Batch, Checkpoint};
 
+/// The highest height a checkpoint may be of.
+const MAX_HEIGHT: u64 = 1 << 62;
+
 /// A checkpoint file.
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields, expecting = "a checkpoint object")]
@@ -243,6 +246,10 @@ pub fn parse_checkpoint(file: &str, text: &str) -> Result<Checkpoint, InputError
         return Err(bad(&[Key("shard_blocks")], message));
     }
     let height = doc.height.0;
+    // Heights after it are counted from it: keep them far from 2^64.
+    if height > MAX_HEIGHT {
+        return Err(bad(&[Key("height")], format!("{height} is above {MAX_HEIGHT}")));
+    }
     let (mut blocks, mut headers, mut states) = (Vec::new(), Vec::new(), Vec::new());
     for (i, b) in doc.shard_blocks.iter().enumerate() {
         if b.shard.0 != i as u64 {

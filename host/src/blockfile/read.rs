@@ -162,6 +162,7 @@ pub fn parse_genesis(file: &str, text: &str) -> Result<World, InputError> {
         )),
         _ => Ok(()),
     };
+    system(g.beneficiary.0, &[Key("beneficiary")])?;
     let mut seen: HashMap<u64, usize> = HashMap::new();
     let mut supply: u64 = 0;
     for (i, a) in g.accounts.iter().enumerate() {

@@ -8,7 +8,7 @@ use parex_core::shard::{GlobalHeader, ShardHeader};
 use parex_core::state::StateEntry;
 use parex_core::{Hash32, KeccakHasher};
 
-use super::{Batch, ShardedError, ShardedOutcome};
+use super::{conserved, Batch, ShardedError, ShardedOutcome};
 use crate::engine::HashBuffers;
 
 /// The chain after height `height`: each shard's last block and state, the global
@@ -56,6 +56,9 @@ pub enum CheckpointError {
         /// The shard.
         shard: u16,
     },
+    /// Its balances and the value in flight sum to more than 2^64 - 1: the supply of a
+    /// chain must fit 64 bits.
+    Supply,
 }
 
 impl std::fmt::Display for CheckpointError {
@@ -75,6 +78,10 @@ impl std::fmt::Display for CheckpointError {
             Self::StateRoot { shard } => {
                 write!(f, "shard {shard}'s state does not hash to its block's state root")
             }
+            Self::Supply => f.write_str(
+                "its balances and the value in flight sum to more than 2^64 - 1, the most a \
+                 chain's supply may be",
+            ),
         }
     }
 }
@@ -129,6 +136,11 @@ impl Checkpoint {
         );
         if global.ok() != Some(self.global) || self.global.hash(hasher) != self.global_hash {
             return fail(CheckpointError::GlobalHeader);
+        }
+        let in_flight: Vec<_> =
+            self.batches.iter().flat_map(|b| b.messages.iter().copied()).collect();
+        if conserved(&self.states, &in_flight) > u128::from(u64::MAX) {
+            return fail(CheckpointError::Supply);
         }
         Ok(())
     }

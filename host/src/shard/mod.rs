@@ -259,10 +259,7 @@ pub fn replay_sharded_from(
         (0..n).map(|s| shard_world(world, Shard::new(s, n).expect("s < n"))).collect();
     let saved = |s: usize| from.map(|c| (c.states[s].as_slice(), c.headers[s].block_hash));
     let mut loaded: Vec<_> = (0..n as usize)
-        .map(|s| {
-            let words = saved(s).map_or(0, |w| w.0.len());
-            step::Loaded::new(&worlds[s], blocks, &split, s as u16, n, &run.limits, words)
-        })
+        .map(|s| step::Loaded::new(&worlds[s], blocks, &split, s as u16, run, from))
         .collect();
     let mut ctxs = Vec::with_capacity(n as usize);
     for (s, l) in loaded.iter_mut().enumerate() {

@@ -6,14 +6,14 @@ use parex_core::error::GenesisError;
 use parex_core::exec::{BlockEnv, Limits};
 use parex_core::shard::{
     accept, batch_range, batch_roots, emit, emitted_at_most, received_key, sort_outbox,
-    system_writes, system_writes_len, Message, OutboxTree, ShardError, ShardHeader,
+    system_writes, system_writes_len, Message, MessageKind, OutboxTree, ShardError, ShardHeader,
 };
 use parex_core::state::{Contract, State, StateEntry};
 use parex_core::tx::{Transaction, TxKind};
 use parex_core::{Address, Hash32, Shard};
 use parex_offload::CpuHasher;
 
-use super::{Batch, ShardBlock, ShardRun, ShardedError};
+use super::{Batch, Checkpoint, ShardBlock, ShardRun, ShardedError};
 use crate::chain::{state_capacity, WorldState};
 use crate::engine::{Executed, Executor, HashBuffers, Mode};
 use crate::workload::World;
@@ -26,17 +26,20 @@ pub(super) struct Loaded<'w> {
 }
 
 impl<'w> Loaded<'w> {
-    /// Memory for shard `shard` of `shards` (its part `shard_world` of `whole`), with
-    /// room for what its blocks may create and the credits other shards may send it.
+    /// Memory for shard `shard` of `run.shards` (its part `shard_world` of the world),
+    /// with room for what its blocks (`split` of `blocks`) may create and what other
+    /// shards may send it, and for the state and messages of `from` when resuming.
     pub(super) fn new(
         shard_world: &'w World,
         blocks: &[Vec<Transaction>],
         split: &[Vec<Vec<Transaction>>],
         shard: u16,
-        shards: u16,
-        limits: &Limits,
-        saved: usize,
+        run: &ShardRun,
+        from: Option<&Checkpoint>,
     ) -> Self {
+        let (shards, limits) = (run.shards, &run.limits);
+        let saved = from.map_or(0, |c| c.states[shard as usize].len());
+        let in_flight = from.iter().flat_map(|c| &c.batches).flat_map(|b| &b.messages);
         let own: Vec<Vec<Transaction>> = split.iter().map(|b| b[shard as usize].clone()).collect();
         // What messages from other shards may create here: a recipient's balance for a
         // transfer, what a call may write for a delivered call; and a refund's credit
@@ -54,9 +57,17 @@ impl<'w> Loaded<'w> {
                     _ => 0,
                 }
             })
-            .sum();
-        // Its own blocks' keys, what incoming messages may create, and the system
-        // counters (one per shard, sent and received).
+            .sum::<usize>()
+            + in_flight
+                .filter(|m| m.dest == shard)
+                .map(|m| match m.kind {
+                    MessageKind::Call => limits.writes_per_tx(),
+                    _ => 1,
+                })
+                .sum::<usize>();
+        // Its own blocks' keys, what incoming messages (the checkpoint's in flight
+        // included) may create, and the system counters (one per shard, sent and
+        // received).
         // A saved state (`saved` words, resumed from a checkpoint) may hold more.
         let capacity =
             state_capacity(shard_world, &own, limits) + incoming + 2 * shards as usize + saved;
@@ -186,6 +197,7 @@ impl ShardCtx<'_, '_> {
         }
         // The calls delivered here run first in the shard's block, in delivery order.
         let delivered: Vec<Transaction> = received.iter().filter_map(Message::delivered).collect();
+        let calls = delivered.len() as u32;
         let block: std::borrow::Cow<'_, [Transaction]> = if delivered.is_empty() {
             txs.into()
         } else {
@@ -210,6 +222,7 @@ impl ShardCtx<'_, '_> {
             contracts: self.contracts,
             limits: self.limits,
             shard: self.shard,
+            delivered: calls,
         };
         self.exec
             .execute_into(&self.state, &env, txs, mode, &mut self.executed)

@@ -36,7 +36,8 @@ pub fn check_world(world: &World, shards: u16) -> Result<(), ShardedError> {
     if shards > 1 {
         let addrs = world.accounts.iter().map(|a| a.addr);
         let addrs = addrs.chain(world.contracts.iter().map(|c| c.0));
-        let mut addrs = addrs.chain(world.storage.iter().map(|s| s.addr));
+        let addrs = addrs.chain(world.storage.iter().map(|s| s.addr));
+        let mut addrs = addrs.chain([world.beneficiary]);
         if let Some(a) = addrs.find(|&a| is_system(a)) {
             return Err(ShardedError::SystemAddress(a));
         }

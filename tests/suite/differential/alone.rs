@@ -82,6 +82,7 @@ fn run_alone_is_the_only_run_of_its_block() {
         contracts,
         limits,
         shard: Shard::WHOLE,
+        delivered: 0,
     };
     let block = Block { state: &state, env, txs: &txs };
     let (n, w) = Output::lengths(txs.len(), &limits);

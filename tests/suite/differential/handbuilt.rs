@@ -182,6 +182,7 @@ fn a_transaction_list_hashed_beside_another_block_is_not_used() {
         contracts,
         limits: Limits::DEFAULT,
         shard: Shard::WHOLE,
+        delivered: 0,
     };
     let mut exec = Executor::new(Limits::DEFAULT);
     let mode = Mode::Parallel(2);

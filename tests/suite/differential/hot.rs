@@ -144,6 +144,7 @@ fn mispredicted_blocks_match_sequential() {
             contracts,
             limits,
             shard: Shard::WHOLE,
+            delivered: 0,
         };
         let out = exec.execute(&state, &env, txs, mode).expect("block");
         reasons.push(out.choice.reason);
