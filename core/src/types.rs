@@ -135,6 +135,10 @@ impl Shard {
     pub const MAX: u16 = 1024;
     /// The whole state: every address is here.
     pub const WHOLE: Self = Self { index: 0, count: 1 };
+    /// Holds the value contracts pay to addresses of other shards (`TRANSFER`) until the
+    /// block's end: storage word `a` is what is owed to address `a`, sent as one message
+    /// at the block's end and cleared at the next height (`crate::shard`).
+    pub const PENDING: Address = Address(0xFFFF_FFFF_FFFF_FFF2);
 
     /// Shard `index` of `count`; `None` unless `index < count <= MAX`.
     pub const fn new(index: u16, count: u16) -> Option<Self> {

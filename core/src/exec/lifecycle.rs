@@ -173,6 +173,7 @@ impl<'t> Checked<'t> {
                                     args,
                                     number: env.number,
                                     max_logs: env.limits.max_logs,
+                                    shard: env.shard,
                                 };
                                 let gas = tx.gas_limit - out.gas_used;
                                 host.acc.set_counting(true);

@@ -49,6 +49,9 @@ pub const OUTBOX: Address = Address(0xFFFF_FFFF_FFFF_FFF0);
 /// from shard `s`.
 pub const INBOX: Address = Address(0xFFFF_FFFF_FFFF_FFF1);
 
+/// Holds what contracts owe to addresses of other shards (see [`Shard::PENDING`]).
+pub const PENDING: Address = Shard::PENDING;
+
 /// Whether `addr` is one of the system's ([`SYSTEM_ADDRESSES`]).
 pub const fn is_system(addr: Address) -> bool {
     addr.0 >= SYSTEM_ADDRESSES
@@ -177,20 +180,24 @@ pub fn message_digests<H: Hasher + ?Sized>(
     Ok(())
 }
 
-/// The messages a shard block emits, in block order, numbered from the state's sent
-/// counters (`state` as the block left it): for each transfer to an address of another
-/// shard that succeeded with a non-zero value, a [`MessageKind::Transfer`]; for each
-/// call to a contract of another shard that succeeded (it only sends the call), a
+/// The messages a shard block emits, numbered from the state's sent counters (`state`
+/// as the block left it): first, in block order, for each transfer to an address of
+/// another shard that succeeded with a non-zero value, a [`MessageKind::Transfer`]; for
+/// each call to a contract of another shard that succeeded (it only sends the call), a
 /// [`MessageKind::Call`] with the gas left after the intrinsic gas; for each delivered
 /// call that failed with a non-zero value, a [`MessageKind::Refund`] of it to its
-/// sender. `sent` is scratch for one counter per shard. Returns how many were written
-/// to `out`.
+/// sender. Then, in address order, a [`MessageKind::Transfer`] from [`PENDING`] of what
+/// the block's contracts paid each address of another shard (its `writes`, the sorted
+/// write set, hold those words). `sent` is scratch for one counter per shard. Returns
+/// how many were written to `out`.
+#[allow(clippy::too_many_arguments)]
 pub fn emit(
     shard: Shard,
     height: u64,
     state: &State<'_>,
     txs: &[Transaction],
     receipts: &[Receipt],
+    writes: &[StateEntry],
     sent: &mut [u64],
     out: &mut [Message],
 ) -> Result<usize, ShardError> {
@@ -201,8 +208,7 @@ pub fn emit(
     for (d, c) in sent.iter_mut().enumerate() {
         *c = state.get(&sent_key(d as u16)).unwrap_or(0);
     }
-    let mut n = 0;
-    for (tx, r) in txs.iter().zip(receipts) {
+    let from_txs = txs.iter().zip(receipts).filter_map(|(tx, r)| {
         let ok = r.status.is_success();
         let mut msg =
             Message { source: shard.index(), height, from: tx.from, ..Message::default() };
@@ -220,14 +226,26 @@ pub fn emit(
                 (msg.from, msg.to, msg.value) = (*to, tx.from, *value);
                 msg.kind = MessageKind::Refund;
             }
-            _ => continue,
+            _ => return None,
         }
+        Some(msg)
+    });
+    let from_contracts = pending(writes).map(|(to, value)| Message {
+        source: shard.index(),
+        height,
+        from: PENDING,
+        to,
+        value,
+        ..Message::default()
+    });
+    let mut n = 0;
+    for mut msg in from_txs.chain(from_contracts) {
         msg.dest = Shard::of(msg.to, shard.count());
         msg.seq = sent[msg.dest as usize];
         let next = msg.seq.checked_add(1).ok_or(ShardError::Overflow)?;
         let slot = out.get_mut(n).ok_or_else(|| ShardError::BufferTooSmall {
             buffer: "messages",
-            needed: emitted_at_most(shard, txs),
+            needed: emitted_at_most(shard, txs, writes),
         })?;
         *slot = msg;
         sent[msg.dest as usize] = next;
@@ -236,15 +254,29 @@ pub fn emit(
     Ok(n)
 }
 
-/// Most messages [`emit`] can write for `txs` on `shard`: its transfers and calls to
-/// other shards and its delivered calls.
-pub fn emitted_at_most(shard: Shard, txs: &[Transaction]) -> usize {
-    txs.iter()
+/// What the block's contracts owe to addresses of other shards: the non-zero
+/// [`PENDING`] words of its sorted write set, as (address, value).
+fn pending(writes: &[StateEntry]) -> impl Iterator<Item = (Address, u64)> + '_ {
+    let first = writes.partition_point(|e| e.key.addr < PENDING);
+    writes[first..]
+        .iter()
+        .take_while(|e| e.key.addr == PENDING)
+        .filter(|e| e.key.kind == crate::types::KeyKind::Storage && e.value > 0)
+        .map(|e| (Address(e.key.slot), e.value))
+}
+
+/// Most messages [`emit`] can write for `txs` and their `writes` on `shard`: its
+/// transfers and calls to other shards, its delivered calls and the addresses its
+/// contracts pay on other shards.
+pub fn emitted_at_most(shard: Shard, txs: &[Transaction], writes: &[StateEntry]) -> usize {
+    let from_txs = txs
+        .iter()
         .filter(|tx| match tx.kind {
             TxKind::Transfer { to, .. } | TxKind::Call { to, .. } => !shard.holds(to),
             TxKind::Delivered { .. } => true,
         })
-        .count()
+        .count();
+    from_txs + pending(writes).count()
 }
 
 /// Sorts a block's messages into its outbox's order: by destination, then number (the
@@ -355,14 +387,14 @@ pub fn accept<H: Hasher + ?Sized>(
 
 /// Entries [`system_writes`] may need.
 pub const fn system_writes_len(sent: usize, received: usize) -> usize {
-    sent + 2 * received
+    2 * sent + 2 * received
 }
 
 /// The write set a shard applies at the start of a height, before its block: its sent
-/// counters advanced by `sent` (the messages its block of the height before emitted),
-/// and for each message of `received` (accepted, in order) its source's received
-/// counter advanced and, but for a call (whose delivered transaction credits it), its
-/// value credited to its recipient. Sorted by key, as
+/// counters advanced by `sent` (the messages its block of the height before emitted)
+/// and the [`PENDING`] words those paid out cleared, and for each message of `received`
+/// (accepted, in order) its source's received counter advanced and, but for a call
+/// (whose delivered transaction credits it), its value credited to its recipient. Sorted by key, as
 /// [`State::apply`] wants; empty when there is nothing to do. Returns its length in
 /// `out` (at least [`system_writes_len`] long).
 pub fn system_writes(
@@ -412,6 +444,14 @@ pub fn system_writes(
         let sum = state.get(&e.key).unwrap_or(0).checked_add(e.value);
         e.value = sum.ok_or(ShardError::Overflow)?;
     }
+    // The PENDING words sent at the height before, cleared: they sort after every other
+    // key here (the highest system address), each once (one message per word).
+    let start = len;
+    for m in sent.iter().filter(|m| m.from == PENDING && m.kind == MessageKind::Transfer) {
+        out[len] = StateEntry { key: StateKey::storage(PENDING, m.to.0), value: 0 };
+        len += 1;
+    }
+    sort_by_key(&mut out[start..len]);
     Ok(len)
 }
 

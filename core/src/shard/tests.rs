@@ -158,8 +158,14 @@ fn emission_and_system_writes() {
     let receipts = [ok, ok, ok, ok, failed, ok, ok, ok, ok, reverted];
     let mut sent = [0u64; 4];
     let mut out = [Message::default(); 12];
-    assert_eq!(emitted_at_most(me, &txs), 9);
-    let n = emit(me, 3, &state, &txs, &receipts, &mut sent, &mut out).unwrap();
+    // The block's contracts paid address 21 (shard 1) 40 and address 30 nothing.
+    let writes = [
+        StateEntry { key: StateKey::balance(Address(4)), value: 1 },
+        StateEntry { key: StateKey::storage(PENDING, 21), value: 40 },
+        StateEntry { key: StateKey::storage(PENDING, 30), value: 0 },
+    ];
+    assert_eq!(emitted_at_most(me, &txs, &writes), 10);
+    let n = emit(me, 3, &state, &txs, &receipts, &writes, &mut sent, &mut out).unwrap();
     let got: Vec<(u16, u64, u64, MessageKind)> =
         out[..n].iter().map(|m| (m.dest, m.seq, m.to.0, m.kind)).collect();
     use MessageKind::{Call, Refund, Transfer};
@@ -171,22 +177,33 @@ fn emission_and_system_writes() {
             (1, 1, 9, Transfer),
             (1, 2, 13, Call),
             (3, 0, 15, Call),
-            (2, 1, 6, Refund)
+            (2, 1, 6, Refund),
+            (1, 3, 21, Transfer)
         ]
     );
     assert!(out[..5].iter().all(|m| m.source == 0 && m.height == 3 && m.from == Address(4)));
     assert_eq!((out[3].gas, out[3].nargs, out[3].args), (4000, 2, [7, 8, 0, 0]));
     assert_eq!((out[5].from, out[5].value), (Address(12), 30));
-    assert!(emit(me, 3, &state, &txs, &receipts, &mut sent, &mut out[..2]).is_err());
+    assert_eq!((out[6].from, out[6].value), (PENDING, 40));
+    assert!(emit(me, 3, &state, &txs, &receipts, &writes, &mut sent, &mut out[..2]).is_err());
 
     // Shard 1 receives its three messages: address 9 gets 5 + 1, the call nothing.
     let received = [out[0], out[2], out[3]];
-    let mut writes = [StateEntry::EMPTY; 8];
-    let sent_before = [Message { dest: 3, ..out[1] }, Message { dest: 3, ..out[1] }];
+    let mut writes = [StateEntry::EMPTY; 12];
+    let sent_before = [Message { dest: 3, ..out[1] }, Message { dest: 3, ..out[1] }, out[6]];
     let n = system_writes(&state, &sent_before, &received, &mut writes).unwrap();
     let got: Vec<(StateKey, u64)> = writes[..n].iter().map(|e| (e.key, e.value)).collect();
-    assert_eq!(got, [(StateKey::balance(Address(9)), 13), (sent_key(3), 2), (received_key(0), 3)],);
-    assert!(system_writes(&state, &sent_before, &received, &mut writes[..5]).is_err());
+    assert_eq!(
+        got,
+        [
+            (StateKey::balance(Address(9)), 13),
+            (sent_key(1), 1),
+            (sent_key(3), 2),
+            (received_key(0), 3),
+            (StateKey::storage(PENDING, 21), 0),
+        ]
+    );
+    assert!(system_writes(&state, &sent_before, &received, &mut writes[..7]).is_err());
     // A credit past 2^64 - 1 (a made-up saved state) is refused, not wrapped.
     let huge = [Message { value: u64::MAX, ..out[0] }];
     assert_eq!(system_writes(&state, &[], &huge, &mut writes), Err(ShardError::Overflow));

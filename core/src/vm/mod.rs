@@ -16,7 +16,7 @@ use tiny_keccak::{Hasher as _, Keccak};
 
 use crate::hash::keccak256;
 use crate::receipt::Status;
-use crate::types::{Address, Hash32, StateKey};
+use crate::types::{Address, Hash32, Shard, StateKey};
 pub use opcode::Op;
 
 /// Why an engine must stop running a transaction without a result (Block-STM's view
@@ -77,6 +77,9 @@ pub struct CallEnv<'a> {
     pub number: u64,
     /// Most logs one transaction may emit.
     pub max_logs: u32,
+    /// The shard the block runs on: a `TRANSFER` to an address of another shard pays
+    /// into [`Shard::PENDING`] instead ([`Shard::WHOLE`] unsharded).
+    pub shard: Shard,
 }
 
 /// The result of a run that was not interrupted.
@@ -363,7 +366,20 @@ impl Machine<'_, '_> {
                 Op::Transfer => {
                     let amount = tri!(self.pop());
                     let to = tri!(self.pop());
-                    if let Err(e) = transfer(host, self.env.address, Address(to), amount) {
+                    let paid = if self.env.shard.holds(Address(to)) {
+                        transfer(host, self.env.address, Address(to), amount)
+                    } else {
+                        // Owed to an address of another shard: carried by a message at
+                        // the block's end (`crate::shard::emit`).
+                        let pending = StateKey::storage(Shard::PENDING, to);
+                        debit(host, self.env.address, amount).and_then(|()| {
+                            if amount == 0 {
+                                return Ok(());
+                            }
+                            host.add(&pending, amount)
+                        })
+                    };
+                    if let Err(e) = paid {
                         return e.into();
                     }
                 }

@@ -77,6 +77,7 @@ pub(crate) fn env() -> CallEnv<'static> {
         args: &ARGS,
         number: NUMBER,
         max_logs: MAX_LOGS,
+        shard: parex_core::Shard::WHOLE,
     }
 }
 

@@ -4,8 +4,6 @@ use clap::Args;
 
 use parex_core::Shard;
 
-use super::error::CliError;
-use super::run::conflict;
 use crate::blockfile;
 use crate::workload::{Cross, Workload};
 
@@ -76,9 +74,9 @@ pub(super) struct WorkloadOpts {
     /// Transactions per thousand made to fail (bad nonce, no funds, revert, out of gas).
     #[arg(long, value_parser = per_mille, default_value_t = 10, value_name = "PER_MILLE")]
     pub(super) fail: u32,
-    /// A sharded chain of N shards, 1 to 1024 (transfers, token, nft, dao or game):
-    /// `gen` writes `"shards": N` into the genesis; `bench` runs the chain on N shards
-    /// and the unsharded engine on the same transactions.
+    /// A sharded chain of N shards, 1 to 1024: `gen` writes `"shards": N` into the
+    /// genesis; `bench` runs the chain on N shards and the unsharded engine on the same
+    /// transactions.
     #[arg(long, value_parser = shard_count, value_name = "N")]
     pub(super) shards: Option<u16>,
     /// With --shards: transfers per thousand whose recipient lives on another shard than
@@ -88,18 +86,10 @@ pub(super) struct WorkloadOpts {
 }
 
 impl WorkloadOpts {
-    /// The sharded traffic asked for (`--shards`, `--cross-per-mille`), for `workload`:
-    /// not the workloads whose contracts pay native value out to their callers (a
-    /// contract's `TRANSFER` does not cross shards).
-    pub(super) fn cross(&self, workload: Workload) -> Result<Option<Cross>, CliError> {
-        let Some(shards) = self.shards else { return Ok(None) };
-        if matches!(workload, Workload::Amm | Workload::Depin | Workload::Mixed) && shards > 1 {
-            return Err(conflict(&format!(
-                "--shards does not take --workload {workload}: its contracts pay native value \
-                 to their callers, and a contract's TRANSFER does not cross shards"
-            )));
-        }
-        Ok(Some(Cross { shards, per_mille: self.cross_per_mille.unwrap_or(DEFAULT_CROSS) }))
+    /// The sharded traffic asked for (`--shards`, `--cross-per-mille`).
+    pub(super) fn cross(&self) -> Option<Cross> {
+        let shards = self.shards?;
+        Some(Cross { shards, per_mille: self.cross_per_mille.unwrap_or(DEFAULT_CROSS) })
     }
 }
 

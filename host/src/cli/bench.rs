@@ -175,7 +175,7 @@ fn sharded(
 ) -> Result<(), CliError> {
     let start = Instant::now();
     let workload = a.workload.unwrap_or(Workload::Transfers);
-    let cross = a.w.cross(workload)?;
+    let cross = a.w.cross();
     if a.plot.is_some() {
         return Err(conflict("--plot does not chart a sharded bench"));
     }

@@ -41,7 +41,7 @@ pub(super) fn execute(a: GenArgs, stdout: &mut dyn Write) -> Result<(), CliError
     spec.hot = hot;
     spec.fail_per_mille = a.w.fail;
     spec.declare_per_mille = a.w.declare;
-    spec.cross = a.w.cross(a.workload)?;
+    spec.cross = a.w.cross();
     let blocks_dir = a.out.join("blocks");
     std::fs::create_dir_all(&blocks_dir)
         .map_err(|source| CliError::CreateDir { path: blocks_dir.clone(), source })?;

@@ -242,9 +242,11 @@ impl ShardCtx<'_, '_> {
             .map_err(block_error)?;
         self.parent = block_hash;
 
-        let mut msgs = vec![Message::default(); emitted_at_most(self.shard, txs)];
+        let writes = self.executed.writes();
+        let mut msgs = vec![Message::default(); emitted_at_most(self.shard, txs, writes)];
         let receipts = &self.executed.receipts;
-        let m = emit(self.shard, height, &self.state, txs, receipts, &mut self.counters, &mut msgs)
+        let (state, counters) = (&self.state, &mut self.counters);
+        let m = emit(self.shard, height, state, txs, receipts, writes, counters, &mut msgs)
             .map_err(message)?;
         msgs.truncate(m);
         self.sent.clone_from(&msgs);

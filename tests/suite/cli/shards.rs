@@ -201,16 +201,11 @@ fn sharded_bad_input_exits_2() {
         (run_args(&genesis, &blocks, &["--dump-state", &cp]), "--dump-state"),
         (run_args(&zero, &blocks, &[]), "expected 1 to 1024 shards"),
         (run_args(&system, &blocks, &[]), "reserved for the system"),
-        (
-            vec!["gen", "--workload", "amm", "--shards", "2", "--out", &cp],
-            "TRANSFER does not cross",
-        ),
         (vec!["gen", "--workload", "transfers", "--shards", "0", "--out", &cp], "shards"),
         (
             vec!["gen", "--workload", "transfers", "--cross-per-mille", "5", "--out", &cp],
             "--shards",
         ),
-        (vec!["bench", "--shards", "2", "--workload", "depin"], "--workload depin"),
     ];
     for (args, expect) in cases {
         let out = parex(&args);
