@@ -5,7 +5,7 @@
 use libfuzzer_sys::fuzz_target;
 use parex_core::receipt::Status;
 use parex_core::vm::{run, CallEnv, Exit, Host, VmScratch};
-use parex_core::{Address, StateKey};
+use parex_core::{Address, Shard, StateKey};
 
 /// A tiny host: a few words of storage, adds and stores accepted up to a capacity.
 struct Words(Vec<(StateKey, u64)>);
@@ -44,6 +44,9 @@ fuzz_target!(|data: &[u8]| {
         args: &args[..nargs],
         number: 7,
         max_logs: u32::from(data[6] % 4),
+        // One to four shards (the contract on shard 0): a TRANSFER elsewhere pays into
+        // the pending words.
+        shard: Shard::new(0, 1 + u16::from(data[6] >> 4) % 4).unwrap_or(Shard::WHOLE),
     };
     let mut stack = vec![0u64; 1 + usize::from(data[7] % 64)];
     let mut memory = vec![0u8; usize::from(data[8]) * 4];
