@@ -9,13 +9,13 @@ use parex_core::merkle::list_height;
 use parex_core::shard::{BatchProof, GlobalHeader, Message, MessageKind, ShardHeader};
 use parex_core::state::StateEntry;
 use parex_core::tx::MAX_ARGS;
-use parex_core::{Address, Shard, StateKey};
+use parex_core::{Address, Shard};
 use serde::{Deserialize, Serialize};
 
 use super::locate::{invalid, Seg};
 use super::read::{parse_json, read_text};
 use super::schema::EntryJson;
-use super::values::{Addr, Amount, Digest, Slot, Word};
+use super::values::{Addr, Amount, Digest, Word};
 use super::InputError;
 use crate::shard::{Batch, Checkpoint};
 
@@ -133,15 +133,7 @@ pub fn checkpoint_to_json(c: &Checkpoint) -> String {
             block_hash: Digest(h.block_hash),
             outbox_root: Digest(h.outbox_root),
             outbox_count: Amount(h.outbox_count),
-            entries: state
-                .iter()
-                .map(|e| EntryJson {
-                    address: Addr(e.key.addr.0),
-                    key: e.key.kind.into(),
-                    slot: Slot(e.key.slot),
-                    value: Word(e.value),
-                })
-                .collect(),
+            entries: state.iter().map(EntryJson::from).collect(),
         })
         .collect();
     let batches: Vec<BatchJson> = c
@@ -274,19 +266,7 @@ pub fn parse_checkpoint(file: &str, text: &str) -> Result<Checkpoint, InputError
             outbox_root: b.outbox_root.0,
             outbox_count: b.outbox_count.0,
         });
-        states.push(
-            b.entries
-                .iter()
-                .map(|e| StateEntry {
-                    key: StateKey {
-                        addr: Address(e.address.0),
-                        kind: e.key.into(),
-                        slot: e.slot.0,
-                    },
-                    value: e.value.0,
-                })
-                .collect(),
-        );
+        states.push(b.entries.iter().map(StateEntry::from).collect());
     }
     let levels = list_height(shards as usize);
     let mut batches = Vec::with_capacity(doc.batches.len());

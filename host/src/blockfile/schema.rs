@@ -2,7 +2,8 @@
 //! the `--dump-state` [`StateDump`], field by field as `docs/formats.md` lists them.
 //! Unknown fields are rejected.
 
-use parex_core::KeyKind;
+use parex_core::state::StateEntry;
+use parex_core::{Address, KeyKind, StateKey};
 use serde::{Deserialize, Serialize};
 
 use super::values::{Addr, Amount, HexBytes, Slot, Word};
@@ -197,4 +198,22 @@ pub struct EntryJson {
     pub slot: Slot,
     /// The value.
     pub value: Word,
+}
+
+impl From<&StateEntry> for EntryJson {
+    fn from(e: &StateEntry) -> Self {
+        Self {
+            address: Addr(e.key.addr.0),
+            key: e.key.kind.into(),
+            slot: Slot(e.key.slot),
+            value: Word(e.value),
+        }
+    }
+}
+
+impl From<&EntryJson> for StateEntry {
+    fn from(e: &EntryJson) -> Self {
+        let key = StateKey { addr: Address(e.address.0), kind: e.key.into(), slot: e.slot.0 };
+        Self { key, value: e.value.0 }
+    }
 }

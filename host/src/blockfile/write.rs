@@ -121,15 +121,7 @@ pub fn state_to_json(
     root: &Hash32,
     state: &[StateEntry],
 ) -> String {
-    let entries: Vec<EntryJson> = state
-        .iter()
-        .map(|e| EntryJson {
-            address: Addr(e.key.addr.0),
-            key: e.key.kind.into(),
-            slot: Slot(e.key.slot),
-            value: Word(e.value),
-        })
-        .collect();
+    let entries: Vec<EntryJson> = state.iter().map(EntryJson::from).collect();
     let mut out = format!(
         "{{\n  \"block_number\": {number},\n  \"block_hash\": \"{}\",\n  \"state_root\": \"{}\",\n",
         hash_hex(block_hash),

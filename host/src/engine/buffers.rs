@@ -141,14 +141,7 @@ impl StateBuffers {
         hasher: &mut H,
         hash: &mut HashBuffers,
     ) -> Result<State<'a>, GenesisError> {
-        let mem = StateMemory {
-            index: &mut self.index,
-            entries: &mut self.entries,
-            leaves: &mut self.leaves,
-            leaf_of: &mut self.leaf_of,
-            nodes: &mut self.nodes,
-        };
-        State::from_genesis(mem, genesis, hasher, &mut hash.scratch())
+        State::from_genesis(self.memory(), genesis, hasher, &mut hash.scratch())
     }
 
     /// Loads a saved state: its `words` in leaf order, over `contracts`
@@ -160,14 +153,18 @@ impl StateBuffers {
         hasher: &mut H,
         hash: &mut HashBuffers,
     ) -> Result<State<'a>, GenesisError> {
-        let mem = StateMemory {
+        State::from_entries(self.memory(), contracts, words, hasher, &mut hash.scratch())
+    }
+
+    /// The core's view of the memory.
+    fn memory(&mut self) -> StateMemory<'_> {
+        StateMemory {
             index: &mut self.index,
             entries: &mut self.entries,
             leaves: &mut self.leaves,
             leaf_of: &mut self.leaf_of,
             nodes: &mut self.nodes,
-        };
-        State::from_entries(mem, contracts, words, hasher, &mut hash.scratch())
+        }
     }
 }
 
