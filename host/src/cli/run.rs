@@ -1,5 +1,6 @@
 //! `parex run`: a genesis and block files executed; block hashes, state roots, receipts.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -7,6 +8,7 @@ use clap::Args;
 use parex_core::block::tx_hashes;
 use parex_core::error::BlockError;
 use parex_core::exec::Limits;
+use parex_core::receipt::Receipt;
 use parex_offload::hex::hash_hex;
 use serde::Serialize;
 
@@ -55,6 +57,25 @@ pub(super) struct RunArgs {
     /// Capacity: most transactions a block file may hold.
     #[arg(long, value_parser = block_txs, default_value_t = blockfile::MAX_BLOCK_TXS)]
     max_txs: usize,
+}
+
+/// How many receipts end with each status, by the status's name.
+pub(super) fn status_counts(receipts: &[Receipt]) -> BTreeMap<&'static str, u64> {
+    let mut statuses = BTreeMap::new();
+    for r in receipts {
+        *statuses.entry(r.status.name()).or_insert(0u64) += 1;
+    }
+    statuses
+}
+
+/// `statuses` as text: `"19 success, 1 reverted"` (`"none"` for none).
+pub(super) fn statuses_text(statuses: &BTreeMap<&'static str, u64>) -> String {
+    let parts: Vec<String> = statuses.iter().map(|(s, n)| format!("{n} {s}")).collect();
+    if parts.is_empty() {
+        "none".to_string()
+    } else {
+        parts.join(", ")
+    }
 }
 
 /// A usage error (exit status 2): options that do not go together.
@@ -121,7 +142,7 @@ struct BlockDoc {
     receipts_root: String,
     gas_used: u64,
     tx_count: u64,
-    statuses: std::collections::BTreeMap<&'static str, u64>,
+    statuses: BTreeMap<&'static str, u64>,
     reexecutions: u64,
     fell_back: bool,
     /// The engine that ran the block and why the policy chose it.
@@ -199,10 +220,7 @@ pub(super) fn execute(
     let mut docs = Vec::with_capacity(out.blocks.len());
     let mut hash_bufs = HashBuffers::default();
     for ((b, txs), file) in out.blocks.iter().zip(&blocks).zip(&a.blocks) {
-        let mut statuses = std::collections::BTreeMap::new();
-        for r in &b.receipts {
-            *statuses.entry(r.status.name()).or_insert(0u64) += 1;
-        }
+        let statuses = status_counts(&b.receipts);
         let receipts = if a.json {
             let mut digests = vec![[0u8; 32]; txs.len()];
             tx_hashes(txs, &mut digests, hashing.hasher.as_mut(), &mut hash_bufs.scratch());
@@ -292,12 +310,11 @@ fn print_run(doc: &RunDoc, out: &mut dyn Write) -> std::io::Result<()> {
         writeln!(out, "block {:<5} {}", b.number, b.file)?;
         writeln!(out, "  hash        {}", b.hash)?;
         writeln!(out, "  state_root  {}", b.state_root)?;
-        let statuses: Vec<String> = b.statuses.iter().map(|(s, n)| format!("{n} {s}")).collect();
         writeln!(
             out,
             "  receipts    {} transactions: {}; gas used {}; re-executions {}",
             b.tx_count,
-            if statuses.is_empty() { "none".to_string() } else { statuses.join(", ") },
+            statuses_text(&b.statuses),
             b.gas_used,
             b.reexecutions
         )?;

@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use super::error::{output_error, CliError};
 use super::print_json;
+use super::run::{status_counts, statuses_text};
 use crate::blockfile;
 use crate::engine::Mode;
 use crate::shard::{replay_sharded_from, Checkpoint, ShardBlock, ShardRun};
@@ -83,10 +84,7 @@ struct ShardDoc {
 }
 
 fn shard_doc(s: &ShardBlock) -> ShardDoc {
-    let mut statuses = BTreeMap::new();
-    for r in &s.receipts {
-        *statuses.entry(r.status.name()).or_insert(0u64) += 1;
-    }
+    let statuses = status_counts(&s.receipts);
     ShardDoc {
         shard: s.header.shard,
         hash: hash_hex(&s.hash),
@@ -186,15 +184,13 @@ fn print_sharded(doc: &ShardedRunDoc, out: &mut dyn Write) -> std::io::Result<()
         writeln!(out, "height {:<4} {}", h.number, h.file)?;
         writeln!(out, "  global_root {}", h.global_root)?;
         for s in &h.shards {
-            let statuses: Vec<String> =
-                s.statuses.iter().map(|(name, n)| format!("{n} {name}")).collect();
             writeln!(out, "  shard {:<4} hash {}", s.shard, s.hash)?;
             writeln!(out, "              state_root {}", s.state_root)?;
             writeln!(
                 out,
                 "              {} transactions: {}; messages out {}, in {}; engine {}",
                 s.tx_count,
-                if statuses.is_empty() { "none".to_string() } else { statuses.join(", ") },
+                statuses_text(&s.statuses),
                 s.emitted,
                 s.delivered,
                 s.engine
