@@ -168,12 +168,11 @@ impl ShardCtx<'_, '_> {
             if batches.peek().is_none() {
                 return Err(message(ShardError::Missing { source }));
             }
-            // A batch given twice is refused as its messages' replay.
+            // The next number from this source: its received counter, then the messages
+            // taken from it at this height (a batch given twice is refused as their
+            // replay).
+            let mut expected = self.state.get(&received_key(source)).unwrap_or(0);
             for batch in batches {
-                let expected =
-                    self.state.get(&received_key(source)).unwrap_or(0).saturating_add(
-                        received.iter().filter(|m| m.source == source).count() as u64,
-                    );
                 let msgs = &batch.messages;
                 if self.digests.len() < msgs.len() {
                     self.digests.resize(msgs.len(), [0; 32]);
@@ -192,6 +191,7 @@ impl ShardCtx<'_, '_> {
                 )
                 .map_err(message)?;
                 latency_sum += msgs.iter().map(|m| height - m.height).sum::<u64>();
+                expected = expected.saturating_add(msgs.len() as u64);
                 received.extend_from_slice(msgs);
             }
         }
