@@ -96,25 +96,42 @@ fn gen(
     txs: usize,
     blocks: usize,
 ) -> Vec<String> {
-    let out = parex(&[
+    gen_with(dir, workload, accounts, txs, blocks, &[]).0
+}
+
+/// [`gen`] with more flags (`--shards N`, say); also what it printed.
+fn gen_with(
+    dir: &TempDir,
+    workload: Workload,
+    accounts: usize,
+    txs: usize,
+    blocks: usize,
+    extra: &[&str],
+) -> (Vec<String>, String) {
+    let (accounts, txs, blocks_text) = (accounts.to_string(), txs.to_string(), blocks.to_string());
+    let out_dir = s(&dir.0);
+    let mut args = vec![
         "gen",
         "--workload",
         workload.name(),
         "--accounts",
-        &accounts.to_string(),
+        &accounts,
         "--txs",
-        &txs.to_string(),
+        &txs,
         "--blocks",
-        &blocks.to_string(),
+        &blocks_text,
         "--seed",
         "9",
         "--declare",
         "200",
         "--out",
-        &s(&dir.0),
-    ]);
+        &out_dir,
+    ];
+    args.extend_from_slice(extra);
+    let out = parex(&args);
     assert_eq!(out.code, 0, "{out:?}");
-    (1..=blocks).map(|n| s(&dir.path(&format!("blocks/{n:04}.json")))).collect()
+    let files = (1..=blocks).map(|n| s(&dir.path(&format!("blocks/{n:04}.json")))).collect();
+    (files, out.stdout)
 }
 
 fn run_args<'a>(genesis: &'a str, blocks: &'a [String], extra: &[&'a str]) -> Vec<&'a str> {

@@ -3,30 +3,16 @@
 
 use serde_json::Value;
 
-use super::{json, parex, run_args, s, TempDir};
+use parex::host::workload::Workload;
+
+use super::{gen_with, json, parex, run_args, s, TempDir};
 
 /// A sharded chain of transfers in `dir`: its genesis and block files.
 fn gen_sharded(dir: &TempDir, shards: u16, cross: u32, blocks: usize) -> (String, Vec<String>) {
-    let out = parex(&[
-        "gen",
-        "--workload",
-        "transfers",
-        "--accounts",
-        "200",
-        "--txs",
-        "300",
-        "--blocks",
-        &blocks.to_string(),
-        "--shards",
-        &shards.to_string(),
-        "--cross-per-mille",
-        &cross.to_string(),
-        "--out",
-        &s(&dir.0),
-    ]);
-    assert_eq!(out.code, 0, "{out:?}");
-    assert!(out.stdout.contains(&format!("{shards} shards")), "{out:?}");
-    let blocks = (1..=blocks).map(|n| s(&dir.path(&format!("blocks/{n:04}.json")))).collect();
+    let (shards, cross) = (shards.to_string(), cross.to_string());
+    let extra = ["--shards", &shards, "--cross-per-mille", &cross];
+    let (blocks, printed) = gen_with(dir, Workload::Transfers, 200, 300, blocks, &extra);
+    assert!(printed.contains(&format!("{shards} shards")), "{printed}");
     (s(&dir.path("genesis.json")), blocks)
 }
 
@@ -157,30 +143,13 @@ fn sharded_bad_input_exits_2() {
     let dir = TempDir::new("shards-input");
     let (genesis, blocks) = gen_sharded(&dir, 2, 100, 1);
     let plain = TempDir::new("shards-plain");
-    super::gen(&plain, parex::host::workload::Workload::Token, 20, 10, 1);
+    super::gen(&plain, Workload::Token, 20, 10, 1);
     let plain_genesis = s(&plain.path("genesis.json"));
     let plain_block = vec![s(&plain.path("blocks/0001.json"))];
     // A token chain on 3 shards: the calls from other shards run at the token's, a
     // height later, the same on any number of threads.
     let token = TempDir::new("shards-token");
-    let out = parex(&[
-        "gen",
-        "--workload",
-        "token",
-        "--accounts",
-        "60",
-        "--txs",
-        "90",
-        "--blocks",
-        "3",
-        "--shards",
-        "3",
-        "--out",
-        &s(&token.0),
-    ]);
-    assert_eq!(out.code, 0, "{out:?}");
-    let token_blocks: Vec<String> =
-        (1..=3).map(|n| s(&token.path(&format!("blocks/{n:04}.json")))).collect();
+    let (token_blocks, _) = gen_with(&token, Workload::Token, 60, 90, 3, &["--shards", "3"]);
     let token_genesis = s(&token.path("genesis.json"));
     let a = json(&parex(&run_args(&token_genesis, &token_blocks, &["--json", "--threads", "3"])));
     let b = json(&parex(&run_args(&token_genesis, &token_blocks, &["--json", "--sequential"])));
