@@ -263,7 +263,9 @@ impl<'a> State<'a> {
             return Err(GenesisError::StateFull { needed, capacity: cap });
         }
         index.iter_mut().for_each(|i| *i = EMPTY);
-        leaves[..cap].iter_mut().for_each(|l| *l = Leaf::EMPTY);
+        // The leaves are not cleared: only those in use are ever read (the tree reads the
+        // rest as empty), and a leaf is written whole when it comes into use. Room a
+        // chain never reaches is then never written (for a host: never mapped).
         Ok(Self {
             index,
             entries,
