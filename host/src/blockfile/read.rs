@@ -24,8 +24,13 @@ use crate::workload::World;
 /// Reads a file to a string; errors name the file (and, for text that is not UTF-8 or
 /// starts with a byte order mark, the position).
 pub fn read_text(path: &Path) -> Result<String, InputError> {
+    read_text_on(path, 1)
+}
+
+/// [`read_text`], a large file read on up to `threads` threads.
+pub(super) fn read_text_on(path: &Path, threads: usize) -> Result<String, InputError> {
     let name = path.display().to_string();
-    let bytes = read_bounded(path).map_err(|e| InputError::file(name.clone(), e))?;
+    let bytes = read_bounded(path, threads).map_err(|e| InputError::file(name.clone(), e))?;
     let at = |text: &[u8], message: String| {
         let line = text.iter().filter(|&&b| b == b'\n').count() + 1;
         let last = text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
@@ -48,7 +53,7 @@ pub fn read_text(path: &Path) -> Result<String, InputError> {
 /// The bytes of `path`: at most [`MAX_FILE_BYTES`], and only while they can still be a
 /// JSON document (its first byte other than white space is `{`), so that
 /// `/dev/zero` or a device of random bytes is refused at once instead of filling memory.
-fn read_bounded(path: &Path) -> Result<Vec<u8>, String> {
+fn read_bounded(path: &Path, threads: usize) -> Result<Vec<u8>, String> {
     use std::io::Read;
     let file = fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
     // Room for the whole file (as its size says), so the rest is read straight in.
@@ -80,11 +85,55 @@ fn read_bounded(path: &Path) -> Result<Vec<u8>, String> {
         }
     }
     if started {
+        if threads > 1 && size >= SPLIT_BYTES as u64 && bytes.len() as u64 <= size {
+            let ahead = size - bytes.len() as u64;
+            bytes = read_on(reader.get_ref(), bytes, size as usize, threads)
+                .map_err(|e| format!("cannot read: {e}"))?;
+            reader.set_limit(reader.limit() - ahead);
+        }
+        // The rest (all of it for a small file or a pipe; after `read_on`, whatever the
+        // file gained meanwhile).
         reader.read_to_end(&mut bytes).map_err(|e| format!("cannot read: {e}"))?;
     }
     if bytes.len() as u64 > MAX_FILE_BYTES {
         return Err(format!("larger than {MAX_FILE_BYTES} bytes, the most a file may hold"));
     }
+    Ok(bytes)
+}
+
+/// The first `size` bytes of `file`, of which `head` holds the first, read at their
+/// offsets on up to `threads` threads; the file's position is then `size`.
+///
+/// Copying a file from the page cache costs little; writing fresh memory costs its page
+/// faults (about half a millisecond a megabyte here), and several threads take them
+/// side by side: a 109 MB block is read in about half the time on two.
+fn read_on(
+    mut file: &fs::File,
+    head: Vec<u8>,
+    size: usize,
+    threads: usize,
+) -> std::io::Result<Vec<u8>> {
+    use std::io::{Seek, SeekFrom};
+    use std::os::unix::fs::FileExt;
+    // Zeroed memory: mapped as the reads write it, on their threads.
+    let mut bytes = vec![0u8; size];
+    bytes[..head.len()].copy_from_slice(&head);
+    let rest = &mut bytes[head.len()..size];
+    let share = rest.len().div_ceil(threads).max(1);
+    std::thread::scope(|s| {
+        let readers: Vec<_> = rest
+            .chunks_mut(share)
+            .enumerate()
+            .map(|(i, part)| {
+                let at = (head.len() + i * share) as u64;
+                s.spawn(move || file.read_exact_at(part, at))
+            })
+            .collect();
+        readers
+            .into_iter()
+            .try_for_each(|r| r.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+    })?;
+    file.seek(SeekFrom::Start(size as u64))?;
     Ok(bytes)
 }
 
@@ -401,9 +450,36 @@ pub fn load_blocks(
         .iter()
         .enumerate()
         .map(|(i, p)| {
-            let text = read_text(p)?;
+            let text = read_text_on(p, threads)?;
             let file = p.display().to_string();
             parse_block_on(&file, &text, first + i as u64, world, max_txs, threads)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file past the size read on several threads comes back byte for byte, whatever
+    /// the thread count.
+    #[test]
+    fn a_large_file_reads_the_same_on_any_number_of_threads() {
+        let path = std::env::temp_dir().join(format!("parex-read-{}.json", std::process::id()));
+        let mut text = String::from("{\"text\": \"");
+        let mut x = 0x9E37_79B9_u32;
+        while text.len() < SPLIT_BYTES + 12_345 {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            text.push(char::from(b'a' + (x % 26) as u8));
+        }
+        text.push_str("\"}");
+        fs::write(&path, &text).unwrap();
+        for threads in [1, 2, 3, 7] {
+            let read = read_bounded(&path, threads);
+            assert!(read.as_deref() == Ok(text.as_bytes()), "{threads} threads");
+        }
+        let _ = fs::remove_file(&path);
+    }
 }

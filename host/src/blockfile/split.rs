@@ -10,11 +10,13 @@
 //! document, any error, more transactions than the capacity) gives `None`, and the
 //! caller reads the file whole, which also finds and words every error.
 
+use std::mem::MaybeUninit;
+
 use parex_core::tx::Transaction;
-use serde::de::DeserializeSeed;
 use serde::Deserialize;
 
-use super::txs::{BlockSeed, TxsSeed};
+use super::read::transaction;
+use super::schema::TxJson;
 use super::values::Amount;
 use crate::workload::World;
 
@@ -64,39 +66,95 @@ pub fn read_in_pieces(
         ends.push(back_over(bytes, next, b',')?);
     }
     ends.push(close);
-    let pieces: Vec<Option<Vec<Transaction>>> = std::thread::scope(|s| {
-        let readers: Vec<_> = starts
-            .iter()
-            .zip(&ends)
-            .map(|(&start, &end)| s.spawn(move || read_piece(&text[start..end], world, max_txs)))
-            .collect();
-        readers.into_iter().map(|r| r.join().ok().flatten()).collect()
-    });
-    let mut txs: Vec<Transaction> = Vec::new();
-    for piece in pieces {
-        let piece = piece?;
-        if txs.is_empty() {
-            txs = piece;
-        } else {
-            txs.extend(piece);
-        }
+    // Each piece's room in the one list: its lines that start an element (one per
+    // transaction in the files `parex gen` writes, so the list is written in place, each
+    // transaction once). A piece of another count is read again into a list of its own
+    // (the rooms' text may have any layout), and the lists are joined.
+    let rooms: Vec<usize> =
+        starts.iter().zip(&ends).map(|(&s, &e)| element_lines(&bytes[s..e])).collect();
+    let total: usize = rooms.iter().sum();
+    if total > max_txs {
+        return None;
+    }
+    let pieces = |rooms: &[usize], list: &mut [MaybeUninit<Transaction>]| {
+        std::thread::scope(|s| {
+            let mut rest = list;
+            let mut readers = Vec::with_capacity(starts.len());
+            for ((&start, &end), &room) in starts.iter().zip(&ends).zip(rooms) {
+                let (mine, after) = std::mem::take(&mut rest).split_at_mut(room);
+                rest = after;
+                let piece = &text[start..end];
+                readers.push(s.spawn(move || read_piece(piece, world, max_txs, mine)));
+            }
+            let read: Vec<Option<Piece>> =
+                readers.into_iter().map(|r| r.join().ok().flatten()).collect();
+            read.into_iter().collect::<Option<Vec<Piece>>>()
+        })
+    };
+    let mut txs = Vec::with_capacity(total);
+    let read = pieces(&rooms, &mut txs.spare_capacity_mut()[..total])?;
+    if read.iter().zip(&rooms).all(|(p, &room)| p.written == room && p.aside.is_empty()) {
+        // SAFETY: the pieces wrote their rooms whole (`written == room`, each place once:
+        // `read_piece`), the rooms cover the first `total` places of the capacity, and
+        // the scope joined their threads before this line.
+        unsafe { txs.set_len(total) };
+    } else {
+        let again = pieces(&vec![0; rooms.len()], &mut [])?;
+        txs = again.into_iter().flat_map(|p| p.aside).collect();
     }
     (txs.len() <= max_txs).then_some((number, txs))
 }
 
+/// A piece as read: how many of its transactions went into its room in the list, and
+/// those that did not fit.
+struct Piece {
+    written: usize,
+    aside: Vec<Transaction>,
+}
+
 /// The transactions of `piece`, the text of some elements of the array and the commas
-/// between them, read as an array.
-fn read_piece(piece: &str, world: &World, max_txs: usize) -> Option<Vec<Transaction>> {
-    let mut array = String::with_capacity(piece.len() + 2);
-    array.push('[');
-    array.push_str(piece);
-    array.push(']');
-    let mut de = serde_json::Deserializer::from_str(&array);
-    // Errors are worded by the whole-file reader: no file name here.
-    let seed = TxsSeed(BlockSeed { file: "", text: &array, world, max_txs });
-    let read = seed.deserialize(&mut de).ok()?;
-    de.end().ok()?;
-    (read.error.is_none() && read.count == read.txs.len()).then_some(read.txs)
+/// between them, in order: the first written into `room` (each place once), those
+/// beyond it kept aside; `None` if it is not such a text, or a transaction is not valid,
+/// or it has more than `max_txs`.
+fn read_piece(
+    piece: &str,
+    world: &World,
+    max_txs: usize,
+    room: &mut [MaybeUninit<Transaction>],
+) -> Option<Piece> {
+    let bytes = piece.as_bytes();
+    let mut read = Piece { written: 0, aside: Vec::new() };
+    let mut at = skip_ws(bytes, 0);
+    let mut count = 0;
+    while at < bytes.len() {
+        // One element at a time, straight from the file's text; then a comma and the
+        // next element, or the piece's end.
+        let mut values = serde_json::Deserializer::from_str(&piece[at..]).into_iter::<TxJson>();
+        let t = values.next()?.ok()?;
+        at = skip_ws(bytes, at + values.byte_offset());
+        // Errors are worded by the whole-file reader: no file name here.
+        let tx = transaction("", "", count, &t, world).ok()?;
+        count += 1;
+        if count > max_txs {
+            return None;
+        }
+        match room.get_mut(read.written) {
+            Some(place) => {
+                place.write(tx);
+                read.written += 1;
+            }
+            None => read.aside.push(tx),
+        }
+        match bytes.get(at) {
+            None => break,
+            Some(b',') => at = skip_ws(bytes, at + 1),
+            Some(_) => return None,
+        }
+        if at == bytes.len() {
+            return None; // a comma before the array's end
+        }
+    }
+    Some(read)
 }
 
 /// The value of type `T` that starts at `at`, and where it ends.
@@ -104,6 +162,14 @@ fn value<'de, T: Deserialize<'de>>(text: &'de str, at: usize) -> Option<(T, usiz
     let mut values = serde_json::Deserializer::from_str(text.get(at..)?).into_iter::<T>();
     let value = values.next()?.ok()?;
     Some((value, at + values.byte_offset()))
+}
+
+/// How many lines of `bytes` start (after white space) with `{`.
+fn element_lines(bytes: &[u8]) -> usize {
+    let starts_element = |line: &[u8]| line.iter().find(|b| !b" \t".contains(b)) == Some(&b'{');
+    // The first line of a piece starts with its first element.
+    let first = usize::from(bytes.first() == Some(&b'{'));
+    first + memchr::memchr_iter(b'\n', bytes).filter(|&i| starts_element(&bytes[i + 1..])).count()
 }
 
 /// The first position from `from` that starts a line whose first byte other than white
@@ -184,7 +250,7 @@ mod tests {
         }
         // Cut after the first line of an element: refused.
         let first = text.find("\n  {\"address\"").unwrap() + 3;
-        assert!(read_piece(&text[first..], &world, 1_000).is_none());
+        assert!(read_piece(&text[first..], &world, 1_000, &mut []).is_none());
     }
 
     /// Other shapes, errors and a block over the capacity are left to the whole-file
@@ -201,6 +267,9 @@ mod tests {
         assert!(read_in_pieces(&bad, &world, 1_000, 2).is_none(), "a bad value");
         let trailing = text.replacen("}\n", "} x", 1);
         assert!(read_in_pieces(&trailing, &world, 1_000, 2).is_none(), "trailing text");
+        // Every element on one line: the one piece is read again into a list of its own.
+        let one_line = text.replace(",\n", ", ");
+        assert_eq!(read_in_pieces(&one_line, &world, 1_000, 3), Some((Some(1), txs.clone())));
         let without = text.replacen("\"number\": 1,\n", "", 1);
         let (number, split) = read_in_pieces(&without, &world, 1_000, 3).unwrap();
         assert_eq!((number, split), (None, txs));
