@@ -32,6 +32,9 @@ pub struct BlockOutcome {
     pub stats: ExecStats,
     /// The engine that ran the block, and why.
     pub choice: Choice,
+    /// Time the engine's memory took to make ready before the execution's clock started
+    /// (mostly the page faults of fresh buffers: see `engine::buffers::filled`).
+    pub prepare_time: Duration,
     /// Execution time.
     pub exec_time: Duration,
     /// Commitment time (roots and state update), `beside_wait` included.
@@ -53,6 +56,8 @@ pub struct BlockOutcome {
 pub struct ChainOutcome {
     /// Root of the genesis state.
     pub genesis_root: Hash32,
+    /// Time the genesis state took to load and hash (its memory made ready included).
+    pub load_time: Duration,
     /// Per block.
     pub blocks: Vec<BlockOutcome>,
     /// Every state word at the end, in leaf order.
@@ -147,9 +152,11 @@ pub fn replay_predicting<H: Hasher + ?Sized>(
     hasher: &mut H,
     predict: bool,
 ) -> Result<ChainOutcome, ReplayError> {
+    let load = Instant::now();
     let mut loaded = WorldState::new(world, state_capacity(world, blocks, &limits));
     let (mut state, contracts) = loaded.load(hasher).map_err(ReplayError::Genesis)?;
     let genesis_root = state.root();
+    let load_time = load.elapsed();
     let mut exec = Executor::new(limits);
     exec.set_predict(predict);
     let mut parent = [0u8; 32];
@@ -181,6 +188,7 @@ pub fn replay_predicting<H: Hasher + ?Sized>(
             receipts: std::mem::take(&mut executed.receipts),
             stats: executed.stats,
             choice: executed.choice,
+            prepare_time: executed.prepare_time,
             exec_time: executed.exec_time,
             commit_time,
             beside_wait: executed.beside_wait,
@@ -189,5 +197,5 @@ pub fn replay_predicting<H: Hasher + ?Sized>(
             prediction: executed.prediction,
         });
     }
-    Ok(ChainOutcome { genesis_root, blocks: out, state: state.entries().to_vec() })
+    Ok(ChainOutcome { genesis_root, load_time, blocks: out, state: state.entries().to_vec() })
 }

@@ -75,6 +75,8 @@ pub struct Executed {
     pub stats: ExecStats,
     /// The engine that produced the result, and why the policy chose it.
     pub choice: Choice,
+    /// Wall time the engine's memory took to make ready, before `exec_time`'s clock.
+    pub prepare_time: Duration,
     /// Wall time of execution.
     pub exec_time: Duration,
     /// What the history predictor made of the block, if it had a say.
@@ -209,6 +211,7 @@ impl Executor {
             Mode::Sequential => 0,
             _ => mode.workers(),
         };
+        let prepare = Instant::now();
         let policy = Policy::predicting(mode, self.history.as_ref(), txs);
         self.reserve_for(txs, mode, &policy);
         let (_, writes) = Output::lengths_of(txs, &self.limits);
@@ -223,6 +226,7 @@ impl Executor {
         }
         out.receipts.truncate(txs.len());
         let start = Instant::now();
+        out.prepare_time = start - prepare;
         let output = Output { receipts: &mut out.receipts, writes: &mut out.buffer };
         let block = Block { state, env: *env, txs };
         // The transaction list's share of the commitment, for the workers a one-worker

@@ -161,3 +161,28 @@ fn gen_follows_bench_flags_and_help_says_what_each_flag_does() {
     let bench = parex(&["bench", "--help"]);
     assert!(bench.stdout.contains("[default: 5000]"), "{bench:?}");
 }
+
+/// `--timings` adds the table of where the wall time went on stderr and changes nothing
+/// on stdout; a sharded genesis refuses it (exit 2, one line).
+#[test]
+fn timings_go_to_stderr_and_leave_the_report_alone() {
+    let dir = TempDir::new("timings");
+    let blocks = gen(&dir, Workload::Token, 30, 40, 2);
+    let genesis = s(&dir.path("genesis.json"));
+    // Sequential: the parallel report's re-execution counts vary from run to run.
+    let plain = parex(&run_args(&genesis, &blocks, &["--sequential"]));
+    let timed = parex(&run_args(&genesis, &blocks, &["--sequential", "--timings"]));
+    assert_eq!((timed.code, &timed.stdout), (0, &plain.stdout), "{timed:?}");
+    let rows: Vec<&str> = timed.stderr.lines().collect();
+    assert_eq!(rows[0], "timings (wall, ms)", "{timed:?}");
+    let names: Vec<&str> = rows[1..].iter().filter_map(|r| r.split("  ").nth(1)).collect();
+    let expect = ["genesis file", "block files", "genesis state", "room", "execution"];
+    assert_eq!(names[..5], expect, "{timed:?}");
+    assert_eq!(rows.last().map(|r| r.trim_start().starts_with("total")), Some(true));
+
+    let sharded = TempDir::new("timings-shards");
+    let (blocks, _) = gen_with(&sharded, Workload::Transfers, 30, 40, 1, &["--shards", "2"]);
+    let genesis = s(&sharded.path("genesis.json"));
+    let out = parex(&run_args(&genesis, &blocks, &["--timings"]));
+    assert_eq!((out.code, out.stderr.lines().count()), (2, 1), "{out:?}");
+}
