@@ -81,6 +81,14 @@ impl<'a> MerkleTree<'a> {
         Some(tree)
     }
 
+    /// The same tree in `nodes`, copied (nothing hashed); `None` when `nodes` is shorter
+    /// than this tree's stored levels.
+    pub fn copy_into<'b>(&self, nodes: &'b mut [Hash32]) -> Option<MerkleTree<'b>> {
+        let stored = ((1usize << (2 * self.height)) - 1) / 3;
+        nodes.get_mut(..stored)?.copy_from_slice(&self.nodes[..stored]);
+        Some(MerkleTree { nodes, height: self.height, zero: self.zero })
+    }
+
     /// Indices of level `l` (1..=height) in `nodes`.
     fn level(&self, l: usize) -> Range<usize> {
         level_range(self.height, l)

@@ -232,6 +232,43 @@ impl<'a> State<'a> {
         Ok(state)
     }
 
+    /// This state in `mem`, copied (nothing hashed): the same words in the same order, the
+    /// same tree and root. For a caller that executes a block it may discard, such as a
+    /// validator checking a proposal on top of the committed state. `mem` must be of
+    /// this state's capacity and index length (the layout of the index and of the tree
+    /// follow from them).
+    pub fn copy_into<'b>(&self, mem: StateMemory<'b>) -> Result<State<'b>, GenesisError>
+    where
+        'a: 'b,
+    {
+        let StateMemory { index, entries, leaves, leaf_of, nodes } = mem;
+        if entries.len() != self.entries.len() || index.len() != self.index.len() {
+            return Err(GenesisError::BadMemory("a copy needs the same capacity and index length"));
+        }
+        if leaves.len() < self.leaf_len || leaf_of.len() < self.len {
+            return Err(GenesisError::BadMemory("leaves and leaf_of must be >= entries"));
+        }
+        let tree = self
+            .tree
+            .copy_into(nodes)
+            .ok_or(GenesisError::BadMemory("nodes must be >= MerkleTree::nodes_needed(entries)"))?;
+        index.copy_from_slice(self.index);
+        entries[..self.len].copy_from_slice(&self.entries[..self.len]);
+        leaves[..self.leaf_len].copy_from_slice(&self.leaves[..self.leaf_len]);
+        leaf_of[..self.len].copy_from_slice(&self.leaf_of[..self.len]);
+        Ok(State {
+            index,
+            entries,
+            len: self.len,
+            leaves,
+            leaf_of,
+            leaf_len: self.leaf_len,
+            tree,
+            contracts: self.contracts,
+            root: self.root,
+        })
+    }
+
     /// An empty state in `mem` for `needed` words over `contracts`, its memory checked.
     fn empty<H: Hasher + ?Sized>(
         mem: StateMemory<'a>,
@@ -522,14 +559,20 @@ pub(crate) mod fixture {
         }
     }
 
+    impl Bufs {
+        pub(crate) fn memory(&mut self) -> StateMemory<'_> {
+            StateMemory {
+                index: &mut self.index,
+                entries: &mut self.entries,
+                leaves: &mut self.leaves,
+                leaf_of: &mut self.leaf_of,
+                nodes: &mut self.nodes,
+            }
+        }
+    }
+
     pub(crate) fn state<'a>(b: &'a mut Bufs, accounts: &'a [GenesisAccount]) -> State<'a> {
-        let mem = StateMemory {
-            index: &mut b.index,
-            entries: &mut b.entries,
-            leaves: &mut b.leaves,
-            leaf_of: &mut b.leaf_of,
-            nodes: &mut b.nodes,
-        };
+        let mem = b.memory();
         let (mut m, mut d, mut e) = (std::vec![0; 4096], std::vec![[0; 32]; 4], std::vec![0; 4]);
         let mut scratch = HashScratch { msgs: &mut m, digests: &mut d, ends: &mut e };
         let genesis = Genesis { accounts, contracts: &[], storage: &[] };

@@ -335,6 +335,41 @@ mod tests {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(48))]
 
+        /// A copy (`State::copy_into`) is the state: the same root, and the same words,
+        /// leaves and root as the original after the same blocks; the original is left
+        /// as it was while the copy changes.
+        #[test]
+        fn a_copy_goes_on_like_the_original(
+            genesis in 1u64..40,
+            blocks in proptest::collection::vec(
+                proptest::collection::vec((0u64..60, any::<u8>(), any::<u64>()), 0..50), 1..4),
+        ) {
+            let accounts: Vec<GenesisAccount> = (0..genesis)
+                .map(|a| GenesisAccount { addr: Address(a), balance: a * 10, nonce: a % 2 })
+                .collect();
+            let (mut b1, mut b2) = (bufs(400), bufs(400));
+            let mut original = state(&mut b1, &accounts);
+            let (m2, before) = (b2.memory(), original.root());
+            let mut copy = original.copy_into(m2).unwrap();
+            prop_assert_eq!(copy.root(), before);
+            let (mut m, mut d, mut e) = (std::vec![0; 4096], std::vec![[0; 32]; 4], std::vec![0; 4]);
+            let mut scratch = HashScratch { msgs: &mut m, digests: &mut d, ends: &mut e };
+            for raw in &blocks {
+                let w = writes(raw);
+                let mut dirty = std::vec![0u32; 2 * w.len()];
+                copy.apply(&w, &mut dirty, &mut KeccakHasher, &mut scratch).unwrap();
+            }
+            prop_assert_eq!(original.root(), before);
+            for raw in &blocks {
+                let w = writes(raw);
+                let mut dirty = std::vec![0u32; 2 * w.len()];
+                original.apply(&w, &mut dirty, &mut KeccakHasher, &mut scratch).unwrap();
+            }
+            prop_assert_eq!(copy.root(), original.root());
+            prop_assert_eq!(copy.entries(), original.entries());
+            prop_assert_eq!(copy.leaves(), original.leaves());
+        }
+
         /// Staged in any number of parts (run in reverse), a write set gives the same
         /// words, leaves and root as on one thread; a write set that does not fit
         /// changes nothing.

@@ -156,6 +156,12 @@ impl StateBuffers {
         State::from_entries(self.memory(), contracts, words, hasher, &mut hash.scratch())
     }
 
+    /// A copy of `state` in this memory (which must be of the same capacity), nothing
+    /// hashed ([`State::copy_into`]): to execute a block that may be discarded.
+    pub fn copy<'s, 'a: 's>(&'s mut self, state: &State<'a>) -> Result<State<'s>, GenesisError> {
+        state.copy_into(self.memory())
+    }
+
     /// The core's view of the memory.
     fn memory(&mut self) -> StateMemory<'_> {
         StateMemory {
