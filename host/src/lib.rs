@@ -4,6 +4,8 @@ pub mod blockfile;
 pub mod chain;
 pub mod cli;
 pub mod engine;
+#[cfg(feature = "node")]
+pub mod node;
 pub mod plot;
 pub mod pool;
 pub mod shard;

@@ -37,6 +37,7 @@ pub use checkpoint::{checkpoint_to_json, load_checkpoint, parse_checkpoint};
 pub use locate::{locate, Seg};
 pub use read::{
     load_blocks, load_genesis, parse_block, parse_block_on, parse_genesis, parse_json, read_text,
+    transaction_of,
 };
 pub use schema::{
     AccessJson, AccountJson, BlockFile, ContractJson, EntryJson, GenesisFile, KeyJson, KindJson,

@@ -431,6 +431,19 @@ pub(super) fn transaction(
     Ok(tx)
 }
 
+/// One transaction in the block files' form as the core's, with the block files'
+/// checks (a call's contract must exist, at most so many arguments and access entries);
+/// `Err` names the field and what is wrong with it.
+pub fn transaction_of(t: &TxJson, world: &World) -> Result<Transaction, String> {
+    transaction("", "", 0, t, world).map_err(|e| {
+        let field = e.field.as_deref().and_then(|f| f.strip_prefix("transactions[0]."));
+        match field {
+            Some(f) => format!("{f}: {}", e.message),
+            None => e.message,
+        }
+    })
+}
+
 /// Reads and parses a genesis file.
 pub fn load_genesis(path: &Path) -> Result<World, InputError> {
     let text = read_text(path)?;

@@ -146,6 +146,8 @@ pub enum CliError {
     OpenClNotCompiled,
     /// `devices`: listing the OpenCL devices failed (exit status 1).
     Devices(OffloadError),
+    /// `node` or `testnet` failed while running (exit status 1).
+    Node(String),
 }
 
 impl CliError {
@@ -177,7 +179,8 @@ impl CliError {
             | Self::RootsDiffer { .. }
             | Self::CpuHasher(_)
             | Self::OpenClNotCompiled
-            | Self::Devices(_) => EXIT_FAILURE,
+            | Self::Devices(_)
+            | Self::Node(_) => EXIT_FAILURE,
         }
     }
 
@@ -250,6 +253,7 @@ impl CliError {
             Self::CpuHasher(e) => write!(f, "CPU hasher: {e}"),
             Self::OpenClNotCompiled => f.write_str(OPENCL_NOT_COMPILED),
             Self::Devices(e) => write!(f, "listing OpenCL devices: {e}"),
+            Self::Node(e) => f.write_str(e),
         }
     }
 }
@@ -297,6 +301,7 @@ impl std::error::Error for CliError {
             Self::DumpStateDir { .. }
             | Self::DumpStateIsDir { .. }
             | Self::MessageTooLong { .. }
+            | Self::Node(_)
             | Self::RootsDiffer { .. }
             | Self::OpenClNotCompiled => None,
         }

@@ -30,6 +30,8 @@ mod gen;
 mod hash;
 mod hash_bench;
 mod hashing;
+#[cfg(feature = "node")]
+mod node;
 mod run;
 mod run_shards;
 
@@ -59,6 +61,13 @@ enum Command {
     Hash(hash::HashArgs),
     /// Hashes/s per backend and batch size, with the device's break-even batch size.
     HashBench(hash_bench::HashBenchArgs),
+    /// One validator of a replicated chain on the Malachite BFT engine (`docs/node.md`).
+    #[cfg(feature = "node")]
+    Node(node::NodeArgs),
+    /// Validators as processes on 127.0.0.1, with a load; prints each height's hash per
+    /// node (`docs/node.md`).
+    #[cfg(feature = "node")]
+    Testnet(node::TestnetArgs),
 }
 
 /// Runs the command line `args` (program name first) against the given streams and
@@ -89,6 +98,10 @@ where
         Command::Devices => devices::execute(stdout),
         Command::Hash(a) => hash::execute(a, stdin, stdout, stderr),
         Command::HashBench(a) => hash_bench::execute(a, stdout, stderr),
+        #[cfg(feature = "node")]
+        Command::Node(a) => node::node(a),
+        #[cfg(feature = "node")]
+        Command::Testnet(a) => node::testnet(a, stdout),
     };
     let flushed = stdout.flush();
     match result.and_then(|()| flushed.map_err(output_error)) {

@@ -1,0 +1,184 @@
+//! What a node's chain is made of: transactions signed by their senders ([`SignedTx`])
+//! and blocks of them under their header ([`Block`]), with their bytes
+//! (`docs/node.md`, "Wire format").
+//!
+//! parex transactions carry no signature of their own: a node takes one beside each, an
+//! Ed25519 signature over the transaction's hash, and checks that the sender is the
+//! account of the key ([`account_of`]). The API refuses a transaction whose signature
+//! does not hold, and a validator refuses a proposed block that holds one.
+
+use parex_core::hash::keccak256;
+use parex_core::shard::is_system;
+use parex_core::tx::{Transaction, MAX_ENCODED_LEN};
+use parex_core::{Address, Hash32};
+
+use super::codec::{CodecError, Reader, Wire, Writer, MAX_BLOCK_BYTES};
+use super::types::{BlockValue, PrivateKey, PublicKey, Signature};
+
+/// The account that `key` signs for: the first 8 bytes (little-endian) of the
+/// Keccak-256 of the key.
+pub fn account_of(key: &PublicKey) -> Address {
+    let d = keccak256(key.as_bytes());
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&d[..8]);
+    Address(u64::from_le_bytes(a))
+}
+
+/// What a sender signs: a domain tag and the transaction's hash.
+fn signed_bytes(hash: &Hash32) -> [u8; 41] {
+    let mut b = [0u8; 41];
+    b[..9].copy_from_slice(b"parex-tx\0");
+    b[9..].copy_from_slice(hash);
+    b
+}
+
+/// The hash of `tx`: Keccak-256 of its encoding (as in the transaction root).
+pub fn tx_hash(tx: &Transaction) -> Hash32 {
+    let mut buf = [0u8; MAX_ENCODED_LEN];
+    let n = tx.encode(&mut buf);
+    keccak256(&buf[..n])
+}
+
+/// Why a signed transaction is refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TxError {
+    /// The signature does not verify under the key.
+    BadSignature,
+    /// The key signs for another account than the sender.
+    NotTheSender {
+        /// The sender named in the transaction.
+        from: Address,
+        /// The account of the key.
+        key_account: Address,
+    },
+    /// The key is not an Ed25519 public key.
+    BadKey,
+}
+
+impl std::fmt::Display for TxError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TxError::BadSignature => f.write_str("the signature does not verify"),
+            TxError::NotTheSender { from, key_account } => write!(
+                f,
+                "the key signs for account {:#x}, not for the sender {:#x}",
+                key_account.0, from.0
+            ),
+            TxError::BadKey => f.write_str("the public key is not an Ed25519 key"),
+        }
+    }
+}
+
+/// A transaction with its sender's key and signature.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignedTx {
+    /// The transaction.
+    pub tx: Transaction,
+    /// The sender's Ed25519 public key.
+    pub public_key: [u8; 32],
+    /// The signature over the transaction's hash.
+    pub signature: [u8; 64],
+    /// [`tx_hash`] of `tx`.
+    pub hash: Hash32,
+}
+
+impl SignedTx {
+    /// `tx`, signed with `key` (whose account must be the sender's for it to verify).
+    pub fn sign(tx: Transaction, key: &PrivateKey) -> Self {
+        let hash = tx_hash(&tx);
+        let signature = key.sign(&signed_bytes(&hash)).to_bytes();
+        Self { tx, public_key: *key.public_key().as_bytes(), signature, hash }
+    }
+
+    /// `tx` with a signature made elsewhere.
+    pub fn new(tx: Transaction, public_key: [u8; 32], signature: [u8; 64]) -> Self {
+        Self { hash: tx_hash(&tx), tx, public_key, signature }
+    }
+
+    /// Checks the signature, and that the key signs for the sender.
+    pub fn verify(&self) -> Result<(), TxError> {
+        let key = PublicKey::from_bytes(self.public_key).map_err(|_| TxError::BadKey)?;
+        let key_account = account_of(&key);
+        if key_account != self.tx.from {
+            return Err(TxError::NotTheSender { from: self.tx.from, key_account });
+        }
+        let signature = Signature::from_bytes(self.signature);
+        key.verify(&signed_bytes(&self.hash), &signature).map_err(|_| TxError::BadSignature)
+    }
+}
+
+impl Wire for SignedTx {
+    fn put(&self, w: &mut Writer) {
+        let mut buf = [0u8; MAX_ENCODED_LEN];
+        let n = self.tx.encode(&mut buf);
+        w.bytes(&buf[..n]);
+        w.fixed(&self.public_key);
+        w.fixed(&self.signature);
+    }
+
+    fn get(r: &mut Reader<'_>) -> Result<Self, CodecError> {
+        let encoded = r.bytes(MAX_ENCODED_LEN)?;
+        let tx =
+            Transaction::decode(encoded).map_err(|e| CodecError(format!("transaction: {e:?}")))?;
+        let public_key = r.array()?;
+        let signature = r.array()?;
+        Ok(Self { hash: keccak256(encoded), tx, public_key, signature })
+    }
+}
+
+/// A block: its header (as the value agreed on) and its signed transactions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Block {
+    /// The header and hash.
+    pub value: BlockValue,
+    /// The transactions, in order.
+    pub txs: Vec<SignedTx>,
+}
+
+impl Block {
+    /// The transactions without their signatures, as the engines take them.
+    pub fn transactions(&self) -> Vec<Transaction> {
+        self.txs.iter().map(|t| t.tx.clone()).collect()
+    }
+
+    /// The bytes of the block (a versioned document).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut w = Writer::versioned();
+        self.put(&mut w);
+        w.0
+    }
+
+    /// The block of `bytes`.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, CodecError> {
+        if bytes.len() > MAX_BLOCK_BYTES {
+            return Err(CodecError(format!("a block of {} bytes", bytes.len())));
+        }
+        super::codec::decode(bytes)
+    }
+
+    /// Checks every transaction's signature and sender: the first that fails, by index.
+    pub fn verify(&self) -> Result<(), (usize, TxError)> {
+        for (i, t) in self.txs.iter().enumerate() {
+            t.verify().map_err(|e| (i, e))?;
+            if is_system(t.tx.from) {
+                return Err((i, TxError::BadKey));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Wire for Block {
+    fn put(&self, w: &mut Writer) {
+        self.value.put(w);
+        w.len(self.txs.len());
+        self.txs.iter().for_each(|t| t.put(w));
+    }
+
+    fn get(r: &mut Reader<'_>) -> Result<Self, CodecError> {
+        let value = BlockValue::get(r)?;
+        let n = r.len(4 + 32 + 64)?;
+        let txs = (0..n).map(|_| SignedTx::get(r)).collect::<Result<_, _>>()?;
+        Ok(Self { value, txs })
+    }
+}
