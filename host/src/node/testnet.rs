@@ -136,6 +136,10 @@ pub struct CommitLine {
     pub hash: String,
     /// Transactions in the block.
     pub txs: u64,
+    /// The round it was decided in.
+    pub round: i64,
+    /// Its proposer's address.
+    pub proposer: String,
 }
 
 /// The [`CommitLine`] of a node's output line, if it is one.
@@ -146,7 +150,9 @@ pub fn commit_line(line: &str) -> Option<CommitLine> {
     let height = get("height")?.parse().ok()?;
     let hash = get("hash")?;
     let txs = get("txs")?.parse().ok()?;
-    Some(CommitLine { height, hash, txs })
+    let round = get("round")?.parse().ok()?;
+    let proposer = get("proposer")?;
+    Some(CommitLine { height, hash, txs, round, proposer })
 }
 
 /// Starts `parex node --home HOME` (this executable), its stdout read into `commits`
