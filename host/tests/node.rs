@@ -39,7 +39,7 @@ impl Net {
     fn new(name: &str, validators: usize) -> Self {
         let dir = std::env::temp_dir().join(format!("parex-node-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let layout = testnet::init(&dir, validators, 40, 1, 1_000).expect("testnet files");
+        let layout = testnet::init(&dir, validators, 40, 1, 1_000, 0).expect("testnet files");
         let (tx, commits) = mpsc::channel();
         let agent = ureq::Agent::config_builder()
             .timeout_global(Some(Duration::from_secs(5)))
@@ -60,7 +60,8 @@ impl Net {
 
     fn start(&mut self, i: usize, extra: &[&str]) {
         let exe = Path::new(env!("CARGO_BIN_EXE_parex"));
-        let child = spawn_node(exe, &self.homes[i], i, self.tx.clone(), extra).expect("node starts");
+        let child =
+            spawn_node(exe, &self.homes[i], i, self.tx.clone(), extra).expect("node starts");
         self.nodes[i] = Some(child);
     }
 
@@ -113,11 +114,7 @@ impl Net {
 
     fn post(&self, i: usize, body: &[u8]) -> (u16, String) {
         let url = format!("http://{}/tx", self.apis[i]);
-        let r = self
-            .agent
-            .post(&url)
-            .header("content-type", "application/json")
-            .send(body);
+        let r = self.agent.post(&url).header("content-type", "application/json").send(body);
         match r {
             Ok(mut r) => (r.status().as_u16(), r.body_mut().read_to_string().unwrap_or_default()),
             Err(e) => panic!("POST {url}: {e}"),
@@ -221,7 +218,11 @@ fn a_killed_validator_catches_up_and_loses_no_decided_height() {
         assert!(net.wait_for(&[0, 1, 2], h + 4, MINUTE), "three stalled: {}", net.log(0));
         net.start(3, &[]);
         let target = net.height(0) + 1;
-        assert!(net.wait_for(&[3], target, 2 * MINUTE), "round {round}: no catch-up: {}", net.log(3));
+        assert!(
+            net.wait_for(&[3], target, 2 * MINUTE),
+            "round {round}: no catch-up: {}",
+            net.log(3)
+        );
     }
     let top = net.height(3);
     let reference = net.stored(0, top);
@@ -331,7 +332,8 @@ fn the_api_refuses_bad_input_in_one_line_and_takes_good_transactions() {
         std::thread::sleep(Duration::from_millis(100));
     }
     refused(&net, good.to_string().as_bytes(), 400, "nonce 0 is used");
-    let sender = parex_host::node::block::account_of(&PrivateKey::from(account_key(0)).public_key());
+    let sender =
+        parex_host::node::block::account_of(&PrivateKey::from(account_key(0)).public_key());
     let (status, a) = net.get(0, &format!("/account/{:#x}", sender.0));
     assert_eq!((status, a["nonce"].as_u64()), (200, Some(1)), "{a}");
     assert_eq!(net.get(0, "/block/x").0, 400);

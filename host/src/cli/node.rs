@@ -49,6 +49,10 @@ pub(super) struct TestnetArgs {
     /// Most transactions in one block.
     #[arg(long, default_value_t = 10_000)]
     max_block_txs: usize,
+    /// The least time a height takes, in milliseconds (0: as fast as consensus goes);
+    /// longer heights make fewer, larger blocks.
+    #[arg(long, default_value_t = 0)]
+    block_time_ms: u64,
     /// Write the files and stop (start each node with `parex node --home DIR/node<i>`).
     #[arg(long)]
     init_only: bool,
@@ -77,9 +81,15 @@ pub(super) fn node(a: NodeArgs) -> Result<(), CliError> {
 pub(super) fn testnet(a: TestnetArgs, stdout: &mut dyn Write) -> Result<(), CliError> {
     let (validators, accounts) = (a.validators as usize, a.accounts as usize);
     if a.init_only {
-        let layout =
-            testnet::init(&a.dir, validators, accounts, a.threads as usize, a.max_block_txs)
-                .map_err(CliError::Node)?;
+        let layout = testnet::init(
+            &a.dir,
+            validators,
+            accounts,
+            a.threads as usize,
+            a.max_block_txs,
+            a.block_time_ms,
+        )
+        .map_err(CliError::Node)?;
         for (home, api) in layout.homes.iter().zip(&layout.apis) {
             writeln!(stdout, "{} api {api}", home.display()).map_err(super::output_error)?;
         }
@@ -93,6 +103,7 @@ pub(super) fn testnet(a: TestnetArgs, stdout: &mut dyn Write) -> Result<(), CliE
         accounts,
         threads: a.threads as usize,
         max_block_txs: a.max_block_txs,
+        block_time_ms: a.block_time_ms,
     };
     testnet::run(&opts, stdout).map_err(CliError::Node)
 }

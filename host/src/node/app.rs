@@ -19,6 +19,7 @@
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::Bytes;
 use malachitebft_app_channel::app::engine::host::{HeightParams, Next, SyncedValueOutcome};
@@ -36,6 +37,9 @@ use super::mempool::Mempool;
 use super::parts::{stream, Placement, Received, Streams};
 use super::store::{Store, Undecided};
 use super::types::{Height, ParexContext, PrivateKey, ValidatorAddress, ValidatorSet};
+
+/// Whole proposals kept for heights not started yet.
+const MAX_EARLY: usize = 64;
 
 /// Misbehaviour a test can ask a validator for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,6 +72,8 @@ pub struct App {
     pub validators: ValidatorSet,
     /// The consensus timeouts.
     pub timeouts: LinearTimeouts,
+    /// The least time a height takes, if any.
+    pub block_time: Option<Duration>,
     /// What the API sees too.
     pub shared: Arc<Shared>,
     /// Most transactions a block of its proposing holds.
@@ -89,7 +95,7 @@ impl App {
         me: ValidatorAddress,
         key: PrivateKey,
         validators: ValidatorSet,
-        timeouts: LinearTimeouts,
+        (timeouts, block_time): (LinearTimeouts, Option<Duration>),
         shared: Arc<Shared>,
         max_block_txs: usize,
         byzantine: Option<Byzantine>,
@@ -99,6 +105,7 @@ impl App {
             key,
             validators,
             timeouts,
+            block_time,
             shared,
             max_block_txs,
             byzantine,
@@ -111,7 +118,7 @@ impl App {
     }
 
     fn params(&self) -> HeightParams<ParexContext> {
-        HeightParams::new(self.validators.clone(), self.timeouts, None)
+        HeightParams::new(self.validators.clone(), self.timeouts, self.block_time)
     }
 
     fn store(&self) -> &Store {
@@ -203,6 +210,10 @@ async fn handle(
                     Some(proposed_value(&undecided(&r, validity)))
                 }
                 Some(r) if r.at.height > app.height => {
+                    // Signed by a validator (checked): a handful at most, but bounded.
+                    if app.early.len() == MAX_EARLY {
+                        app.early.remove(0);
+                    }
                     app.early.push(r);
                     None
                 }

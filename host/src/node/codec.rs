@@ -17,9 +17,9 @@ use malachitebft_app_channel::app::consensus::LivenessMsg;
 use malachitebft_app_channel::app::streaming::{StreamContent, StreamId, StreamMessage};
 use malachitebft_app_channel::app::types::codec::{Codec, HasEncodedLen};
 use malachitebft_app_channel::app::types::core::{
-    ExtendedCommitCertificate, ExtendedCommitSignature, NilOrVal,
-    PolkaCertificate, PolkaSignature, Round, RoundCertificate, RoundCertificateType,
-    RoundSignature, SignedMessage, ValidatorProof, Validity, VoteType,
+    ExtendedCommitCertificate, ExtendedCommitSignature, NilOrVal, PolkaCertificate, PolkaSignature,
+    Round, RoundCertificate, RoundCertificateType, RoundSignature, SignedMessage, ValidatorProof,
+    Validity, VoteType,
 };
 use malachitebft_app_channel::app::types::sync::{RawDecidedValue, Request, Response, Status};
 use malachitebft_app_channel::app::types::{PeerId, ProposedValue, SignedConsensusMsg};
@@ -831,7 +831,12 @@ mod tests {
 
     fn block() -> Block {
         let txs = (0..3)
-            .map(|n| SignedTx::sign(Transaction::transfer(Address(5), n, Address(6), 1, 1_000, 1), &key(3)))
+            .map(|n| {
+                SignedTx::sign(
+                    Transaction::transfer(Address(5), n, Address(6), 1, 1_000, 1),
+                    &key(3),
+                )
+            })
             .collect();
         Block { value: value(4), txs }
     }

@@ -87,6 +87,10 @@ pub struct NodeFile {
     /// How long a round waits for votes once it has a quorum of any (milliseconds).
     #[serde(default = "default_vote_ms")]
     pub timeout_vote_ms: u64,
+    /// The least time a height takes (milliseconds; 0: none): the next height starts
+    /// no sooner, so that blocks gather more transactions.
+    #[serde(default)]
+    pub block_time_ms: u64,
 }
 
 /// One validator of a [`NodeFile`].
@@ -218,7 +222,16 @@ pub fn run_node(home: &Path, byzantine: Option<Byzantine>) -> Result<(), NodeErr
         rebroadcast: Duration::from_millis(cfg.timeout_propose_ms) + 2 * vote,
         ..LinearTimeouts::default()
     };
-    let app = App::new(me, key, validators, timeouts, shared.clone(), cfg.max_block_txs, byzantine);
+    let block_time = (cfg.block_time_ms > 0).then(|| Duration::from_millis(cfg.block_time_ms));
+    let app = App::new(
+        me,
+        key,
+        validators,
+        (timeouts, block_time),
+        shared.clone(),
+        cfg.max_block_txs,
+        byzantine,
+    );
 
     let mut consensus = ConsensusConfig::default();
     consensus.p2p.listen_addr = listen;

@@ -27,6 +27,8 @@ pub const PIECE: usize = 256 << 10;
 
 /// Streams kept at once (the oldest is dropped beyond it).
 const MAX_STREAMS: usize = 64;
+/// Bytes kept in all streams at once (the oldest streams are dropped beyond it).
+const MAX_KEPT_BYTES: usize = 256 << 20;
 
 /// Where a proposal is, and who made it.
 #[derive(Clone, Copy, Debug)]
@@ -101,6 +103,9 @@ struct Partial {
 pub struct Streams {
     open: HashMap<(PeerId, Bytes), Partial>,
     order: VecDeque<(PeerId, Bytes)>,
+    kept: usize,
+    /// Streams given whole lately: parts of them sent again are ignored.
+    done: VecDeque<(PeerId, Bytes)>,
 }
 
 impl Streams {
@@ -113,10 +118,13 @@ impl Streams {
         validators: &ValidatorSet,
     ) -> Result<Option<Received>, String> {
         let key = (publisher, msg.stream_id.to_bytes());
+        if self.done.contains(&key) {
+            return Ok(None);
+        }
         if !self.open.contains_key(&key) {
             if self.order.len() == MAX_STREAMS {
-                if let Some(old) = self.order.pop_front() {
-                    self.open.remove(&old);
+                if let Some(old) = self.order.front().cloned() {
+                    self.drop_stream(&old);
                 }
             }
             self.order.push_back(key.clone());
@@ -125,25 +133,46 @@ impl Streams {
         match msg.content {
             StreamContent::Fin => partial.end = Some(msg.sequence),
             StreamContent::Data(part) => {
-                partial.bytes += match &part {
+                let size = match &part {
                     ProposalPart::Data(b) => b.len(),
                     _ => 256,
                 };
-                partial.parts.entry(msg.sequence).or_insert(part);
+                if let std::collections::btree_map::Entry::Vacant(v) =
+                    partial.parts.entry(msg.sequence)
+                {
+                    v.insert(part);
+                    partial.bytes += size;
+                    self.kept += size;
+                }
             }
         }
-        if partial.bytes > MAX_BLOCK_BYTES + PIECE {
+        let (too_long, whole) = (
+            partial.bytes > MAX_BLOCK_BYTES + PIECE,
+            partial.end.is_some_and(|end| {
+                partial.parts.len() as u64 == end
+                    && partial.parts.keys().next_back() == Some(&(end - 1))
+            }),
+        );
+        while self.kept > MAX_KEPT_BYTES {
+            match self.order.front().cloned() {
+                Some(old) if old != key => {
+                    self.drop_stream(&old);
+                }
+                _ => break,
+            }
+        }
+        if too_long {
             self.drop_stream(&key);
             return Err("a stream longer than any block".into());
         }
-        let whole = partial.end.is_some_and(|end| {
-            partial.parts.len() as u64 == end
-                && partial.parts.keys().next_back() == Some(&(end - 1))
-        });
         if !whole {
             return Ok(None);
         }
         let partial = self.drop_stream(&key).unwrap_or_default();
+        if self.done.len() == MAX_STREAMS {
+            self.done.pop_front();
+        }
+        self.done.push_back(key);
         assemble(partial.parts.into_values().collect(), validators).map(Some)
     }
 
@@ -164,7 +193,9 @@ impl Streams {
 
     fn drop_stream(&mut self, key: &(PeerId, Bytes)) -> Option<Partial> {
         self.order.retain(|k| k != key);
-        self.open.remove(key)
+        let gone = self.open.remove(key);
+        self.kept -= gone.as_ref().map_or(0, |p| p.bytes);
+        gone
     }
 }
 
@@ -203,4 +234,93 @@ fn assemble(parts: Vec<ProposalPart>, validators: &ValidatorSet) -> Result<Recei
         return Err(format!("block {} proposed at height {}", block.value.header.number, height.0));
     }
     Ok(Received { at, block })
+}
+
+#[cfg(test)]
+mod tests {
+    use parex_core::block::BlockHeader;
+    use parex_core::tx::Transaction;
+    use parex_core::Address;
+
+    use super::*;
+    use crate::node::block::SignedTx;
+    use crate::node::types::{BlockValue, Validator};
+
+    fn peer(i: u8) -> PeerId {
+        PeerId::from_bytes(&[0, 4, i, 2, 3, 4]).unwrap()
+    }
+
+    fn setup(txs: u64) -> (PrivateKey, ValidatorSet, Block, Placement) {
+        let key = PrivateKey::from([7; 32]);
+        let set = ValidatorSet::new(vec![Validator::new(key.public_key(), 1)]);
+        let sender = PrivateKey::from([9; 32]);
+        let txs = (0..txs)
+            .map(|n| {
+                SignedTx::sign(
+                    Transaction::transfer(Address(5), n, Address(6), 1, 1_000, 1),
+                    &sender,
+                )
+            })
+            .collect();
+        let header = BlockHeader {
+            parent_hash: [0; 32],
+            number: 3,
+            beneficiary: Address(1),
+            tx_root: [1; 32],
+            receipts_root: [2; 32],
+            state_root: [3; 32],
+            gas_used: 0,
+            tx_count: 0,
+        };
+        let block = Block { value: BlockValue::new(header), txs };
+        let at = Placement {
+            height: Height(3),
+            round: Round::new(0),
+            pol_round: Round::Nil,
+            proposer: crate::node::types::ValidatorAddress::of(&key.public_key()),
+        };
+        (key, set, block, at)
+    }
+
+    /// A stream of several pieces, delivered backwards and with repeats, gives the
+    /// block once, when its last missing part arrives.
+    #[test]
+    fn a_stream_in_any_order_gives_the_block_once() {
+        let (key, set, block, at) = setup(4_000);
+        let msgs = stream(&block, at, &key, StreamId::new(Bytes::from_static(b"s")));
+        assert!(msgs.len() > 4, "{} messages: more than one piece", msgs.len());
+        let mut streams = Streams::default();
+        let mut got = Vec::new();
+        for m in msgs.iter().rev().chain(msgs.iter().take(2)) {
+            if let Some(r) = streams.insert(peer(1), m.clone(), &set).unwrap() {
+                got.push(r);
+            }
+        }
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].block, block);
+        assert_eq!(streams.kept, 0);
+    }
+
+    /// A stream signed by another key than its proposer's, or whose block is not the
+    /// announced one, or by no validator, is refused.
+    #[test]
+    fn forged_streams_are_refused() {
+        let (key, set, block, at) = setup(3);
+        let id = || StreamId::new(Bytes::from_static(b"f"));
+        let whole = |msgs: Vec<StreamMessage<ProposalPart>>| {
+            let mut streams = Streams::default();
+            msgs.into_iter().map(|m| streams.insert(peer(2), m, &set)).last().unwrap()
+        };
+        let other = PrivateKey::from([8; 32]);
+        assert!(whole(stream(&block, at, &other, id())).is_err(), "another key");
+        let mut msgs = stream(&block, at, &key, id());
+        let mut forged = block.clone();
+        forged.txs.pop();
+        let forged_bytes = stream(&forged, at, &key, id());
+        msgs[1] = forged_bytes[1].clone();
+        assert!(whole(msgs).is_err(), "a piece swapped");
+        let stranger = Placement { proposer: crate::node::types::ValidatorAddress([1; 20]), ..at };
+        assert!(whole(stream(&block, stranger, &key, id())).is_err(), "not a validator");
+        assert!(whole(stream(&block, at, &key, id())).unwrap().is_some());
+    }
 }

@@ -75,6 +75,7 @@ pub fn init(
     accounts: usize,
     threads: usize,
     max_block_txs: usize,
+    block_time_ms: u64,
 ) -> Result<Layout, String> {
     if dir.join("genesis.json").exists() {
         return Err(format!(
@@ -117,6 +118,7 @@ pub fn init(
             max_block_txs,
             timeout_propose_ms: 1_000,
             timeout_vote_ms: 500,
+            block_time_ms,
         };
         let text = serde_json::to_string_pretty(&cfg).map_err(|e| e.to_string())?;
         crate::blockfile::write_atomic(&home.join("config.json"), text.as_bytes())
@@ -223,12 +225,21 @@ pub struct Options {
     pub threads: usize,
     /// Most transactions per block.
     pub max_block_txs: usize,
+    /// The least time a height takes (milliseconds; 0: none).
+    pub block_time_ms: u64,
 }
 
 /// Runs a testnet until `opts.heights` heights are committed everywhere or Ctrl-C:
 /// prints each height's hash per node, then what was finalized.
 pub fn run(opts: &Options, out: &mut dyn Write) -> Result<(), String> {
-    let layout = init(&opts.dir, opts.validators, opts.accounts, opts.threads, opts.max_block_txs)?;
+    let layout = init(
+        &opts.dir,
+        opts.validators,
+        opts.accounts,
+        opts.threads,
+        opts.max_block_txs,
+        opts.block_time_ms,
+    )?;
     let exe = std::env::current_exe().map_err(|e| format!("cannot find this executable: {e}"))?;
     let (tx, commits) = mpsc::channel();
     let mut children = Vec::new();
@@ -247,11 +258,17 @@ pub fn run(opts: &Options, out: &mut dyn Write) -> Result<(), String> {
     // A second testnet in one process keeps the first handler: it is the same flag's job.
     let _ = ctrlc::set_handler(move || on_signal.store(true, Ordering::SeqCst));
     let submitted = Arc::new(AtomicU64::new(0));
-    let load = (opts.txs_per_sec > 0).then(|| {
-        let (apis, rate, accounts) = (layout.apis.clone(), opts.txs_per_sec, opts.accounts);
-        let (stop, count) = (stopping.clone(), submitted.clone());
-        std::thread::spawn(move || drive(&apis, rate, accounts, &stop, &count))
-    });
+    // One client per node, each for the accounts whose transactions go to it.
+    let n = layout.apis.len();
+    let load: Vec<_> = (0..n)
+        .filter(|_| opts.txs_per_sec > 0)
+        .map(|node| {
+            let api = layout.apis[node];
+            let (rate, accounts) = (opts.txs_per_sec.div_ceil(n as u64), opts.accounts);
+            let (stop, count) = (stopping.clone(), submitted.clone());
+            std::thread::spawn(move || drive(api, node, n, rate, accounts, &stop, &count))
+        })
+        .collect();
     let _ = writeln!(
         out,
         "testnet: {} validators in {} (APIs {})",
@@ -286,12 +303,17 @@ pub fn run(opts: &Options, out: &mut dyn Write) -> Result<(), String> {
             let hashes: Vec<&str> = row.iter().flatten().map(|c| c.hash.as_str()).collect();
             let n = row[0].as_ref().map_or(0, |c| c.txs);
             let agree = hashes.windows(2).all(|w| w[0] == w[1]);
-            if agree {
-                let _ =
-                    writeln!(out, "height {printed:>4}  {}  txs {n:>5}  nodes agree", hashes[0]);
-            } else {
-                let _ = writeln!(out, "height {printed:>4}  DISAGREE: {}", hashes.join(" "));
-            }
+            let per_node: Vec<String> = hashes
+                .iter()
+                .enumerate()
+                .map(|(i, h)| format!("node{i} {}…", h.get(..12).unwrap_or(h)))
+                .collect();
+            let verdict = if agree { "agree" } else { "DISAGREE" };
+            let _ = writeln!(
+                out,
+                "height {printed:>4}  txs {n:>5}  {}  {verdict}",
+                per_node.join("  ")
+            );
             let _ = out.flush();
             txs += n;
             first_at.get_or_insert_with(Instant::now);
@@ -306,7 +328,7 @@ pub fn run(opts: &Options, out: &mut dyn Write) -> Result<(), String> {
     };
     stopping.store(true, Ordering::SeqCst);
     stop(&mut children);
-    if let Some(l) = load {
+    for l in load {
         let _ = l.join();
     }
     let secs = first_at.map_or(0.0, |f| last_at.duration_since(f).as_secs_f64());
@@ -332,34 +354,46 @@ fn stop(children: &mut [Child]) {
     }
 }
 
-/// Submits `rate` transfers a second until `stop`: account `i` always to node
-/// `i mod N` (each node's mempool then holds each of its senders' nonces in order).
-fn drive(apis: &[SocketAddr], rate: u64, accounts: usize, stop: &AtomicBool, count: &AtomicU64) {
+/// Submits `rate` transfers a second to the node at `api` (number `node` of `nodes`)
+/// until `stop`: from the test accounts `i` with `i mod nodes == node`, so each sender's
+/// nonces wait in one mempool, in order.
+fn drive(
+    api: SocketAddr,
+    node: usize,
+    nodes: usize,
+    rate: u64,
+    accounts: usize,
+    stop: &AtomicBool,
+    count: &AtomicU64,
+) {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(Duration::from_secs(2)))
         .http_status_as_error(false)
         .build()
         .into();
-    let mut nonces = vec![0u64; accounts];
+    let url = format!("http://{api}/tx");
+    let senders: Vec<usize> = (node..accounts).step_by(nodes).collect();
+    if senders.is_empty() {
+        return;
+    }
+    let mut nonces = vec![0u64; senders.len()];
     let started = Instant::now();
-    let mut sent = 0u64;
-    let mut from = 0usize;
+    let (mut sent, mut next) = (0u64, 0usize);
     while !stop.load(Ordering::SeqCst) {
         let due = (started.elapsed().as_secs_f64() * rate as f64) as u64;
         if sent >= due {
-            std::thread::sleep(Duration::from_millis(5));
+            std::thread::sleep(Duration::from_millis(2));
             continue;
         }
-        let to = (from + 1) % accounts;
-        let body = transfer_body(from, nonces[from], to);
-        let url = format!("http://{}/tx", apis[from % apis.len()]);
+        let from = senders[next];
+        let body = transfer_body(from, nonces[next], (from + 1) % accounts);
         if let Ok(r) = agent.post(&url).send_json(&body) {
             if r.status().as_u16() == 202 {
-                nonces[from] += 1;
+                nonces[next] += 1;
                 count.fetch_add(1, Ordering::Relaxed);
             }
         }
         sent += 1;
-        from = (from + 1) % accounts;
+        next = (next + 1) % senders.len();
     }
 }
