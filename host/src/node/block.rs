@@ -18,7 +18,12 @@ use super::types::{BlockValue, PrivateKey, PublicKey, Signature};
 /// The account that `key` signs for: the first 8 bytes (little-endian) of the
 /// Keccak-256 of the key.
 pub fn account_of(key: &PublicKey) -> Address {
-    let d = keccak256(key.as_bytes());
+    account_of_bytes(key.as_bytes())
+}
+
+/// [`account_of`] the key of these bytes.
+fn account_of_bytes(key: &[u8; 32]) -> Address {
+    let d = keccak256(key);
     let mut a = [0u8; 8];
     a.copy_from_slice(&d[..8]);
     Address(u64::from_le_bytes(a))
@@ -156,13 +161,32 @@ impl Block {
         super::codec::decode(bytes)
     }
 
-    /// Checks every transaction's signature and sender: the first that fails, by index.
+    /// Checks every transaction's sender and signature: the first that fails, by index.
+    ///
+    /// The signatures are checked in one batch (`ed25519-consensus`: about twice as fast
+    /// as one by one, with random weights, so that no set of bad signatures can cancel
+    /// out); only a batch that fails is checked one by one, to name the transaction.
     pub fn verify(&self) -> Result<(), (usize, TxError)> {
+        use ed25519_consensus::{batch, Signature as Sig, VerificationKeyBytes};
         for (i, t) in self.txs.iter().enumerate() {
-            t.verify().map_err(|e| (i, e))?;
+            let key_account = account_of_bytes(&t.public_key);
+            if key_account != t.tx.from {
+                return Err((i, TxError::NotTheSender { from: t.tx.from, key_account }));
+            }
             if is_system(t.tx.from) {
                 return Err((i, TxError::BadKey));
             }
+        }
+        let messages: Vec<[u8; 41]> = self.txs.iter().map(|t| signed_bytes(&t.hash)).collect();
+        let mut all = batch::Verifier::new();
+        for (t, m) in self.txs.iter().zip(&messages) {
+            all.queue((VerificationKeyBytes::from(t.public_key), Sig::from(t.signature), m));
+        }
+        if all.verify(rand::rngs::OsRng).is_ok() {
+            return Ok(());
+        }
+        for (i, t) in self.txs.iter().enumerate() {
+            t.verify().map_err(|e| (i, e))?;
         }
         Ok(())
     }
@@ -180,5 +204,48 @@ impl Wire for Block {
         let n = r.len(4 + 32 + 64)?;
         let txs = (0..n).map(|_| SignedTx::get(r)).collect::<Result<_, _>>()?;
         Ok(Self { value, txs })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::types::BlockValue;
+    use parex_core::block::BlockHeader;
+
+    fn block(n: u64) -> Block {
+        let key = PrivateKey::from([4; 32]);
+        let from = account_of(&key.public_key());
+        let txs = (0..n)
+            .map(|i| SignedTx::sign(Transaction::transfer(from, i, Address(9), 1, 1_000, 1), &key))
+            .collect();
+        let header = BlockHeader {
+            parent_hash: [0; 32],
+            number: 1,
+            beneficiary: Address(1),
+            tx_root: [0; 32],
+            receipts_root: [0; 32],
+            state_root: [0; 32],
+            gas_used: 0,
+            tx_count: n,
+        };
+        Block { value: BlockValue::new(header), txs }
+    }
+
+    /// A block verifies in one batch; a forged signature or a key that is not the
+    /// sender's is found and named by its index.
+    #[test]
+    fn a_bad_transaction_is_found_by_its_index() {
+        let good = block(40);
+        assert_eq!(good.verify(), Ok(()));
+        let mut forged = good.clone();
+        forged.txs[17].signature[5] ^= 1;
+        assert_eq!(forged.verify(), Err((17, TxError::BadSignature)));
+        let mut other = good.clone();
+        other.txs[3].public_key = *PrivateKey::from([5; 32]).public_key().as_bytes();
+        assert!(matches!(other.verify(), Err((3, TxError::NotTheSender { .. }))));
+        let mut swapped = good;
+        swapped.txs[8].signature = swapped.txs[9].signature;
+        assert_eq!(swapped.verify(), Err((8, TxError::BadSignature)));
     }
 }
