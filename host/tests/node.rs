@@ -343,3 +343,36 @@ fn the_api_refuses_bad_input_in_one_line_and_takes_good_transactions() {
     assert_eq!(status, 200);
     assert!(s["height"].as_u64().unwrap() >= 1, "{s}");
 }
+
+/// Bad input to the commands: exit 2, one line on stderr, nothing started.
+#[test]
+fn bad_configurations_exit_2_in_one_line() {
+    let _serial = serial();
+    let exe = env!("CARGO_BIN_EXE_parex");
+    let dir = std::env::temp_dir().join(format!("parex-node-{}-bad", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(exe).args(args).output().expect("runs");
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let d = dir.to_str().unwrap();
+    let (code, _) = run(&["testnet", "--validators", "2", "--dir", d, "--init-only"]);
+    assert_eq!(code, Some(0));
+    let (code, err) = run(&["testnet", "--validators", "2", "--dir", d, "--heights", "1"]);
+    assert_eq!((code, err.lines().count()), (Some(2), 1), "{err}");
+    assert!(err.contains("holds a testnet already"), "{err}");
+    let home = dir.join("node0");
+    let config = std::fs::read_to_string(home.join("config.json")).unwrap();
+    for (broken, says) in [
+        (config.replace("\"moniker\"", "\"monicker\""), "unknown field"),
+        (config.replacen("\"key\": \"0x", "\"key\": \"0x00", 1), "key: 33 bytes"),
+        (config.replace("/ip4/127.0.0.1/tcp/", "/ip4/127.0.0.1/udpx/"), "not a multiaddr"),
+        (config.replace("../genesis.json", "../nothing.json"), "cannot read"),
+    ] {
+        std::fs::write(home.join("config.json"), &broken).unwrap();
+        let (code, err) = run(&["node", "--home", home.to_str().unwrap()]);
+        assert_eq!((code, err.lines().count()), (Some(2), 1), "{says}: {err}");
+        assert!(err.contains(says), "{says}: {err}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

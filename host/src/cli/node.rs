@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 
 use super::CliError;
+use crate::blockfile::InputError;
 use crate::node::app::Byzantine;
 use crate::node::{run_node, testnet, NodeError};
 
@@ -80,6 +81,11 @@ pub(super) fn node(a: NodeArgs) -> Result<(), CliError> {
 /// `parex testnet`.
 pub(super) fn testnet(a: TestnetArgs, stdout: &mut dyn Write) -> Result<(), CliError> {
     let (validators, accounts) = (a.validators as usize, a.accounts as usize);
+    if a.dir.join("genesis.json").exists() {
+        // Bad input (exit 2), found before anything is written or started.
+        let message = "holds a testnet already: remove it, or choose another directory";
+        return Err(CliError::Input(InputError::file(a.dir.display().to_string(), message)));
+    }
     if a.init_only {
         let layout = testnet::init(
             &a.dir,
