@@ -352,6 +352,13 @@ impl<'a> State<'a> {
         self.probe(key).ok().map(|i| self.entries[i].value)
     }
 
+    /// Where `key` is in [`Self::entries`], if present (a word keeps its place: new words
+    /// are appended), so a caller can save only the words a block wrote.
+    #[inline]
+    pub fn position(&self, key: &StateKey) -> Option<usize> {
+        self.probe(key).ok()
+    }
+
     /// Number of words stored.
     pub fn len(&self) -> usize {
         self.len

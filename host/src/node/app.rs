@@ -367,7 +367,7 @@ async fn commit(
         return Err(format!("the decided block {} was never received", cert.value_id));
     };
     let done = app.shared.chain.commit(u.block.clone()).await?;
-    app.store().commit(&u.block, cert, &done.receipts, &done.entries)?;
+    app.store().commit(&u.block, cert, &done.receipts, &done.changed, done.words)?;
     let tip = Tip { height: done.value.header.number, hash: done.value.hash };
     *app.shared.tip.lock().map_err(poisoned)? = tip;
     app.shared.mempool.lock().map_err(poisoned)?.remove_decided(&u.block);

@@ -46,6 +46,8 @@ pub struct Saved {
     pub tip: Tip,
     /// Its words, in leaf order ([`State::entries`]).
     pub entries: Vec<StateEntry>,
+    /// The state root the tip's block claims: the words must hash to it.
+    pub state_root: Hash32,
 }
 
 /// What a committed block left.
@@ -54,8 +56,11 @@ pub struct Committed {
     pub value: BlockValue,
     /// One per transaction.
     pub receipts: Vec<Receipt>,
-    /// Every state word after it, in leaf order (what a restarted node loads).
-    pub entries: Vec<StateEntry>,
+    /// The state words it changed, with their places in [`State::entries`] (for the
+    /// first block, every word: the genesis's too), so the store saves only those.
+    pub changed: Vec<(u64, StateEntry)>,
+    /// How many words the state holds after it.
+    pub words: u64,
 }
 
 type Reply<T> = oneshot::Sender<Result<T, String>>;
@@ -141,6 +146,7 @@ fn serve(
 ) {
     let limits = Limits::DEFAULT;
     let mut tip = saved.as_ref().map_or(Tip::default(), |s| s.tip);
+    let mut expected_root = saved.as_ref().map(|s| s.state_root);
     let mut words = saved.map(|s| s.entries);
     let mut capacity = (world.words() + HEADROOM).max(2 * words.as_ref().map_or(0, Vec::len));
     let mut exec = Executor::new(limits);
@@ -163,6 +169,18 @@ fn serve(
                 return;
             }
         };
+        if let Some(root) = expected_root.take() {
+            if state.root() != root {
+                if let Some(r) = ready.take() {
+                    let message = format!(
+                        "the stored state does not hash to block {}'s state root",
+                        tip.height
+                    );
+                    let _ = r.send(Err(message));
+                }
+                return;
+            }
+        }
         if let Some(r) = ready.take() {
             let _ = r.send(Ok(()));
         }
@@ -241,11 +259,20 @@ fn serve(
                         )
                         .and_then(|got| same(&got, &header))
                         .map(|()| {
+                            let entries = state.entries();
+                            let changed = if tip.height == 0 {
+                                entries.iter().enumerate().map(|(i, e)| (i as u64, *e)).collect()
+                            } else {
+                                let written = run.executed.writes().iter();
+                                let places = written.filter_map(|w| state.position(&w.key));
+                                places.map(|at| (at as u64, entries[at])).collect()
+                            };
                             tip = Tip { height: header.number, hash: block.value.hash };
                             Committed {
                                 value: block.value.clone(),
                                 receipts: run.executed.receipts.clone(),
-                                entries: state.entries().to_vec(),
+                                changed,
+                                words: entries.len() as u64,
                             }
                         })
                     };

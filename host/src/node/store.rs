@@ -4,8 +4,8 @@
 //! keeps only their headers).
 //!
 //! A height is written in one transaction ([`Store::commit`]): its block, certificate,
-//! receipts, transaction index, the new state and the new tip land together or not at
-//! all, so a node killed at any point restarts at a height it decided, with that
+//! receipts, transaction index, the state words it changed and the new tip land together
+//! or not at all, so a node killed at any point restarts at a height it decided, with that
 //! height's state, and catches up on the rest from its peers.
 
 use std::path::Path;
@@ -28,7 +28,9 @@ const RECEIPTS: TableDefinition<u64, &[u8]> = TableDefinition::new("receipts");
 const TX_INDEX: TableDefinition<&[u8], &[u8]> = TableDefinition::new("tx_index");
 /// Block hash → an undecided proposal ([`Undecided`]).
 const UNDECIDED: TableDefinition<&[u8], &[u8]> = TableDefinition::new("undecided");
-/// `tip` (height and hash) and `state` (the tip's words).
+/// The state at the tip: each word by its place in the state's leaf order.
+const STATE: TableDefinition<u64, &[u8]> = TableDefinition::new("state");
+/// `tip` (height and hash) and `words` (how many words the state holds).
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 
 /// A failed store operation, worded.
@@ -101,6 +103,7 @@ impl Store {
         tx.open_table(RECEIPTS).map_err(err)?;
         tx.open_table(TX_INDEX).map_err(err)?;
         tx.open_table(UNDECIDED).map_err(err)?;
+        tx.open_table(STATE).map_err(err)?;
         tx.open_table(META).map_err(err)?;
         tx.commit().map_err(err)?;
         Ok(Self { db })
@@ -110,14 +113,31 @@ impl Store {
     pub fn saved(&self) -> StoreResult<Option<Saved>> {
         let tx = self.db.begin_read().map_err(err)?;
         let meta = tx.open_table(META).map_err(err)?;
-        let (Some(tip), Some(state)) =
-            (meta.get("tip").map_err(err)?, meta.get("state").map_err(err)?)
+        let (Some(tip), Some(words)) =
+            (meta.get("tip").map_err(err)?, meta.get("words").map_err(err)?)
         else {
             return Ok(None);
         };
         let tip = decode_tip(tip.value()).map_err(err)?;
-        let entries = decode_entries(state.value()).map_err(err)?;
-        Ok(Some(Saved { tip, entries }))
+        let words = Reader::new(words.value()).u64().map_err(err)?;
+        let state = tx.open_table(STATE).map_err(err)?;
+        let mut entries = Vec::with_capacity(words.min(1 << 24) as usize);
+        for (i, row) in state.range(0..words).map_err(err)?.enumerate() {
+            let (at, word) = row.map_err(err)?;
+            if at.value() != i as u64 {
+                return Err(err(format!("state word {i} missing")));
+            }
+            entries.push(decode_word(word.value()).map_err(err)?);
+        }
+        if entries.len() as u64 != words {
+            return Err(err(format!("{} state words of {words}", entries.len())));
+        }
+        let blocks = tx.open_table(BLOCKS).map_err(err)?;
+        let Some(block) = blocks.get(tip.height).map_err(err)? else {
+            return Err(err(format!("the tip's block {} is missing", tip.height)));
+        };
+        let state_root = Block::from_bytes(block.value()).map_err(err)?.value.header.state_root;
+        Ok(Some(Saved { tip, entries, state_root }))
     }
 
     /// The last decided height's number and hash (zero before the first).
@@ -132,14 +152,15 @@ impl Store {
     }
 
     /// Writes a decided height at once: its block, certificate, receipts, the
-    /// transactions' places, the state after it and the new tip; forgets the undecided
-    /// proposals up to it.
+    /// transactions' places, the state words it `changed` (by place) and the state's
+    /// number of `words`, and the new tip; forgets the undecided proposals up to it.
     pub fn commit(
         &self,
         block: &Block,
         certificate: &ExtendedCommitCertificate<ParexContext>,
         receipts: &[Receipt],
-        entries: &[StateEntry],
+        changed: &[(u64, StateEntry)],
+        words: u64,
     ) -> StoreResult<()> {
         let height = block.value.header.number;
         let tx = self.db.begin_write().map_err(err)?;
@@ -161,8 +182,12 @@ impl Store {
                 place[8..].copy_from_slice(&(i as u32).to_le_bytes());
                 index.insert(t.hash.as_slice(), place.as_slice()).map_err(err)?;
             }
+            let mut state = tx.open_table(STATE).map_err(err)?;
+            for (at, word) in changed {
+                state.insert(*at, encode_word(word).as_slice()).map_err(err)?;
+            }
             let mut meta = tx.open_table(META).map_err(err)?;
-            meta.insert("state", encode_entries(entries).as_slice()).map_err(err)?;
+            meta.insert("words", words.to_le_bytes().as_slice()).map_err(err)?;
             let mut tip = [0u8; 40];
             tip[..8].copy_from_slice(&height.to_le_bytes());
             tip[8..].copy_from_slice(&block.value.hash);
@@ -267,40 +292,29 @@ fn decode_tip(b: &[u8]) -> Result<Tip, CodecError> {
 }
 
 /// A state word: address, kind, slot, value.
-const ENTRY_BYTES: usize = 8 + 1 + 8 + 8;
-
-fn encode_entries(entries: &[StateEntry]) -> Vec<u8> {
-    let mut w = Writer::versioned();
-    w.len(entries.len());
-    for e in entries {
-        w.u64(e.key.addr.0);
-        w.u8(e.key.kind as u8);
-        w.u64(e.key.slot);
-        w.u64(e.value);
-    }
-    w.0
+fn encode_word(e: &StateEntry) -> [u8; 25] {
+    let mut b = [0u8; 25];
+    b[..8].copy_from_slice(&e.key.addr.0.to_le_bytes());
+    b[8] = e.key.kind as u8;
+    b[9..17].copy_from_slice(&e.key.slot.to_le_bytes());
+    b[17..].copy_from_slice(&e.value.to_le_bytes());
+    b
 }
 
-fn decode_entries(b: &[u8]) -> Result<Vec<StateEntry>, CodecError> {
-    let mut r = Reader::versioned(b)?;
-    let n = r.u32()? as usize;
-    if n.saturating_mul(ENTRY_BYTES) != r.left() {
-        return Err(CodecError(format!("{n} state words in {} bytes", r.left())));
-    }
-    let mut out = Vec::with_capacity(n);
-    for _ in 0..n {
-        let addr = Address(r.u64()?);
-        let kind = match r.u8()? {
-            0 => KeyKind::Balance,
-            1 => KeyKind::Nonce,
-            2 => KeyKind::CodeHash,
-            3 => KeyKind::Storage,
-            k => return Err(CodecError(format!("key kind {k}"))),
-        };
-        let slot = r.u64()?;
-        out.push(StateEntry { key: StateKey { addr, kind, slot }, value: r.u64()? });
-    }
-    Ok(out)
+fn decode_word(b: &[u8]) -> Result<StateEntry, CodecError> {
+    let mut r = Reader::new(b);
+    let addr = Address(r.u64()?);
+    let kind = match r.u8()? {
+        0 => KeyKind::Balance,
+        1 => KeyKind::Nonce,
+        2 => KeyKind::CodeHash,
+        3 => KeyKind::Storage,
+        k => return Err(CodecError(format!("key kind {k}"))),
+    };
+    let slot = r.u64()?;
+    let value = r.u64()?;
+    r.end()?;
+    Ok(StateEntry { key: StateKey { addr, kind, slot }, value })
 }
 
 fn decode_receipts(b: &[u8]) -> Result<Vec<Receipt>, CodecError> {
