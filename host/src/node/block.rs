@@ -207,29 +207,34 @@ impl Wire for Block {
     }
 }
 
+/// A block `number` of `n` transfers, each signed by its sender's key: for tests.
+#[cfg(test)]
+pub(crate) fn signed_block(number: u64, n: u64) -> Block {
+    use parex_core::block::BlockHeader;
+    let key = PrivateKey::from([4; 32]);
+    let from = account_of(&key.public_key());
+    let txs = (0..n)
+        .map(|i| SignedTx::sign(Transaction::transfer(from, i, Address(9), 1, 1_000, 1), &key))
+        .collect();
+    let header = BlockHeader {
+        parent_hash: [0; 32],
+        number,
+        beneficiary: Address(1),
+        tx_root: [1; 32],
+        receipts_root: [2; 32],
+        state_root: [3; 32],
+        gas_used: 0,
+        tx_count: n,
+    };
+    Block { value: BlockValue::new(header), txs }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::node::types::BlockValue;
-    use parex_core::block::BlockHeader;
 
     fn block(n: u64) -> Block {
-        let key = PrivateKey::from([4; 32]);
-        let from = account_of(&key.public_key());
-        let txs = (0..n)
-            .map(|i| SignedTx::sign(Transaction::transfer(from, i, Address(9), 1, 1_000, 1), &key))
-            .collect();
-        let header = BlockHeader {
-            parent_hash: [0; 32],
-            number: 1,
-            beneficiary: Address(1),
-            tx_root: [0; 32],
-            receipts_root: [0; 32],
-            state_root: [0; 32],
-            gas_used: 0,
-            tx_count: n,
-        };
-        Block { value: BlockValue::new(header), txs }
+        signed_block(1, n)
     }
 
     /// A block verifies in one batch; a forged signature or a key that is not the

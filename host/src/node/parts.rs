@@ -238,13 +238,9 @@ fn assemble(parts: Vec<ProposalPart>, validators: &ValidatorSet) -> Result<Recei
 
 #[cfg(test)]
 mod tests {
-    use parex_core::block::BlockHeader;
-    use parex_core::tx::Transaction;
-    use parex_core::Address;
 
     use super::*;
-    use crate::node::block::SignedTx;
-    use crate::node::types::{BlockValue, Validator};
+    use crate::node::types::Validator;
 
     fn peer(i: u8) -> PeerId {
         PeerId::from_bytes(&[0, 4, i, 2, 3, 4]).unwrap()
@@ -253,26 +249,7 @@ mod tests {
     fn setup(txs: u64) -> (PrivateKey, ValidatorSet, Block, Placement) {
         let key = PrivateKey::from([7; 32]);
         let set = ValidatorSet::new(vec![Validator::new(key.public_key(), 1)]);
-        let sender = PrivateKey::from([9; 32]);
-        let txs = (0..txs)
-            .map(|n| {
-                SignedTx::sign(
-                    Transaction::transfer(Address(5), n, Address(6), 1, 1_000, 1),
-                    &sender,
-                )
-            })
-            .collect();
-        let header = BlockHeader {
-            parent_hash: [0; 32],
-            number: 3,
-            beneficiary: Address(1),
-            tx_root: [1; 32],
-            receipts_root: [2; 32],
-            state_root: [3; 32],
-            gas_used: 0,
-            tx_count: 0,
-        };
-        let block = Block { value: BlockValue::new(header), txs };
+        let block = crate::node::block::signed_block(3, txs);
         let at = Placement {
             height: Height(3),
             round: Round::new(0),

@@ -1,6 +1,5 @@
 //! Round trips of every message, and any bytes decoded without a panic.
 use malachitebft_app_channel::app::types::core::SignedExtension;
-use parex_core::tx::Transaction;
 use proptest::prelude::*;
 
 use bytes::Bytes;
@@ -16,7 +15,7 @@ use parex_core::block::BlockHeader;
 use parex_core::Address;
 
 use super::*;
-use crate::node::block::{Block, SignedTx};
+use crate::node::block::Block;
 use crate::node::types::PrivateKey;
 use crate::node::types::{BlockId, BlockValue, Height, Proposal, ValidatorAddress, Vote};
 
@@ -53,12 +52,7 @@ fn vote(t: VoteType, id: Option<u8>) -> Vote {
 }
 
 fn block() -> Block {
-    let txs = (0..3)
-        .map(|n| {
-            SignedTx::sign(Transaction::transfer(Address(5), n, Address(6), 1, 1_000, 1), &key(3))
-        })
-        .collect();
-    Block { value: value(4), txs }
+    crate::node::block::signed_block(4, 3)
 }
 
 fn round_trip<T: Wire + PartialEq + std::fmt::Debug>(v: T) {
