@@ -76,8 +76,9 @@ impl<'de> Visitor<'de> for BlockSeed<'_> {
     }
 }
 
-/// The `transactions` array (or, read on several threads, a piece of it: `split.rs`).
-pub(super) struct TxsSeed<'a>(pub(super) BlockSeed<'a>);
+/// The `transactions` array (`split.rs` reads a large file's pieces element by element
+/// instead).
+struct TxsSeed<'a>(BlockSeed<'a>);
 
 impl<'de> DeserializeSeed<'de> for TxsSeed<'_> {
     type Value = BlockRead;

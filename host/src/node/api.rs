@@ -15,7 +15,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
 use parex_core::Address;
-use parex_offload::hex::hash_hex;
+use parex_offload::hex::{hash_hex, parse_hex_bytes};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -118,9 +118,9 @@ async fn submit(State(api): State<Arc<Api>>, body: Bytes) -> Reply {
 }
 
 async fn status(State(api): State<Arc<Api>>) -> Reply {
-    let tip = match api.shared.tip.lock() {
-        Ok(t) => *t,
-        Err(_) => return internal("a lock was poisoned"),
+    let tip = match api.shared.store.tip() {
+        Ok(t) => t,
+        Err(e) => return internal(e),
     };
     let waiting = api.shared.mempool.lock().map(|m| m.len()).unwrap_or(0);
     Json(json!({
@@ -211,13 +211,5 @@ async fn account(State(api): State<Arc<Api>>, Path(address): Path<String>) -> Re
 }
 
 fn parse_hash(s: &str) -> Option<[u8; 32]> {
-    let digits = s.strip_prefix("0x")?;
-    if digits.len() != 64 {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, b) in out.iter_mut().enumerate() {
-        *b = u8::from_str_radix(digits.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(out)
+    parse_hex_bytes(s).ok()?.try_into().ok()
 }

@@ -52,8 +52,6 @@ pub enum Byzantine {
 pub struct Shared {
     /// Waiting transactions.
     pub mempool: Mutex<Mempool>,
-    /// The last decided height.
-    pub tip: Mutex<Tip>,
     /// The database.
     pub store: Arc<Store>,
     /// The state.
@@ -369,7 +367,6 @@ async fn commit(
     let done = app.shared.chain.commit(u.block.clone()).await?;
     app.store().commit(&u.block, cert, &done.receipts, &done.changed, done.words)?;
     let tip = Tip { height: done.value.header.number, hash: done.value.hash };
-    *app.shared.tip.lock().map_err(poisoned)? = tip;
     app.shared.mempool.lock().map_err(poisoned)?.remove_decided(&u.block);
     let mut out = std::io::stdout().lock();
     let _ = writeln!(

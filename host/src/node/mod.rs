@@ -204,16 +204,9 @@ pub fn run_node(home: &Path, byzantine: Option<Byzantine>) -> Result<(), NodeErr
 
     let store = Arc::new(Store::open(&home.join("store.redb")).map_err(NodeError::Run)?);
     let saved = store.saved().map_err(NodeError::Run)?;
-    let tip = saved.as_ref().map(|s| s.tip).unwrap_or_default();
     let world = Arc::new(world);
     let chain = Chain::start((*world).clone(), saved, cfg.threads).map_err(NodeError::Run)?;
-    let shared = Arc::new(Shared {
-        mempool: Mutex::new(Mempool::new(100_000)),
-        tip: Mutex::new(tip),
-        store,
-        chain,
-        me,
-    });
+    let shared = Arc::new(Shared { mempool: Mutex::new(Mempool::new(100_000)), store, chain, me });
     let vote = Duration::from_millis(cfg.timeout_vote_ms);
     let timeouts = LinearTimeouts {
         propose: Duration::from_millis(cfg.timeout_propose_ms),

@@ -292,25 +292,18 @@ fn decode_tip(b: &[u8]) -> Result<Tip, CodecError> {
 }
 
 /// A state word: address, kind, slot, value.
-fn encode_word(e: &StateEntry) -> [u8; 25] {
-    let mut b = [0u8; 25];
-    b[..8].copy_from_slice(&e.key.addr.0.to_le_bytes());
-    b[8] = e.key.kind as u8;
-    b[9..17].copy_from_slice(&e.key.slot.to_le_bytes());
-    b[17..].copy_from_slice(&e.value.to_le_bytes());
+fn encode_word(e: &StateEntry) -> [u8; StateKey::ENCODED_LEN + 8] {
+    let mut b = [0u8; StateKey::ENCODED_LEN + 8];
+    b[..StateKey::ENCODED_LEN].copy_from_slice(&e.key.to_bytes());
+    b[StateKey::ENCODED_LEN..].copy_from_slice(&e.value.to_le_bytes());
     b
 }
 
 fn decode_word(b: &[u8]) -> Result<StateEntry, CodecError> {
     let mut r = Reader::new(b);
     let addr = Address(r.u64()?);
-    let kind = match r.u8()? {
-        0 => KeyKind::Balance,
-        1 => KeyKind::Nonce,
-        2 => KeyKind::CodeHash,
-        3 => KeyKind::Storage,
-        k => return Err(CodecError(format!("key kind {k}"))),
-    };
+    let kind = r.u8()?;
+    let kind = KeyKind::from_u8(kind).ok_or_else(|| CodecError(format!("key kind {kind}")))?;
     let slot = r.u64()?;
     let value = r.u64()?;
     r.end()?;

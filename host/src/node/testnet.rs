@@ -204,8 +204,8 @@ pub fn transfer_body(from: usize, nonce: u64, to: usize) -> serde_json::Value {
     let signed = SignedTx::sign(tx, &key);
     json!({
         "tx": tx_to_json(&signed.tx),
-        "public_key": crate::blockfile::HexBytes(signed.public_key.to_vec()),
-        "signature": crate::blockfile::HexBytes(signed.signature.to_vec()),
+        "public_key": hex(&signed.public_key),
+        "signature": hex(&signed.signature),
     })
 }
 
