@@ -159,6 +159,21 @@ impl<T> core::fmt::Debug for Slot<T> {
     }
 }
 
+/// The plain values of slots that the caller alone accesses now, though it reached them
+/// through a shared borrow (a part claimed by one worker of a phase).
+///
+/// # Safety
+///
+/// For as long as the returned borrow lives, nothing else may read or write these
+/// slots (the use site's discipline says why nothing does).
+#[allow(clippy::mut_from_ref)]
+pub(crate) unsafe fn claimed<T>(slots: &[Slot<T>]) -> &mut [T] {
+    // SAFETY: `Slot<T>` is `repr(transparent)` over `UnsafeCell<T>`, which has the layout
+    // of `T` and allows writes through a shared borrow; the caller guarantees that no
+    // other access overlaps the returned one.
+    unsafe { core::slice::from_raw_parts_mut(slots.as_ptr() as *mut T, slots.len()) }
+}
+
 /// The plain values of exclusively borrowed slots (the inverse of
 /// [`Slot::from_mut_slice`]).
 pub(crate) fn settled<T>(slots: &mut [Slot<T>]) -> &mut [T] {

@@ -10,8 +10,9 @@
 //!
 //! Two threads insert versions into the real [`MvMemory`] through a two-slot index (so
 //! claims race on one slot and probes collide): one key gets one record whatever the
-//! interleaving, colliding keys both stay findable, and a reader racing a claim sees
-//! either no record or the whole first version.
+//! interleaving, colliding keys both stay findable, a reader racing a claim sees
+//! either no record or the whole first version, and two workers that saw each other end
+//! read disjoint ranges of the records out without their locks.
 #![cfg(loom)]
 
 use loom::sync::atomic::{AtomicU32, Ordering};
@@ -163,7 +164,7 @@ fn racing_inserts_of_one_key_share_one_record() {
         assert_eq!(a, b, "one record per key");
         assert_eq!(mv.read(&key, 1), MvRead::Value(10));
         assert_eq!(mv.read(&key, 2), MvRead::Value(20));
-        let mv = Arc::try_unwrap(mv).ok().expect("threads joined");
+        let mut mv = Arc::try_unwrap(mv).ok().expect("threads joined");
         let finals: Vec<_> = mv.final_versions().collect();
         assert_eq!(finals, vec![(key, MvRead::Value(20))]);
     });
@@ -184,7 +185,7 @@ fn colliding_keys_both_stay_findable() {
         assert_eq!(mv.read(&kb, 1), MvRead::Storage(0));
         // The read-out answers a list of adds from its tallies, a list with a set by
         // walking it: both must agree with the reads above.
-        let mv = Arc::try_unwrap(mv).ok().expect("threads joined");
+        let mut mv = Arc::try_unwrap(mv).ok().expect("threads joined");
         let mut finals: Vec<_> = mv.final_versions().collect();
         finals.sort_by_key(|(k, _)| *k);
         let mut want = vec![(ka, MvRead::Value(3)), (kb, MvRead::Storage(5))];
@@ -203,5 +204,38 @@ fn a_reader_racing_a_claim_sees_nothing_or_the_version() {
         mv.insert(&key, 0, 0, Write::Set(42), false).expect("room");
         let seen = h.join().unwrap();
         assert!(matches!(seen, MvRead::Storage(0) | MvRead::Value(42)), "{seen:?}");
+    });
+}
+
+/// The side-by-side read-out (`block_stm::readout`): each worker writes a key, counts
+/// itself done with a `SeqCst` read-modify-write (as every task ends in the scheduler),
+/// waits until both are (as a worker waits to see the scheduler done), then reads its
+/// half of the records without their locks. Loom checks that these unlocked reads are
+/// ordered after the other worker's locked writes; together they read every key once.
+#[test]
+fn workers_read_disjoint_record_ranges_out_after_the_end() {
+    loom::model(|| {
+        let (ka, kb) = colliding_keys();
+        let mv = Arc::new(small_mv());
+        let ended = Arc::new(AtomicU32::new(0));
+        let run = move |mv: Arc<MvMemory<'static>>, ended: Arc<AtomicU32>, t: u32, part: usize| {
+            let (key, value) = if t == 0 { (ka, Write::Set(3)) } else { (kb, Write::Add(5)) };
+            mv.insert(&key, t, t, value, false).expect("room");
+            ended.fetch_add(1, Ordering::SeqCst);
+            while ended.load(Ordering::SeqCst) < 2 {
+                thread::yield_now();
+            }
+            // SAFETY: both workers' writes happen before the load that saw them end, and
+            // nothing writes the memory afterwards.
+            unsafe { mv.final_versions_in(part..part + 1) }.collect::<Vec<_>>()
+        };
+        let (mv2, ended2) = (mv.clone(), ended.clone());
+        let h = thread::spawn(move || run(mv2, ended2, 1, 1));
+        let mut finals = run(mv, ended, 0, 0);
+        finals.extend(h.join().unwrap());
+        finals.sort_by_key(|(k, _)| *k);
+        let mut want = vec![(ka, MvRead::Value(3)), (kb, MvRead::Storage(5))];
+        want.sort_by_key(|(k, _)| *k);
+        assert_eq!(finals, want);
     });
 }

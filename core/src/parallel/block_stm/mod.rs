@@ -27,9 +27,11 @@
 //!    reading doomed values) and schedule it again.
 //! 4. When the scheduler reports done, every transaction's last incarnation has been
 //!    validated against the final versions of everything below it: the block's result
-//!    is read out by [`Engine::finish`] in one pass over the key records (each
-//!    written key at the end of the block, deltas folded in, sorted), and is the
-//!    sequential result.
+//!    is read out of the key records (each written key at the end of the block, deltas
+//!    folded in, sorted), and is the sequential result. The workers that see the end
+//!    read the records out side by side, each part into a sorted run of the output, and
+//!    [`Engine::finish`] merges the runs (`readout`); with one worker, `finish` reads
+//!    them out in one pass.
 //!
 //! Validation compares values, not versions: a transaction's execution is a
 //! deterministic function of the values it read, so equal values mean an equal outcome.
@@ -78,12 +80,15 @@ pub use store::{BlockStmMemory, Lengths, ReadCell, TxData, WriteCell, MAX_WRITE_
 use crate::engine::{Block, Choice, Engine, Outcome, Output, WorkerMemory};
 use crate::error::{Abort, BlockError};
 use crate::exec::{execute_transaction, AccessSet, BlockEnv, Write};
-use crate::state::StateReader;
-use crate::sync::{AtomicU32, Ordering, Padded};
+use crate::receipt::Receipt;
+use crate::state::{StateEntry, StateReader};
+use crate::sync::{AtomicU32, Ordering, Padded, Slot};
 use crate::tx::Transaction;
 use crate::types::StateKey;
 use crate::vm::{Interrupt, VmScratch};
 use mvmemory::MvMemory;
+use readout::ReadParts;
+pub use readout::READ_PARTS;
 use scheduler::{Scheduler, Task};
 use store::MvView;
 
@@ -117,8 +122,13 @@ pub struct BlockStm<'a, S: StateReader> {
     abort: AbortFlag,
     /// Key records given (reported by `BlockError::MvFull`).
     records: usize,
-    /// Where `finish` reads the result out to.
-    output: Output<'a>,
+    /// Where `finish` puts the receipts.
+    receipts: &'a mut [Receipt],
+    /// Where the write set is read out to: by the workers' parts, then `finish`
+    /// (`readout`).
+    out: &'a mut [Slot<StateEntry>],
+    /// The side-by-side read-out's parts.
+    read: ReadParts,
     contention_fallback: bool,
     /// Preparation chunks claimed and completed (see `prepare`).
     prep_next: AtomicU32,
@@ -182,7 +192,9 @@ impl<'a, S: StateReader + Sync> Engine<'a, S> for BlockStm<'a, S> {
             writes_per_tx: env.limits.writes_per_tx(),
             abort: AbortFlag::new(),
             records,
-            output,
+            receipts: output.receipts,
+            out: Slot::from_mut_slice(output.writes),
+            read: ReadParts::new(choice.workers),
             contention_fallback: choice.contention_fallback,
             prep_next: AtomicU32::new(0),
             prep_done: Padded(AtomicU32::new(0)),
@@ -199,11 +211,11 @@ impl<'a, S: StateReader + Sync> Engine<'a, S> for BlockStm<'a, S> {
     /// the scheduler.
     fn run_worker(
         &self,
-        _: usize,
+        index: usize,
         worker: WorkerMemory<'_>,
         idle: &mut impl FnMut(u32),
     ) -> Result<(), BlockError> {
-        self.work(worker, idle)
+        self.work(index, worker, idle)
     }
 
     fn run_alone(&mut self, worker: WorkerMemory<'_>) -> Result<(), BlockError> {
@@ -276,7 +288,12 @@ impl<S: StateReader + Sync> BlockStm<'_, S> {
     }
 
     /// The worker loop (see the module docs).
-    fn work(&self, worker: WorkerMemory<'_>, idle: &mut impl FnMut(u32)) -> Result<(), BlockError> {
+    fn work(
+        &self,
+        index: usize,
+        worker: WorkerMemory<'_>,
+        idle: &mut impl FnMut(u32),
+    ) -> Result<(), BlockError> {
         let (mut acc, mut vm) = self.scratch(worker)?;
         if !self.prepare_together(idle) {
             return Ok(());
@@ -317,6 +334,7 @@ impl<S: StateReader + Sync> BlockStm<'_, S> {
                         }
                         if self.sched.is_done() {
                             flush(&mut execs);
+                            self.read_out_parts(index);
                             return Ok(());
                         }
                         spins += 1;

@@ -1,19 +1,102 @@
 //! Reading a finished block out of Block-STM's memory (step 4 of the worker loop in
 //! the module docs): receipts, and every written key's final value, sorted.
+//!
+//! With several workers the key records are read out side by side: each worker that
+//! sees the scheduler done claims parts ([`ReadParts`]); a part reads its range of the
+//! records into a run of the output above the records' count, and sorts it; `finish`
+//! merges the runs below (keys are distinct across records, so the runs are disjoint
+//! and the merge is the sorted write set). The serial read-out covers every other case
+//! (one worker, a part that could not run, an output too short for the runs), with the
+//! same result: the sorted final values of the keys that have a version.
 
 use crate::engine::Outcome;
 use crate::error::{Abort, BlockError, Invariant};
 use crate::exec::ExecStats;
-use crate::state::{StateEntry, StateReader};
-use crate::sync::Ordering;
+use crate::state::{sort_by_key, StateEntry, StateReader};
+use crate::sync::{claimed, settled, AtomicBool, AtomicU32, Ordering};
 
-use super::mvmemory::MvRead;
+use super::mvmemory::{FinalVersions, MvRead};
 use super::{scheduler, too_small, BlockStm};
 
+/// Most parts a block is read out in (more workers than this leave the rest to these).
+pub const READ_PARTS: usize = 8;
+
+/// A part's length before it ran, or when it could not (the serial read-out then runs).
+const NOT_READ: u32 = u32::MAX;
+
+/// The parts of the side-by-side read-out (module docs).
+pub(super) struct ReadParts {
+    /// Parts (the block's workers, at most [`READ_PARTS`]); below 2, no parts run.
+    parts: usize,
+    /// Claimed parts. Relaxed swaps: a flag only hands out distinct parts.
+    claims: [AtomicBool; READ_PARTS],
+    /// Entries of each part's run, or [`NOT_READ`].
+    lens: [AtomicU32; READ_PARTS],
+}
+
+impl ReadParts {
+    pub(super) fn new(workers: usize) -> Self {
+        Self {
+            parts: workers.min(READ_PARTS),
+            claims: core::array::from_fn(|_| AtomicBool::new(false)),
+            lens: core::array::from_fn(|_| AtomicU32::new(NOT_READ)),
+        }
+    }
+}
+
+/// Records of part `p` of `parts` when `records` were handed out.
+fn part_range(p: usize, parts: usize, records: usize) -> core::ops::Range<usize> {
+    p * records / parts..(p + 1) * records / parts
+}
+
 impl<'a, S: StateReader + Sync> BlockStm<'a, S> {
+    /// Called by a worker that saw the scheduler done: claims and runs parts of the
+    /// read-out, its own (its index) first. Does nothing after a failure (the scheduler
+    /// was halted, not done: tasks may still be running) or with one part.
+    pub(super) fn read_out_parts(&self, index: usize) {
+        let parts = self.read.parts;
+        // Relaxed: a failure raises the flag before it halts the scheduler, and this
+        // worker saw the halt (or the end) through a `SeqCst` load, which orders it.
+        if parts < 2 || self.abort.is_raised() {
+            return;
+        }
+        for k in 0..parts {
+            let p = (index + k) % parts;
+            if !self.read.claims[p].swap(true, Ordering::Relaxed) {
+                // Release: publishes the run; `finish` reads it after the join anyway.
+                self.read.lens[p].store(self.read_out_part(p), Ordering::Release);
+            }
+        }
+    }
+
+    /// Reads part `p`'s records out into its run, sorted; its length, or [`NOT_READ`]
+    /// when the output has no room for the runs or a record is not final.
+    fn read_out_part(&self, p: usize) -> u32 {
+        let records = self.mv.records();
+        let range = part_range(p, self.read.parts, records);
+        let Some(run) = self.out.get(records + range.start..records + range.end) else {
+            return NOT_READ;
+        };
+        // SAFETY: the run is this part's alone: the parts' ranges are disjoint, only the
+        // worker that claimed part `p` writes it, and `finish` reads it after the join.
+        let run = unsafe { claimed(run) };
+        // SAFETY: this worker saw the scheduler done and no failure (`read_out_parts`):
+        // every task has ended, and its writes happen before that `SeqCst` load (each
+        // task ends with a `SeqCst` read-modify-write of the scheduler's counters, which
+        // the worker that set `done` read before setting it).
+        let versions = unsafe { self.mv.final_versions_in(range) };
+        match read_versions(self.state, versions, run) {
+            Ok(len) => {
+                sort_by_key(&mut run[..len]);
+                len as u32
+            }
+            Err(_) => NOT_READ,
+        }
+    }
+
     /// After every worker returned: the receipts and the block's sorted write set, into
     /// the output given to `prepare`.
-    pub(super) fn read_out(mut self) -> Result<Outcome<'a>, BlockError> {
+    pub(super) fn read_out(self) -> Result<Outcome<'a>, BlockError> {
         match self.abort.get() {
             None => {}
             Some(Abort::MvFull) => return Err(BlockError::MvFull { records: self.records }),
@@ -32,10 +115,7 @@ impl<'a, S: StateReader + Sync> BlockStm<'a, S> {
             }
         }
         let n = self.txs.len();
-        // Taken out of `self`, which the read-out below still reads.
-        let receipts = core::mem::take(&mut self.output.receipts);
-        let out = core::mem::take(&mut self.output.writes);
-        too_small("receipts", n, receipts.len())?;
+        too_small("receipts", n, self.receipts.len())?;
         if !self.sched.is_done() {
             return Err(BlockError::Invariant(Invariant::NotDone));
         }
@@ -44,7 +124,7 @@ impl<'a, S: StateReader + Sync> BlockStm<'a, S> {
             return Err(BlockError::Invariant(Invariant::NotDone));
         }
         let mut stats = ExecStats::default();
-        for (t, r) in receipts[..n].iter_mut().enumerate() {
+        for (t, r) in self.receipts[..n].iter_mut().enumerate() {
             // (`run_alone` executed every transaction without the scheduler.)
             if !self.alone && self.sched.status(t as u32).0 != scheduler::TxStatus::Executed {
                 return Err(BlockError::Invariant(Invariant::NotExecuted));
@@ -64,71 +144,160 @@ impl<'a, S: StateReader + Sync> BlockStm<'a, S> {
                 }
             }
         }
-        let mut len = 0;
-        let mut bad = None;
-        // Keys that only received deltas need their committed value: a state lookup,
-        // two dependent cache misses. They are prefetched (index slot, then entry) and
-        // read `STATE_LAG` such keys later; meanwhile `out[i].value` holds the delta.
-        const STATE_LAG: usize = 16;
-        let mut lagging = [0usize; STATE_LAG];
-        let mut lagged = 0usize;
-        let resolve = |e: &mut StateEntry| e.value = self.state.read(&e.key).wrapping_add(e.value);
-        // Every key written by some transaction's last incarnation (the keys whose
-        // version lists are not empty: each incarnation removes what the previous one
-        // wrote and it did not), at the end of the block, deltas folded in. One pass
-        // over the key records; the order does not matter, the entries are sorted below.
-        for (key, read) in self.mv.final_versions() {
-            let (value, delta) = match read {
-                MvRead::Value(v) => (v, false),
-                MvRead::Storage(d) => (d, true),
-                MvRead::Dependency(_) => {
-                    bad = Some(BlockError::Invariant(Invariant::EstimateLeft));
-                    continue;
-                }
-            };
-            let Some(slot) = out.get_mut(len) else {
-                bad = Some(BlockError::BufferTooSmall {
-                    buffer: "writes",
-                    needed: len + 1,
-                    given: len,
-                });
-                len += 1;
-                continue;
-            };
-            *slot = StateEntry { key, value };
-            if delta {
-                self.state.prefetch(&key, 0);
-                let at = lagged % STATE_LAG;
-                // `lagging` only holds indices of entries already written.
-                if lagged >= STATE_LAG {
-                    if let Some(e) = out.get_mut(lagging[at]) {
-                        resolve(e);
-                    }
-                }
-                if lagged >= STATE_LAG / 2 {
-                    if let Some(e) = out.get(lagging[(lagged - STATE_LAG / 2) % STATE_LAG]) {
-                        self.state.prefetch(&e.key, 1);
-                    }
-                }
-                lagging[at] = len;
-                lagged += 1;
-            }
-            len += 1;
-        }
-        for i in lagged.saturating_sub(STATE_LAG)..lagged {
-            if let Some(e) = out.get_mut(lagging[i % STATE_LAG]) {
-                resolve(e);
-            }
-        }
-        if let Some(e) = bad {
-            return Err(e);
-        }
-        let out = &mut out[..len];
-        crate::state::sort_by_key(out);
         let execs = self.executions.load(Ordering::Relaxed) as u64;
         stats.reexecutions = execs.saturating_sub(n as u64);
         stats.aborts = self.aborts.load(Ordering::Relaxed) as u64;
         stats.dependency_waits = self.waits.load(Ordering::Relaxed) as u64;
-        Ok(Outcome { receipts: &receipts[..n], writes: out, stats })
+
+        // The parts' runs, if every part ran (read after the join: relaxed suffices).
+        let parts = self.read.parts;
+        let lens =
+            core::array::from_fn::<_, READ_PARTS, _>(|p| self.read.lens[p].load(Ordering::Relaxed));
+        let records = self.mv.records();
+        let ran = !self.alone && parts >= 2 && lens[..parts].iter().all(|&l| l != NOT_READ);
+        let Self { mut mv, receipts, out, state, .. } = self;
+        let out = settled(out);
+        let len = match ran.then(|| merge_runs(out, records, parts, &lens)).flatten() {
+            Some(len) => len,
+            None => {
+                let len = read_versions(state, mv.final_versions(), out)?;
+                sort_by_key(&mut out[..len]);
+                len
+            }
+        };
+        Ok(Outcome { receipts: &receipts[..n], writes: &mut out[..len], stats })
+    }
+}
+
+/// Merges the parts' sorted runs (part `p`'s: `lens[p]` entries from `records` plus the
+/// start of its range) into `out[..total]`, below them (a run holds at most one entry
+/// per record of its range, so the runs start at or above `total`); returns `total`, or
+/// `None` (nothing done) if a run does not lie within its range and the output.
+fn merge_runs(out: &mut [StateEntry], records: usize, parts: usize, lens: &[u32]) -> Option<usize> {
+    let mut heads = [0usize; READ_PARTS];
+    let mut ends = [0usize; READ_PARTS];
+    for p in 0..parts.min(READ_PARTS) {
+        let range = part_range(p, parts, records);
+        heads[p] = records + range.start;
+        ends[p] = heads[p] + lens.get(p).map_or(usize::MAX, |&l| l as usize);
+        if ends[p] > (records + range.end).min(out.len()) {
+            return None;
+        }
+    }
+    let mut len = 0;
+    loop {
+        // The run whose head has the smallest key (keys are distinct across the runs).
+        let mut min: Option<usize> = None;
+        for p in 0..parts {
+            if heads[p] < ends[p] && min.is_none_or(|m| out[heads[p]].key < out[heads[m]].key) {
+                min = Some(p);
+            }
+        }
+        let Some(m) = min else { return Some(len) };
+        out[len] = out[heads[m]];
+        heads[m] += 1;
+        len += 1;
+    }
+}
+
+/// Writes `versions` to `out` (keys that only received deltas get the committed value
+/// added); returns how many.
+fn read_versions<S: StateReader>(
+    state: &S,
+    versions: FinalVersions<'_, '_>,
+    out: &mut [StateEntry],
+) -> Result<usize, BlockError> {
+    let mut len = 0;
+    let mut bad = None;
+    // Keys that only received deltas need their committed value: a state lookup,
+    // two dependent cache misses. They are prefetched (index slot, then entry) and
+    // read `STATE_LAG` such keys later; meanwhile `out[i].value` holds the delta.
+    const STATE_LAG: usize = 16;
+    let mut lagging = [0usize; STATE_LAG];
+    let mut lagged = 0usize;
+    let resolve = |e: &mut StateEntry| e.value = state.read(&e.key).wrapping_add(e.value);
+    for (key, read) in versions {
+        let (value, delta) = match read {
+            MvRead::Value(v) => (v, false),
+            MvRead::Storage(d) => (d, true),
+            MvRead::Dependency(_) => {
+                bad = Some(BlockError::Invariant(Invariant::EstimateLeft));
+                continue;
+            }
+        };
+        let given = out.len();
+        let Some(slot) = out.get_mut(len) else {
+            bad = Some(BlockError::BufferTooSmall { buffer: "writes", needed: len + 1, given });
+            len += 1;
+            continue;
+        };
+        *slot = StateEntry { key, value };
+        if delta {
+            state.prefetch(&key, 0);
+            let at = lagged % STATE_LAG;
+            // `lagging` only holds indices of entries already written.
+            if lagged >= STATE_LAG {
+                if let Some(e) = out.get_mut(lagging[at]) {
+                    resolve(e);
+                }
+            }
+            if lagged >= STATE_LAG / 2 {
+                if let Some(e) = out.get(lagging[(lagged - STATE_LAG / 2) % STATE_LAG]) {
+                    state.prefetch(&e.key, 1);
+                }
+            }
+            lagging[at] = len;
+            lagged += 1;
+        }
+        len += 1;
+    }
+    for i in lagged.saturating_sub(STATE_LAG)..lagged {
+        if let Some(e) = out.get_mut(lagging[i % STATE_LAG]) {
+            resolve(e);
+        }
+    }
+    match bad {
+        Some(e) => Err(e),
+        None => Ok(len),
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::types::{Address, StateKey};
+
+    fn entry(addr: u64, value: u64) -> StateEntry {
+        StateEntry { key: StateKey::balance(Address(addr)), value }
+    }
+
+    #[test]
+    fn runs_merge_into_the_sorted_write_set_below_them() {
+        // 10 records in 3 parts (ranges 0..3, 3..6, 6..10); runs above the records.
+        let records = 10;
+        let mut out = [entry(0, 0); 20];
+        let runs: [&[u64]; 3] = [&[2, 9], &[1, 5, 7], &[0, 3, 4, 8]];
+        let mut lens = [0u32; 3];
+        for (p, run) in runs.iter().enumerate() {
+            let start = records + part_range(p, 3, records).start;
+            for (i, &a) in run.iter().enumerate() {
+                out[start + i] = entry(a, a * 10);
+            }
+            lens[p] = run.len() as u32;
+        }
+        assert_eq!(merge_runs(&mut out, records, 3, &lens), Some(9));
+        let merged = out[..9].iter().map(|e| e.key.addr.0);
+        assert!(merged.eq([0, 1, 2, 3, 4, 5, 7, 8, 9]));
+        assert!(out[..9].iter().all(|e| e.value == e.key.addr.0 * 10));
+    }
+
+    #[test]
+    fn a_run_outside_its_range_or_the_output_is_refused() {
+        let mut out = [entry(0, 0); 12];
+        // Part 0 of 2 over 6 records has 3 records: a run of 4 cannot be its.
+        assert_eq!(merge_runs(&mut out, 6, 2, &[4, 0]), None);
+        // Part 1's run would end at 12 + ... past the output's 12 entries.
+        assert_eq!(merge_runs(&mut out, 8, 2, &[0, 4]), None);
+        assert_eq!(merge_runs(&mut out, 0, 2, &[0, 0]), Some(0));
     }
 }

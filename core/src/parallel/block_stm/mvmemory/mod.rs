@@ -541,89 +541,21 @@ impl<'a> MvMemory<'a> {
         });
     }
 
-    /// After the workers joined (taking `self` proves it: see [`FinalVersions`]): every
-    /// key that has at least one version, with what a read at the end of the block
-    /// returns, roughly in the order the keys were first written.
-    pub fn final_versions(self) -> FinalVersions<'a> {
-        // Relaxed: the memory is ours alone now (see `FinalVersions`).
-        let records = (self.used.load(Ordering::Relaxed) as usize).min(self.keys.len());
-        FinalVersions {
-            mv: self,
-            scan: 0,
-            records,
-            ring: [(StateKey::balance(Address(0)), NIL); FINAL_LAG],
-            first: 0,
-            len: 0,
-        }
-    }
-
-    /// Record `i`'s key and list head if the key has a version. Caller must have the
-    /// memory to itself, and `i` must have been handed out in this block.
+    /// Record `i`'s key and list head if the key has a version. Caller: nothing writes
+    /// the memory any more (see [`FinalVersions`]), and `i` was handed out in this block.
     fn final_record(&self, i: usize) -> Option<(StateKey, List)> {
         let r = self.keys.get(i)?;
-        // SAFETY: the caller has the memory to itself, so nothing writes `list`
-        // concurrently; the record was handed out in this block, so it was initialised.
+        // SAFETY: per the caller's contract nothing writes `list` any more; the record was
+        // handed out in this block, so it was initialised.
         let list = r.list.with(|p| unsafe { *p });
         // SAFETY: as above; `key` is immutable once published.
         (list.head != NIL).then(|| (r.key.with(|p| unsafe { *p }), list))
     }
 }
 
-/// Keys [`FinalVersions`] looks ahead by: their first version is prefetched while earlier
-/// keys are read, since each list head is a likely cache miss.
-const FINAL_LAG: usize = 16;
+mod finals;
 
-/// The iterator of [`MvMemory::final_versions`].
-///
-/// It owns the [`MvMemory`]. The memory's buffers came by `&mut` to [`MvMemory::new`],
-/// and every other user reached them through a shared borrow of it (the executor's
-/// workers); owning it again means those borrows ended, so the version lists are read
-/// without their locks.
-pub struct FinalVersions<'a> {
-    mv: MvMemory<'a>,
-    /// Next record to scan, and the records handed out.
-    scan: usize,
-    records: usize,
-    /// Keys found and not yet returned, with their list heads (prefetched).
-    ring: [(StateKey, u32); FINAL_LAG],
-    first: usize,
-    len: usize,
-}
-
-impl Iterator for FinalVersions<'_> {
-    type Item = (StateKey, MvRead);
-
-    fn next(&mut self) -> Option<Self::Item> {
-        while self.len < FINAL_LAG && self.scan < self.records {
-            if let Some((key, list)) = self.mv.final_record(self.scan) {
-                if let Some(read) = list.top_read(u32::MAX) {
-                    // Known without the list (see `List`).
-                    self.scan += 1;
-                    return Some((key, read));
-                }
-                if list.others == 0 {
-                    // Only adds: the tallies answer without the list (see `List`).
-                    self.scan += 1;
-                    return Some((key, MvRead::Storage(list.adds)));
-                }
-                if let Some(node) = self.mv.nodes.get(list.head as usize) {
-                    crate::state::prefetch(node);
-                }
-                self.ring[(self.first + self.len) % FINAL_LAG] = (key, list.head);
-                self.len += 1;
-            }
-            self.scan += 1;
-        }
-        if self.len == 0 {
-            return None;
-        }
-        let (key, head) = self.ring[self.first];
-        self.first = (self.first + 1) % FINAL_LAG;
-        self.len -= 1;
-        // The memory is this iterator's alone (type docs).
-        Some((key, self.mv.read_list(head, u32::MAX)))
-    }
-}
+pub use finals::FinalVersions;
 
 #[cfg(all(test, not(loom)))]
 mod tests;

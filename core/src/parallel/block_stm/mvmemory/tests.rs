@@ -2,7 +2,7 @@
 
 use super::*;
 
-fn final_of(mv: MvMemory<'_>) -> [Option<MvRead>; 2] {
+fn final_of(mut mv: MvMemory<'_>) -> [Option<MvRead>; 2] {
     let mut got = [None, None];
     for (key, read) in mv.final_versions() {
         got[key.addr.0 as usize] = Some(read);
@@ -51,7 +51,7 @@ fn the_top_answer_agrees_with_a_walk() {
         let keys: [MvKey; 1] = core::array::from_fn(|_| MvKey::new());
         // One node per transaction: node t holds t's version.
         let nodes: [MvNode; TXS as usize] = core::array::from_fn(|_| MvNode::new());
-        let mv = MvMemory::new(&mut index, &keys, &nodes).unwrap();
+        let mut mv = MvMemory::new(&mut index, &keys, &nodes).unwrap();
         let mut linked = [false; TXS as usize];
         let mut slot = None;
         for (kind, txn, w, v) in ops {
@@ -131,7 +131,7 @@ fn lists_without_nodes_answer_as_lists_with_nodes() {
                 used += 1;
             }
         }
-        let by_key = |mv: MvMemory<'_>| {
+        let by_key = |mut mv: MvMemory<'_>| {
             let mut got = [None; KEYS];
             for (k, read) in mv.final_versions() {
                 got[k.addr.0 as usize] = Some(read);
