@@ -42,7 +42,7 @@
 //! answer.
 
 use crate::exec::Write;
-use crate::sync::{spin_hint, AtomicU32, Ordering, RawSpin, UnsafeCell};
+use crate::sync::{spin_hint, AtomicU32, Ordering, Padded, RawSpin, UnsafeCell};
 use crate::types::{Address, StateKey};
 
 const NIL: u32 = u32::MAX;
@@ -250,8 +250,10 @@ pub struct MvMemory<'a> {
     index: &'a [IndexWord],
     keys: &'a [MvKey],
     nodes: &'a [MvNode],
-    /// Records handed out (may run past `keys.len()` when they run out).
-    used: AtomicU32,
+    /// Records handed out (may run past `keys.len()` when they run out). On a cache line
+    /// of its own: every worker bumps it for each new key, and a neighbour read as often
+    /// (the engine's abort flag, say) would miss each time.
+    used: Padded<AtomicU32>,
 }
 
 impl<'a> MvMemory<'a> {
@@ -264,7 +266,7 @@ impl<'a> MvMemory<'a> {
             return None;
         }
         index.iter_mut().for_each(|w| *w = IndexWord::new());
-        Some(Self { index, keys, nodes, used: AtomicU32::new(0) })
+        Some(Self { index, keys, nodes, used: Padded(AtomicU32::new(0)) })
     }
 
     /// Finds `key`'s slot (its record's number), if the block wrote it.
