@@ -37,6 +37,10 @@ pub struct BlockOutcome {
     pub prepare_time: Duration,
     /// Execution time.
     pub exec_time: Duration,
+    /// Of `exec_time`, the phases every worker ran at once ([`Executed::parallel_time`]).
+    ///
+    /// [`Executed::parallel_time`]: crate::engine::Executed::parallel_time
+    pub parallel_time: Duration,
     /// Commitment time (roots and state update), `beside_wait` included.
     pub commit_time: Duration,
     /// Of `commit_time`, the time the execution, done, waited for the transaction list
@@ -190,6 +194,7 @@ pub fn replay_predicting<H: Hasher + ?Sized>(
             choice: executed.choice,
             prepare_time: executed.prepare_time,
             exec_time: executed.exec_time,
+            parallel_time: executed.parallel_time,
             commit_time,
             beside_wait: executed.beside_wait,
             commit_permutations: exec.commit_permutations(),

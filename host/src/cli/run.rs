@@ -78,6 +78,7 @@ impl Timings {
         let sum = |f: fn(&BlockOutcome) -> Duration| out.blocks.iter().map(f).sum::<Duration>();
         let (room, exec, commit) =
             (sum(|b| b.prepare_time), sum(|b| b.exec_time), sum(|b| b.commit_time));
+        let parallel = sum(|b| b.parallel_time);
         let before = self.genesis_file + self.block_files + out.load_time;
         let report = total.saturating_sub(before + room + exec + commit);
         let rows = [
@@ -86,6 +87,11 @@ impl Timings {
             ("genesis state", out.load_time, "loaded and hashed".to_string()),
             ("room", room, "the engines' memory made ready".to_string()),
             ("execution", exec, String::new()),
+            (
+                "  in parallel",
+                parallel,
+                "on every worker at once; the rest on one thread".to_string(),
+            ),
             ("commitment", commit, String::new()),
             ("report", report, "memory freed, the report and any dump written".to_string()),
             ("total", total, String::new()),

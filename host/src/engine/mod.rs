@@ -79,6 +79,9 @@ pub struct Executed {
     pub prepare_time: Duration,
     /// Wall time of execution.
     pub exec_time: Duration,
+    /// Of `exec_time`, the phases that every worker ran at once; the rest ran on one
+    /// thread (the policy, the engine's set-up and read-out, a one-worker engine).
+    pub parallel_time: Duration,
     /// What the history predictor made of the block, if it had a say.
     pub prediction: Option<Prediction>,
     /// How long the block's engine, done, waited for its transaction list to be hashed
@@ -257,9 +260,10 @@ impl Executor {
             beside: Some(&beside),
             engine_done: Some(&engine_done),
             waited: Duration::ZERO,
+            parallel: Duration::ZERO,
         };
         let (done, choice) = run_block(&policy, block, output, &mut self.engines, &mut pool)?;
-        let waited = pool.waited;
+        let (waited, parallel) = (pool.waited, pool.parallel);
         if let Some(token) = list.and_then(TxList::finish) {
             self.tx_list = Some((token, txs.as_ptr() as usize, txs.len(), list_perms.into_inner()));
         }
@@ -269,6 +273,7 @@ impl Executor {
         // commitment's time (`beside_wait`), not the execution's.
         out.exec_time = start.elapsed().saturating_sub(waited);
         out.beside_wait = waited;
+        out.parallel_time = parallel;
         out.stats = stats;
         out.choice = choice;
         out.prediction = match (&mut self.history, mode) {

@@ -27,6 +27,8 @@ pub(super) struct PoolWorkers<'p> {
     /// How long the one-worker engine, done, waited for the helpers' beside work: time
     /// of the commitment, not of the execution.
     pub(super) waited: Duration,
+    /// Wall time of the phases that every worker ran at once ([`Workers::run`]).
+    pub(super) parallel: Duration,
 }
 
 impl Workers for PoolWorkers<'_> {
@@ -46,13 +48,17 @@ impl Workers for PoolWorkers<'_> {
         // Each worker locks its own slot, once: the locks only hand the buffers over.
         let slots: Vec<Mutex<(&mut WorkerBuffers, Result<(), BlockError>)>> =
             workers.iter_mut().map(|w| Mutex::new((w, Ok(())))).collect();
-        self.pool
+        let started = Instant::now();
+        let ran = self
+            .pool
             .run(n, &|i| {
                 let mut slot = slots[i].lock().unwrap_or_else(PoisonError::into_inner);
                 let (w, result) = &mut *slot;
                 *result = job(i, w.worker());
             })
-            .map_err(|WorkerLost| BlockError::WorkerLost)?;
+            .map_err(|WorkerLost| BlockError::WorkerLost);
+        self.parallel += started.elapsed();
+        ran?;
         slots
             .into_iter()
             .map(|s| s.into_inner().unwrap_or_else(PoisonError::into_inner).1)
@@ -118,6 +124,7 @@ mod tests {
             beside: Some(&beside),
             engine_done: None,
             waited: Duration::ZERO,
+            parallel: Duration::ZERO,
         };
         w.run_here(|_| ());
         assert!(w.waited >= Duration::from_millis(20), "{:?}", w.waited);
@@ -128,6 +135,7 @@ mod tests {
             beside: None,
             engine_done: None,
             waited: Duration::ZERO,
+            parallel: Duration::ZERO,
         };
         w.run_here(|_| ());
         assert_eq!(w.waited, Duration::ZERO);

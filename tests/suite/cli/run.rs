@@ -179,6 +179,15 @@ fn timings_go_to_stderr_and_leave_the_report_alone() {
     let expect = ["genesis file", "block files", "genesis state", "room", "execution"];
     assert_eq!(names[..5], expect, "{timed:?}");
     assert_eq!(rows.last().map(|r| r.trim_start().starts_with("total")), Some(true));
+    // Under execution, the part every worker ran at once: none for the sequential engine.
+    let ms = |rows: &[&str], name: &str| -> f64 {
+        let row = rows.iter().find(|r| r.trim_start().starts_with(name)).expect(name);
+        row.trim_start()[name.len()..].split_whitespace().next().unwrap().parse().unwrap()
+    };
+    assert_eq!(ms(&rows, "in parallel"), 0.0, "{timed:?}");
+    let par = parex(&run_args(&genesis, &blocks, &["--threads", "2", "--timings"]));
+    let rows: Vec<&str> = par.stderr.lines().collect();
+    assert!(ms(&rows, "in parallel") <= ms(&rows, "execution"), "{par:?}");
 
     let sharded = TempDir::new("timings-shards");
     let (blocks, _) = gen_with(&sharded, Workload::Transfers, 30, 40, 1, &["--shards", "2"]);
