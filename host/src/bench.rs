@@ -199,6 +199,10 @@ pub struct RunReport {
     pub parallel: EngineResult,
     /// `parallel.tps / sequential.tps`.
     pub speedup: f64,
+    /// Each measured round's parallel TPS over its sequential TPS, in round order (the
+    /// two engines run back to back in a round): how much the machine moved between
+    /// rounds.
+    pub speedup_rounds: Vec<f64>,
     /// Share of the parallel run's time spent committing (where the hashing is).
     pub hashing_share: f64,
     /// Keccak permutations of the commitment per transaction (the parallel run's).
@@ -406,6 +410,18 @@ pub fn measure(
         seq.push(Round::of(&s));
         par.push(Round::of(&p));
     }
+    let speedup_rounds = seq
+        .iter()
+        .zip(&par)
+        .map(|(s, p)| {
+            let par = (p.exec + p.commit).as_secs_f64();
+            if par > 0.0 {
+                (s.exec + s.commit).as_secs_f64() / par
+            } else {
+                0.0
+            }
+        })
+        .collect();
     let total = spec.txs * spec.blocks;
     let sequential = median(seq, total, false);
     let parallel = median(par, total, true);
@@ -438,6 +454,7 @@ pub fn measure(
         sequential,
         parallel,
         speedup,
+        speedup_rounds,
         hashing_share,
         perms_per_tx,
         raw_perm_rate,
@@ -479,6 +496,17 @@ fn raw_rate(hasher: &mut (dyn Hasher + Send), threads: usize) -> f64 {
     })
 }
 
+/// The lowest and highest of the rounds' speed-ups, `1.21-1.63` (one round: its own).
+fn rounds_range(rounds: &[f64]) -> String {
+    let lo = rounds.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = rounds.iter().copied().fold(0.0, f64::max);
+    match rounds.len() {
+        0 => "-".to_string(),
+        1 => format!("{hi:.2}"),
+        _ => format!("{lo:.2}-{hi:.2}"),
+    }
+}
+
 /// The human-readable table of `runs`.
 pub fn table(runs: &[RunReport]) -> String {
     let header = [
@@ -491,6 +519,7 @@ pub fn table(runs: &[RunReport]) -> String {
         "seq TPS",
         "par TPS",
         "speedup",
+        "rounds",
         "re-exec",
         "fell back",
         "hashing",
@@ -498,7 +527,7 @@ pub fn table(runs: &[RunReport]) -> String {
         "rate",
         "roots",
     ];
-    let rows: Vec<[String; 15]> = runs
+    let rows: Vec<[String; 16]> = runs
         .iter()
         .map(|r| {
             [
@@ -511,6 +540,7 @@ pub fn table(runs: &[RunReport]) -> String {
                 format!("{:.0}", r.sequential.tps),
                 format!("{:.0}", r.parallel.tps),
                 format!("{:.2}x", r.speedup),
+                rounds_range(&r.speedup_rounds),
                 r.parallel.reexecutions.unwrap_or(0).to_string(),
                 format!("{}/{}", r.parallel.fell_back_blocks.unwrap_or(0), r.blocks),
                 format!("{:.1}%", 100.0 * r.hashing_share),

@@ -54,6 +54,10 @@ fn bench_json_has_every_documented_field() {
         }
     }
     assert!(r["parallel"]["reexecutions"].is_u64(), "{r}");
+    // One speed-up per measured round, each a positive ratio.
+    let rounds = r["speedup_rounds"].as_array().expect("speedup_rounds");
+    assert_eq!(rounds.len() as u64, r["repeats"].as_u64().unwrap(), "{r}");
+    assert!(rounds.iter().all(|x| x.as_f64().is_some_and(|v| v > 0.0)), "{r}");
     assert_eq!(r["workload"], "amm");
     assert_eq!(r["txs"], 50);
     assert_eq!(r["accounts"], 20);
@@ -81,6 +85,7 @@ fn bench_json_has_every_documented_field() {
         "seq TPS",
         "par TPS",
         "speedup",
+        "rounds",
         "re-exec",
         "hashing",
         "roots",
