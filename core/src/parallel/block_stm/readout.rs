@@ -174,15 +174,17 @@ impl<'a, S: StateReader + Sync> BlockStm<'a, S> {
 /// per record of its range, so the runs start at or above `total`); returns `total`, or
 /// `None` (nothing done) if a run does not lie within its range and the output.
 fn merge_runs(out: &mut [StateEntry], records: usize, parts: usize, lens: &[u32]) -> Option<usize> {
+    let parts = parts.min(READ_PARTS);
     let mut heads = [0usize; READ_PARTS];
     let mut ends = [0usize; READ_PARTS];
-    for p in 0..parts.min(READ_PARTS) {
+    for p in 0..parts {
         let range = part_range(p, parts, records);
-        heads[p] = records + range.start;
-        ends[p] = heads[p] + lens.get(p).map_or(usize::MAX, |&l| l as usize);
-        if ends[p] > (records + range.end).min(out.len()) {
+        let len = *lens.get(p)? as usize;
+        if len > range.len() || records + range.end > out.len() {
             return None;
         }
+        heads[p] = records + range.start;
+        ends[p] = heads[p] + len;
     }
     let mut len = 0;
     loop {
