@@ -46,6 +46,9 @@ pub enum BlockError {
         executions: u32,
         /// Of which aborted or stopped to wait.
         wasted: u32,
+        /// The key at which they conflicted most, with its count (what the history
+        /// learns hot keys from).
+        hottest: Option<(StateKey, u32)>,
     },
     /// Block-STM's multi-version key records (or their index) ran out: the block writes
     /// more distinct keys than `records`. Retry with more (at most one per write).
@@ -151,7 +154,7 @@ impl fmt::Display for BlockError {
             Self::StateFull { needed, capacity } => {
                 write!(f, "state full: block needs {needed} entries, capacity is {capacity}")
             }
-            Self::Contended { executions, wasted } => {
+            Self::Contended { executions, wasted, .. } => {
                 write!(f, "block too contended for parallel execution: {wasted} of {executions} executions wasted")
             }
             Self::BadScratch => f.write_str("VM scratch buffers do not match the limits"),

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use parex_core::block::BlockHeader;
 use parex_core::engine::{creates_at_most, Choice};
 use parex_core::error::{BlockError, GenesisError};
-use parex_core::exec::{BlockEnv, ExecStats, Limits};
+use parex_core::exec::{BlockEnv, ExecStats, HotKeys, Limits};
 use parex_core::hash::Hasher;
 use parex_core::policy::Prediction;
 use parex_core::receipt::Receipt;
@@ -156,13 +156,38 @@ pub fn replay_predicting<H: Hasher + ?Sized>(
     hasher: &mut H,
     predict: bool,
 ) -> Result<ChainOutcome, ReplayError> {
+    replay_on(world, blocks, mode, limits, hasher, |exec| exec.set_predict(predict))
+}
+
+/// [`replay`], Block-STM given `keys` as hot keys for every block
+/// ([`Executor::force_hot_keys`]): for tests, whose results must not depend on them.
+pub fn replay_with_hot_keys<H: Hasher + ?Sized>(
+    world: &World,
+    blocks: &[Vec<Transaction>],
+    mode: Mode,
+    limits: Limits,
+    hasher: &mut H,
+    keys: HotKeys,
+) -> Result<ChainOutcome, ReplayError> {
+    replay_on(world, blocks, mode, limits, hasher, |exec| exec.force_hot_keys(Some(keys)))
+}
+
+/// [`replay`] on an executor set up by `setup`.
+fn replay_on<H: Hasher + ?Sized>(
+    world: &World,
+    blocks: &[Vec<Transaction>],
+    mode: Mode,
+    limits: Limits,
+    hasher: &mut H,
+    setup: impl FnOnce(&mut Executor),
+) -> Result<ChainOutcome, ReplayError> {
     let load = Instant::now();
     let mut loaded = WorldState::new(world, state_capacity(world, blocks, &limits));
     let (mut state, contracts) = loaded.load(hasher).map_err(ReplayError::Genesis)?;
     let genesis_root = state.root();
     let load_time = load.elapsed();
     let mut exec = Executor::new(limits);
-    exec.set_predict(predict);
+    setup(&mut exec);
     let mut parent = [0u8; 32];
     let mut out = Vec::with_capacity(blocks.len());
     // One output for every block: the engines write straight into it.

@@ -2,6 +2,8 @@
 //! how many workers, with which options, and why. Engines read it in
 //! [`super::Engine::prepare`]; reports show it per block.
 
+use crate::exec::HotKeys;
+
 /// The engines.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -123,4 +125,9 @@ pub struct Choice {
     /// [`crate::parallel::footprint::width`] (0 for another engine; the footprint
     /// engine then takes the widest).
     pub width: usize,
+    /// Keys the history predicts hot ([`crate::policy::History`]), each a contract's
+    /// storage word: Block-STM treats every call of that contract that declares no
+    /// access list as a writer of the key, so such calls run one after another in block
+    /// order instead of conflicting (results are unaffected either way).
+    pub predicted: HotKeys,
 }

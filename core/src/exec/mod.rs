@@ -14,7 +14,7 @@ pub mod stats;
 
 pub use access::{Access, AccessSet, View, Write};
 pub use env::{BlockEnv, Limits, INTRINSIC_GAS, SYSTEM_ACCESSES};
-pub use stats::ExecStats;
+pub use stats::{ExecStats, HotKeys, HOT_KEYS};
 
 use crate::receipt::Receipt;
 use crate::tx::Transaction;

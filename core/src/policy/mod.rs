@@ -4,11 +4,15 @@
 mod predict;
 mod run;
 
-pub use predict::{History, Prediction, Predictions, FIRST_TRUST, HOT_CONTRACTS, MAX_TRUST};
+pub use predict::{
+    History, Prediction, Predictions, FIRST_TRUST, HOT_CONFLICTS, HOT_CONTRACTS, KEY_TRUST,
+    MAX_TRUST,
+};
 pub use run::{run_block, Memory, Workers};
 
 use crate::engine::{Choice, EngineKind, KeyTable, Reason};
 use crate::error::BlockError;
+use crate::exec::HotKeys;
 use crate::parallel::footprint::{width, SERIAL_RATIO};
 use crate::tx::{Transaction, TxKind};
 use crate::types::StateKey;
@@ -57,20 +61,27 @@ pub struct Policy {
     /// ([`History::predicts_contended`]): under [`Mode::Parallel`], a block of contract
     /// calls runs on the sequential engine up front ([`Reason::Predicted`]).
     pub predicted_contended: bool,
+    /// Hot keys for the Block-STM choices ([`Choice::predicted`]): under
+    /// [`Mode::Parallel`], the caller's [`History`]'s ([`History::hot_keys`]); a caller
+    /// may set any (tests do, under [`Mode::BlockStm`]). They never change a result.
+    pub predicted: HotKeys,
 }
 
 impl Policy {
     /// The policy for `mode`, with footprint memory, without a prediction.
     pub const fn new(mode: Mode) -> Self {
-        Self { mode, footprint_memory: true, predicted_contended: false }
+        Self { mode, footprint_memory: true, predicted_contended: false, predicted: HotKeys::new() }
     }
 
     /// The policy for `mode` and the block `txs`, with what `history` predicts of it
     /// (under [`Mode::Parallel`] only).
     pub fn predicting(mode: Mode, history: Option<&History>, txs: &[Transaction]) -> Self {
-        let predicted =
-            matches!(mode, Mode::Parallel(_)) && history.is_some_and(|h| h.predicts_contended(txs));
-        Self { predicted_contended: predicted, ..Self::new(mode) }
+        let history = history.filter(|_| matches!(mode, Mode::Parallel(_)));
+        Self {
+            predicted_contended: history.is_some_and(|h| h.predicts_contended(txs)),
+            predicted: history.map_or(HotKeys::new(), History::hot_keys),
+            ..Self::new(mode)
+        }
     }
 
     /// The first engine for `txs`.
@@ -80,7 +91,9 @@ impl Policy {
         let on = |engine, reason| Choice { engine, reason, ..base };
         match self.mode {
             Mode::Sequential => on(EngineKind::Sequential, Reason::Requested),
-            Mode::BlockStm(_) => on(EngineKind::BlockStm, Reason::Requested),
+            Mode::BlockStm(_) => {
+                Choice { predicted: self.predicted, ..on(EngineKind::BlockStm, Reason::Requested) }
+            }
             Mode::BlockStmAlone => {
                 Choice { alone: true, ..on(EngineKind::BlockStm, Reason::Requested) }
             }
@@ -91,6 +104,7 @@ impl Policy {
             Mode::Parallel(_) => {
                 let stm = |reason| Choice {
                     contention_fallback: true,
+                    predicted: self.predicted,
                     alone: workers == 1,
                     ..on(EngineKind::BlockStm, reason)
                 };
@@ -139,6 +153,7 @@ impl Policy {
                 engine: EngineKind::BlockStm,
                 reason: Reason::FootprintFailed,
                 contention_fallback: true,
+                predicted: self.predicted,
                 alone: failed.workers == 1,
                 ..*failed
             }),

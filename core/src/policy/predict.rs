@@ -15,6 +15,21 @@
 //! contended costs a wasted prefix ever more rarely, and one that stops being contended
 //! is tried again within a few blocks.
 //!
+//! # Hot keys
+//!
+//! Block-STM tallies the keys at which its executions waited or failed validation
+//! ([`ExecStats::conflicts`]). A contract's storage word at which an eighth or more of
+//! the block's calls to that contract conflicted (and at least [`HOT_CONFLICTS`]) is a
+//! *hot key*: an AMM pool's reserves, an NFT collection's counter, a game match's turn.
+//! For the next blocks the policy hands the hot keys to Block-STM
+//! ([`Choice::predicted`]), which treats every undeclared call of the key's contract as
+//! a writer of the key from the start: each such call waits for the contract's previous
+//! call in the block instead of running on a value about to change, so the calls on a
+//! hot key run one after another, in block order, while the block's other transactions
+//! run beside them. A hot key stays while its contract's calls keep conflicting there
+//! (waits on a predicted writer count), and loses a block of trust for each block that
+//! calls the contract without; after [`KEY_TRUST`] such blocks it is forgotten.
+//!
 //! The prediction only chooses the engine, and every engine gives the same result:
 //! whatever the history, a block's receipts, state and roots are those of the
 //! sequential executor. The history depends on the blocks and on how their engines
@@ -26,8 +41,9 @@
 use heapless::Vec;
 
 use crate::engine::{Choice, EngineKind, Reason};
+use crate::exec::{ExecStats, HotKeys, HOT_KEYS};
 use crate::tx::{Transaction, TxKind};
-use crate::types::Address;
+use crate::types::{Address, KeyKind};
 
 /// Contracts the history remembers.
 pub const HOT_CONTRACTS: usize = 8;
@@ -37,6 +53,10 @@ const COUNTED: usize = 16;
 pub const FIRST_TRUST: u16 = 4;
 /// The most blocks a contract is trusted for before Block-STM checks it again.
 pub const MAX_TRUST: u16 = 64;
+/// Conflicts at a key, at the least, that make it hot (see the module docs).
+pub const HOT_CONFLICTS: u32 = 8;
+/// Blocks calling its contract without conflicting at it that a hot key survives.
+pub const KEY_TRUST: u32 = 4;
 
 /// What the history made of one block (see [`History::learn`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,6 +96,8 @@ struct Hot {
 #[derive(Clone, Debug, Default)]
 pub struct History {
     hot: Vec<Hot, HOT_CONTRACTS>,
+    /// Hot keys, each with the blocks of trust it has left.
+    keys: HotKeys,
     /// Predictions so far.
     pub predictions: Predictions,
 }
@@ -83,7 +105,11 @@ pub struct History {
 impl History {
     /// An empty history: nothing is predicted contended.
     pub const fn new() -> Self {
-        Self { hot: Vec::new(), predictions: Predictions { sequential: 0, hits: 0, misses: 0 } }
+        Self {
+            hot: Vec::new(),
+            keys: HotKeys::new(),
+            predictions: Predictions { sequential: 0, hits: 0, misses: 0 },
+        }
     }
 
     /// Whether `txs` should run on the sequential engine up front: half or more of them
@@ -97,11 +123,24 @@ impl History {
         2 * calls >= txs.len()
     }
 
+    /// The hot keys (see the module docs), for [`Choice::predicted`].
+    pub fn hot_keys(&self) -> HotKeys {
+        self.keys
+    }
+
     /// Learns from block `txs`, which ended on `ran` (the choice that produced its
-    /// result); returns what the prediction was worth, if the block ran on the
-    /// sequential engine on the history's word or on Block-STM as the policy's choice
-    /// for contract calls.
-    pub fn learn(&mut self, txs: &[Transaction], ran: &Choice) -> Option<Prediction> {
+    /// result) with `stats`; returns what the prediction was worth, if the block ran on
+    /// the sequential engine on the history's word or on Block-STM as the policy's
+    /// choice for contract calls.
+    pub fn learn(
+        &mut self,
+        txs: &[Transaction],
+        ran: &Choice,
+        stats: &ExecStats,
+    ) -> Option<Prediction> {
+        if matches!(ran.engine, EngineKind::BlockStm) || matches!(ran.reason, Reason::Contended) {
+            self.learn_keys(txs, &stats.conflicts);
+        }
         let main = main_contracts(txs);
         let called = |h: &Hot| main.contains(&h.contract);
         match (ran.engine, ran.reason) {
@@ -126,6 +165,46 @@ impl History {
                 Some(Prediction::Hit)
             }
             _ => None,
+        }
+    }
+
+    /// Learns hot keys from the conflicts of a block that Block-STM ran (to its end or
+    /// until it gave up): see the module docs.
+    fn learn_keys(&mut self, txs: &[Transaction], conflicts: &HotKeys) {
+        if conflicts.is_empty() && self.keys.is_empty() {
+            return;
+        }
+        // Calls per contract of a conflict key or a hot key.
+        let mut contracts = [(Address(0), 0u32); 2 * HOT_KEYS];
+        let mut len = 0;
+        for (key, _) in conflicts.as_slice().iter().chain(self.keys.as_slice()) {
+            if key.kind == KeyKind::Storage && !contracts[..len].iter().any(|c| c.0 == key.addr) {
+                contracts[len] = (key.addr, 0);
+                len += 1;
+            }
+        }
+        for to in txs.iter().filter_map(callee) {
+            if let Some(c) = contracts[..len].iter_mut().find(|c| c.0 == *to) {
+                c.1 += 1;
+            }
+        }
+        let calls =
+            |addr: Address| contracts[..len].iter().find(|c| c.0 == addr).map_or(0, |c| c.1);
+        let hot = |key: &crate::types::StateKey, n: u32| {
+            key.kind == KeyKind::Storage && n >= HOT_CONFLICTS && 8 * n >= calls(key.addr)
+        };
+        // Hot keys whose contract this block called without conflicting there lose trust.
+        self.keys.retain(|(key, trust)| {
+            let now = conflicts.as_slice().iter().find(|(k, _)| k == key).map_or(0, |c| c.1);
+            if !hot(key, now) && calls(key.addr) > 0 {
+                *trust -= 1;
+            }
+            *trust > 0
+        });
+        for &(key, n) in conflicts.as_slice() {
+            if hot(&key, n) {
+                self.keys.set(key, KEY_TRUST);
+            }
         }
     }
 
@@ -193,15 +272,18 @@ mod tests {
         assert!(!h.predicts_contended(&block));
         let contended = ran(EngineKind::Sequential, Reason::Contended);
         let predicted = ran(EngineKind::Sequential, Reason::Predicted);
-        assert_eq!(h.learn(&block, &contended), Some(Prediction::Miss));
+        assert_eq!(h.learn(&block, &contended, &ExecStats::default()), Some(Prediction::Miss));
         for trust in [FIRST_TRUST, 2 * FIRST_TRUST] {
             for _ in 0..trust {
                 assert!(h.predicts_contended(&block));
-                assert_eq!(h.learn(&block, &predicted), Some(Prediction::Sequential));
+                assert_eq!(
+                    h.learn(&block, &predicted, &ExecStats::default()),
+                    Some(Prediction::Sequential)
+                );
             }
             // Trust spent: the next block checks on Block-STM, and is contended again.
             assert!(!h.predicts_contended(&block));
-            assert_eq!(h.learn(&block, &contended), Some(Prediction::Miss));
+            assert_eq!(h.learn(&block, &contended, &ExecStats::default()), Some(Prediction::Miss));
         }
         assert_eq!(h.predictions, Predictions { sequential: 12, hits: 0, misses: 3 });
         // Other contracts' blocks are not predicted; a block half of whose calls go to
@@ -216,26 +298,80 @@ mod tests {
     fn a_contract_found_fine_again_is_forgotten() {
         let mut h = History::new();
         let block = calls(7, 10);
-        h.learn(&block, &ran(EngineKind::Sequential, Reason::Contended));
+        h.learn(&block, &ran(EngineKind::Sequential, Reason::Contended), &ExecStats::default());
         for _ in 0..FIRST_TRUST {
-            h.learn(&block, &ran(EngineKind::Sequential, Reason::Predicted));
+            h.learn(&block, &ran(EngineKind::Sequential, Reason::Predicted), &ExecStats::default());
         }
         assert_eq!(
-            h.learn(&block, &ran(EngineKind::BlockStm, Reason::Contracts)),
+            h.learn(&block, &ran(EngineKind::BlockStm, Reason::Contracts), &ExecStats::default()),
             Some(Prediction::Hit)
         );
         assert!(h.hot.is_empty());
         // Blocks the policy sent elsewhere teach nothing.
-        assert_eq!(h.learn(&block, &ran(EngineKind::Footprint, Reason::KnownFootprints)), None);
+        assert_eq!(
+            h.learn(
+                &block,
+                &ran(EngineKind::Footprint, Reason::KnownFootprints),
+                &ExecStats::default()
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn hot_keys_come_from_conflicts_and_go_when_calls_stop_conflicting() {
+        use crate::types::StateKey;
+        let mut h = History::new();
+        let block = calls(7, 100);
+        let stm = ran(EngineKind::BlockStm, Reason::Contracts);
+        let reserve = StateKey::storage(Address(7), 0);
+        let with = |pairs: &[(StateKey, u32)]| {
+            let mut stats = ExecStats::default();
+            pairs.iter().for_each(|&(k, n)| stats.conflicts.add(k, n));
+            stats
+        };
+        // Too few conflicts for the contract's hundred calls (fewer than one in eight),
+        // too few in all, or not a storage word: nothing is learnt.
+        let other = StateKey::storage(Address(9), 0);
+        let balance = StateKey::balance(Address(7));
+        h.learn(&block, &stm, &with(&[(reserve, 12), (other, 7), (balance, 90)]));
+        assert!(h.hot_keys().is_empty());
+        // One conflict in eight calls at the pool's reserve: hot, for KEY_TRUST blocks.
+        h.learn(&block, &stm, &with(&[(reserve, 13)]));
+        assert_eq!(h.hot_keys().as_slice(), &[(reserve, KEY_TRUST)]);
+        // Blocks that do not call the contract leave it be; blocks that call it without
+        // conflicting there spend its trust, and the last one forgets it.
+        h.learn(&calls(8, 100), &stm, &ExecStats::default());
+        for left in (0..KEY_TRUST).rev() {
+            assert_eq!(h.hot_keys().as_slice().len(), 1);
+            h.learn(&block, &stm, &ExecStats::default());
+            assert_eq!(h.hot_keys().as_slice().iter().map(|e| e.1).sum::<u32>(), left);
+        }
+        assert!(h.hot_keys().is_empty());
+        // A contended block (Block-STM gave up) teaches its conflicts too; other engines'
+        // blocks do not.
+        let footprint = ran(EngineKind::Footprint, Reason::KnownFootprints);
+        h.learn(&block, &footprint, &with(&[(reserve, 50)]));
+        assert!(h.hot_keys().is_empty());
+        h.learn(&block, &ran(EngineKind::Sequential, Reason::Contended), &with(&[(reserve, 50)]));
+        assert!(h.hot_keys().has_contract(Address(7)));
     }
 
     #[test]
     fn a_full_table_gives_up_its_least_trusted_contract() {
         let mut h = History::new();
         for c in 0..HOT_CONTRACTS as u64 + 1 {
-            h.learn(&calls(c, 4), &ran(EngineKind::Sequential, Reason::Contended));
+            h.learn(
+                &calls(c, 4),
+                &ran(EngineKind::Sequential, Reason::Contended),
+                &ExecStats::default(),
+            );
             if c == 0 {
-                h.learn(&calls(0, 4), &ran(EngineKind::Sequential, Reason::Predicted));
+                h.learn(
+                    &calls(0, 4),
+                    &ran(EngineKind::Sequential, Reason::Predicted),
+                    &ExecStats::default(),
+                );
             }
         }
         assert_eq!(h.hot.len(), HOT_CONTRACTS);

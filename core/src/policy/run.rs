@@ -88,10 +88,15 @@ where
     let policy =
         Policy { footprint_memory: policy.footprint_memory && memory.has_footprint(), ..*policy };
     let mut choice = policy.choose(block.txs);
+    // Where a contended attempt conflicted most, for the final counts.
+    let mut hottest = None;
     loop {
         choice.workers = choice.workers.clamp(1, workers.count().max(1));
         match attempt(&choice, block, output.reborrow(), memory, workers) {
-            Ok((stats, written)) => {
+            Ok((mut stats, written)) => {
+                if let Some((key, n)) = hottest {
+                    stats.conflicts.add(key, n);
+                }
                 let n = block.txs.len();
                 let Output { receipts, writes } = output;
                 let (Some(receipts), Some(writes)) = (receipts.get(..n), writes.get(..written))
@@ -100,10 +105,15 @@ where
                 };
                 return Ok((Outcome { receipts, writes, stats }, choice));
             }
-            Err(e) => match policy.after(&choice, &e) {
-                Some(next) => choice = next,
-                None => return Err(e),
-            },
+            Err(e) => {
+                if let BlockError::Contended { hottest: Some(key), .. } = e {
+                    hottest = Some(key);
+                }
+                match policy.after(&choice, &e) {
+                    Some(next) => choice = next,
+                    None => return Err(e),
+                }
+            }
         }
     }
 }

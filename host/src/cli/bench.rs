@@ -44,8 +44,9 @@ pub(super) struct BenchArgs {
     #[command(flatten)]
     hashing: HasherOpts,
     /// The parallel engine's history predictor: `on` sends blocks of contract calls that
-    /// earlier blocks found contended to the sequential engine up front; `off` judges
-    /// each block by itself.
+    /// earlier blocks found contended to the sequential engine up front, and gives
+    /// Block-STM the hot keys earlier blocks conflicted at, so that the calls on each run
+    /// in block order; `off` judges each block by itself.
     #[arg(long, action = clap::ArgAction::Set, value_parser = on_off, default_value = "on", value_name = "on|off")]
     predict: bool,
     /// Print one JSON document instead of the table.

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use parex_core::block::{BlockHeader, Commit, TxList, TxListDone};
 use parex_core::engine::{Block, Choice, Output};
 use parex_core::error::BlockError;
-use parex_core::exec::{BlockEnv, ExecStats, Limits};
+use parex_core::exec::{BlockEnv, ExecStats, HotKeys, Limits};
 use parex_core::hash::Hasher;
 use parex_core::merkle::MAX_PARTS;
 use parex_core::policy::{run_block, History, Policy, Prediction, Predictions};
@@ -58,6 +58,8 @@ pub struct Executor {
     /// What the blocks run so far predict of the next ([`History`]; `None`: predictor
     /// off).
     history: Option<History>,
+    /// Hot keys given for every block instead of the history's ([`Self::force_hot_keys`]).
+    forced_keys: Option<HotKeys>,
 }
 
 /// What executing one block produced. The engines write straight into its vectors, so a
@@ -112,7 +114,15 @@ impl Executor {
             beside_permutations: 0,
             tx_list: None,
             history: Some(History::new()),
+            forced_keys: None,
         }
+    }
+
+    /// Gives Block-STM these hot keys ([`Choice::predicted`]) for every block, whatever
+    /// the history learns (`None`: the history's, the default). For tests: any keys,
+    /// right or wrong, must leave every result as it is.
+    pub fn force_hot_keys(&mut self, keys: Option<HotKeys>) {
+        self.forced_keys = keys;
     }
 
     /// Turns the history predictor on (the default) or off; either way it starts afresh.
@@ -215,7 +225,10 @@ impl Executor {
             _ => mode.workers(),
         };
         let prepare = Instant::now();
-        let policy = Policy::predicting(mode, self.history.as_ref(), txs);
+        let mut policy = Policy::predicting(mode, self.history.as_ref(), txs);
+        if let Some(keys) = self.forced_keys {
+            policy.predicted = keys;
+        }
         self.reserve_for(txs, mode, &policy);
         let (_, writes) = Output::lengths_of(txs, &self.limits);
         // Fresh room is written on the block's workers (`filled`): its page faults are a
@@ -277,7 +290,7 @@ impl Executor {
         out.stats = stats;
         out.choice = choice;
         out.prediction = match (&mut self.history, mode) {
-            (Some(h), Mode::Parallel(_)) => h.learn(txs, &choice),
+            (Some(h), Mode::Parallel(_)) => h.learn(txs, &choice, &stats),
             _ => None,
         };
         Ok(())

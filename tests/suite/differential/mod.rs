@@ -32,10 +32,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use parex::core::engine::EngineKind;
+use parex::core::exec::HotKeys;
 use parex::core::exec::Limits;
 use parex::core::tx::Transaction;
 use parex::core::KeccakHasher;
-use parex::host::chain::{replay, ChainOutcome};
+use parex::host::chain::{replay, replay_with_hot_keys, ChainOutcome};
 use parex::host::engine::Mode;
 use parex::host::workload::{Spec, Workload, World};
 use proptest::prelude::*;
@@ -131,6 +132,34 @@ pub(crate) fn assert_same_on(
         }
     }
     (seq, fell_back)
+}
+
+/// Replays `blocks` sequentially, then with each thread count in `threads` on Block-STM
+/// alone (`Mode::BlockStm`) and through the policy (`Mode::Parallel`), Block-STM given
+/// `keys` as hot keys for every block; panics at the first difference. Whatever the
+/// keys (the right ones, wrong ones, keys of contracts the block never calls), the
+/// results are the sequential executor's. Returns how many executions waited on a
+/// predicted writer in all.
+pub(crate) fn assert_same_with_hot_keys(
+    world: &World,
+    blocks: &[Vec<Transaction>],
+    threads: &[usize],
+    keys: HotKeys,
+) -> u64 {
+    let seq = replay_with(world, blocks, Mode::Sequential);
+    let mut waits = 0;
+    for &t in threads {
+        for mode in [Mode::BlockStm(t), Mode::Parallel(t)] {
+            let par =
+                replay_with_hot_keys(world, blocks, mode, Limits::DEFAULT, &mut KeccakHasher, keys)
+                    .unwrap_or_else(|e| panic!("{mode:?} with hot keys {keys:?} failed: {e}"));
+            if let Some(d) = diff(&seq, &par, blocks) {
+                panic!("{mode:?} with hot keys {keys:?} differs from Sequential:\n{d}");
+            }
+            waits += par.blocks.iter().map(|b| b.stats.predicted_waits).sum::<u64>();
+        }
+    }
+    waits
 }
 
 /// The first difference between a sequential and a parallel outcome, if any.

@@ -48,7 +48,7 @@ impl<S: StateReader + Sync> BlockStm<'_, S> {
         let (mut acc, mut vm) = self.scratch(worker)?;
         for t in 0..n as u32 {
             let ti = t as usize;
-            let mut view = MvView { mv: &self.mv, state: self.state, txn: t };
+            let mut view = MvView { mv: &self.mv, state: self.state, txn: t, blocked: None };
             let Ok(receipt) =
                 execute_transaction(&self.txs[ti], &self.env, &mut view, &mut acc, &mut vm)
             else {

@@ -61,6 +61,19 @@
 //! transaction that touches an undeclared key is still run optimistically and validated,
 //! so the result stays exact; its receipt says `undeclared_access`.
 //!
+//! # Predicted hot keys
+//!
+//! The caller may name a few hot keys ([`Choice::predicted`], learnt by the policy's
+//! history from the conflicts each block's workers tally: [`crate::exec::HotKeys`]). An
+//! undeclared call of a hot key's contract is treated as a writer of the key: when it is
+//! claimed for its first run it puts an estimate there (then, not before the block,
+//! so that each key's version list stays short and reads from its head cheap), and if
+//! the key already holds an earlier call's estimate it waits for that call before
+//! running at all. So the calls on a hot key run one after another in block order, and
+//! the rest of the block beside them. A wrong prediction costs a wait, never a result:
+//! a call that does not write the key drops the estimate when it finishes, as a declared
+//! write left unwritten does.
+//!
 //! # Memory
 //!
 //! All of it from the caller, sized by [`BlockStmMemory::lengths`] from the block size
@@ -79,11 +92,11 @@ pub use store::{BlockStmMemory, Lengths, ReadCell, TxData, WriteCell, MAX_WRITE_
 
 use crate::engine::{Block, Choice, Engine, Outcome, Output, WorkerMemory};
 use crate::error::{Abort, BlockError};
-use crate::exec::{execute_transaction, AccessSet, BlockEnv, Write};
+use crate::exec::{execute_transaction, AccessSet, BlockEnv, HotKeys, Write};
 use crate::receipt::Receipt;
 use crate::state::{StateEntry, StateReader};
-use crate::sync::{AtomicU32, Ordering, Padded, Slot};
-use crate::tx::Transaction;
+use crate::sync::{AtomicU32, Ordering, Padded, RawSpin, Slot};
+use crate::tx::{Transaction, TxKind};
 use crate::types::StateKey;
 use crate::vm::{Interrupt, VmScratch};
 use mvmemory::MvMemory;
@@ -137,6 +150,13 @@ pub struct BlockStm<'a, S: StateReader> {
     executions: Padded<AtomicU32>,
     aborts: AtomicU32,
     waits: AtomicU32,
+    /// Keys predicted hot ([`Choice::predicted`]).
+    predicted: HotKeys,
+    /// Executions that waited before running on a predicted writer (not in `waits`).
+    predicted_waits: AtomicU32,
+    /// The workers' conflict tallies, merged under `conflicts_lock`.
+    conflicts: Slot<HotKeys>,
+    conflicts_lock: RawSpin,
     /// The block ran through [`Self::run_alone`] (so the scheduler's statuses were never
     /// used).
     alone: bool,
@@ -201,6 +221,10 @@ impl<'a, S: StateReader + Sync> Engine<'a, S> for BlockStm<'a, S> {
             executions: Padded(AtomicU32::new(0)),
             aborts: AtomicU32::new(0),
             waits: AtomicU32::new(0),
+            predicted: choice.predicted,
+            predicted_waits: AtomicU32::new(0),
+            conflicts: Slot::new(HotKeys::new()),
+            conflicts_lock: RawSpin::new(),
             alone: false,
         };
         Ok(exec)
@@ -256,16 +280,42 @@ impl<S: StateReader + Sync> BlockStm<'_, S> {
     }
 
     /// Estimates for every declared write (plus sender nonce and balance) of transaction
-    /// `t`, if it has an access list. Called while preparing, by the worker that claimed
-    /// `t`'s chunk.
+    /// `t`, if it has an access list; otherwise, if it calls a contract with predicted
+    /// hot keys ([`Choice::predicted`]), for those keys. Called while preparing, by the
+    /// worker that claimed `t`'s chunk.
     fn install_declared(&self, t: usize) -> Result<(), Abort> {
         let tx = &self.txs[t];
         let Some(list) = &tx.access else { return Ok(()) };
         let implicit = [StateKey::nonce(tx.from), StateKey::balance(tx.from)];
         let declared = list.iter().filter(|a| a.write).map(|a| a.key());
+        self.install_estimates(t, implicit.into_iter().chain(declared))
+    }
+
+    /// The predicted hot keys of the contract `tx` calls, if it is an undeclared call.
+    fn predicted_keys<'k>(
+        &'k self,
+        tx: &Transaction,
+    ) -> impl Iterator<Item = &'k (StateKey, u32)> + 'k {
+        let callee = match (&tx.kind, &tx.access) {
+            (TxKind::Call { to, .. }, None) if !self.predicted.is_empty() => Some(*to),
+            _ => None,
+        };
+        self.predicted.as_slice().iter().filter(move |(key, _)| Some(key.addr) == callee)
+    }
+
+    /// Estimates of transaction `t` at `keys` (duplicates and keys beyond its write list
+    /// skipped), as the writes of an incarnation before its first. (Not inlined: its two
+    /// callers share one copy of the multi-version insert, which an appliance's flash
+    /// notices.)
+    #[inline(never)]
+    fn install_estimates(
+        &self,
+        t: usize,
+        keys: impl Iterator<Item = StateKey>,
+    ) -> Result<(), Abort> {
         let base = t * self.writes_per_tx;
         let mut len = 0;
-        for key in implicit.into_iter().chain(declared) {
+        for key in keys {
             let dup = self.writes[base..base + len].iter().any(|c| {
                 // SAFETY: while preparing, this worker is the only one touching t's list.
                 c.0.with(|p| unsafe { (*p).0 }) == key
@@ -298,6 +348,28 @@ impl<S: StateReader + Sync> BlockStm<'_, S> {
         if !self.prepare_together(idle) {
             return Ok(());
         }
+        let mut hot = HotKeys::new();
+        self.tasks(index, &mut acc, &mut vm, &mut hot, idle);
+        if !hot.is_empty() {
+            let _g = self.conflicts_lock.lock();
+            let mut all = self.conflicts.get();
+            all.merge(&hot);
+            // Under `conflicts_lock`, which orders the workers' merges; `finish` reads it
+            // after joining them.
+            self.conflicts.set(all);
+        }
+        Ok(())
+    }
+
+    /// Runs tasks until the block is done or failed, counting conflicts in `hot`.
+    fn tasks(
+        &self,
+        index: usize,
+        acc: &mut AccessSet<'_>,
+        vm: &mut VmScratch<'_>,
+        hot: &mut HotKeys,
+        idle: &mut impl FnMut(u32),
+    ) {
         let mut task: Option<Task> = None;
         let mut execs = 0u32;
         let flush = |execs: &mut u32| {
@@ -306,12 +378,12 @@ impl<S: StateReader + Sync> BlockStm<'_, S> {
         loop {
             if self.abort.is_raised() {
                 flush(&mut execs);
-                return Ok(());
+                return;
             }
             task = match task {
                 Some(task @ (Task::Execute(t, i) | Task::ExecuteInOrder(t, i))) => {
                     let in_order = matches!(task, Task::ExecuteInOrder(..));
-                    match self.execute(t, i, in_order, &mut acc, &mut vm, &mut execs) {
+                    match self.execute(t, i, in_order, (acc, vm, hot), &mut execs) {
                         Ok(next) => {
                             if execs >= EXEC_FLUSH {
                                 flush(&mut execs);
@@ -321,11 +393,11 @@ impl<S: StateReader + Sync> BlockStm<'_, S> {
                         Err(code) => {
                             flush(&mut execs);
                             self.fail(code);
-                            return Ok(());
+                            return;
                         }
                     }
                 }
-                Some(Task::Validate(t, i)) => self.validate(t, i),
+                Some(Task::Validate(t, i)) => self.validate(t, i, hot),
                 None => {
                     let mut spins = 0;
                     loop {
@@ -335,7 +407,7 @@ impl<S: StateReader + Sync> BlockStm<'_, S> {
                         if self.sched.is_done() {
                             flush(&mut execs);
                             self.read_out_parts(index);
-                            return Ok(());
+                            return;
                         }
                         spins += 1;
                         idle(spins);
@@ -377,7 +449,9 @@ impl<S: StateReader + Sync> BlockStm<'_, S> {
         if execs < CONTENTION_MIN_EXECUTIONS {
             return;
         }
-        let wasted = self.aborts.load(Ordering::Relaxed) + self.waits.load(Ordering::Relaxed);
+        let wasted = self.aborts.load(Ordering::Relaxed)
+            + self.waits.load(Ordering::Relaxed)
+            + self.predicted_waits.load(Ordering::Relaxed);
         if wasted.saturating_mul(CONTENTION_RATIO) >= execs {
             self.fail(Abort::Contended);
         }
@@ -388,21 +462,34 @@ impl<S: StateReader + Sync> BlockStm<'_, S> {
         self.sched.halt();
     }
 
+    /// Executes incarnation `inc` of `t` (with the worker's access set, VM scratch and
+    /// conflict tally).
     fn execute(
         &self,
         t: u32,
         inc: u32,
         in_order: bool,
-        acc: &mut AccessSet<'_>,
-        vm: &mut VmScratch<'_>,
+        (acc, vm, hot): (&mut AccessSet<'_>, &mut VmScratch<'_>, &mut HotKeys),
         execs: &mut u32,
     ) -> Result<Option<Task>, Abort> {
         let tx = &self.txs[t as usize];
+        if inc == 0 && !self.predicted.is_empty() {
+            // Claimed for its first run: its predicted estimates go in now, at the head
+            // of their lists (installed before the block, every call's would lengthen
+            // the walk of each read from the head).
+            self.install_estimates(t as usize, self.predicted_keys(tx).map(|(key, _)| *key))?;
+            if !in_order && self.waits_for_predicted(t, tx, hot) {
+                return Ok(None);
+            }
+        }
         loop {
             *execs += 1;
-            let mut view = MvView { mv: &self.mv, state: self.state, txn: t };
+            let mut view = MvView { mv: &self.mv, state: self.state, txn: t, blocked: None };
             match execute_transaction(tx, &self.env, &mut view, acc, vm) {
                 Err(Interrupt::Dependency(blocking)) => {
+                    if let Some(key) = view.blocked {
+                        hot.add(key, 1);
+                    }
                     self.waits.fetch_add(1, Ordering::Relaxed);
                     self.check_contention();
                     if self.sched.add_dependency(t, blocking) {
@@ -415,5 +502,26 @@ impl<S: StateReader + Sync> BlockStm<'_, S> {
                 }
             }
         }
+    }
+
+    /// Before the first incarnation of an undeclared call with predicted hot keys: true
+    /// when one of them holds an earlier transaction's estimate (a predicted writer not
+    /// yet executed, most often the contract's previous call) and `t` now waits for it,
+    /// without running a prefix that would stop at the same read. Such waits count
+    /// apart (`predicted_waits`), towards the contention check (a block that is one
+    /// chain on its hot key still runs faster on the sequential engine) and in the
+    /// conflict tally, which keeps the prediction alive.
+    fn waits_for_predicted(&self, t: u32, tx: &Transaction, hot: &mut HotKeys) -> bool {
+        for (key, _) in self.predicted_keys(tx) {
+            if let mvmemory::MvRead::Dependency(blocking) = self.mv.read(key, t) {
+                if self.sched.add_dependency(t, blocking) {
+                    hot.add(*key, 1);
+                    self.predicted_waits.fetch_add(1, Ordering::Relaxed);
+                    self.check_contention();
+                    return true;
+                }
+            }
+        }
+        false
     }
 }

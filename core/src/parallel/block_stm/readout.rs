@@ -107,8 +107,10 @@ impl<'a, S: StateReader + Sync> BlockStm<'a, S> {
                 return Err(BlockError::Contended {
                     executions: self.executions.load(Ordering::Relaxed),
                     wasted: self.aborts.load(Ordering::Relaxed)
-                        + self.waits.load(Ordering::Relaxed),
-                })
+                        + self.waits.load(Ordering::Relaxed)
+                        + self.predicted_waits.load(Ordering::Relaxed),
+                    hottest: self.conflicts.get().heaviest(),
+                });
             }
             Some(Abort::BadScratch | Abort::FootprintFull | Abort::OffFootprint) => {
                 return Err(BlockError::BadScratch)
@@ -148,6 +150,8 @@ impl<'a, S: StateReader + Sync> BlockStm<'a, S> {
         stats.reexecutions = execs.saturating_sub(n as u64);
         stats.aborts = self.aborts.load(Ordering::Relaxed) as u64;
         stats.dependency_waits = self.waits.load(Ordering::Relaxed) as u64;
+        stats.predicted_waits = self.predicted_waits.load(Ordering::Relaxed) as u64;
+        stats.conflicts = self.conflicts.get();
 
         // The parts' runs, if every part ran (read after the join: relaxed suffices).
         let parts = self.read.parts;

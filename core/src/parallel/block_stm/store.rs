@@ -3,7 +3,7 @@
 //! validation that use them (steps 2 and 3 of the worker loop in the module docs).
 
 use crate::error::Abort;
-use crate::exec::{AccessSet, Limits, View, Write};
+use crate::exec::{AccessSet, HotKeys, Limits, View, Write};
 use crate::receipt::Receipt;
 use crate::state::StateReader;
 use crate::sync::{Ordering, RawSpin, UnsafeCell};
@@ -170,6 +170,8 @@ pub(super) struct MvView<'v, S: StateReader> {
     pub(super) mv: &'v MvMemory<'v>,
     pub(super) state: &'v S,
     pub(super) txn: u32,
+    /// The key of the last read that hit an estimate.
+    pub(super) blocked: Option<StateKey>,
 }
 
 impl<S: StateReader> View for MvView<'_, S> {
@@ -181,7 +183,10 @@ impl<S: StateReader> View for MvView<'_, S> {
         match self.mv.read(key, self.txn) {
             MvRead::Value(v) => Ok(v),
             MvRead::Storage(d) => Ok(self.state.read(key).wrapping_add(d)),
-            MvRead::Dependency(b) => Err(Interrupt::Dependency(b)),
+            MvRead::Dependency(b) => {
+                self.blocked = Some(*key);
+                Err(Interrupt::Dependency(b))
+            }
         }
     }
 }
@@ -299,11 +304,15 @@ impl<S: StateReader + Sync> BlockStm<'_, S> {
         Ok(wrote_new_path)
     }
 
-    pub(super) fn validate(&self, t: u32, inc: u32) -> Option<Task> {
+    /// Validates incarnation `inc` of `t`; a failed validation's key is counted in `hot`.
+    pub(super) fn validate(&self, t: u32, inc: u32, hot: &mut HotKeys) -> Option<Task> {
         let ti = t as usize;
-        let valid = self.reads_valid(t, Some(inc));
-        let aborted = !valid && self.sched.try_validation_abort(t, inc);
+        let stale = self.stale_read(t, Some(inc));
+        let aborted = stale.is_some() && self.sched.try_validation_abort(t, inc);
         if aborted {
+            if let Some(key) = stale {
+                hot.add(key, 1);
+            }
             self.aborts.fetch_add(1, Ordering::Relaxed);
             self.check_contention();
             // t is Aborting(inc): its write list is stable until it is Ready again.
@@ -320,25 +329,31 @@ impl<S: StateReader + Sync> BlockStm<'_, S> {
     /// read set of another incarnation counts as valid (that incarnation was already
     /// aborted by someone else, and `try_validation_abort` would fail anyway).
     pub(super) fn reads_valid(&self, t: u32, inc: Option<u32>) -> bool {
+        self.stale_read(t, inc).is_none()
+    }
+
+    /// `None` when `t`'s read set is valid (as [`Self::reads_valid`]); otherwise the
+    /// first key whose value changed or hit an estimate.
+    fn stale_read(&self, t: u32, inc: Option<u32>) -> Option<StateKey> {
         let ti = t as usize;
         let data = &self.data[ti];
-        {
-            let _g = data.reads_lock.lock();
-            // SAFETY: `reads_lock` of t is held.
-            let (recorded, n) = data.reads_meta.with(|p| unsafe { *p });
-            inc.is_some_and(|i| i != recorded) || n == IN_ORDER || {
-                let base = ti * self.reads_per_tx;
-                self.reads[base..base + n as usize].iter().all(|c| {
-                    // SAFETY: `reads_lock` of t is held.
-                    let (key, seen) = c.0.with(|p| unsafe { *p });
-                    match self.mv.read(&key, t) {
-                        MvRead::Value(v) => v == seen,
-                        MvRead::Storage(d) => self.state.read(&key).wrapping_add(d) == seen,
-                        MvRead::Dependency(_) => false,
-                    }
-                })
-            }
+        let _g = data.reads_lock.lock();
+        // SAFETY: `reads_lock` of t is held.
+        let (recorded, n) = data.reads_meta.with(|p| unsafe { *p });
+        if inc.is_some_and(|i| i != recorded) || n == IN_ORDER {
+            return None;
         }
+        let base = ti * self.reads_per_tx;
+        self.reads[base..base + n as usize].iter().find_map(|c| {
+            // SAFETY: `reads_lock` of t is held.
+            let (key, seen) = c.0.with(|p| unsafe { *p });
+            let same = match self.mv.read(&key, t) {
+                MvRead::Value(v) => v == seen,
+                MvRead::Storage(d) => self.state.read(&key).wrapping_add(d) == seen,
+                MvRead::Dependency(_) => false,
+            };
+            (!same).then_some(key)
+        })
     }
 }
 
