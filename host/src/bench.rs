@@ -127,6 +127,10 @@ pub struct EngineResult {
     /// Reads that waited on an estimate (parallel only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dependency_waits: Option<u64>,
+    /// Executions that waited, before running, on a transaction predicted to write a
+    /// hot key (Block-STM with the history's hot keys; parallel only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub predicted_waits: Option<u64>,
     /// Blocks the parallel engine ran sequentially instead (parallel only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fell_back_blocks: Option<u64>,
@@ -246,6 +250,7 @@ struct Round {
     reexecutions: u64,
     aborts: u64,
     waits: u64,
+    predicted_waits: u64,
     fell_back: u64,
     /// Of `commit`, the waits for the transaction list hashed beside the execution.
     beside_wait: Duration,
@@ -263,6 +268,7 @@ impl Round {
             reexecutions: 0,
             aborts: 0,
             waits: 0,
+            predicted_waits: 0,
             fell_back: 0,
             beside_wait: Duration::ZERO,
             predictions: Predictions::default(),
@@ -277,6 +283,7 @@ impl Round {
             r.reexecutions += b.stats.reexecutions;
             r.aborts += b.stats.aborts;
             r.waits += b.stats.dependency_waits;
+            r.predicted_waits += b.stats.predicted_waits;
             r.fell_back += b.choice.reason.fell_back() as u64;
             let p = &mut r.predictions;
             match b.prediction {
@@ -319,6 +326,7 @@ fn median(mut rounds: Vec<Round>, txs: usize, parallel: bool) -> EngineResult {
         reexecutions: parallel.then_some(r.reexecutions),
         aborts: parallel.then_some(r.aborts),
         dependency_waits: parallel.then_some(r.waits),
+        predicted_waits: parallel.then_some(r.predicted_waits),
         fell_back_blocks: parallel.then_some(r.fell_back),
         predicted_sequential: parallel.then_some(r.predictions.sequential),
         prediction_hits: parallel.then_some(r.predictions.hits),
