@@ -127,7 +127,7 @@ pub struct Choice {
     pub width: usize,
     /// Keys the history predicts hot ([`crate::policy::History`]), each a contract's
     /// storage word: Block-STM treats every call of that contract that declares no
-    /// access list as a writer of the key, so such calls run one after another in block
-    /// order instead of conflicting (results are unaffected either way).
+    /// access list as a writer of the key, so such calls mostly run one after another in
+    /// block order instead of conflicting (results are unaffected either way).
     pub predicted: HotKeys,
 }

@@ -18,17 +18,21 @@
 //! # Hot keys
 //!
 //! Block-STM tallies the keys at which its executions waited or failed validation
-//! ([`ExecStats::conflicts`]). A contract's storage word at which an eighth or more of
-//! the block's calls to that contract conflicted (and at least [`HOT_CONFLICTS`]) is a
-//! *hot key*: an AMM pool's reserves, an NFT collection's counter, a game match's turn.
-//! For the next blocks the policy hands the hot keys to Block-STM
-//! ([`Choice::predicted`]), which treats every undeclared call of the key's contract as
-//! a writer of the key from the start: each such call waits for the contract's previous
-//! call in the block instead of running on a value about to change, so the calls on a
-//! hot key run one after another, in block order, while the block's other transactions
-//! run beside them. A hot key stays while its contract's calls keep conflicting there
-//! (waits on a predicted writer count), and loses a block of trust for each block that
-//! calls the contract without; after [`KEY_TRUST`] such blocks it is forgotten.
+//! ([`ExecStats::conflicts`]: events, so one call may count several times). A contract's
+//! storage word with as many such events as an eighth of the block's calls to that
+//! contract (and at least [`HOT_CONFLICTS`]) is a *hot key*: an AMM pool's reserves, an
+//! NFT collection's counter, a game match's turn. (For a block that Block-STM gave up
+//! on, the count of its prefix is scaled to the whole block.) For the next blocks the
+//! policy hands the hot keys to Block-STM ([`Choice::predicted`]), which treats every
+//! undeclared call of the key's contract as a writer of the key from the time it is
+//! claimed: a call that finds an earlier call's estimate there waits for it instead of
+//! running on a value about to change. So the calls on a hot key mostly run one after
+//! another in block order (a call claimed before its predecessor's estimate is in runs
+//! optimistically, as before), while the block's other transactions run beside them.
+//! While predicted, a key's tally also counts the calls that did write it, which
+//! confirm it; a key whose count falls below the mark in a block that calls its
+//! contract loses a block of trust, and after [`KEY_TRUST`] such blocks it is forgotten
+//! (a wrong key, never written, goes that way).
 //!
 //! The prediction only chooses the engine, and every engine gives the same result:
 //! whatever the history, a block's receipts, state and roots are those of the
@@ -177,7 +181,7 @@ impl History {
         // Calls per contract of a conflict key or a hot key.
         let mut contracts = [(Address(0), 0u32); 2 * HOT_KEYS];
         let mut len = 0;
-        for (key, _) in conflicts.as_slice().iter().chain(self.keys.as_slice()) {
+        for (key, _) in conflicts.iter().chain(self.keys.iter()) {
             if key.kind == KeyKind::Storage && !contracts[..len].iter().any(|c| c.0 == key.addr) {
                 contracts[len] = (key.addr, 0);
                 len += 1;
@@ -191,17 +195,18 @@ impl History {
         let calls =
             |addr: Address| contracts[..len].iter().find(|c| c.0 == addr).map_or(0, |c| c.1);
         let hot = |key: &crate::types::StateKey, n: u32| {
-            key.kind == KeyKind::Storage && n >= HOT_CONFLICTS && 8 * n >= calls(key.addr)
+            key.kind == KeyKind::Storage
+                && n >= HOT_CONFLICTS
+                && n.saturating_mul(8) >= calls(key.addr)
         };
         // Hot keys whose contract this block called without conflicting there lose trust.
-        self.keys.retain(|(key, trust)| {
-            let now = conflicts.as_slice().iter().find(|(k, _)| k == key).map_or(0, |c| c.1);
-            if !hot(key, now) && calls(key.addr) > 0 {
-                *trust -= 1;
+        self.keys.retain(|key, trust| {
+            if !hot(&key, conflicts.count(&key)) && calls(key.addr) > 0 {
+                *trust = trust.saturating_sub(1);
             }
             *trust > 0
         });
-        for &(key, n) in conflicts.as_slice() {
+        for (key, n) in conflicts.iter() {
             if hot(&key, n) {
                 self.keys.set(key, KEY_TRUST);
             }
@@ -338,14 +343,14 @@ mod tests {
         assert!(h.hot_keys().is_empty());
         // One conflict in eight calls at the pool's reserve: hot, for KEY_TRUST blocks.
         h.learn(&block, &stm, &with(&[(reserve, 13)]));
-        assert_eq!(h.hot_keys().as_slice(), &[(reserve, KEY_TRUST)]);
+        assert!(h.hot_keys().iter().eq([(reserve, KEY_TRUST)]));
         // Blocks that do not call the contract leave it be; blocks that call it without
         // conflicting there spend its trust, and the last one forgets it.
         h.learn(&calls(8, 100), &stm, &ExecStats::default());
         for left in (0..KEY_TRUST).rev() {
-            assert_eq!(h.hot_keys().as_slice().len(), 1);
+            assert_eq!(h.hot_keys().iter().count(), 1);
             h.learn(&block, &stm, &ExecStats::default());
-            assert_eq!(h.hot_keys().as_slice().iter().map(|e| e.1).sum::<u32>(), left);
+            assert_eq!(h.hot_keys().iter().map(|e| e.1).sum::<u32>(), left);
         }
         assert!(h.hot_keys().is_empty());
         // A contended block (Block-STM gave up) teaches its conflicts too; other engines'

@@ -69,8 +69,10 @@
 //! claimed for its first run it puts an estimate there (then, not before the block,
 //! so that each key's version list stays short and reads from its head cheap), and if
 //! the key already holds an earlier call's estimate it waits for that call before
-//! running at all. So the calls on a hot key run one after another in block order, and
-//! the rest of the block beside them. A wrong prediction costs a wait, never a result:
+//! running at all. So the calls on a hot key mostly run one after another in block order
+//! (one claimed before its predecessor's estimate is in runs optimistically, as any
+//! call), and the rest of the block beside them. A call that writes the key confirms
+//! the prediction in the workers' conflict tally. A wrong prediction costs a wait, never a result:
 //! a call that does not write the key drops the estimate when it finishes, as a declared
 //! write left unwritten does.
 //!
@@ -280,9 +282,8 @@ impl<S: StateReader + Sync> BlockStm<'_, S> {
     }
 
     /// Estimates for every declared write (plus sender nonce and balance) of transaction
-    /// `t`, if it has an access list; otherwise, if it calls a contract with predicted
-    /// hot keys ([`Choice::predicted`]), for those keys. Called while preparing, by the
-    /// worker that claimed `t`'s chunk.
+    /// `t`, if it has an access list. Called while preparing, by the worker that claimed
+    /// `t`'s chunk. (Predicted hot keys get theirs when `t` is claimed: `execute`.)
     fn install_declared(&self, t: usize) -> Result<(), Abort> {
         let tx = &self.txs[t];
         let Some(list) = &tx.access else { return Ok(()) };
@@ -292,15 +293,12 @@ impl<S: StateReader + Sync> BlockStm<'_, S> {
     }
 
     /// The predicted hot keys of the contract `tx` calls, if it is an undeclared call.
-    fn predicted_keys<'k>(
-        &'k self,
-        tx: &Transaction,
-    ) -> impl Iterator<Item = &'k (StateKey, u32)> + 'k {
+    fn predicted_keys<'k>(&'k self, tx: &Transaction) -> impl Iterator<Item = StateKey> + 'k {
         let callee = match (&tx.kind, &tx.access) {
             (TxKind::Call { to, .. }, None) if !self.predicted.is_empty() => Some(*to),
             _ => None,
         };
-        self.predicted.as_slice().iter().filter(move |(key, _)| Some(key.addr) == callee)
+        self.predicted.iter().map(|(key, _)| key).filter(move |key| Some(key.addr) == callee)
     }
 
     /// Estimates of transaction `t` at `keys` (duplicates and keys beyond its write list
@@ -317,7 +315,8 @@ impl<S: StateReader + Sync> BlockStm<'_, S> {
         let mut len = 0;
         for key in keys {
             let dup = self.writes[base..base + len].iter().any(|c| {
-                // SAFETY: while preparing, this worker is the only one touching t's list.
+                // SAFETY: while preparing, or while t is Executing on this worker (its first
+                // incarnation, just claimed), this worker is the only one touching t's list.
                 c.0.with(|p| unsafe { (*p).0 }) == key
             });
             if len == self.writes_per_tx || dup {
@@ -328,7 +327,7 @@ impl<S: StateReader + Sync> BlockStm<'_, S> {
                 .mv
                 .insert(&key, t as u32, node, Write::None, true)
                 .map_err(|_| Abort::MvFull)?;
-            // SAFETY: while preparing, this worker is the only one touching t's list.
+            // SAFETY: as above.
             self.writes[base + len].0.with_mut(|p| unsafe { *p = (key, node, slot) });
             len += 1;
             // SAFETY: as above.
@@ -449,9 +448,7 @@ impl<S: StateReader + Sync> BlockStm<'_, S> {
         if execs < CONTENTION_MIN_EXECUTIONS {
             return;
         }
-        let wasted = self.aborts.load(Ordering::Relaxed)
-            + self.waits.load(Ordering::Relaxed)
-            + self.predicted_waits.load(Ordering::Relaxed);
+        let wasted = self.aborts.load(Ordering::Relaxed) + self.waits.load(Ordering::Relaxed);
         if wasted.saturating_mul(CONTENTION_RATIO) >= execs {
             self.fail(Abort::Contended);
         }
@@ -473,12 +470,14 @@ impl<S: StateReader + Sync> BlockStm<'_, S> {
         execs: &mut u32,
     ) -> Result<Option<Task>, Abort> {
         let tx = &self.txs[t as usize];
-        if inc == 0 && !self.predicted.is_empty() {
+        let predicted = self.predicted_keys(tx).next().is_some();
+        let installed = inc == 0 && predicted;
+        if installed {
             // Claimed for its first run: its predicted estimates go in now, at the head
             // of their lists (installed before the block, every call's would lengthen
             // the walk of each read from the head).
-            self.install_estimates(t as usize, self.predicted_keys(tx).map(|(key, _)| *key))?;
-            if !in_order && self.waits_for_predicted(t, tx, hot) {
+            self.install_estimates(t as usize, self.predicted_keys(tx))?;
+            if !in_order && self.waits_for_predicted(t, tx) {
                 return Ok(None);
             }
         }
@@ -497,7 +496,16 @@ impl<S: StateReader + Sync> BlockStm<'_, S> {
                     }
                 }
                 Ok(receipt) => {
-                    let wrote_new_path = self.record(t, inc, in_order, acc, receipt)?;
+                    if predicted {
+                        // A predicted key it wrote confirms the prediction (see
+                        // `History`): tallied like a conflict, it keeps the key hot.
+                        self.predicted_keys(tx)
+                            .filter(|key| store::acc_writes(acc, key))
+                            .for_each(|key| hot.add(key, 1));
+                    }
+                    // A higher transaction may have read a predicted key in the moment
+                    // between this one's claim and its estimate: validate them all again.
+                    let wrote_new_path = self.record(t, inc, in_order, acc, receipt)? || installed;
                     return Ok(self.sched.finish_execution(t, inc, wrote_new_path));
                 }
             }
@@ -508,16 +516,16 @@ impl<S: StateReader + Sync> BlockStm<'_, S> {
     /// when one of them holds an earlier transaction's estimate (a predicted writer not
     /// yet executed, most often the contract's previous call) and `t` now waits for it,
     /// without running a prefix that would stop at the same read. Such waits count
-    /// apart (`predicted_waits`), towards the contention check (a block that is one
-    /// chain on its hot key still runs faster on the sequential engine) and in the
-    /// conflict tally, which keeps the prediction alive.
-    fn waits_for_predicted(&self, t: u32, tx: &Transaction, hot: &mut HotKeys) -> bool {
-        for (key, _) in self.predicted_keys(tx) {
-            if let mvmemory::MvRead::Dependency(blocking) = self.mv.read(key, t) {
+    /// apart (`predicted_waits`), not towards the contention check: they waste no
+    /// execution (counted there, they sent blocks of swaps over 8 AMM pools to the
+    /// sequential engine that Block-STM ran faster). Nor are they tallied as conflicts:
+    /// a wrong prediction would keep itself alive; the writes that confirm a prediction
+    /// are, in `execute`.
+    fn waits_for_predicted(&self, t: u32, tx: &Transaction) -> bool {
+        for key in self.predicted_keys(tx) {
+            if let mvmemory::MvRead::Dependency(blocking) = self.mv.read(&key, t) {
                 if self.sched.add_dependency(t, blocking) {
-                    hot.add(*key, 1);
                     self.predicted_waits.fetch_add(1, Ordering::Relaxed);
-                    self.check_contention();
                     return true;
                 }
             }

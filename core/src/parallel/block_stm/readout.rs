@@ -107,8 +107,7 @@ impl<'a, S: StateReader + Sync> BlockStm<'a, S> {
                 return Err(BlockError::Contended {
                     executions: self.executions.load(Ordering::Relaxed),
                     wasted: self.aborts.load(Ordering::Relaxed)
-                        + self.waits.load(Ordering::Relaxed)
-                        + self.predicted_waits.load(Ordering::Relaxed),
+                        + self.waits.load(Ordering::Relaxed),
                     hottest: self.conflicts.get().heaviest(),
                 });
             }

@@ -357,7 +357,8 @@ impl<S: StateReader + Sync> BlockStm<'_, S> {
     }
 }
 
-fn acc_writes(acc: &AccessSet<'_>, key: &StateKey) -> bool {
+/// Whether the execution recorded in `acc` wrote `key`.
+pub(super) fn acc_writes(acc: &AccessSet<'_>, key: &StateKey) -> bool {
     acc.accesses().iter().any(|a| a.key == *key && a.write != Write::None)
 }
 
