@@ -63,6 +63,8 @@ struct Entry {
 }
 
 impl Entry {
+    const EMPTY: Self = Self { key: StateKey::balance(Address(0)), count: 0, over: 0 };
+
     /// The highest count the key may have had.
     fn most(&self) -> u32 {
         self.count.saturating_add(self.over)
@@ -78,8 +80,7 @@ impl Default for HotKeys {
 impl HotKeys {
     /// An empty table.
     pub const fn new() -> Self {
-        let empty = Entry { key: StateKey::balance(Address(0)), count: 0, over: 0 };
-        Self { entries: [empty; HOT_KEYS], len: 0 }
+        Self { entries: [Entry::EMPTY; HOT_KEYS], len: 0 }
     }
 
     /// The keys and their counts (each at most the key's true count), in no particular
@@ -100,14 +101,12 @@ impl HotKeys {
 
     /// Counts `n` more at `key`, of which `over` may be over-stated.
     fn add_over(&mut self, key: StateKey, n: u32, over: u32) {
-        let len = self.len as usize;
-        if let Some(e) = self.entries[..len].iter_mut().find(|e| e.key == key) {
+        let (e, found) = self.entry(key);
+        if found {
             e.count = e.count.saturating_add(n);
             e.over = e.over.saturating_add(over);
-        } else if len < HOT_KEYS {
-            self.entries[len] = Entry { key, count: n, over };
-            self.len += 1;
-        } else if let Some(e) = self.entries.iter_mut().min_by_key(|e| e.most()) {
+        } else {
+            // A replaced entry's highest count is inherited as a possible over-count.
             *e = Entry { key, count: n, over: e.most().saturating_add(over) };
         }
     }
@@ -115,16 +114,24 @@ impl HotKeys {
     /// Sets `key`'s count to `n` (exact): its entry's, a new entry's, or (the table
     /// full) the lightest entry's, which `key` replaces.
     pub fn set(&mut self, key: StateKey, n: u32) {
-        let entry = Entry { key, count: n, over: 0 };
+        *self.entry(key).0 = Entry { key, count: n, over: 0 };
+    }
+
+    /// `key`'s entry and `true`; or, with `false`, where a new entry for it goes: a free
+    /// one (empty), or the one of the lowest highest count.
+    fn entry(&mut self, key: StateKey) -> (&mut Entry, bool) {
         let len = self.len as usize;
-        if let Some(e) = self.entries[..len].iter_mut().find(|e| e.key == key) {
-            *e = entry;
-        } else if len < HOT_KEYS {
-            self.entries[len] = entry;
-            self.len += 1;
-        } else if let Some(e) = self.entries.iter_mut().min_by_key(|e| e.most()) {
-            *e = entry;
+        if let Some(i) = self.entries[..len].iter().position(|e| e.key == key) {
+            return (&mut self.entries[i], true);
         }
+        let i = if len < HOT_KEYS {
+            self.len += 1;
+            self.entries[len] = Entry::EMPTY;
+            len
+        } else {
+            (0..HOT_KEYS).min_by_key(|&i| self.entries[i].most()).unwrap_or(0)
+        };
+        (&mut self.entries[i], false)
     }
 
     /// Counts every entry of `other` in (a worker's tally into the block's).
