@@ -21,7 +21,8 @@ pub struct ExecStats {
     /// in `dependency_waits`).
     pub predicted_waits: u64,
     /// The keys at which the most executions waited or failed validation, with their
-    /// counts (Block-STM only; what the history learns hot keys from).
+    /// counts, a predicted hot key's also counting the calls that wrote it (once each)
+    /// (Block-STM only; what the history learns hot keys from).
     pub conflicts: HotKeys,
 }
 
@@ -44,9 +45,10 @@ pub const HOT_KEYS: usize = 4;
 /// without allocating (the *space-saving* scheme of Metwally et al.): a new key, when
 /// the table is full, replaces the entry of the highest possible count that is lowest,
 /// and inherits that count as a possible over-count; so a key hit more often than one
-/// in [`HOT_KEYS`] times always ends up in the table. The counts it reports
-/// ([`Self::iter`]) leave the inherited part out: each is at most the key's true count.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// in [`HOT_KEYS`] times always ends up in the table (of one worker's tally; the
+/// workers' merged tallies only approximately). The counts it reports ([`Self::iter`])
+/// leave the inherited part out: each is at most the key's true count.
+#[derive(Clone, Copy, Debug)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct HotKeys {
     entries: [Entry; HOT_KEYS],
@@ -70,6 +72,16 @@ impl Entry {
         self.count.saturating_add(self.over)
     }
 }
+
+/// Equal tables hold the same entries in the same order (what lies past them is not
+/// compared).
+impl PartialEq for HotKeys {
+    fn eq(&self, other: &Self) -> bool {
+        self.entries[..self.len as usize] == other.entries[..other.len as usize]
+    }
+}
+
+impl Eq for HotKeys {}
 
 impl Default for HotKeys {
     fn default() -> Self {

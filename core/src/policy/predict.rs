@@ -57,9 +57,10 @@ const COUNTED: usize = 16;
 pub const FIRST_TRUST: u16 = 4;
 /// The most blocks a contract is trusted for before Block-STM checks it again.
 pub const MAX_TRUST: u16 = 64;
-/// Conflicts at a key, at the least, that make it hot (see the module docs).
+/// A key's count in the conflict tally (conflicts, and confirming writes while it is
+/// predicted), at the least, that makes it hot (see the module docs).
 pub const HOT_CONFLICTS: u32 = 8;
-/// Blocks calling its contract without conflicting at it that a hot key survives.
+/// Blocks calling its contract with too low a count at it that a hot key survives.
 pub const KEY_TRUST: u32 = 4;
 
 /// What the history made of one block (see [`History::learn`]).
@@ -199,7 +200,8 @@ impl History {
                 && n >= HOT_CONFLICTS
                 && n.saturating_mul(8) >= calls(key.addr)
         };
-        // Hot keys whose contract this block called without conflicting there lose trust.
+        // Hot keys whose contract this block called with too low a count there (conflicts
+        // and confirming writes) lose trust.
         self.keys.retain(|key, trust| {
             if !hot(&key, conflicts.count(&key)) && calls(key.addr) > 0 {
                 *trust = trust.saturating_sub(1);

@@ -108,10 +108,11 @@ where
             Err(e) => {
                 if let BlockError::Contended { executions, hottest: Some((key, n)), .. } = e {
                     // Counted over the prefix that ran: scaled to the whole block, as the
-                    // history compares it with the block's calls.
+                    // history compares it with the block's calls (never below the count:
+                    // the executions include re-executions).
                     let whole =
                         u64::from(n) * block.txs.len() as u64 / u64::from(executions.max(1));
-                    hottest = Some((key, whole.min(u64::from(u32::MAX)) as u32));
+                    hottest = Some((key, whole.clamp(u64::from(n), u64::from(u32::MAX)) as u32));
                 }
                 match policy.after(&choice, &e) {
                     Some(next) => choice = next,

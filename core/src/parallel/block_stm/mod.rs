@@ -471,8 +471,7 @@ impl<S: StateReader + Sync> BlockStm<'_, S> {
     ) -> Result<Option<Task>, Abort> {
         let tx = &self.txs[t as usize];
         let predicted = self.predicted_keys(tx).next().is_some();
-        let installed = inc == 0 && predicted;
-        if installed {
+        if inc == 0 && predicted {
             // Claimed for its first run: its predicted estimates go in now, at the head
             // of their lists (installed before the block, every call's would lengthen
             // the walk of each read from the head).
@@ -496,16 +495,21 @@ impl<S: StateReader + Sync> BlockStm<'_, S> {
                     }
                 }
                 Ok(receipt) => {
-                    if predicted {
+                    // The first execution of a call with predicted keys to complete (the
+                    // first incarnation's, or the next one's after it waited).
+                    let first = predicted && self.never_recorded(t);
+                    if first {
                         // A predicted key it wrote confirms the prediction (see
-                        // `History`): tallied like a conflict, it keeps the key hot.
+                        // `History`): tallied like a conflict, once per call, it keeps the
+                        // key hot.
                         self.predicted_keys(tx)
                             .filter(|key| store::acc_writes(acc, key))
                             .for_each(|key| hot.add(key, 1));
                     }
                     // A higher transaction may have read a predicted key in the moment
-                    // between this one's claim and its estimate: validate them all again.
-                    let wrote_new_path = self.record(t, inc, in_order, acc, receipt)? || installed;
+                    // between this one's claim and its estimate, and its write there is
+                    // no new path (the estimate is in its list): validate them all again.
+                    let wrote_new_path = self.record(t, inc, in_order, acc, receipt)? || first;
                     return Ok(self.sched.finish_execution(t, inc, wrote_new_path));
                 }
             }

@@ -59,7 +59,7 @@ impl TxData {
     /// this transaction (see `BlockStm::prepare`), the only one to touch it then.
     pub(super) fn reset(&self) {
         // SAFETY: per the caller's contract, no one else accesses the cell now.
-        self.reads_meta.with_mut(|p| unsafe { *p = (u32::MAX, 0) });
+        self.reads_meta.with_mut(|p| unsafe { *p = (NOT_RECORDED, 0) });
         // SAFETY: as above.
         self.writes_len.with_mut(|p| unsafe { *p = 0 });
     }
@@ -68,7 +68,7 @@ impl TxData {
     pub fn new() -> Self {
         Self {
             reads_lock: RawSpin::new(),
-            reads_meta: UnsafeCell::new((u32::MAX, 0)),
+            reads_meta: UnsafeCell::new((NOT_RECORDED, 0)),
             writes_len: UnsafeCell::new(0),
             receipt: UnsafeCell::new(Receipt::EMPTY),
         }
@@ -328,6 +328,16 @@ impl<S: StateReader + Sync> BlockStm<'_, S> {
     /// Whether `t`'s recorded read set still reads the same values. With `Some(inc)`, a
     /// read set of another incarnation counts as valid (that incarnation was already
     /// aborted by someone else, and `try_validation_abort` would fail anyway).
+    /// Whether no execution of `t` has completed in this block (none recorded a read
+    /// set yet).
+    pub(super) fn never_recorded(&self, t: u32) -> bool {
+        let data = &self.data[t as usize];
+        let _g = data.reads_lock.lock();
+        // SAFETY: `reads_lock` of t is held; the only write without it (an in-order
+        // execution's mark in `record`) is this worker's own, as t's executor.
+        data.reads_meta.with(|p| unsafe { (*p).0 }) == NOT_RECORDED
+    }
+
     pub(super) fn reads_valid(&self, t: u32, inc: Option<u32>) -> bool {
         self.stale_read(t, inc).is_none()
     }
@@ -361,6 +371,9 @@ impl<S: StateReader + Sync> BlockStm<'_, S> {
 pub(super) fn acc_writes(acc: &AccessSet<'_>, key: &StateKey) -> bool {
     acc.accesses().iter().any(|a| a.key == *key && a.write != Write::None)
 }
+
+/// The incarnation in `reads_meta` before any execution of the block recorded one.
+const NOT_RECORDED: u32 = u32::MAX;
 
 /// The read count of an in-order incarnation whose read set was not recorded (see
 /// `record`).
