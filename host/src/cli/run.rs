@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use parex_core::block::tx_hashes;
 use parex_core::error::BlockError;
-use parex_core::exec::Limits;
+use parex_core::exec::{HotKeys, Limits};
 use parex_core::receipt::Receipt;
 use parex_offload::hex::hash_hex;
 use serde::Serialize;
@@ -194,12 +194,39 @@ struct BlockDoc {
     statuses: BTreeMap<&'static str, u64>,
     reexecutions: u64,
     fell_back: bool,
+    /// Where Block-STM's executions waited or failed validation most (heaviest first).
+    conflicts: Vec<ConflictDoc>,
     /// The engine that ran the block and why the policy chose it.
     #[serde(flatten)]
     ran: BlockEngine,
     exec_secs: f64,
     commit_secs: f64,
     receipts: Vec<ReceiptDoc>,
+}
+
+/// One key of [`BlockDoc::conflicts`]: the key, as a state dump names it, and its count.
+#[derive(Serialize)]
+struct ConflictDoc {
+    address: blockfile::Addr,
+    key: blockfile::KeyJson,
+    slot: blockfile::Slot,
+    count: u32,
+}
+
+impl ConflictDoc {
+    /// The block's conflict tally, heaviest first (ties in key order).
+    fn of(conflicts: &HotKeys) -> Vec<Self> {
+        let mut keys: Vec<_> = conflicts.iter().filter(|(_, n)| *n > 0).collect();
+        keys.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        keys.into_iter()
+            .map(|(k, count)| Self {
+                address: blockfile::Addr(k.addr.0),
+                key: k.kind.into(),
+                slot: blockfile::Slot(k.slot),
+                count,
+            })
+            .collect()
+    }
 }
 
 /// One receipt of a [`BlockDoc`] (with `--json` only).
@@ -311,6 +338,7 @@ pub(super) fn execute(
             statuses,
             reexecutions: b.stats.reexecutions,
             fell_back: b.choice.reason.fell_back(),
+            conflicts: ConflictDoc::of(&b.stats.conflicts),
             ran: b.choice.into(),
             exec_secs: b.exec_time.as_secs_f64(),
             commit_secs: b.commit_time.as_secs_f64(),

@@ -53,9 +53,21 @@ fn gen_then_run_matches_in_process_replay_for_every_workload() {
                 );
                 let engine = x["engine"].as_str().unwrap_or_default();
                 assert!(["footprint", "block_stm", "sequential"].contains(&engine), "{x}");
-                for k in
-                    ["exec_secs", "commit_secs", "reexecutions", "fell_back", "engine", "reason"]
-                {
+                // Conflicts: Block-STM's tally, keys as a state dump names them.
+                for c in x["conflicts"].as_array().expect("conflicts") {
+                    assert!(c["address"].is_string() && c["key"].is_string(), "{c}");
+                    assert!(c["slot"].is_string() && c["count"].as_u64() > Some(0), "{c}");
+                }
+                assert_eq!(y["conflicts"], serde_json::json!([]), "the sequential engine's");
+                for k in [
+                    "exec_secs",
+                    "commit_secs",
+                    "reexecutions",
+                    "fell_back",
+                    "conflicts",
+                    "engine",
+                    "reason",
+                ] {
                     x[k] = y[k].clone();
                 }
             }
