@@ -174,11 +174,6 @@ impl HotKeys {
     pub fn count(&self, key: &StateKey) -> u32 {
         self.iter().find(|(k, _)| k == key).map_or(0, |e| e.1)
     }
-
-    /// Whether some key of the table belongs to `addr` (a contract's storage word).
-    pub fn has_contract(&self, addr: Address) -> bool {
-        self.iter().any(|(k, _)| k.addr == addr)
-    }
 }
 
 #[cfg(test)]
@@ -207,6 +202,5 @@ mod tests {
         u.retain(|k, _| k == key(1));
         assert_eq!(u.iter().count(), 1);
         assert_eq!(u.count(&key(2)), 0);
-        assert!(u.has_contract(Address(7)) && !u.has_contract(Address(8)));
     }
 }

@@ -325,9 +325,6 @@ impl<S: StateReader + Sync> BlockStm<'_, S> {
         self.sched.finish_validation(t, aborted)
     }
 
-    /// Whether `t`'s recorded read set still reads the same values. With `Some(inc)`, a
-    /// read set of another incarnation counts as valid (that incarnation was already
-    /// aborted by someone else, and `try_validation_abort` would fail anyway).
     /// Whether no execution of `t` has completed in this block (none recorded a read
     /// set yet).
     pub(super) fn never_recorded(&self, t: u32) -> bool {
@@ -338,6 +335,9 @@ impl<S: StateReader + Sync> BlockStm<'_, S> {
         data.reads_meta.with(|p| unsafe { (*p).0 }) == NOT_RECORDED
     }
 
+    /// Whether `t`'s recorded read set still reads the same values. With `Some(inc)`, a
+    /// read set of another incarnation counts as valid (that incarnation was already
+    /// aborted by someone else, and `try_validation_abort` would fail anyway).
     pub(super) fn reads_valid(&self, t: u32, inc: Option<u32>) -> bool {
         self.stale_read(t, inc).is_none()
     }
