@@ -10,6 +10,14 @@
 //! every higher node hashes its four children. The root folds the top stored node up to
 //! [`DEPTH`] with the empty subtrees `zero[l]` as its siblings.
 //!
+//! Leaves come into use in order (the first `used` positions), so a node covers a leaf in
+//! use exactly when its first leaf position is below `used`. Only such nodes are read
+//! from memory; any other reads as `zero[l]`, whatever its memory holds. A node comes
+//! into use with a new leaf under it, and a new leaf is written, so the block that brings
+//! it into use rehashes it before any read. The memory is therefore never cleared: room
+//! that a state never reaches is never written (on a host, never mapped), where filling a
+//! tree sized for millions of leaves with `zero[l]` took tens of milliseconds.
+//!
 //! # Parts
 //!
 //! A block's written leaves (sorted) are split at a level `S` into ranges of level-`S`
@@ -44,6 +52,8 @@ pub struct MerkleTree<'a> {
     nodes: &'a mut [Hash32],
     /// Stored levels.
     height: usize,
+    /// Leaves in use, as of the last [`Self::rebuild`] or [`Self::job`].
+    used: usize,
     /// `zero[l]`: the digest of an empty subtree of level `l >= 1` (`zero[0]` unused).
     zero: [Hash32; DEPTH + 1],
 }
@@ -72,13 +82,8 @@ impl<'a> MerkleTree<'a> {
         for l in 1..DEPTH {
             zero[l + 1] = hash_node(hasher, [&zero[l]; ARITY]);
         }
-        let tree = Self { nodes, height: height_for(capacity), zero };
-        // Every stored node starts as the empty subtree of its level.
-        for l in 1..=tree.height {
-            let (z, range) = (tree.zero[l], tree.level(l));
-            tree.nodes[range].iter_mut().for_each(|n| *n = z);
-        }
-        Some(tree)
+        // No leaf is in use, so no node is read (see "Layout" in the module docs).
+        Some(Self { nodes, height: height_for(capacity), used: 0, zero })
     }
 
     /// The same tree in `nodes`, copied (nothing hashed); `None` when `nodes` is shorter
@@ -86,7 +91,7 @@ impl<'a> MerkleTree<'a> {
     pub fn copy_into<'b>(&self, nodes: &'b mut [Hash32]) -> Option<MerkleTree<'b>> {
         let stored = ((1usize << (2 * self.height)) - 1) / 3;
         nodes.get_mut(..stored)?.copy_from_slice(&self.nodes[..stored]);
-        Some(MerkleTree { nodes, height: self.height, zero: self.zero })
+        Some(MerkleTree { nodes, height: self.height, used: self.used, zero: self.zero })
     }
 
     /// Indices of level `l` (1..=height) in `nodes`.
@@ -103,12 +108,15 @@ impl<'a> MerkleTree<'a> {
         hasher: &mut H,
         scratch: &mut HashScratch<'_>,
     ) {
-        let h = self.height;
+        let (h, len) = (self.height, len.min(leaves.len()));
+        // Only the leaves in use: the rest of the memory may hold anything.
+        let leaves = &leaves[..len];
+        self.used = len;
         let nodes = &*Slot::from_mut_slice(self.nodes);
         let mut count = len;
         for l in 1..=h {
             count = count.div_ceil(ARITY);
-            hash_level(h, l, nodes, leaves, count, |i| i, hasher, scratch);
+            hash_level(h, l, nodes, leaves, &self.zero, count, |i| i, hasher, scratch);
         }
     }
 
@@ -120,7 +128,10 @@ impl<'a> MerkleTree<'a> {
 
     /// The root of the full depth-[`DEPTH`] tree.
     pub fn root<H: Hasher + ?Sized>(&self, hasher: &mut H) -> Hash32 {
-        fold_root(&self.nodes[self.level(self.height).start], self.height, &self.zero, hasher)
+        let h = self.height;
+        let top =
+            if in_use(h, 0, self.used) { self.nodes[self.level(h).start] } else { self.zero[h] };
+        fold_root(&top, h, &self.zero, hasher)
     }
 
     /// Splits the rehashing of `dirty` (indices into `leaves`, the leaves in use, sorted
@@ -134,6 +145,7 @@ impl<'a> MerkleTree<'a> {
         root: &'t mut Hash32,
     ) -> TreeJob<'t> {
         let h = self.height;
+        self.used = leaves.len();
         let parts = parts.clamp(1, MAX_PARTS);
         // The split level: as high as leaves at least 16 subtrees per part under the
         // leaves in use (a state's capacity is often far above its size, and the leaves
@@ -176,6 +188,32 @@ fn level_range(h: usize, l: usize) -> Range<usize> {
     start..start + size(l)
 }
 
+/// Node `i` of level `l` (1..=h) of a tree of `h` stored levels whose first `used` leaves
+/// are in use: as stored if it covers one of them, else the empty subtree `zero[l]`
+/// (see "Layout" in the module docs).
+#[inline]
+fn node(
+    nodes: &[Slot<Hash32>],
+    h: usize,
+    l: usize,
+    i: usize,
+    used: usize,
+    zero: &[Hash32; DEPTH + 1],
+) -> Hash32 {
+    if in_use(l, i, used) {
+        nodes[level_range(h, l).start + i].get()
+    } else {
+        zero[l]
+    }
+}
+
+/// Whether node `i` of level `l` covers one of the first `used` leaves.
+#[inline]
+fn in_use(l: usize, i: usize, used: usize) -> bool {
+    // i < 4^(h - l) for a stored node, so i * 4^l < 4^h <= 2^32.
+    ((i as u64) << (2 * l)) < used as u64
+}
+
 /// Folds the top stored node (level `h`) up to [`DEPTH`] with empty siblings.
 fn fold_root<H: Hasher + ?Sized>(
     top: &Hash32,
@@ -191,14 +229,16 @@ fn fold_root<H: Hasher + ?Sized>(
 }
 
 /// Rehashes `count` nodes of level `l`, the `parent(i)`-th for `i < count`, from their
-/// children (leaf records at level 1, level `l - 1` nodes above). Caller: no one else
-/// accesses these nodes or their children now (see `TreeJob`).
+/// children (leaf records at level 1, level `l - 1` nodes above), `leaves` being the
+/// leaves in use. Caller: no one else accesses these nodes or their children now (see
+/// `TreeJob`).
 #[allow(clippy::too_many_arguments)]
 fn hash_level<H: Hasher + ?Sized>(
     h: usize,
     l: usize,
     nodes: &[Slot<Hash32>],
     leaves: &[Leaf],
+    zero: &[Hash32; DEPTH + 1],
     count: usize,
     parent: impl Fn(usize) -> usize,
     hasher: &mut H,
@@ -215,11 +255,11 @@ fn hash_level<H: Hasher + ?Sized>(
         };
         scratch.run(hasher, count, LEAF_GROUP_LEN, fill, store);
     } else {
-        let below = level_range(h, l - 1).start;
+        let used = leaves.len();
         let fill = |i: usize, m: &mut [u8]| {
-            let first = below + ARITY * parent(i);
+            let first = ARITY * parent(i);
             for (c, out) in m.chunks_exact_mut(32).enumerate() {
-                out.copy_from_slice(&nodes[first + c].get());
+                out.copy_from_slice(&node(nodes, h, l - 1, first + c, used, zero));
             }
         };
         scratch.run(hasher, count, NODE_MSG_LEN, fill, store);
@@ -284,7 +324,8 @@ impl TreeJob<'_> {
         for l in 1..=self.split {
             count = to_parents(d, count);
             let parent = |i: usize| d[i].get() as usize;
-            hash_level(self.height, l, self.nodes, self.leaves, count, parent, hasher, scratch);
+            let (nodes, leaves, zero) = (&*self.nodes, self.leaves, self.zero);
+            hash_level(self.height, l, nodes, leaves, zero, count, parent, hasher, scratch);
         }
         self.counts[p].set(count as u32);
     }
@@ -310,9 +351,10 @@ impl TreeJob<'_> {
         for l in self.split + 1..=self.height {
             count = to_parents(d, count);
             let parent = |i: usize| d[i].get() as usize;
-            hash_level(self.height, l, self.nodes, self.leaves, count, parent, hasher, scratch);
+            let (nodes, leaves, zero) = (&*self.nodes, self.leaves, self.zero);
+            hash_level(self.height, l, nodes, leaves, zero, count, parent, hasher, scratch);
         }
-        let top = self.nodes[level_range(self.height, self.height).start].get();
+        let top = self.top();
         *self.root = fold_root(&top, self.height, self.zero, hasher);
         *self.root
     }
@@ -340,7 +382,12 @@ impl TreeJob<'_> {
 
     /// The top node as it is stored, before [`Self::emit_level`] begins.
     pub(crate) fn stored_top(&self) -> Top {
-        Top::Stored(self.nodes[level_range(self.height, self.height).start].get())
+        Top::Stored(self.top())
+    }
+
+    /// The top node (level `height`), or the empty tree's while no leaf is in use.
+    fn top(&self) -> Hash32 {
+        node(self.nodes, self.height, self.height, 0, self.leaves.len(), self.zero)
     }
 
     /// Emits the messages of level `depth + 1` into `b`: level 1 hashes the written leaves'
@@ -375,6 +422,7 @@ impl TreeJob<'_> {
             }
         } else if l <= h {
             let (below, here) = (level_range(h, l - 1).start, level_range(h, l).start);
+            let used = self.leaves.len();
             let mut last: Option<(usize, usize)> = None;
             for r in prev {
                 let t = (b.node_of(r) as usize).wrapping_sub(below);
@@ -382,11 +430,17 @@ impl TreeJob<'_> {
                 let at = match last {
                     Some((q, at)) if q == p => at,
                     _ => {
-                        let children = below + ARITY * p;
                         let (_, at) = b.push(NODE_MSG_LEN, (here + p) as u32, |m| {
                             for (c, out) in m.chunks_exact_mut(32).enumerate() {
-                                let node = self.nodes.get(children + c).map(Slot::get);
-                                out.copy_from_slice(&node.unwrap_or_default());
+                                let child = ARITY * p + c;
+                                out.copy_from_slice(&node(
+                                    self.nodes,
+                                    h,
+                                    l - 1,
+                                    child,
+                                    used,
+                                    self.zero,
+                                ));
                             }
                         });
                         last = Some((p, at));

@@ -4,7 +4,11 @@
 //! Memory (all from the caller, sized with [`StateMemory::lengths`]):
 //! * `entries`: the words in insertion order.
 //! * `index`: an open-addressing table (linear probing, load ≤ 1/2) of entry numbers,
-//!   `u32::MAX` when empty. Keys are never removed, so probing needs no tombstones.
+//!   `u32::MAX` when empty. Keys are never removed, so probing needs no tombstones. Only
+//!   its live part is used: the first power of two of slots that holds the entries at
+//!   most half full, doubled (every entry filed again) as keys are added. The rest is
+//!   never written, so a host's index sized for the keys a block might create is not
+//!   mapped for the keys it does not (32 MB for a block of a million transfers).
 //! * `leaves`: the Merkle leaves in insertion order, one per account (its balance, nonce
 //!   and code hash) and one per storage word; `leaf_of[i]` is entry `i`'s leaf.
 //! * `nodes`: the Merkle tree (see [`crate::merkle`]).
@@ -20,6 +24,14 @@ use crate::types::{Address, Hash32, KeyKind, StateKey};
 
 /// An empty slot of an open-addressing index.
 pub(crate) const EMPTY: u32 = u32::MAX;
+
+/// The fewest slots of an index's live part.
+const MIN_LIVE: usize = 64;
+
+/// The live part of an index of `max` slots (a power of two) for `total` entries.
+fn live_len(total: usize, max: usize) -> usize {
+    (2 * total).max(MIN_LIVE).next_power_of_two().min(max)
+}
 
 mod stage;
 
@@ -159,6 +171,8 @@ pub(crate) fn prefetch<T>(p: *const T) {
 /// The committed state (see the module docs).
 pub struct State<'a> {
     index: &'a mut [u32],
+    /// Slots of `index` in use (see the module docs).
+    live: usize,
     entries: &'a mut [StateEntry],
     len: usize,
     leaves: &'a mut [Leaf],
@@ -252,12 +266,13 @@ impl<'a> State<'a> {
             .tree
             .copy_into(nodes)
             .ok_or(GenesisError::BadMemory("nodes must be >= MerkleTree::nodes_needed(entries)"))?;
-        index.copy_from_slice(self.index);
+        index[..self.live].copy_from_slice(&self.index[..self.live]);
         entries[..self.len].copy_from_slice(&self.entries[..self.len]);
         leaves[..self.leaf_len].copy_from_slice(&self.leaves[..self.leaf_len]);
         leaf_of[..self.len].copy_from_slice(&self.leaf_of[..self.len]);
         Ok(State {
             index,
+            live: self.live,
             entries,
             len: self.len,
             leaves,
@@ -299,12 +314,14 @@ impl<'a> State<'a> {
         if needed > cap {
             return Err(GenesisError::StateFull { needed, capacity: cap });
         }
-        index.iter_mut().for_each(|i| *i = EMPTY);
+        let live = live_len(needed, index.len());
+        index[..live].fill(EMPTY);
         // The leaves are not cleared: only those in use are ever read (the tree reads the
         // rest as empty), and a leaf is written whole when it comes into use. Room a
         // chain never reaches is then never written (for a host: never mapped).
         Ok(Self {
             index,
+            live,
             entries,
             len: 0,
             leaves,
@@ -318,6 +335,7 @@ impl<'a> State<'a> {
 
     /// Inserts a key known to be new; genesis only.
     fn insert_new(&mut self, key: StateKey, value: u64) -> Result<(), GenesisError> {
+        self.reserve_index(self.len + 1);
         match self.probe(&key) {
             Ok(_) => Err(GenesisError::DuplicateKey(key)),
             Err(slot) => {
@@ -343,7 +361,28 @@ impl<'a> State<'a> {
     /// `Ok(entry)` if `key` is present, else `Err(empty index slot)` where it would go.
     #[inline]
     fn probe(&self, key: &StateKey) -> Result<usize, usize> {
-        probe(self.index, self.entries, key)
+        probe(self.live_index(), self.entries, key)
+    }
+
+    /// The index's live part.
+    #[inline]
+    fn live_index(&self) -> &[u32] {
+        &self.index[..self.live]
+    }
+
+    /// Makes the index's live part hold `total` entries at most half full: when it does
+    /// not, doubles it (up to the whole index, which holds the capacity) and files every
+    /// entry again, in entry order. The layout then follows from the entries alone.
+    pub(crate) fn reserve_index(&mut self, total: usize) {
+        if 2 * total <= self.live {
+            return;
+        }
+        self.live = live_len(total, self.index.len());
+        self.index[..self.live].fill(EMPTY);
+        for i in 0..self.len {
+            let key = self.entries[i].key;
+            self.file(&key, i);
+        }
     }
 
     /// The value under `key`, if present.
@@ -428,8 +467,8 @@ impl<'a> State<'a> {
     /// Files entry `entry` (holding `key`, which the index lacks) in the index: in the
     /// first empty slot of `key`'s probe sequence.
     fn file(&mut self, key: &StateKey, entry: usize) {
-        let mask = self.index.len() - 1;
-        let mut slot = home_slot(self.index, key);
+        let mask = self.live - 1;
+        let mut slot = home_slot(self.live_index(), key);
         // Keys are never removed and the load is at most 1/2: an empty slot exists.
         while self.index[slot] != EMPTY {
             slot = (slot + 1) & mask;
@@ -442,7 +481,7 @@ impl<'a> State<'a> {
     /// `leaf`, or in its account's leaf or a new one when `leaf` is `EMPTY`. Returns the
     /// leaf.
     fn insert(&mut self, key: StateKey, value: u64, from: usize, leaf: u32) -> usize {
-        let mask = self.index.len() - 1;
+        let mask = self.live - 1;
         let mut slot = from & mask;
         // Keys are never removed, so the slots before `from` still hold other keys and
         // the first empty one from there is where `key` goes (load <= 1/2: one exists).
@@ -478,7 +517,7 @@ impl StateReader for State<'_> {
 
     #[inline]
     fn prefetch(&self, key: &StateKey, stage: u8) {
-        let slot = home_slot(self.index, key);
+        let slot = home_slot(self.live_index(), key);
         if stage == 0 {
             prefetch(&self.index[slot]);
         } else if let Some(e) = self.entries.get(self.index[slot] as usize) {

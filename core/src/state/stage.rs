@@ -182,11 +182,13 @@ impl<'s, 'a> Staging<'s, 'a> {
     /// index and returns the rehashing of the written leaves, in `parts` parts (step 3).
     pub fn finish(self) -> TreeJob<'s> {
         let state = self.state;
+        state.reserve_index(self.ends.0);
         let mut entry = state.len;
         let n = self.writes.len();
         for j in 0..n {
             if let Some(ahead) = self.writes.get(j + PREFETCH_INDEX) {
-                prefetch(&state.index[home_slot(state.index, &ahead.key)]);
+                let index = state.live_index();
+                prefetch(&index[home_slot(index, &ahead.key)]);
             }
             if self.found[j].get() == EMPTY {
                 state.file(&self.writes[j].key, entry);
@@ -436,6 +438,7 @@ mod tests {
         if state.len + new > state.capacity() {
             return None;
         }
+        state.reserve_index(state.len + new);
         for e in w {
             match state.probe(&e.key) {
                 Ok(i) => {

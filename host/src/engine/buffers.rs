@@ -86,6 +86,8 @@ unsafe trait ZeroValid {}
 unsafe impl ZeroValid for StateEntry {}
 // SAFETY: a `u8` tag, a `u64` address and three `u64` words (`Leaf::EMPTY` is all zero).
 unsafe impl ZeroValid for Leaf {}
+// SAFETY: a digest is 32 bytes.
+unsafe impl ZeroValid for Hash32 {}
 // SAFETY: `Slot` is a `repr(transparent)` `UnsafeCell`; a key record is a key (see
 // `StateEntry`), two `u64`s, a `u32`, three `bool`s and a `u8`. The engine writes a
 // record before it reads it.
@@ -130,7 +132,9 @@ impl StateBuffers {
             entries: zeroed(l.entries),
             leaves: zeroed(l.entries),
             leaf_of: vec![0; l.entries],
-            nodes: vec![[0; 32]; l.nodes],
+            // Zeroed memory: the tree reads only the nodes over leaves in use, each
+            // written before it is read, so the rest is never mapped.
+            nodes: zeroed(l.nodes),
         }
     }
 
