@@ -199,7 +199,7 @@ fn footprint_memory(
     FootprintMemory {
         done: lent.lend(filled(l.done, Done::new)),
         values: lent.lend(filled(l.values, || Slot::new(0))),
-        table: lent.lend(filled(l.table, || Slot::new((0, 0)))),
+        table: lent.lend(filled(l.table, || Slot::new(0))),
         keys: lent.lend(filled(l.keys, Slot::default)),
         list: lent.lend(filled(l.values, Slot::default)),
         sources: lent.lend(filled(l.values, Slot::default)),

@@ -88,6 +88,8 @@ unsafe impl ZeroValid for StateEntry {}
 unsafe impl ZeroValid for Leaf {}
 // SAFETY: a digest is 32 bytes.
 unsafe impl ZeroValid for Hash32 {}
+// SAFETY: `Slot` is a `repr(transparent)` `UnsafeCell` of a `u32`.
+unsafe impl ZeroValid for Slot<u32> {}
 // SAFETY: `Slot` is a `repr(transparent)` `UnsafeCell`; a key record is a key (see
 // `StateEntry`), two `u64`s, a `u32`, three `bool`s and a `u8`. The engine writes a
 // record before it reads it.
@@ -270,7 +272,7 @@ impl WorkerBuffers {
 struct FootprintBuffers {
     done: Vec<Done>,
     values: Vec<Slot<u64>>,
-    table: Vec<Slot<(u32, u32)>>,
+    table: Vec<Slot<u32>>,
     keys: Vec<Slot<KeyRecord>>,
     list: Vec<Slot<Touch>>,
     sources: Vec<Slot<Source>>,
@@ -285,9 +287,10 @@ impl FootprintBuffers {
         let t = workers;
         grow(&mut self.done, l.done, t, Done::new);
         grow(&mut self.values, l.values, t, || Slot::new(0));
-        // A table of another length has another layout: start it afresh.
-        if self.table.len() != l.table {
-            self.table = filled(l.table, t, || Slot::new((0, 0)));
+        // Zeroed memory: each partition clears and uses only the part of its table that
+        // its distinct keys need, so the rest is never mapped.
+        if self.table.len() < l.table {
+            self.table = zeroed(l.table);
         }
         if self.keys.len() < l.keys {
             self.keys = zeroed(l.keys);

@@ -154,9 +154,9 @@ pub struct FootprintMemory<'a> {
     /// (chained keys) or what it added (summed keys). Whether it wrote each key is in
     /// its `done` flag.
     pub values: &'a mut [Slot<u64>],
-    /// Key tables: `(epoch, id)` slots, [`Lengths::table`] (two per key record, plus one
-    /// header slot that counts epochs, so the table is never cleared between blocks).
-    pub table: &'a mut [Slot<(u32, u32)>],
+    /// Key tables: key ids, [`Lengths::table`] (two slots per key record). Any contents:
+    /// each partition clears the part it uses.
+    pub table: &'a mut [Slot<u32>],
     /// Key records, [`Lengths::keys`].
     pub keys: &'a mut [Slot<KeyRecord>],
     /// The touches: each chunk's in its cells, grouped by partition,
@@ -193,7 +193,7 @@ impl FootprintMemory<'_> {
         let values = txs * width;
         let keys = values + clamp_partitions(partitions);
         // Each partition's table holds its keys at most half full.
-        Lengths { txs, done: txs + 1, values, keys, table: 2 * keys + 1 }
+        Lengths { txs, done: txs + 1, values, keys, table: 2 * keys }
     }
 }
 

@@ -42,6 +42,10 @@
 //!    balance is chained instead, and its partition's owner plans the credits too,
 //!    merged with its groups in block order. The key records and tables take one entry
 //!    per touch, each partition its share, so memory does not grow with the partitions.
+//!    A partition's table is used from its start, [`FIRST_TABLE`] slots first, doubled
+//!    (its keys filed again) whenever it is half full: it is as large as the distinct
+//!    keys need, which are often far fewer than the touches, and the rest of it is
+//!    never written (on a host, never mapped).
 //! 3. **Execute**, in batches of [`BATCH`] consecutive transactions; worker `i` owns
 //!    every `parts`-th batch from `i`. A transaction reads its sources, waits for the
 //!    previous toucher of each chained key (in a low-contention block it nearly always
@@ -79,8 +83,9 @@
 //! # Memory and sharing
 //!
 //! All memory comes from the caller ([`FootprintMemory::lengths`]), borrowed exclusively
-//! for the block; the key tables and the `done` flags carry a header that counts
-//! blocks, so they are never cleared. (Before the workers start, the sample that
+//! for the block; the `done` flags carry a header that counts blocks, so they are never
+//! cleared, and a key table is cleared as its partition's owner takes it into use (the
+//! part in use is small). (Before the workers start, the sample that
 //! chooses the partitions borrows the start of the output.) A chunk's cells of the
 //! list and of the output, and its cells' `at` words, are written by the chunk's owner
 //! in the scatter phase; then a partition's groups (and the credits, when it plans
@@ -124,6 +129,8 @@ pub const MAX_PARTITIONS: usize = 16;
 const _: () = assert!(MAX_PARTITIONS.is_power_of_two() && MAX_PARTITIONS <= 32);
 /// Transactions whose footprints are sampled to choose the key ranges.
 const SAMPLE_TXS: usize = 512;
+/// Slots of a partition's key table first taken into use (see "Plan" above).
+pub(super) const FIRST_TABLE: usize = 1024;
 /// How many transactions ahead the planner starts loading committed-state index slots,
 /// and the entries they point to.
 const PREFETCH_INDEX: usize = 16;
@@ -182,7 +189,6 @@ pub struct FootprintEngine<'a, S: StateReader> {
     ben_part: usize,
     /// This block's count in the `done` header: the high bits of every flag it sets.
     round: u32,
-    epoch: u32,
     /// Claimed parts of each phase (see `parts_for`).
     claims: [[AtomicU32; MAX_PARTITIONS]; 7],
     scatter_done: Padded<AtomicU32>,
@@ -271,16 +277,6 @@ impl<'a, S: StateReader + Sync> Engine<'a, S> for FootprintEngine<'a, S> {
         if let Some(h) = mem.done.last_mut() {
             h.0.store(round, Ordering::Relaxed);
         }
-        // The header (last slot) counts epochs; a slot of another epoch is empty.
-        let (header, table) = mem.table.split_last_mut().ok_or(BlockError::BadScratch)?;
-        let last = header.get().0;
-        let epoch = if last == 0 || last == u32::MAX {
-            table.iter_mut().for_each(|s| *s = Slot::new((0, 0)));
-            1
-        } else {
-            last + 1
-        };
-        header.set((epoch, 0));
         let mut exec = Self {
             state,
             env,
@@ -291,7 +287,6 @@ impl<'a, S: StateReader + Sync> Engine<'a, S> for FootprintEngine<'a, S> {
             shift: width.trailing_zeros(),
             splitters: [0; MAX_PARTITIONS - 1],
             ben_part: 0,
-            epoch,
             round,
             claims: Default::default(),
             scatter_done: Padded(AtomicU32::new(0)),
@@ -552,7 +547,7 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
     }
 
     /// Partition `p`'s key table: two slots per record of its region.
-    fn table(&self, p: usize) -> &[Slot<(u32, u32)>] {
+    fn table(&self, p: usize) -> &[Slot<u32>] {
         let keys = self.key_region(p);
         &self.mem.table[2 * keys.start..2 * keys.end]
     }

@@ -143,26 +143,36 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
     /// records and groups of the list (and the credits, when it lists them) until
     /// `plan_done` is released.
     pub(super) fn plan(&self, p: usize) -> Result<(), Abort> {
-        let table = self.table(p);
+        let whole = self.table(p);
         let region = self.key_region(p);
         let kbase = region.start;
         let keys = &self.mem.keys[region];
-        let len = table.len();
+        // The table's part in use (see "Plan" in the module docs), cleared.
+        let mut live = whole.len().min(FIRST_TABLE);
+        let mut table = &whole[..live];
+        table.iter().for_each(|s| s.set(EMPTY_SLOT));
         let mut ids = 0usize;
         let ben = StateKey::balance(self.env.beneficiary);
         if self.pooled() && self.ben_part == p && !self.txs.is_empty() {
             // The beneficiary's balance is a summed key without touches: the partition's
             // first record, its sum added by the tally (`tally_keys`).
-            let (Some(slot), Some(rec)) = (table.get(slot_of(&ben, len)), keys.first()) else {
+            let (Some(slot), Some(rec)) = (table.get(slot_of(&ben, live)), keys.first()) else {
                 return Err(Abort::FootprintFull);
             };
-            slot.set((self.epoch, kbase as u32));
+            slot.set(kbase as u32);
             rec.set(KeyRecord::new(ben, self.state.read(&ben)));
             ids = 1;
         }
         // Gives each touch its key's id.
         let mut give_ids = |list: &[Slot<Touch>]| -> Result<(), Abort> {
             for (i, e) in list.iter().enumerate() {
+                // Room for one more key, the table at most half full so that probes stay
+                // short and always end: else the part in use doubles.
+                if 2 * (ids + 1) > live && live < whole.len() {
+                    live = whole.len().min(2 * live);
+                    table = &whole[..live];
+                    refile(table, &keys[..ids], kbase);
+                }
                 // Committed-state lookups miss the cache: start them a few touches ahead,
                 // the index slot first and the entry it names later.
                 if let Some(a) = list.get(i + PREFETCH_INDEX) {
@@ -171,20 +181,19 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
                 if let Some(a) = list.get(i + PREFETCH_ENTRY) {
                     let key = a.get().key();
                     self.state.prefetch(&key, 1);
-                    prefetch(&table[slot_of(&key, len)]);
+                    prefetch(&table[slot_of(&key, live)]);
                 }
                 let touch = e.get();
                 let key = touch.key();
-                let mut i = slot_of(&key, len);
+                let mut i = slot_of(&key, live);
                 let id = loop {
-                    let (epoch, id) = table[i].get();
-                    if epoch != self.epoch {
-                        // At most half full, so probes stay short and always end.
-                        if 2 * (ids + 1) > len || ids >= keys.len() {
+                    let id = table[i].get();
+                    if id == EMPTY_SLOT {
+                        if 2 * (ids + 1) > live || ids >= keys.len() {
                             return Err(Abort::FootprintFull);
                         }
                         let id = kbase + ids;
-                        table[i].set((self.epoch, id as u32));
+                        table[i].set(id as u32);
                         let mut rec = KeyRecord::new(key, self.state.read(&key));
                         rec.fixed = touch.id == ONLY_READS;
                         keys[ids].set(rec);
@@ -194,7 +203,7 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
                     if self.mem.keys[id as usize].get().key == key {
                         break id as usize;
                     }
-                    i = if i + 1 == len { 0 } else { i + 1 };
+                    i = if i + 1 == live { 0 } else { i + 1 };
                 };
                 // A touch that reads makes the key chained; one that may write, not fixed.
                 let k = &self.mem.keys[id];
@@ -253,6 +262,24 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
         self.counts[p].store(ids as u32, Ordering::Relaxed);
         self.near.fetch_add(near, Ordering::Relaxed);
         Ok(())
+    }
+}
+
+/// An empty slot of a key table.
+const EMPTY_SLOT: u32 = u32::MAX;
+
+/// Clears `table` and files in it the partition's key records `keys` (ids from
+/// `kbase`), in id order: the table's part in use after it doubled.
+fn refile(table: &[Slot<u32>], keys: &[Slot<KeyRecord>], kbase: usize) {
+    table.iter().for_each(|s| s.set(EMPTY_SLOT));
+    let len = table.len();
+    for (n, rec) in keys.iter().enumerate() {
+        let mut i = slot_of(&rec.get().key, len);
+        // At most half full: an empty slot exists.
+        while table[i].get() != EMPTY_SLOT {
+            i = if i + 1 == len { 0 } else { i + 1 };
+        }
+        table[i].set((kbase + n) as u32);
     }
 }
 
