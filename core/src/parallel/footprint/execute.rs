@@ -153,7 +153,7 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
     /// planners (on other cores, for other partitions).
     #[inline(always)]
     pub(super) fn prefetch_ahead(&self, t: usize) {
-        if let Some(at) = self.mem.at.get((t + PREFETCH_ENTRY) << self.shift) {
+        if let Some(at) = self.mem.at.get((t + PREFETCH_ENTRY) * self.width) {
             prefetch(at);
         }
     }
@@ -210,11 +210,11 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
                 src.base
             } else {
                 let prev = src.prev as usize;
-                let done = &self.mem.done[prev >> self.shift].0;
+                let done = &self.mem.done[self.tx_of(prev)].0;
                 // Acquire: pairs with the release store of the previous toucher, so its
                 // value below is complete.
                 if self.flags(done.load(Ordering::Acquire)) & DONE == 0 {
-                    self.before_wait(t, prev >> self.shift, w)?;
+                    self.before_wait(t, self.tx_of(prev), w)?;
                     w.tally.waits += 1;
                     let mut spins = 0;
                     while self.flags(done.load(Ordering::Acquire)) & DONE == 0 {

@@ -97,7 +97,7 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
         let fp = Footprint::of(&self.txs[t], self.env.beneficiary);
         for j in 0..fp.len() {
             if !self.is_pooled(&fp, j, pooled) {
-                let src = self.source((t << self.shift) + j);
+                let src = self.source(t * self.width + j);
                 f(src, &self.mem.keys[src.id()].get());
             }
         }
@@ -162,7 +162,7 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
             let mut waits = false;
             self.sources_of(t, pooled, |src, _| {
                 if src.chained() && src.prev != NONE {
-                    let p = src.prev as usize >> self.shift;
+                    let p = self.tx_of(src.prev as usize);
                     waits |= t - p < NEAR && self.stamp_of(p) != lane;
                 }
             });

@@ -179,9 +179,10 @@ pub struct FootprintEngine<'a, S: StateReader> {
     txs: &'a [Transaction],
     mem: FootprintMemory<'a>,
     parts: usize,
-    /// Cells per transaction ([`width`], a power of two) and its log2.
+    /// Cells per transaction ([`width`]), and the multiplier that divides a cell by it
+    /// ([`Self::tx_of`]).
     width: usize,
-    shift: u32,
+    per_width: u64,
     /// Partition `p` holds the keys `k` with
     /// `splitters[p - 1] <= place(k) < splitters[p]` (ranges in key order, see `place`).
     splitters: [u128; MAX_PARTITIONS - 1],
@@ -284,7 +285,7 @@ impl<'a, S: StateReader + Sync> Engine<'a, S> for FootprintEngine<'a, S> {
             mem,
             parts,
             width,
-            shift: width.trailing_zeros(),
+            per_width: per_width(width),
             splitters: [0; MAX_PARTITIONS - 1],
             ben_part: 0,
             round,
@@ -546,6 +547,12 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
         span.start + p..span.end + p + 1
     }
 
+    /// The transaction of `cell`.
+    #[inline(always)]
+    fn tx_of(&self, cell: usize) -> usize {
+        ((cell as u64 * self.per_width) >> 32) as usize
+    }
+
     /// Partition `p`'s key table: two slots per record of its region.
     fn table(&self, p: usize) -> &[Slot<u32>] {
         let keys = self.key_region(p);
@@ -582,9 +589,8 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
 
 /// The footprint engine's cells per transaction for the block `txs`, if every one has a
 /// footprint ([`Transaction::has_footprint`]): the longest footprint any of them may have
-/// ([`Transaction::footprint_len`]; a block of native transfers: [`FOOTPRINT`]), rounded
-/// up to a power of two (so that a cell splits into transaction and position by shifts).
-/// The policy computes it once per block, in its [`Choice`].
+/// ([`Transaction::footprint_len`]; a block of native transfers: [`FOOTPRINT`]). The
+/// policy computes it once per block, in its [`Choice`].
 pub fn width(txs: &[Transaction]) -> Option<usize> {
     let mut width = 1;
     for tx in txs {
@@ -593,15 +599,27 @@ pub fn width(txs: &[Transaction]) -> Option<usize> {
             len => width = width.max(len),
         }
     }
-    Some(width.next_power_of_two())
+    Some(width)
 }
+
+/// The multiplier `m = ceil(2^32 / width)` with which `cell * m >> 32` is `cell / width`
+/// for every cell: with `m * width = 2^32 + e`, `e < width <= 16`, the product errs by
+/// `cell * e / 2^32` over `cell / width`, less than `1 / width` while `cell < 2^28`
+/// (which `new` ensures), so the floor is exact. A division would cost several times
+/// more on the paths that split a cell into transaction and position.
+const fn per_width(width: usize) -> u64 {
+    let w = if width == 0 { 1 } else { width as u64 };
+    (1u64 << 32).div_ceil(w)
+}
+
+const _: () = assert!(FOOTPRINT_MAX <= 16);
 
 /// The width the footprint engine uses for `choice` (its [`Choice::width`]; the widest
 /// footprint when that is 0).
 pub fn width_of(choice: &Choice) -> usize {
     match choice.width {
-        0 => FOOTPRINT_MAX.next_power_of_two(),
-        w => w.next_power_of_two(),
+        0 => FOOTPRINT_MAX,
+        w => w.min(FOOTPRINT_MAX),
     }
 }
 
@@ -612,4 +630,24 @@ pub fn width_of(choice: &Choice) -> usize {
 #[inline]
 fn place(key: &StateKey) -> u128 {
     (key.addr.0 as u128) << 64 | key.slot as u128
+}
+
+#[cfg(test)]
+mod tests {
+    /// `per_width` divides every cell below 2^28 exactly: the first and last 2^16 cells,
+    /// and those around each multiple of the width in between, for every width.
+    #[test]
+    fn per_width_divides_exactly() {
+        const END: u64 = 1 << 28;
+        for width in 1..=16u64 {
+            let m = super::per_width(width as usize);
+            let check = |cell: u64| assert_eq!((cell * m) >> 32, cell / width, "{cell} / {width}");
+            (0..1 << 16).chain(END - (1 << 16)..END).for_each(check);
+            let mut k = 1u64;
+            while k * width < END {
+                (k * width - 1..=k * width).for_each(check);
+                k = k * 3 / 2 + 1;
+            }
+        }
+    }
 }

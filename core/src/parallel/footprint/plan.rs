@@ -250,7 +250,7 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
                 self.mem.sources[at].set(Source::new(rec.base, rec.last, id, &rec));
                 if rec.chained {
                     if rec.last != NONE {
-                        let gap = (cell - rec.last) as usize >> self.shift;
+                        let gap = self.tx_of(cell as usize) - self.tx_of(rec.last as usize);
                         near += (gap < NEAR) as u32;
                     }
                     rec.sum += 1;

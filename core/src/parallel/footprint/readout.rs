@@ -20,10 +20,11 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
             let touch = e.get();
             let (cell, id) = (touch.cell(), touch.id);
             let value = self.mem.values[cell as usize].get();
-            let t = cell as usize >> self.shift;
+            let t = self.tx_of(cell as usize);
             // Relaxed: the read-out started after an acquire of `exec_done`.
             let flag = self.flags(self.mem.done[t].0.load(Ordering::Relaxed));
-            let wrote = flag >> (WROTE_SHIFT + (cell as usize & (self.width - 1)) as u32) & 1 == 1;
+            let j = cell as usize - t * self.width;
+            let wrote = flag >> (WROTE_SHIFT + j as u32) & 1 == 1;
             let k = &self.mem.keys[id as usize];
             let mut rec = k.get();
             if !rec.chained {
