@@ -78,7 +78,7 @@ fn grow<T: Send>(v: &mut Vec<T>, len: usize, threads: usize, f: impl Fn() -> T +
 /// `#[repr(u8)]` enum with a variant of discriminant 0; no references, `NonZero`s or
 /// other types with invalid zero bytes. Check the type's definition in the core when it
 /// changes.
-unsafe trait ZeroValid {}
+pub(super) unsafe trait ZeroValid {}
 
 // SAFETY: a key (`u64` address, `#[repr(u8)]` `KeyKind` whose `Balance` is 0, `u64`
 // slot) and a `u64` value: all zero is the entry of the balance of address 0, valued 0
@@ -99,7 +99,7 @@ unsafe impl ZeroValid for Slot<KeyRecord> {}
 /// the kernel supplies zeroed when first written, so the part of a buffer that a block
 /// never reaches (the state's room for keys the blocks might create, the records of
 /// keys the block's transactions might all touch separately) takes no memory.
-fn zeroed<T: ZeroValid>(n: usize) -> Vec<T> {
+pub(super) fn zeroed<T: ZeroValid>(n: usize) -> Vec<T> {
     use std::alloc::{alloc_zeroed, handle_alloc_error, Layout};
     let layout = Layout::array::<T>(n).expect("a buffer the size of a block's");
     if layout.size() == 0 {

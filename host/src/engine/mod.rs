@@ -32,7 +32,7 @@ pub use buffers::{
 pub use parex_core::policy::Mode;
 
 use crate::pool::{Pool, WorkerLost};
-use buffers::filled;
+use buffers::{filled, zeroed};
 use workers::PoolWorkers;
 
 /// Reusable memory for executing blocks of up to some size.
@@ -234,8 +234,10 @@ impl Executor {
         // Fresh room is written on the block's workers (`filled`): its page faults are a
         // large part of a large block's time outside the engine.
         let threads = workers.max(1);
+        // The writes take zeroed memory: an engine writes only the block's written keys
+        // there, often far fewer than the room, which is then never mapped.
         if out.buffer.len() < writes {
-            out.buffer = filled(writes, threads, || StateEntry::EMPTY);
+            out.buffer = zeroed(writes);
         }
         if out.receipts.len() < txs.len() {
             out.receipts = filled(txs.len(), threads, || Receipt::EMPTY);

@@ -23,8 +23,8 @@
 //!    each of its touches (cell = transaction index × width + footprint position, and the
 //!    key) in the chunk's own cells of one list, grouped by the partition that holds the
 //!    key (in partition order, and in block order within a group), and notes where each
-//!    cell's touch went (`at`). (It stages them first in block order in the chunk's cells
-//!    of the output, which nothing uses before the read-out, to count the groups.)
+//!    cell's touch went (`at`), in two passes over the chunk's footprints (the first
+//!    counts the groups).
 //!    Partitions are ranges of keys chosen from a sample of the block's footprints, so
 //!    that they get similar shares, and ordered, so that their outputs concatenate in
 //!    key order. Credits to the beneficiary (every transaction's fee) go last, apart:
@@ -87,7 +87,7 @@
 //! cleared, and a key table is cleared as its partition's owner takes it into use (the
 //! part in use is small). (Before the workers start, the sample that
 //! chooses the partitions borrows the start of the output.) A chunk's cells of the
-//! list and of the output, and its cells' `at` words, are written by the chunk's owner
+//! list, and its cells' `at` words, are written by the chunk's owner
 //! in the scatter phase; then a partition's groups (and the credits, when it plans
 //! them), their sources, and its table and key records only by the partition's owner in
 //! the plan phase, who reads them again in the read-out; a transaction's values,
@@ -147,7 +147,7 @@ const NEAR: usize = 128;
 /// (see `lanes.rs`).
 pub const SERIAL_RATIO: usize = 4;
 
-/// A staged touch's mode (see `scatter`): the transaction only adds to the key (0), may
+/// A listed touch's mode (see `scatter`): the transaction only adds to the key (0), may
 /// read and write it (1), or declared it read-only (this).
 const ONLY_READS: u32 = 2;
 

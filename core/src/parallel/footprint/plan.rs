@@ -63,48 +63,40 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
     /// Lists the touches of chunk `c` in the chunk's block of `list` (its cells), grouped
     /// by partition in partition order and in block order within each group, the credits
     /// to the beneficiary last; notes where each cell's touch went (`at`) and how many
-    /// each group has (scatter). The touches are first staged in block order in the
-    /// chunk's cells of the output, which nothing else uses before the read-out. Notes
+    /// each group has (scatter). Two passes over the chunk's footprints: the first counts
+    /// the groups, the second lists the touches at their places. (Staging the touches
+    /// instead took a 32-byte cell per touch of memory that nothing else needs.) Notes
     /// whether some transaction reads the beneficiary's balance.
     pub(super) fn scatter(&self, c: usize) -> Result<(), Abort> {
         let chunk = self.chunk(c);
-        let cells = chunk.start * self.width..chunk.end * self.width;
-        // In bounds: the output has `width` cells per transaction.
-        let stage = &self.out[cells.clone()];
-        let mut counted = [0usize; MAX_PARTITIONS];
-        let (mut credits, mut staged, mut ben_sends) = (0, 0, false);
         let ben = StateKey::balance(self.env.beneficiary);
-        self.touches(chunk, |p, key, cell, mode| {
-            // A credit: a touch of the beneficiary that only adds (see `is_pooled`).
-            let credit = mode == 0 && key.addr == ben.addr;
-            if credit {
+        // A credit: a touch of the beneficiary that only adds (see `is_pooled`).
+        let credit = |key: &StateKey, mode: u32| mode == 0 && key.addr == ben.addr;
+        let mut counted = [0usize; MAX_PARTITIONS];
+        let (mut credits, mut ben_sends) = (0, false);
+        self.touches(chunk.clone(), |p, key, _, mode| {
+            if credit(key, mode) {
                 credits += 1;
             } else {
                 ben_sends |= *key == ben;
                 counted[p] += 1;
             }
-            let value = cell as u64 | (mode as u64) << 32 | (p as u64) << 40;
-            // In bounds: at most `width` touches per transaction.
-            stage[staged].set(StateEntry { key: *key, value: value | (credit as u64) << 48 });
-            staged += 1;
         })?;
         let mut fill = [0usize; MAX_PARTITIONS + 1];
-        let mut next = cells.start;
+        let mut next = chunk.start * self.width;
         for (f, n) in fill.iter_mut().zip(&counted).take(self.parts) {
             (*f, next) = (next, next + n);
         }
         fill[MAX_PARTITIONS] = next;
-        for e in &stage[..staged] {
-            let StateEntry { key, value } = e.get();
-            let (cell, mode) = (value as u32, (value >> 32) as u8 as u32);
-            let group =
-                if value >> 48 != 0 { MAX_PARTITIONS } else { (value >> 40) as u8 as usize };
+        self.touches(chunk, |p, key, cell, mode| {
+            let group = if credit(key, mode) { MAX_PARTITIONS } else { p };
             let at = fill[group];
-            // In bounds: the chunk's groups fill its cells at most.
-            self.mem.list[at].set(Touch::new(&key, cell, mode));
+            // In bounds: the chunk's groups fill its cells at most (the same touches as
+            // the first pass counted).
+            self.mem.list[at].set(Touch::new(key, cell, mode));
             self.mem.at[cell as usize].set(at as u32);
             fill[group] += 1;
-        }
+        })?;
         for (p, n) in counted.iter().enumerate().take(self.parts) {
             // Relaxed: published by `scatter_done`.
             self.counted[c][p].store(*n as u32, Ordering::Relaxed);
