@@ -202,7 +202,6 @@ fn footprint_memory(
         table: lent.lend(filled(l.table, || Slot::new(0))),
         keys: lent.lend(filled(l.keys, Slot::default)),
         list: lent.lend(filled(l.values, Slot::default)),
-        sources: lent.lend(filled(l.values, Slot::default)),
         at: lent.lend(filled(l.values, || Slot::new(0))),
     }
 }

@@ -11,7 +11,7 @@ use parex_core::parallel::block_stm::mvmemory::{IndexWord, MvKey, MvNode};
 use parex_core::parallel::block_stm::scheduler::TxState;
 use parex_core::parallel::block_stm::{BlockStmMemory, ReadCell, TxData, WriteCell};
 use parex_core::parallel::footprint::{
-    self as footprint, Done, FootprintMemory, KeyRecord, Lengths, Slot, Source, Touch,
+    self as footprint, Done, FootprintMemory, KeyRecord, Lengths, Slot, Touch,
 };
 use parex_core::policy::Memory;
 use parex_core::sequential::SeqMemory;
@@ -275,7 +275,6 @@ struct FootprintBuffers {
     table: Vec<Slot<u32>>,
     keys: Vec<Slot<KeyRecord>>,
     list: Vec<Slot<Touch>>,
-    sources: Vec<Slot<Source>>,
     at: Vec<Slot<u32>>,
 }
 
@@ -296,7 +295,6 @@ impl FootprintBuffers {
             self.keys = zeroed(l.keys);
         }
         grow(&mut self.list, l.values, t, Slot::default);
-        grow(&mut self.sources, l.values, t, Slot::default);
         grow(&mut self.at, l.values, t, || Slot::new(0));
         l
     }
@@ -430,7 +428,6 @@ impl Memory for EngineBuffers {
             table: &mut fp.table,
             keys: &mut fp.keys,
             list: &mut fp.list,
-            sources: &mut fp.sources,
             at: &mut fp.at,
         })
     }

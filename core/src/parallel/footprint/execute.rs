@@ -162,7 +162,7 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
     /// `list` (`at`, from the scatter).
     #[inline]
     pub(super) fn source(&self, cell: usize) -> Source {
-        self.mem.sources[self.mem.at[cell].get() as usize].get()
+        self.mem.list[self.mem.at[cell].get() as usize].get().source()
     }
 
     /// The flags of a `done` word in this block (none if stamped by another block).

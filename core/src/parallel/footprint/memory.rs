@@ -47,8 +47,8 @@ impl Default for KeyRecord {
     }
 }
 
-/// Where one cell's transaction finds the value before it (written by the planner of the
-/// cell's key, read by the cell's executor).
+/// Where one cell's transaction finds the value before it (planned into the cell's
+/// [`Touch`] by the planner of the cell's key, read by the cell's executor).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Source {
     /// The committed value, for the first toucher of a chained key.
@@ -91,17 +91,26 @@ impl Source {
 
 pub(super) const NONE: u32 = u32::MAX;
 
-/// One touch of a key: the key, the cell (transaction × footprint position) and, once
-/// planned, the key's id (its record's index in `keys`). 24 bytes: the key's kind rides
-/// in the top bits of the cell (cells stay below 2^28, see `FootprintEngine::prepare`),
-/// since the plan streams through these lists.
+/// One touch of a key: the cell (transaction × footprint position), and
+///
+/// * listed (scatter): the key, and how the cell touches it (see `ONLY_READS`);
+/// * with an id (plan): the key's id (its record's index in `keys`) instead;
+/// * planned (plan, [`Self::planned`]): the cell's [`Source`] instead of the key, the id
+///   kept.
+///
+/// 24 bytes: the key's kind rides in the top bits of the cell (cells stay below 2^28, see
+/// `FootprintEngine::prepare`), since the plan streams through these lists, and the
+/// source takes the key's place once the key is no longer needed (a list of sources
+/// beside it took 16 bytes a cell more).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Touch {
-    pub(super) addr: u64,
-    pub(super) slot: u64,
+    /// The key's address; planned: the source's `base`.
+    addr: u64,
+    /// The key's slot; planned: the source's `prev` (high half) and `key` (low half).
+    slot: u64,
     /// The cell, and the key's kind in the top [`KIND_BITS`].
     pub(super) cell_kind: u32,
-    /// Listed: how the cell touches the key (see `ONLY_READS`). Planned: the key's id.
+    /// Listed: how the cell touches the key (see `ONLY_READS`). Then the key's id.
     pub(super) id: u32,
 }
 
@@ -114,6 +123,25 @@ impl Touch {
         Self { addr: key.addr.0, slot: key.slot, cell_kind, id }
     }
 
+    /// This touch with its key's id.
+    #[inline]
+    pub(super) fn with_id(self, id: u32) -> Self {
+        Self { id, ..self }
+    }
+
+    /// This touch planned: its source in place of its key.
+    #[inline]
+    pub(super) fn planned(self, src: Source) -> Self {
+        Self { addr: src.base, slot: (src.prev as u64) << 32 | src.key as u64, ..self }
+    }
+
+    /// A planned touch's source.
+    #[inline]
+    pub(super) fn source(&self) -> Source {
+        Source { base: self.addr, prev: (self.slot >> 32) as u32, key: self.slot as u32 }
+    }
+
+    /// A listed touch's key.
     #[inline]
     pub(super) fn key(&self) -> StateKey {
         let kind = match self.cell_kind >> CELL_BITS {
@@ -159,13 +187,10 @@ pub struct FootprintMemory<'a> {
     pub table: &'a mut [Slot<u32>],
     /// Key records, [`Lengths::keys`].
     pub keys: &'a mut [Slot<KeyRecord>],
-    /// The touches: each chunk's in its cells, grouped by partition,
-    /// [`Lengths::values`].
+    /// The touches: each chunk's in its cells, grouped by partition, each planned into
+    /// its source in place, [`Lengths::values`].
     pub list: &'a mut [Slot<Touch>],
-    /// Each touch's source, at its place in `list`, [`Lengths::values`].
-    pub sources: &'a mut [Slot<Source>],
-    /// Where each cell's touch is in `list` (and its source in `sources`),
-    /// [`Lengths::values`].
+    /// Where each cell's touch (and so its source) is in `list`, [`Lengths::values`].
     pub at: &'a mut [Slot<u32>],
 }
 
@@ -176,7 +201,7 @@ pub struct Lengths {
     pub txs: usize,
     /// `done`.
     pub done: usize,
-    /// `values`, `list`, `sources`, `at`, and the output's writes: one per cell.
+    /// `values`, `list`, `at`, and the output's writes: one per cell.
     pub values: usize,
     /// `keys`: one per cell, and one per partition (its share of the beneficiary).
     pub keys: usize,

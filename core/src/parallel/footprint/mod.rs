@@ -264,7 +264,6 @@ impl<'a, S: StateReader + Sync> Engine<'a, S> for FootprintEngine<'a, S> {
         too_small("table", want.table, mem.table.len())?;
         too_small("keys", want.keys, mem.keys.len())?;
         too_small("list", want.values, mem.list.len())?;
-        too_small("sources", want.values, mem.sources.len())?;
         too_small("at", want.values, mem.at.len())?;
         // Relaxed: `&mut` access; no other thread can see the flags now.
         let (header, _) = mem.done.split_last_mut().ok_or(BlockError::BadScratch)?;

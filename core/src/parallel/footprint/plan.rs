@@ -205,7 +205,7 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
                     rec.fixed &= touch.id == ONLY_READS;
                     k.set(rec);
                 }
-                e.set(Touch { id: id as u32, ..touch });
+                e.set(touch.with_id(id as u32));
             }
             Ok(())
         };
@@ -236,10 +236,10 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
                 let mut rec = k.get();
                 if rec.fixed {
                     // Every toucher reads the committed value; nobody waits.
-                    self.mem.sources[at].set(Source::new(rec.base, NONE, id, &rec));
+                    self.mem.list[at].set(touch.planned(Source::new(rec.base, NONE, id, &rec)));
                     continue;
                 }
-                self.mem.sources[at].set(Source::new(rec.base, rec.last, id, &rec));
+                self.mem.list[at].set(touch.planned(Source::new(rec.base, rec.last, id, &rec)));
                 if rec.chained {
                     if rec.last != NONE {
                         let gap = self.tx_of(cell as usize) - self.tx_of(rec.last as usize);
