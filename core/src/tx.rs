@@ -439,6 +439,12 @@ impl Footprint {
     }
 }
 
+impl Default for Footprint {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Transaction {
     /// Whether [`Self::footprint`] is known before the transaction runs (without
     /// building it): a native transfer, or a call that declares an access list.
@@ -473,41 +479,55 @@ impl Transaction {
 
 impl Footprint {
     /// [`Transaction::footprint`] without the `Option`: empty (no keys) when unknown.
-    /// (Returned in place, without the copy an `Option` of this size costs, which the
-    /// footprint engine's loops would pay per transaction.)
     #[inline(always)]
     pub fn of(tx: &Transaction, beneficiary: Address) -> Self {
-        let from = tx.from;
-        // A constant fill (the compiler clears it in a few wide stores), then the keys.
+        let mut fp = Self::new();
+        fp.set(tx, beneficiary);
+        fp
+    }
+
+    /// No keys, room for [`Self::set`].
+    #[inline(always)]
+    pub fn new() -> Self {
         const NONE: StateKey = StateKey::balance(Address(0));
-        let mut fp = Footprint { keys: [NONE; FOOTPRINT_MAX], len: 2, read: 2, only_read: 0 };
-        fp.keys[0] = StateKey::nonce(from);
-        fp.keys[1] = StateKey::balance(from);
+        // Key by key: an array constant was copied in with a call to `memmove`.
+        Footprint { keys: core::array::from_fn(|_| NONE), len: 0, read: 0, only_read: 0 }
+    }
+
+    /// Makes this [`Footprint::of`] `tx`, in place: a loop over transactions keeps one
+    /// and sets it for each (the keys past the new length are left as they were, and never
+    /// read), where building and returning one per transaction copied its 272 bytes
+    /// with a call to `memmove`, which cost more than the rest of a transfer's footprint.
+    #[inline(always)]
+    pub fn set(&mut self, tx: &Transaction, beneficiary: Address) {
+        let from = tx.from;
+        (self.len, self.read, self.only_read) = (2, 2, 0);
+        self.keys[0] = StateKey::nonce(from);
+        self.keys[1] = StateKey::balance(from);
         match (&tx.kind, &tx.access) {
             (TxKind::Transfer { to, .. }, _) => {
                 // The common case without the duplicate checks of `push`.
                 if *to != from && *to != beneficiary && beneficiary != from {
-                    fp.keys[2] = StateKey::balance(*to);
-                    fp.keys[3] = StateKey::balance(beneficiary);
-                    fp.len = 4;
+                    self.keys[2] = StateKey::balance(*to);
+                    self.keys[3] = StateKey::balance(beneficiary);
+                    self.len = 4;
                 } else {
-                    fp.push(StateKey::balance(*to), false);
-                    fp.push(StateKey::balance(beneficiary), false);
+                    self.push(StateKey::balance(*to), false);
+                    self.push(StateKey::balance(beneficiary), false);
                 }
             }
             (TxKind::Call { .. }, Some(list)) => {
                 for a in list {
-                    let j = fp.len;
-                    if fp.push(a.key(), true) && !a.write {
-                        fp.only_read |= 1 << j;
+                    let j = self.len;
+                    if self.push(a.key(), true) && !a.write {
+                        self.only_read |= 1 << j;
                     }
                 }
-                fp.push(StateKey::balance(beneficiary), false);
+                self.push(StateKey::balance(beneficiary), false);
             }
             (TxKind::Call { .. }, None) | (TxKind::Delivered { .. }, _) => {
-                (fp.len, fp.read) = (0, 0)
+                (self.len, self.read) = (0, 0)
             }
         }
-        fp
     }
 }

@@ -185,7 +185,8 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
         w: &mut Worker<'_, '_, impl FnMut(u32)>,
     ) -> Result<(), Abort> {
         let tx = &self.txs[t];
-        let fp = Footprint::of(tx, self.env.beneficiary);
+        let mut fp = Footprint::new();
+        fp.set(tx, self.env.beneficiary);
         if fp.len() == 0 {
             return Err(Abort::OffFootprint);
         }

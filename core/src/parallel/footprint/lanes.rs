@@ -93,10 +93,17 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
     }
 
     /// Calls `f(source, record)` for every planned (not pooled) footprint key of `t`.
-    fn sources_of(&self, t: usize, pooled: bool, mut f: impl FnMut(Source, &KeyRecord)) {
-        let fp = Footprint::of(&self.txs[t], self.env.beneficiary);
+    /// (`fp` is the caller's, set here: see [`Footprint::set`].)
+    fn sources_of(
+        &self,
+        t: usize,
+        pooled: bool,
+        fp: &mut Footprint,
+        mut f: impl FnMut(Source, &KeyRecord),
+    ) {
+        fp.set(&self.txs[t], self.env.beneficiary);
         for j in 0..fp.len() {
-            if !self.is_pooled(&fp, j, pooled) {
+            if !self.is_pooled(fp, j, pooled) {
                 let src = self.source(t * self.width + j);
                 f(src, &self.mem.keys[src.id()].get());
             }
@@ -132,9 +139,10 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
     pub(super) fn assign(&self, c: usize) -> Result<(), Abort> {
         let pooled = self.pooled();
         let mut loads = [0u32; MAX_PARTITIONS];
+        let mut fp = Footprint::new();
         for t in self.chunk(c) {
             let (mut weight, mut hot) = (0, 0);
-            self.sources_of(t, pooled, |src, rec| {
+            self.sources_of(t, pooled, &mut fp, |src, rec| {
                 if src.chained() && !src.fixed() && rec.touches() > weight {
                     (weight, hot) = (rec.touches(), rec.lane as usize);
                 }
@@ -157,10 +165,11 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
     pub(super) fn cross(&self, c: usize) -> Result<(), Abort> {
         let pooled = self.pooled();
         let mut cross = 0;
+        let mut fp = Footprint::new();
         for t in self.chunk(c) {
             let lane = self.stamp_of(t);
             let mut waits = false;
-            self.sources_of(t, pooled, |src, _| {
+            self.sources_of(t, pooled, &mut fp, |src, _| {
                 if src.chained() && src.prev != NONE {
                     let p = self.tx_of(src.prev as usize);
                     waits |= t - p < NEAR && self.stamp_of(p) != lane;

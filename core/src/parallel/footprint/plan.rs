@@ -116,9 +116,9 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
         txs: core::ops::Range<usize>,
         mut f: impl FnMut(usize, &StateKey, u32, u32),
     ) -> Result<(), Abort> {
+        let mut fp = Footprint::new();
         for t in txs {
-            let tx = &self.txs[t];
-            let fp = Footprint::of(tx, self.env.beneficiary);
+            fp.set(&self.txs[t], self.env.beneficiary);
             if fp.len() == 0 || fp.len() > self.width {
                 return Err(Abort::OffFootprint);
             }
