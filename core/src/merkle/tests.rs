@@ -75,49 +75,60 @@ fn scratch_bufs(batch: usize) -> (Vec<u8>, Vec<Hash32>, Vec<u32>) {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
-    /// Genesis and then updates in any number of parts (run in reverse order) give the
-    /// model's root, whatever the capacity and batch size. Leaves come into use in order,
-    /// as a state's do; the room beyond them (leaves and nodes) holds garbage that must
-    /// never be read.
+    /// Genesis and then blocks of updates in any number of parts (run in reverse order)
+    /// give the model's root, whatever the capacity and batch size. Leaves come into use
+    /// in order and written, as a state's do; the room beyond them (leaves and nodes)
+    /// holds garbage that must never be read, and a copy of the tree (which copies only
+    /// the nodes in use into garbage) has the same root.
     #[test]
     fn tree_matches_model(
         cap in 1usize..400,
         len_share in 0usize..=100,
-        updates in proptest::collection::vec((0usize..400, any::<u64>()), 0..120),
+        blocks in proptest::collection::vec(
+            (0usize..=100, proptest::collection::vec((0usize..400, any::<u64>()), 0..60)),
+            1..4,
+        ),
         parts in 1usize..9,
         batch in 1usize..9,
     ) {
-        let len = cap * len_share / 100;
+        let mut used = cap * len_share / 100;
         let garbage = leaf(u64::MAX);
-        let mut leaves: Vec<Leaf> = (0..cap).map(|i| if i < len { leaf(i as u64) } else { garbage }).collect();
+        let mut leaves: Vec<Leaf> = (0..cap).map(|i| if i < used { leaf(i as u64) } else { garbage }).collect();
         let mut nodes = std::vec![[0xa5u8; 32]; MerkleTree::nodes_needed(cap)];
         let (mut m, mut d, mut e) = scratch_bufs(batch);
         let mut scratch = HashScratch { msgs: &mut m, digests: &mut d, ends: &mut e };
         let mut tree = MerkleTree::new(&mut nodes, cap, &mut KeccakHasher).unwrap();
-        tree.rebuild(&leaves, len, &mut KeccakHasher, &mut scratch);
-        prop_assert_eq!(tree.root(&mut KeccakHasher), model_state_root(&leaves[..len]));
-        // The updates write leaves in use or bring new ones into use: every leaf up to the
-        // highest one written (each new leaf is written, as a state's new key is).
-        let used = updates.iter().map(|(i, _)| i % cap + 1).max().unwrap_or(0).max(len);
-        let mut dirty: Vec<u32> = updates.iter().map(|(i, _)| (i % cap) as u32).collect();
-        dirty.extend(len as u32..used as u32);
-        for (i, l) in leaves.iter_mut().enumerate().take(used).skip(len) {
-            *l = leaf(i as u64 ^ 0x55);
+        tree.rebuild(&leaves, used, &mut KeccakHasher, &mut scratch);
+        prop_assert_eq!(tree.root(&mut KeccakHasher), model_state_root(&leaves[..used]));
+        for (grow_share, updates) in blocks {
+            // New leaves, each written, then updates of leaves in use.
+            let grown = used + (cap - used) * grow_share / 100;
+            let mut dirty: Vec<u32> = (used as u32..grown as u32).collect();
+            for (i, l) in leaves.iter_mut().enumerate().take(grown).skip(used) {
+                *l = leaf(i as u64 ^ 0x55);
+            }
+            used = grown;
+            if used > 0 {
+                for (i, v) in &updates {
+                    leaves[i % used] = leaf(*v);
+                    dirty.push((i % used) as u32);
+                }
+            }
+            dirty.sort_unstable();
+            dirty.dedup();
+            let mut root = [0u8; 32];
+            let job = tree.job(&leaves[..used], &mut dirty, parts, &mut root);
+            for p in (0..job.parts()).rev() {
+                job.run_part(p, &mut KeccakHasher, &mut scratch);
+            }
+            let got = job.finish(&mut KeccakHasher, &mut scratch);
+            prop_assert_eq!(got, root);
+            prop_assert_eq!(got, model_state_root(&leaves[..used]));
+            prop_assert_eq!(tree.root(&mut KeccakHasher), got);
+            let mut other = std::vec![[0x3cu8; 32]; MerkleTree::nodes_needed(cap)];
+            let copy = tree.copy_into(&mut other).unwrap();
+            prop_assert_eq!(copy.root(&mut KeccakHasher), got);
         }
-        for (i, v) in &updates {
-            leaves[i % cap] = leaf(*v);
-        }
-        dirty.sort_unstable();
-        dirty.dedup();
-        let mut root = [0u8; 32];
-        let job = tree.job(&leaves[..used], &mut dirty, parts, &mut root);
-        for p in (0..job.parts()).rev() {
-            job.run_part(p, &mut KeccakHasher, &mut scratch);
-        }
-        let got = job.finish(&mut KeccakHasher, &mut scratch);
-        prop_assert_eq!(got, root);
-        prop_assert_eq!(got, model_state_root(&leaves[..used]));
-        prop_assert_eq!(tree.root(&mut KeccakHasher), got);
     }
 
     /// List roots, whole and reduced in chunks first, give the model's root.

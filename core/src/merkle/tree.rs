@@ -89,9 +89,16 @@ impl<'a> MerkleTree<'a> {
     /// The same tree in `nodes`, copied (nothing hashed); `None` when `nodes` is shorter
     /// than this tree's stored levels.
     pub fn copy_into<'b>(&self, nodes: &'b mut [Hash32]) -> Option<MerkleTree<'b>> {
-        let stored = ((1usize << (2 * self.height)) - 1) / 3;
-        nodes.get_mut(..stored)?.copy_from_slice(&self.nodes[..stored]);
-        Some(MerkleTree { nodes, height: self.height, used: self.used, zero: self.zero })
+        let h = self.height;
+        nodes.get(..((1usize << (2 * h)) - 1) / 3)?;
+        // Only the nodes in use: no other is ever read (see "Layout" in the module docs).
+        for l in 1..=h {
+            let level = level_range(h, l);
+            let count = self.used.div_ceil(1 << (2 * l));
+            let range = level.start..level.start + count;
+            nodes[range.clone()].copy_from_slice(&self.nodes[range]);
+        }
+        Some(MerkleTree { nodes, height: h, used: self.used, zero: self.zero })
     }
 
     /// Indices of level `l` (1..=height) in `nodes`.
@@ -137,6 +144,10 @@ impl<'a> MerkleTree<'a> {
     /// Splits the rehashing of `dirty` (indices into `leaves`, the leaves in use, sorted
     /// ascending, deduplicated; used as working space) into `parts` parts (at most
     /// [`MAX_PARTS`]). `root` receives the new root in [`TreeJob::finish`].
+    ///
+    /// Leaves come into use only written: every leaf past those in use at the last job
+    /// (or rebuild) must be in `dirty`, else the root reads nodes never written (see
+    /// "Layout" in the module docs; checked in debug builds).
     pub fn job<'t>(
         &'t mut self,
         leaves: &'t [Leaf],
@@ -145,6 +156,14 @@ impl<'a> MerkleTree<'a> {
         root: &'t mut Hash32,
     ) -> TreeJob<'t> {
         let h = self.height;
+        debug_assert!(
+            {
+                let new = &dirty[dirty.partition_point(|&d| (d as usize) < self.used)..];
+                new.len() == leaves.len().saturating_sub(self.used)
+                    && new.iter().zip(self.used..).all(|(&d, i)| d as usize == i)
+            },
+            "every new leaf is written"
+        );
         self.used = leaves.len();
         let parts = parts.clamp(1, MAX_PARTS);
         // The split level: as high as leaves at least 16 subtrees per part under the
@@ -188,20 +207,20 @@ fn level_range(h: usize, l: usize) -> Range<usize> {
     start..start + size(l)
 }
 
-/// Node `i` of level `l` (1..=h) of a tree of `h` stored levels whose first `used` leaves
-/// are in use: as stored if it covers one of them, else the empty subtree `zero[l]`
-/// (see "Layout" in the module docs).
+/// Node `i` of level `l`, stored from `nodes[start]`, of a tree whose first `used` leaves
+/// are in use: as stored if it covers one of them, else the empty subtree `zero[l]` (see
+/// "Layout" in the module docs).
 #[inline]
 fn node(
     nodes: &[Slot<Hash32>],
-    h: usize,
+    start: usize,
     l: usize,
     i: usize,
     used: usize,
     zero: &[Hash32; DEPTH + 1],
 ) -> Hash32 {
     if in_use(l, i, used) {
-        nodes[level_range(h, l).start + i].get()
+        nodes[start + i].get()
     } else {
         zero[l]
     }
@@ -255,11 +274,11 @@ fn hash_level<H: Hasher + ?Sized>(
         };
         scratch.run(hasher, count, LEAF_GROUP_LEN, fill, store);
     } else {
-        let used = leaves.len();
+        let (used, below) = (leaves.len(), level_range(h, l - 1).start);
         let fill = |i: usize, m: &mut [u8]| {
             let first = ARITY * parent(i);
             for (c, out) in m.chunks_exact_mut(32).enumerate() {
-                out.copy_from_slice(&node(nodes, h, l - 1, first + c, used, zero));
+                out.copy_from_slice(&node(nodes, below, l - 1, first + c, used, zero));
             }
         };
         scratch.run(hasher, count, NODE_MSG_LEN, fill, store);
@@ -387,7 +406,8 @@ impl TreeJob<'_> {
 
     /// The top node (level `height`), or the empty tree's while no leaf is in use.
     fn top(&self) -> Hash32 {
-        node(self.nodes, self.height, self.height, 0, self.leaves.len(), self.zero)
+        let (h, used) = (self.height, self.leaves.len());
+        node(self.nodes, level_range(h, h).start, h, 0, used, self.zero)
     }
 
     /// Emits the messages of level `depth + 1` into `b`: level 1 hashes the written leaves'
@@ -433,14 +453,9 @@ impl TreeJob<'_> {
                         let (_, at) = b.push(NODE_MSG_LEN, (here + p) as u32, |m| {
                             for (c, out) in m.chunks_exact_mut(32).enumerate() {
                                 let child = ARITY * p + c;
-                                out.copy_from_slice(&node(
-                                    self.nodes,
-                                    h,
-                                    l - 1,
-                                    child,
-                                    used,
-                                    self.zero,
-                                ));
+                                let (nodes, zero) = (&*self.nodes, self.zero);
+                                let n = node(nodes, below, l - 1, child, used, zero);
+                                out.copy_from_slice(&n);
                             }
                         });
                         last = Some((p, at));

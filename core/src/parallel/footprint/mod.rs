@@ -341,7 +341,7 @@ impl<'a, S: StateReader + Sync> Engine<'a, S> for FootprintEngine<'a, S> {
         let parts = self.parts as u32;
         let n = self.txs.len();
 
-        // The scatter publishes each chunk's staged touches, their counts and places; the
+        // The scatter publishes each chunk's listed touches, their counts and places; the
         // plan each partition's table, records, touches and sources.
         if !self.run_parts(index, SCATTER, &self.scatter_done, |c| self.scatter(c))
             || !self.wait_for(&self.scatter_done, parts, idle)
@@ -604,7 +604,7 @@ pub fn width(txs: &[Transaction]) -> Option<usize> {
 /// The multiplier `m = ceil(2^32 / width)` with which `cell * m >> 32` is `cell / width`
 /// for every cell: with `m * width = 2^32 + e`, `e < width <= 16`, the product errs by
 /// `cell * e / 2^32` over `cell / width`, less than `1 / width` while `cell < 2^28`
-/// (which `new` ensures), so the floor is exact. A division would cost several times
+/// (which `prepare` ensures), so the floor is exact. A division would cost several times
 /// more on the paths that split a cell into transaction and position.
 const fn per_width(width: usize) -> u64 {
     let w = if width == 0 { 1 } else { width as u64 };
@@ -634,7 +634,7 @@ fn place(key: &StateKey) -> u128 {
 #[cfg(test)]
 mod tests {
     /// `per_width` divides every cell below 2^28 exactly: the first and last 2^16 cells,
-    /// and those around each multiple of the width in between, for every width.
+    /// and pairs around multiples of the width spread between them, for every width.
     #[test]
     fn per_width_divides_exactly() {
         const END: u64 = 1 << 28;
