@@ -6,7 +6,7 @@
 //! * `index`: an open-addressing table (linear probing, load ≤ 1/2) of entry numbers,
 //!   `u32::MAX` when empty. Keys are never removed, so probing needs no tombstones. Only
 //!   its live part is used: the first power of two of slots that holds the entries at
-//!   most half full, doubled (every entry filed again) as keys are added. The rest is
+//!   most a quarter full, grown (every entry filed again) as keys are added. The rest is
 //!   never written, so a host's index sized for the keys a block might create is not
 //!   mapped for the keys it does not (32 MB for a block of a million transfers).
 //! * `leaves`: the Merkle leaves in insertion order, one per account (its balance, nonce
@@ -30,7 +30,7 @@ const MIN_LIVE: usize = 64;
 
 /// The live part of an index of `max` slots (a power of two) for `total` entries.
 fn live_len(total: usize, max: usize) -> usize {
-    (2 * total).max(MIN_LIVE).next_power_of_two().min(max)
+    (4 * total).max(MIN_LIVE).next_power_of_two().min(max)
 }
 
 mod stage;
@@ -370,11 +370,12 @@ impl<'a> State<'a> {
         &self.index[..self.live]
     }
 
-    /// Makes the index's live part hold `total` entries at most half full: when it does
-    /// not, doubles it (up to the whole index, which holds the capacity) and files every
+    /// Makes the index's live part hold `total` entries at most a quarter full (short
+    /// probes: a half-full table probed about twice as long), or be the whole index, which
+    /// holds the capacity at most half full: when it does not, grows it and files every
     /// entry again, in entry order. The layout then follows from the entries alone.
     pub(crate) fn reserve_index(&mut self, total: usize) {
-        if 2 * total <= self.live {
+        if 4 * total <= self.live || self.live == self.index.len() {
             return;
         }
         self.live = live_len(total, self.index.len());
