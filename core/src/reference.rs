@@ -7,7 +7,7 @@
 use core::mem::MaybeUninit;
 use core::ptr::addr_of_mut;
 
-use crate::block::{commit, BlockHeader, CommitMemory};
+use crate::block::{commit, digests_len, BlockHeader, CommitMemory};
 use crate::contracts::{amm, dao, depin, game, nft, token, Sample, MAX_CODE_LEN};
 use crate::engine::{Block, Choice, Engine, KeyTable, Outcome as Executed, Output, WorkerMemory};
 use crate::error::BlockError;
@@ -70,7 +70,7 @@ pub struct SequentialMemory {
     leaf_of: [u32; CAPACITY],
     nodes: [Hash32; NODES],
     msgs: [u8; BATCH * crate::tx::MAX_ENCODED_LEN],
-    digests: [Hash32; 2 * TXS],
+    digests: [Hash32; digests_len(TXS)],
     batch_digests: [Hash32; BATCH],
     ends: [u32; BATCH],
     receipts: [Receipt; TXS],
@@ -166,7 +166,7 @@ impl SequentialMemory {
             leaf_of: [0; CAPACITY],
             nodes: [[0; 32]; NODES],
             msgs: [0; BATCH * crate::tx::MAX_ENCODED_LEN],
-            digests: [[0; 32]; 2 * TXS],
+            digests: [[0; 32]; digests_len(TXS)],
             batch_digests: [[0; 32]; BATCH],
             ends: [0; BATCH],
             receipts: [Receipt::EMPTY; TXS],

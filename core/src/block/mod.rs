@@ -70,11 +70,17 @@ impl BlockHeader {
     }
 }
 
+/// Digests a commitment of `txs` transactions needs ([`CommitMemory::digests`]): one per
+/// transaction, and one per pair of receipts (receipts are hashed two at a time).
+pub const fn digests_len(txs: usize) -> usize {
+    txs + txs.div_ceil(2)
+}
+
 /// Caller memory for committing a block.
 pub struct CommitMemory<'a> {
     /// Entries and leaves of written keys: at least twice the write set's length.
     pub dirty: &'a mut [u32],
-    /// Transaction and receipt digests: at least two per transaction.
+    /// Transaction and receipt digests: at least [`digests_len`] of the transactions.
     pub digests: &'a mut [Hash32],
     /// Hash batches.
     pub scratch: HashScratch<'a>,

@@ -4,7 +4,7 @@
 
 use core::ops::Range;
 
-use super::{hash_txs, BlockHeader};
+use super::{digests_len, hash_txs, BlockHeader};
 use crate::error::BlockError;
 use crate::hash::{Hasher, KeccakHasher};
 use crate::merkle::{
@@ -191,7 +191,7 @@ pub struct Commit<'c> {
     pub(super) tree: TreeJob<'c>,
     pub(super) txs: &'c [Transaction],
     pub(super) receipts: &'c [Receipt],
-    /// Transaction digests, then receipt digests (`2 * txs.len()`).
+    /// Transaction digests, then receipt pairs' digests ([`digests_len`]).
     digests: &'c mut [Slot<Hash32>],
     cut: Cut,
     pub(super) zero: [Hash32; LIST_DEPTH],
@@ -201,8 +201,8 @@ pub struct Commit<'c> {
 }
 
 impl<'c> Commit<'c> {
-    /// Checks the memory a commitment of `txs` needs: `digests` two per transaction and
-    /// a receipt per transaction. Callers check before staging the write set, so that an
+    /// Checks the memory a commitment of `txs` needs: [`digests_len`] digests and a receipt
+    /// per transaction. Callers check before staging the write set, so that an
     /// error leaves the state unchanged.
     pub fn check(
         txs: &[Transaction],
@@ -210,10 +210,10 @@ impl<'c> Commit<'c> {
         digests: &[Hash32],
     ) -> Result<(), BlockError> {
         let n = txs.len();
-        if digests.len() < 2 * n || receipts.len() < n {
+        if digests.len() < digests_len(n) || receipts.len() < n {
             return Err(BlockError::BufferTooSmall {
                 buffer: "digests",
-                needed: 2 * n,
+                needed: digests_len(n),
                 given: digests.len(),
             });
         }
@@ -236,7 +236,7 @@ impl<'c> Commit<'c> {
             tree,
             txs,
             receipts: &receipts[..n],
-            digests: Slot::from_mut_slice(&mut digests[..2 * n]),
+            digests: Slot::from_mut_slice(&mut digests[..digests_len(n)]),
             cut: Cut::new(n, parts),
             // Constants, the same from every hasher: no device round trips for them.
             zero: list_zeros(&mut KeccakHasher),

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use parex_core::block::{BlockHeader, Commit, TxList, TxListDone};
+use parex_core::block::{digests_len, BlockHeader, Commit, TxList, TxListDone};
 use parex_core::engine::{Block, Choice, Output};
 use parex_core::error::BlockError;
 use parex_core::exec::{BlockEnv, ExecStats, HotKeys, Limits};
@@ -178,8 +178,8 @@ impl Executor {
             // Zeroed memory: the commitment maps the part its dirty leaves use.
             self.dirty = vec![0; 2 * writes];
         }
-        if self.digests.len() < 2 * txs.len() {
-            self.digests = filled(2 * txs.len(), workers.max(1), || [0; 32]);
+        if self.digests.len() < digests_len(txs.len()) {
+            self.digests = filled(digests_len(txs.len()), workers.max(1), || [0; 32]);
         }
         while self.workers.len() < workers.max(1) {
             self.workers.push(WorkerBuffers::new(&self.limits));
@@ -322,8 +322,8 @@ impl Executor {
         if self.dirty.len() < 2 * executed.writes().len() {
             self.dirty.resize(2 * executed.writes().len(), 0);
         }
-        if self.digests.len() < 2 * txs.len() {
-            self.digests.resize(2 * txs.len(), [0; 32]);
+        if self.digests.len() < digests_len(txs.len()) {
+            self.digests.resize(digests_len(txs.len()), [0; 32]);
         }
         let parts = if hasher.runs_on_cpu() { workers.clamp(1, MAX_PARTS) } else { 1 };
         let mut hasher = Counting::new(hasher);
