@@ -382,8 +382,9 @@ pub const FOOTPRINT_MAX: usize = 2 + MAX_ACCESS + 1;
 /// read ones first; a key listed twice keeps its first mode, so the sender's balance
 /// (read) wins over being the recipient or the beneficiary. A call without an access list
 /// has no footprint: its keys are known only by running it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug)]
 pub struct Footprint {
+    /// The first `len` are the keys; the rest hold whatever an earlier [`Self::set`] left.
     keys: [StateKey; FOOTPRINT_MAX],
     len: u8,
     /// How many of the first keys are read (the others are only added to).
@@ -444,6 +445,16 @@ impl Default for Footprint {
         Self::new()
     }
 }
+
+/// Equal when the keys and their modes are (not the room past them, which
+/// [`Footprint::set`] leaves as it was).
+impl PartialEq for Footprint {
+    fn eq(&self, other: &Self) -> bool {
+        self.keys() == other.keys() && self.read == other.read && self.only_read == other.only_read
+    }
+}
+
+impl Eq for Footprint {}
 
 impl Transaction {
     /// Whether [`Self::footprint`] is known before the transaction runs (without

@@ -155,6 +155,25 @@ fn contract_calls_have_a_footprint_only_with_an_access_list() {
     assert!(fp.reads(2) && !fp.reads(3));
 }
 
+/// A footprint set in place over another's (as the footprint engine's loops reuse one)
+/// is the footprint built afresh, and equal to it: the longer one's keys left past the
+/// new length are not part of it.
+#[test]
+fn a_footprint_set_in_place_is_the_one_built_afresh() {
+    let ben = Address(2);
+    let mut call = Transaction::call(Address(1), 0, Address(9), 0, &[1], 50_000, 1).unwrap();
+    let declared = (10..16).map(|s| AccessEntry::new(StateKey::storage(Address(9), s), true));
+    call.access = Some(declared.collect());
+    let transfer = Transaction::transfer(Address(3), 0, Address(4), 1, 1_000, 1);
+    let mut fp = parex_core::tx::Footprint::of(&call, ben);
+    assert_eq!(fp.len(), 9);
+    fp.set(&transfer, ben);
+    let fresh = transfer.footprint(ben).unwrap();
+    assert_eq!(fp.keys(), fresh.keys());
+    assert_eq!(fp, fresh);
+    assert!((0..fp.len()).all(|j| fp.reads(j) == fresh.reads(j)));
+}
+
 #[test]
 fn a_footprint_lists_each_key_once_reads_first() {
     let (a, b, c) = (Address(1), Address(2), Address(3));

@@ -185,6 +185,8 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
         w: &mut Worker<'_, '_, impl FnMut(u32)>,
     ) -> Result<(), Abort> {
         let tx = &self.txs[t];
+        // Set in place rather than returned by `Footprint::of`, whose 272 bytes were
+        // copied with a call to `memmove` here (see `Footprint::set`).
         let mut fp = Footprint::new();
         fp.set(tx, self.env.beneficiary);
         if fp.len() == 0 {
