@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use parex_core::block::BlockHeader;
-use parex_core::engine::{creates_at_most, Choice};
+use parex_core::engine::Choice;
 use parex_core::error::{BlockError, GenesisError};
 use parex_core::exec::{BlockEnv, ExecStats, HotKeys, Limits};
 use parex_core::hash::Hasher;
@@ -16,7 +16,7 @@ use parex_core::tx::Transaction;
 use parex_core::types::Shard;
 use parex_core::Hash32;
 
-use crate::engine::{Executed, Executor, HashBuffers, Mode, StateBuffers};
+use crate::engine::{survey_on, Executed, Executor, HashBuffers, Mode, StateBuffers};
 use crate::workload::World;
 
 /// One block's result.
@@ -91,7 +91,17 @@ impl std::error::Error for ReplayError {}
 /// Capacity given to the state: the genesis plus room for what the blocks may create
 /// (the beneficiary's balance once, and what each transaction may create besides).
 pub fn state_capacity(world: &World, blocks: &[Vec<Transaction>], limits: &Limits) -> usize {
-    let created: usize = blocks.iter().flatten().map(|tx| creates_at_most(tx, limits)).sum();
+    state_capacity_on(world, blocks, limits, 1)
+}
+
+/// [`state_capacity`], each block surveyed on up to `threads` threads ([`survey_on`]).
+pub fn state_capacity_on(
+    world: &World,
+    blocks: &[Vec<Transaction>],
+    limits: &Limits,
+    threads: usize,
+) -> usize {
+    let created: usize = blocks.iter().map(|txs| survey_on(txs, limits, threads).creates).sum();
     world.words() + created + 16
 }
 
@@ -182,7 +192,8 @@ fn replay_on<H: Hasher + ?Sized>(
     setup: impl FnOnce(&mut Executor),
 ) -> Result<ChainOutcome, ReplayError> {
     let load = Instant::now();
-    let mut loaded = WorldState::new(world, state_capacity(world, blocks, &limits));
+    let capacity = state_capacity_on(world, blocks, &limits, mode.workers());
+    let mut loaded = WorldState::new(world, capacity);
     let (mut state, contracts) = loaded.load(hasher).map_err(ReplayError::Genesis)?;
     let genesis_root = state.root();
     let load_time = load.elapsed();

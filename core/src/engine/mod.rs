@@ -36,8 +36,10 @@
 //! [`crate::block::Commit`]) goes through [`crate::policy::Workers::run`] the same way.
 
 mod choice;
+mod survey;
 
 pub use choice::{Choice, EngineKind, KeyTable, Reason};
+pub use survey::Survey;
 
 use crate::error::BlockError;
 use crate::exec::{Access, BlockEnv, ExecStats, Limits};
@@ -87,9 +89,10 @@ impl<'a> Output<'a> {
     /// [`crate::tx::FOOTPRINT`] keys) and for a call `limits.writes_per_tx()` (a call's
     /// declared footprint may be wrong, and then another engine runs it). At most
     /// [`Self::lengths`] of as many transactions, and far less for a block of transfers.
+    /// ([`Survey::lengths`] of the block's [`Survey`], which a caller that surveys the
+    /// block anyway uses instead of this second pass.)
     pub fn lengths_of(txs: &[Transaction], limits: &Limits) -> (usize, usize) {
-        let writes = txs.iter().map(|tx| writes_at_most(tx, limits)).sum::<usize>();
-        (txs.len(), writes.max(1))
+        Survey::of(txs, limits).lengths()
     }
 
     /// The same memory, borrowed for shorter (to try another engine afterwards).

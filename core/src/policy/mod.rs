@@ -10,7 +10,7 @@ pub use predict::{
 };
 pub use run::{run_block, Memory, Workers};
 
-use crate::engine::{Choice, EngineKind, KeyTable, Reason};
+use crate::engine::{Choice, EngineKind, KeyTable, Reason, Survey};
 use crate::error::BlockError;
 use crate::exec::HotKeys;
 use crate::parallel::footprint::{width, SERIAL_RATIO};
@@ -65,12 +65,23 @@ pub struct Policy {
     /// [`Mode::Parallel`], the caller's [`History`]'s ([`History::hot_keys`]); a caller
     /// may set any (tests do, under [`Mode::BlockStm`]). They never change a result.
     pub predicted: HotKeys,
+    /// The caller's [`Survey`] of the block, if it made one: [`Policy::choose`] then
+    /// takes the block's footprint width from it instead of reading every transaction
+    /// again. Used only for a block of its length; a survey of other transactions can
+    /// only make the footprint engine give up (see [`Survey`]).
+    pub survey: Option<Survey>,
 }
 
 impl Policy {
     /// The policy for `mode`, with footprint memory, without a prediction.
     pub const fn new(mode: Mode) -> Self {
-        Self { mode, footprint_memory: true, predicted_contended: false, predicted: HotKeys::new() }
+        Self {
+            mode,
+            footprint_memory: true,
+            predicted_contended: false,
+            predicted: HotKeys::new(),
+            survey: None,
+        }
     }
 
     /// The policy for `mode` and the block `txs`, with what `history` predicts of it
@@ -98,7 +109,7 @@ impl Policy {
                 Choice { alone: true, ..on(EngineKind::BlockStm, Reason::Requested) }
             }
             Mode::Footprint(_) => Choice {
-                width: width(txs).unwrap_or(0),
+                width: self.width(txs).unwrap_or(0),
                 ..on(EngineKind::Footprint, Reason::Requested)
             },
             Mode::Parallel(_) => {
@@ -108,7 +119,7 @@ impl Policy {
                     alone: workers == 1,
                     ..on(EngineKind::BlockStm, reason)
                 };
-                match width(txs) {
+                match self.width(txs) {
                     None if self.predicted_contended => {
                         on(EngineKind::Sequential, Reason::Predicted)
                     }
@@ -122,6 +133,14 @@ impl Policy {
                     }
                 }
             }
+        }
+    }
+
+    /// The block's footprint width: the survey's, or a pass over `txs`.
+    fn width(&self, txs: &[Transaction]) -> Option<usize> {
+        match self.survey {
+            Some(survey) if survey.txs == txs.len() => survey.width,
+            _ => width(txs),
         }
     }
 
