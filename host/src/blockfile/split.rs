@@ -70,8 +70,20 @@ pub fn read_in_pieces(
     // transaction in the files `parex gen` writes, so the list is written in place, each
     // transaction once). A piece of another count is read again into a list of its own
     // (the rooms' text may have any layout), and the lists are joined.
-    let rooms: Vec<usize> =
-        starts.iter().zip(&ends).map(|(&s, &e)| element_lines(&bytes[s..e])).collect();
+    // Counted side by side, a piece on each thread (a pass over 109 MB took about 10 ms
+    // on one thread).
+    let rooms: Vec<usize> = std::thread::scope(|s| {
+        let counts: Vec<_> = starts
+            .iter()
+            .zip(&ends)
+            .map(|(&start, &end)| s.spawn(move || element_lines(&bytes[start..end])))
+            .collect();
+        // Counting cannot panic; `join` fails only if it did.
+        counts
+            .into_iter()
+            .map(|c| c.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
     let total: usize = rooms.iter().sum();
     if total > max_txs {
         return None;
