@@ -476,11 +476,48 @@ pub fn load_blocks(
     max_txs: usize,
     threads: usize,
 ) -> Result<Vec<Vec<Transaction>>, InputError> {
+    load_blocks_after(paths, None, first, world, max_txs, threads)
+}
+
+/// The first of `paths` read to text ([`read_text`]) on up to `threads` threads while
+/// `genesis` runs on this one (a large block's read takes its page faults while the
+/// genesis file is parsed), with `genesis`'s result. Read only if it is a regular file,
+/// which the read cannot keep waiting (a pipe could, and `genesis` may fail first).
+pub fn read_first_beside<G: Send>(
+    paths: &[PathBuf],
+    threads: usize,
+    genesis: impl FnOnce() -> G + Send,
+) -> (G, Option<Result<String, InputError>>) {
+    let first = paths.first().filter(|p| fs::metadata(p).is_ok_and(|m| m.is_file()));
+    match first {
+        None => (genesis(), None),
+        Some(path) => std::thread::scope(|s| {
+            let read = s.spawn(move || read_text_on(path, threads));
+            let g = genesis();
+            // Reading cannot panic; `join` fails only if it did.
+            (g, Some(read.join().unwrap_or_else(|p| std::panic::resume_unwind(p))))
+        }),
+    }
+}
+
+/// [`load_blocks`], the first file's text already read ([`read_first_beside`]) when
+/// `first_text` is given.
+pub fn load_blocks_after(
+    paths: &[PathBuf],
+    mut first_text: Option<Result<String, InputError>>,
+    first: u64,
+    world: &World,
+    max_txs: usize,
+    threads: usize,
+) -> Result<Vec<Vec<Transaction>>, InputError> {
     paths
         .iter()
         .enumerate()
         .map(|(i, p)| {
-            let text = read_text_on(p, threads)?;
+            let text = match first_text.take() {
+                Some(read) => read?,
+                None => read_text_on(p, threads)?,
+            };
             let file = p.display().to_string();
             parse_block_on(&file, &text, first + i as u64, world, max_txs, threads)
         })
