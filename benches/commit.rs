@@ -40,13 +40,13 @@ fn bench_case(c: &mut Criterion, name: &str, spec: Spec) {
         delivered: 0,
     };
     let mut exec = Executor::new(limits);
-    let executed = exec.execute(&state, &env, &txs, Mode::Sequential).expect("block executes");
+    let executed = exec.execute(&state, &env, txs.txs(), Mode::Sequential).expect("block executes");
 
     let mut group = support::block_group(c, name, txs.len());
     for (label, workers) in [("parts-1", 1), ("parts-2", 2)] {
         group.bench_function(label, |b| {
             b.iter(|| {
-                exec.commit(&mut state, [0; 32], &env, &txs, &executed, &mut hasher, workers)
+                exec.commit(&mut state, [0; 32], &env, txs.txs(), &executed, &mut hasher, workers)
                     .expect("block commits")
             })
         });

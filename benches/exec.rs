@@ -46,13 +46,13 @@ fn bench_case(c: &mut Criterion, name: &str, spec: Spec, modes: &[(&str, Mode)])
     let mut group = support::block_group(c, name, txs.len());
     for &(label, mode) in modes {
         let mut exec = Executor::new(limits);
-        exec.reserve(&txs, mode);
+        exec.reserve(txs.txs(), mode);
         // Results go to one reused `Executed`, so that no iteration pays for allocating
         // (and faulting in) fresh receipt and write vectors.
         let mut out = Executed::default();
         group.bench_function(label, |b| {
             b.iter(|| {
-                exec.execute_into(&state, &env, &txs, mode, &mut out).expect("block executes")
+                exec.execute_into(&state, &env, txs.txs(), mode, &mut out).expect("block executes")
             })
         });
     }

@@ -290,8 +290,11 @@ pub fn storage() -> [GenesisStorage; 8] {
     ]
 }
 
-/// The reference block's transactions.
-pub fn block() -> [Transaction; TXS] {
+/// Transactions of the reference block that declare an access list.
+pub const DECLARED: usize = 4;
+
+/// The reference block's transactions, their declared access lists written to `lists`.
+pub fn block(lists: &mut [AccessList; DECLARED]) -> [Transaction<'_>; TXS] {
     let c = contract;
     let call = |from: usize, nonce: u64, to: Address, value: u64, args: &[u64]| {
         // At most 4 arguments below: cannot fail.
@@ -301,27 +304,31 @@ pub fn block() -> [Transaction; TXS] {
     let xfer = |from: usize, nonce: u64, to: Address, value: u64| {
         Transaction::transfer(user(from), nonce, to, value, 1_000, 1)
     };
-    // Calls that declare the lists a wallet would (`Sample::access_list`).
-    let declare = |mut tx: Transaction, sample: Sample| {
-        tx.access = Some(sample.access_list(&tx, |_| 0));
-        tx
-    };
-    let mut declared = xfer(7, 2, user(1), 9);
-    let mut list = AccessList::new();
-    let _ = list.push(AccessEntry::new(StateKey::balance(user(1)), true));
-    declared.access = Some(list);
+    // Calls that declare the lists a wallet would (`Sample::access_list`), and a
+    // transfer that declares its recipient's balance.
+    let token = call(1, 0, c(0), 0, &[token::TRANSFER, user(2).0, 50]);
+    let dao = call(4, 0, c(3), 0, &[dao::VOTE, 1, 1]);
+    let game = call(6, 0, c(5), 0, &[game::MOVE, 0, 3]);
+    let transfer = xfer(7, 2, user(1), 9);
+    lists[0] = Sample::Token.access_list(&token, |_| 0);
+    lists[1] = Sample::Dao.access_list(&dao, |_| 0);
+    lists[2] = Sample::Game.access_list(&game, |_| 0);
+    lists[3] = AccessList::new();
+    let _ = lists[3].push(AccessEntry::new(StateKey::balance(user(1)), true));
+    let [token_list, dao_list, game_list, transfer_list] = &*lists;
+    let declare = |tx: Transaction<'static>, list| Transaction { access: Some(list), ..tx };
     let mut low_gas = call(0, 2, c(5), 0, &[game::MOVE, 0, 1]);
     low_gas.gas_limit = 1_010;
     let mut broke = xfer(2, 1, user(3), 1);
     broke.gas_price = u64::MAX / 1_000;
     [
         xfer(0, 0, user(1), 100),
-        declare(call(1, 0, c(0), 0, &[token::TRANSFER, user(2).0, 50]), Sample::Token),
+        declare(token, token_list),
         call(2, 0, c(1), 1_000, &[amm::SWAP, 0, 0]),
         call(3, 0, c(2), 0, &[nft::MINT]),
-        declare(call(4, 0, c(3), 0, &[dao::VOTE, 1, 1]), Sample::Dao),
+        declare(dao, dao_list),
         call(5, 0, c(4), 0, &[depin::REPORT, 10]),
-        declare(call(6, 0, c(5), 0, &[game::MOVE, 0, 3]), Sample::Game),
+        declare(game, game_list),
         xfer(7, 0, user(0), 5),
         call(0, 1, c(2), 0, &[nft::MINT]),
         call(1, 1, c(0), 0, &[token::TRANSFER, user(2).0, 1_000_000]),
@@ -338,7 +345,7 @@ pub fn block() -> [Transaction; TXS] {
         call(4, 2, c(0), 0, &[token::MINT, user(4).0, 5]),
         call(0, 3, c(0), 0, &[token::MINT, user(3).0, 77]),
         xfer(6, 1, c(4), 300),
-        declared,
+        declare(transfer, transfer_list),
     ]
 }
 
@@ -539,7 +546,8 @@ fn run_with<H: Hasher + ?Sized>(
     };
     let mut state = State::from_genesis(smem, &genesis, hasher, &mut scratch)?;
     let genesis_root = state.root();
-    let txs = block();
+    let mut lists = [const { AccessList::new() }; DECLARED];
+    let txs = block(&mut lists);
     let env = BlockEnv {
         number: 1,
         beneficiary: BENEFICIARY,

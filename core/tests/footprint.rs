@@ -11,7 +11,7 @@ use parex_core::engine::creates_at_most;
 use parex_core::exec::{execute_transaction, Access, AccessSet, BlockEnv, Limits, View, Write};
 use parex_core::policy::looks_contended;
 use parex_core::receipt::Receipt;
-use parex_core::tx::{AccessEntry, Transaction};
+use parex_core::tx::{AccessEntry, AccessList, Transaction};
 use parex_core::vm::{Interrupt, VmScratch};
 use parex_core::{Address, Shard, StateKey};
 use proptest::prelude::*;
@@ -141,7 +141,9 @@ fn contract_calls_have_a_footprint_only_with_an_access_list() {
     let (slot, ben) = (StateKey::storage(Address(9), 7), Address(2));
     let list =
         [(slot, true), (StateKey::balance(Address(1)), false), (StateKey::balance(ben), false)];
-    call.access = Some(list.iter().map(|&(key, write)| AccessEntry::new(key, write)).collect());
+    let declared: AccessList =
+        list.iter().map(|&(key, write)| AccessEntry::new(key, write)).collect();
+    call.access = Some(&declared);
     let fp = call.footprint(ben).expect("declared");
     let keys =
         [StateKey::nonce(Address(1)), StateKey::balance(Address(1)), slot, StateKey::balance(ben)];
@@ -149,7 +151,9 @@ fn contract_calls_have_a_footprint_only_with_an_access_list() {
     assert!((0..4).all(|j| fp.reads(j)));
     assert!(call.footprint_len() >= fp.len());
     // Without the beneficiary declared, its balance is only added to.
-    call.access.as_mut().unwrap().truncate(1);
+    let mut first = declared.clone();
+    first.truncate(1);
+    call.access = Some(&first);
     let fp = call.footprint(ben).unwrap();
     assert_eq!(fp.keys(), &[keys[0], keys[1], slot, StateKey::balance(ben)][..]);
     assert!(fp.reads(2) && !fp.reads(3));
@@ -162,8 +166,9 @@ fn contract_calls_have_a_footprint_only_with_an_access_list() {
 fn a_footprint_set_in_place_is_the_one_built_afresh() {
     let ben = Address(2);
     let mut call = Transaction::call(Address(1), 0, Address(9), 0, &[1], 50_000, 1).unwrap();
-    let declared = (10..16).map(|s| AccessEntry::new(StateKey::storage(Address(9), s), true));
-    call.access = Some(declared.collect());
+    let declared: AccessList =
+        (10..16).map(|s| AccessEntry::new(StateKey::storage(Address(9), s), true)).collect();
+    call.access = Some(&declared);
     let transfer = Transaction::transfer(Address(3), 0, Address(4), 1, 1_000, 1);
     let mut fp = parex_core::tx::Footprint::of(&call, ben);
     assert_eq!(fp.len(), 9);
@@ -199,11 +204,12 @@ fn a_footprint_lists_each_key_once_reads_first() {
     }
 }
 
-/// A call from `from` to contract 9 declaring `keys` (written unless `read_only`).
-fn declared_call(from: u64, keys: &[u64], read_only: bool) -> Transaction {
+/// A call from `from` to contract 9 declaring `keys` (written unless `read_only`). The
+/// list is leaked: a test's few hundred lists live as long as the test process.
+fn declared_call(from: u64, keys: &[u64], read_only: bool) -> Transaction<'static> {
     let mut call = Transaction::call(Address(from), 0, Address(9), 0, &[0], 50_000, 1).unwrap();
     let entry = |&slot: &u64| AccessEntry::new(StateKey::storage(Address(9), slot), !read_only);
-    call.access = Some(keys.iter().map(entry).collect());
+    call.access = Some(Box::leak(Box::new(keys.iter().map(entry).collect())));
     call
 }
 

@@ -77,13 +77,13 @@ impl StateReader for Committed {
 /// shared by every iteration).
 #[derive(Clone, Copy)]
 struct Case {
-    txs: &'static [Transaction],
+    txs: &'static [Transaction<'static>],
     state: &'static Committed,
     beneficiary: Address,
 }
 
 impl Case {
-    fn new(txs: Vec<Transaction>, balances: &[(u64, u64)], beneficiary: u64) -> Self {
+    fn new(txs: Vec<Transaction<'static>>, balances: &[(u64, u64)], beneficiary: u64) -> Self {
         let state = balances.iter().map(|&(a, v)| (StateKey::balance(Address(a)), v)).collect();
         Self {
             txs: Box::leak(txs.into_boxed_slice()),
@@ -108,7 +108,7 @@ impl Case {
 const LIMITS: Limits = Limits::DEFAULT;
 const GAS: u64 = 1_000;
 
-fn transfer(from: u64, to: u64, value: u64) -> Transaction {
+fn transfer(from: u64, to: u64, value: u64) -> Transaction<'static> {
     Transaction::transfer(Address(from), 0, Address(to), value, GAS, 1)
 }
 

@@ -50,7 +50,7 @@ fn key() -> impl Strategy<Value = StateKey> {
     })
 }
 
-fn transaction() -> impl Strategy<Value = Transaction> {
+fn transaction() -> impl Strategy<Value = Transaction<'static>> {
     let kind =
         prop_oneof![
             (any::<u64>(), any::<u64>())
@@ -71,9 +71,9 @@ fn transaction() -> impl Strategy<Value = Transaction> {
     let access = prop::option::of(prop::collection::vec((key(), any::<bool>()), 0..=MAX_ACCESS))
         .prop_map(|l| {
             l.map(|l| {
-                l.into_iter()
-                    .map(|(key, write)| AccessEntry::new(key, write))
-                    .collect::<AccessList>()
+                // Leaked: the few thousand cases' lists live as long as the test.
+                let list = l.into_iter().map(|(key, write)| AccessEntry::new(key, write)).collect();
+                &*Box::leak(Box::new(list))
             })
         });
     (any::<u64>(), any::<u64>(), any::<u64>(), any::<u64>(), kind, access).prop_map(
@@ -96,24 +96,25 @@ proptest! {
         let bytes = encode(&tx);
         prop_assert_eq!(bytes.len(), encoded_len(&tx));
         prop_assert!(bytes.len() <= MAX_ENCODED_LEN);
-        prop_assert_eq!(Transaction::decode(&bytes), Ok(tx.clone()));
+        let mut list = AccessList::new();
+        prop_assert_eq!(Transaction::decode(&bytes, &mut list), Ok(tx.clone()));
         // Every proper prefix is truncated.
         for cut in 0..bytes.len() {
             prop_assert!(
-                matches!(Transaction::decode(&bytes[..cut]), Err(DecodeError::Truncated(_))),
+                matches!(reencode(&bytes[..cut]), Err(DecodeError::Truncated(_))),
                 "prefix {}", cut
             );
         }
         // One byte more is trailing.
         let mut long = bytes.clone();
         long.push(0);
-        prop_assert_eq!(Transaction::decode(&long), Err(DecodeError::TrailingBytes(1)));
+        prop_assert_eq!(reencode(&long), Err(DecodeError::TrailingBytes(1)));
     }
 
     #[test]
     fn decode_never_panics_and_is_canonical(bytes in prop::collection::vec(any::<u8>(), 0..400)) {
-        if let Ok(tx) = Transaction::decode(&bytes) {
-            prop_assert_eq!(encode(&tx), bytes);
+        if let Ok(again) = reencode(&bytes) {
+            prop_assert_eq!(again, bytes);
         }
     }
 
@@ -126,18 +127,23 @@ proptest! {
         let mut bytes = encode(&tx);
         let i = at.index(bytes.len());
         bytes[i] = byte;
-        if let Ok(t) = Transaction::decode(&bytes) {
-            prop_assert_eq!(encode(&t), bytes);
+        if let Ok(again) = reencode(&bytes) {
+            prop_assert_eq!(again, bytes);
         }
     }
 }
 
-fn sample_call() -> Transaction {
+/// `bytes` decoded and encoded again (the decoded list lives only in here).
+fn reencode(bytes: &[u8]) -> Result<Vec<u8>, DecodeError> {
+    Transaction::decode(bytes, &mut AccessList::new()).map(|tx| encode(&tx))
+}
+
+fn sample_call() -> Transaction<'static> {
     let mut tx =
         Transaction::call(Address(1), 2, Address(3), 4, &[5, 6], 7, 8).expect("two args fit");
     let mut list = AccessList::new();
     list.push(AccessEntry::new(StateKey::storage(Address(3), 9), true)).unwrap();
-    tx.access = Some(list);
+    tx.access = Some(Box::leak(Box::new(list)));
     tx
 }
 
@@ -170,14 +176,11 @@ fn every_decode_error() {
     let with = |at: usize, v: u8| {
         let mut b = good.clone();
         b[at] = v;
-        Transaction::decode(&b)
+        reencode(&b)
     };
-    assert_eq!(Transaction::decode(&[]), Err(DecodeError::Truncated(0)));
-    assert_eq!(Transaction::decode(&good[..31]), Err(DecodeError::Truncated(24)));
-    assert_eq!(
-        Transaction::decode(&good[..good.len() - 1]),
-        Err(DecodeError::Truncated(WRITE_FLAG))
-    );
+    assert_eq!(reencode(&[]), Err(DecodeError::Truncated(0)));
+    assert_eq!(reencode(&good[..31]), Err(DecodeError::Truncated(24)));
+    assert_eq!(reencode(&good[..good.len() - 1]), Err(DecodeError::Truncated(WRITE_FLAG)));
     assert_eq!(with(KIND, 3), Err(DecodeError::BadKind(3)));
     assert_eq!(with(KIND, 0xff), Err(DecodeError::BadKind(0xff)));
     assert_eq!(with(NARGS, MAX_ARGS as u8 + 1), Err(DecodeError::TooManyArgs));
@@ -187,7 +190,7 @@ fn every_decode_error() {
     assert_eq!(with(WRITE_FLAG, 7), Err(DecodeError::BadFlag(7)));
     let mut long = good.clone();
     long.extend_from_slice(&[0, 0, 0]);
-    assert_eq!(Transaction::decode(&long), Err(DecodeError::TrailingBytes(3)));
+    assert_eq!(reencode(&long), Err(DecodeError::TrailingBytes(3)));
     // The builder refuses too many arguments too.
     assert_eq!(
         Transaction::call(Address(1), 0, Address(2), 0, &[0; MAX_ARGS + 1], 1, 1),
@@ -214,16 +217,19 @@ fn access_list_shape() {
     assert!(tx.declares(&k, true) && tx.declares(&k, false));
     assert!(!tx.declares(&StateKey::storage(Address(3), 10), false));
     // Same key twice, even with different write flags.
-    tx.access.as_mut().unwrap().push(AccessEntry::new(k, false)).unwrap();
+    let mut twice = tx.access.unwrap().clone();
+    twice.push(AccessEntry::new(k, false)).unwrap();
+    tx.access = Some(&twice);
     assert!(!tx.access_list_is_well_formed());
     // A code hash.
-    let mut tx = sample_call();
-    let first = &mut tx.access.as_mut().unwrap()[0];
-    *first = AccessEntry::new(StateKey::code_hash(Address(3)), first.write);
+    let mut code = sample_call().access.unwrap().clone();
+    code[0] = AccessEntry::new(StateKey::code_hash(Address(3)), code[0].write);
+    tx.access = Some(&code);
     assert!(!tx.access_list_is_well_formed());
     // Read-only declarations do not cover writes; no list declares everything.
-    let mut tx = sample_call();
-    tx.access.as_mut().unwrap()[0].write = false;
+    let mut read = sample_call().access.unwrap().clone();
+    read[0].write = false;
+    tx.access = Some(&read);
     assert!(tx.declares(&k, false) && !tx.declares(&k, true));
     tx.access = None;
     assert!(tx.declares(&k, true));

@@ -12,11 +12,11 @@ use parex_core::hash::Hasher;
 use parex_core::policy::Prediction;
 use parex_core::receipt::Receipt;
 use parex_core::state::{Contract, Genesis, State, StateEntry};
-use parex_core::tx::Transaction;
 use parex_core::types::Shard;
 use parex_core::Hash32;
 
 use crate::engine::{survey_on, Executed, Executor, HashBuffers, Mode, StateBuffers};
+use crate::txblock::BlockTxs;
 use crate::workload::World;
 
 /// One block's result.
@@ -90,18 +90,18 @@ impl std::error::Error for ReplayError {}
 
 /// Capacity given to the state: the genesis plus room for what the blocks may create
 /// (the beneficiary's balance once, and what each transaction may create besides).
-pub fn state_capacity(world: &World, blocks: &[Vec<Transaction>], limits: &Limits) -> usize {
+pub fn state_capacity(world: &World, blocks: &[impl BlockTxs], limits: &Limits) -> usize {
     state_capacity_on(world, blocks, limits, 1)
 }
 
 /// [`state_capacity`], each block surveyed on up to `threads` threads ([`survey_on`]).
 pub fn state_capacity_on(
     world: &World,
-    blocks: &[Vec<Transaction>],
+    blocks: &[impl BlockTxs],
     limits: &Limits,
     threads: usize,
 ) -> usize {
-    let created: usize = blocks.iter().map(|txs| survey_on(txs, limits, threads).creates).sum();
+    let created: usize = blocks.iter().map(|b| survey_on(b.txs(), limits, threads).creates).sum();
     world.words() + created + 16
 }
 
@@ -149,7 +149,7 @@ impl<'w> WorldState<'w> {
 /// predictor on.
 pub fn replay<H: Hasher + ?Sized>(
     world: &World,
-    blocks: &[Vec<Transaction>],
+    blocks: &[impl BlockTxs],
     mode: Mode,
     limits: Limits,
     hasher: &mut H,
@@ -160,7 +160,7 @@ pub fn replay<H: Hasher + ?Sized>(
 /// [`replay`], with the history predictor on or off ([`Executor::set_predict`]).
 pub fn replay_predicting<H: Hasher + ?Sized>(
     world: &World,
-    blocks: &[Vec<Transaction>],
+    blocks: &[impl BlockTxs],
     mode: Mode,
     limits: Limits,
     hasher: &mut H,
@@ -173,7 +173,7 @@ pub fn replay_predicting<H: Hasher + ?Sized>(
 /// ([`Executor::force_hot_keys`]): for tests, whose results must not depend on them.
 pub fn replay_with_hot_keys<H: Hasher + ?Sized>(
     world: &World,
-    blocks: &[Vec<Transaction>],
+    blocks: &[impl BlockTxs],
     mode: Mode,
     limits: Limits,
     hasher: &mut H,
@@ -185,7 +185,7 @@ pub fn replay_with_hot_keys<H: Hasher + ?Sized>(
 /// [`replay`] on an executor set up by `setup`.
 fn replay_on<H: Hasher + ?Sized>(
     world: &World,
-    blocks: &[Vec<Transaction>],
+    blocks: &[impl BlockTxs],
     mode: Mode,
     limits: Limits,
     hasher: &mut H,
@@ -203,7 +203,8 @@ fn replay_on<H: Hasher + ?Sized>(
     let mut out = Vec::with_capacity(blocks.len());
     // One output for every block: the engines write straight into it.
     let mut executed = Executed::default();
-    for (i, txs) in blocks.iter().enumerate() {
+    for (i, block) in blocks.iter().enumerate() {
+        let txs = block.txs();
         let env = BlockEnv {
             number: i as u64 + 1,
             beneficiary: world.beneficiary,

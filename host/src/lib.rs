@@ -9,4 +9,5 @@ pub mod node;
 pub mod plot;
 pub mod pool;
 pub mod shard;
+pub mod txblock;
 pub mod workload;

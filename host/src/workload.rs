@@ -15,6 +15,9 @@ use parex_core::{Address, Shard, StateKey};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use crate::blockfile::ReadTx;
+use crate::txblock::TxBlock;
+
 /// The workloads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Workload {
@@ -304,8 +307,16 @@ impl Generator {
     }
 
     /// The next block's transactions.
-    pub fn block(&mut self) -> Vec<Transaction> {
-        (0..self.spec.txs).map(|_| self.tx()).collect()
+    pub fn block(&mut self) -> TxBlock {
+        let mut lists = Vec::new();
+        let txs = (0..self.spec.txs)
+            .map(|i| {
+                let (tx, list) = self.tx();
+                lists.extend(list.map(|l| (i, l)));
+                tx
+            })
+            .collect();
+        TxBlock::with_lists(txs, lists)
     }
 
     fn pick_user(&mut self) -> usize {
@@ -328,7 +339,8 @@ impl Generator {
         to
     }
 
-    fn tx(&mut self) -> Transaction {
+    /// The next transaction, and the access list it declares.
+    fn tx(&mut self) -> ReadTx {
         let kind = match self.spec.workload {
             Workload::Mixed => match self.rng.gen_range(0..100) {
                 0..=39 => Workload::Transfers,
@@ -371,18 +383,19 @@ impl Generator {
             self.nonces[from] += 1;
         }
         let sample = self.contracts.iter().find(|c| c.1 == tx.to()).map(|c| c.0);
+        let mut list = None;
         if self.rng.gen_range(0..1000) < self.spec.declare_per_mille {
             let next_ids = &self.next_ids;
-            tx.access = Some(declare(&tx, sample, |k| next_ids.get(&k.addr).copied().unwrap_or(0)));
+            list = Some(declare(&tx, sample, |k| next_ids.get(&k.addr).copied().unwrap_or(0)));
         }
         // A mint that runs (the failures above leave the counter alone) takes the next id.
         if sample == Some(Sample::Nft) && !fail {
             *self.next_ids.entry(tx.to()).or_insert(0) += 1;
         }
-        tx
+        (tx, list)
     }
 
-    fn body(&mut self, kind: Workload, from: usize, revert: bool) -> Transaction {
+    fn body(&mut self, kind: Workload, from: usize, revert: bool) -> Transaction<'static> {
         let sender = user(from);
         let call = |to: Address, value: u64, args: &[u64]| {
             // At most MAX_ARGS arguments are passed below.

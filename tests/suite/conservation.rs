@@ -43,7 +43,7 @@ proptest! {
             let fees: u128 = blocks
                 .iter()
                 .zip(&out.blocks)
-                .flat_map(|(txs, b)| txs.iter().zip(&b.receipts))
+                .flat_map(|(txs, b)| txs.txs().iter().zip(&b.receipts))
                 .map(|(tx, r)| r.gas_used as u128 * tx.gas_price as u128)
                 .sum();
             let beneficiary = out

@@ -12,12 +12,13 @@ use parex::host::shard::{
     conserved, replay_sharded, replay_sharded_from, Checkpoint, CheckpointError, ShardRun,
     ShardedError, ShardedOutcome,
 };
+use parex::host::txblock::{BlockTxs, TxBlock};
 use parex::host::workload::{Cross, Generator, Spec, Workload, World};
 use proptest::prelude::*;
 
 use super::differential::{config, replay_with};
 
-fn chain(spec: &Spec) -> (World, Vec<Vec<Transaction>>) {
+fn chain(spec: &Spec) -> (World, Vec<TxBlock>) {
     let (world, mut gen) = Generator::new(spec);
     let blocks = (0..spec.blocks).map(|_| gen.block()).collect();
     (world, blocks)
@@ -36,7 +37,7 @@ fn transfers(
     spec
 }
 
-fn run(world: &World, blocks: &[Vec<Transaction>], r: &ShardRun) -> ShardedOutcome {
+fn run(world: &World, blocks: &[impl BlockTxs], r: &ShardRun) -> ShardedOutcome {
     replay_sharded(world, blocks, r).unwrap_or_else(|e| panic!("{r:?}: {e}"))
 }
 
@@ -257,7 +258,8 @@ fn a_delivered_call_out_of_place_is_refused() {
     use parex::core::error::BlockError;
     use parex::core::shard::MessageKind;
     let spec = Spec::new(Workload::Token, 20, 10, 1, 0xDE1);
-    let (world, mut blocks) = chain(&spec);
+    let (world, generated) = chain(&spec);
+    let mut blocks: Vec<Vec<Transaction>> = generated.iter().map(|b| b.txs().to_vec()).collect();
     let call = Message {
         kind: MessageKind::Call,
         to: world.contracts[0].0,
@@ -395,7 +397,8 @@ fn a_saved_state_reloads_to_its_root() {
         let (world, blocks) = chain(&spec);
         let out = run(&world, &blocks, &ShardRun::new(1, 2));
         let saved = Checkpoint::of(&out).unwrap();
-        let rest = replay_sharded_from(&world, Some(&saved), &[], &ShardRun::new(1, 1)).unwrap();
+        let none: &[TxBlock] = &[];
+        let rest = replay_sharded_from(&world, Some(&saved), none, &ShardRun::new(1, 1)).unwrap();
         assert_eq!(rest.genesis_roots[0], out.heights.last().unwrap().shards[0].block.state_root);
     }
 }

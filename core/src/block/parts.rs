@@ -104,7 +104,7 @@ impl Cut {
 /// worker the execution leaves idle, and hand [`Self::finish`]'s token to
 /// [`Commit::with_tx_list`]. Parts as [`Commit`]'s: each once, any thread, any order.
 pub struct TxList<'c> {
-    txs: &'c [Transaction],
+    txs: &'c [Transaction<'c>],
     digests: &'c mut [Slot<Hash32>],
     cut: Cut,
     zero: [Hash32; LIST_DEPTH],
@@ -125,7 +125,7 @@ impl<'c> TxList<'c> {
     /// The list of `txs` in `parts` parts (at most [`MAX_PARTS`]), into `digests[..n]`
     /// (the memory a [`Commit`] later takes as its digests).
     pub fn new(
-        txs: &'c [Transaction],
+        txs: &'c [Transaction<'c>],
         digests: &'c mut [Hash32],
         parts: usize,
     ) -> Result<Self, BlockError> {
@@ -189,7 +189,7 @@ impl<'c> TxList<'c> {
 /// parts, and the same as [`super::commit`]'s.
 pub struct Commit<'c> {
     pub(super) tree: TreeJob<'c>,
-    pub(super) txs: &'c [Transaction],
+    pub(super) txs: &'c [Transaction<'c>],
     pub(super) receipts: &'c [Receipt],
     /// Transaction digests, then receipt pairs' digests ([`digests_len`]).
     digests: &'c mut [Slot<Hash32>],
@@ -225,7 +225,7 @@ impl<'c> Commit<'c> {
     /// only as [`Self::check`] does.
     pub fn new(
         tree: TreeJob<'c>,
-        txs: &'c [Transaction],
+        txs: &'c [Transaction<'c>],
         receipts: &'c [Receipt],
         digests: &'c mut [Hash32],
     ) -> Result<Self, BlockError> {

@@ -56,7 +56,7 @@ pub struct Block<'a, S> {
     /// Number, beneficiary, contracts, limits.
     pub env: BlockEnv<'a>,
     /// The transactions.
-    pub txs: &'a [Transaction],
+    pub txs: &'a [Transaction<'a>],
 }
 
 impl<S> Clone for Block<'_, S> {

@@ -82,15 +82,13 @@ mod tests {
     use crate::tx::{AccessEntry, AccessList};
     use crate::types::{Address, StateKey};
 
-    fn block() -> [Transaction; 5] {
+    fn block(list: &mut AccessList) -> [Transaction<'_>; 5] {
         let transfer = |n| Transaction::transfer(Address(n), 0, Address(n + 1), 5, 21_000, 1);
         let call = |n| Transaction::call(Address(n), 0, Address(99), 0, &[1], 50_000, 1).unwrap();
-        let mut declared = call(4);
-        let mut list = AccessList::new();
         for slot in 0..3 {
             list.push(AccessEntry::new(StateKey::storage(Address(99), slot), true)).unwrap();
         }
-        declared.access = Some(list);
+        let declared = Transaction { access: Some(list), ..call(4) };
         [transfer(1), declared, transfer(2), call(3), transfer(5)]
     }
 
@@ -99,7 +97,8 @@ mod tests {
     #[test]
     fn a_survey_is_the_passes_it_stands_for_and_its_parts_combine() {
         let limits = Limits::DEFAULT;
-        let txs = block();
+        let mut list = AccessList::new();
+        let txs = block(&mut list);
         for n in 0..=txs.len() {
             let whole = Survey::of(&txs[..n], &limits);
             assert_eq!(whole.width, crate::parallel::footprint::width(&txs[..n]), "{n}");

@@ -26,18 +26,18 @@ use crate::vm::{self, CallEnv, Exit, Interrupt, VmScratch};
 
 /// A transaction not yet looked at.
 pub struct Pending<'t> {
-    tx: &'t Transaction,
+    tx: &'t Transaction<'t>,
 }
 
 /// A valid transaction: nonce matches, funds cover the worst case.
 pub struct Checked<'t> {
-    tx: &'t Transaction,
+    tx: &'t Transaction<'t>,
     nonce: u64,
 }
 
 /// An executed transaction, before fee and nonce.
 pub struct Executed<'t> {
-    tx: &'t Transaction,
+    tx: &'t Transaction<'t>,
     nonce: u64,
     status: Status,
     gas_used: u64,

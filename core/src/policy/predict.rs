@@ -235,7 +235,7 @@ impl History {
 }
 
 /// The contract `tx` calls, if it is a call.
-fn callee(tx: &Transaction) -> Option<&Address> {
+fn callee<'t>(tx: &'t Transaction<'_>) -> Option<&'t Address> {
     match &tx.kind {
         TxKind::Call { to, .. } | TxKind::Delivered { to, .. } => Some(to),
         TxKind::Transfer { .. } => None,
@@ -262,7 +262,7 @@ mod tests {
 
     use super::*;
 
-    fn calls(to: u64, n: usize) -> std::vec::Vec<Transaction> {
+    fn calls(to: u64, n: usize) -> std::vec::Vec<Transaction<'static>> {
         (0..n)
             .map(|i| Transaction::call(Address(i as u64), 0, Address(to), 0, &[], 1000, 1).unwrap())
             .collect()

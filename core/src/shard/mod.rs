@@ -145,7 +145,7 @@ impl Message {
     /// transactions of the destination's block, `docs/semantics.md` "Shards"): from the
     /// call's sender, its number as the nonce, its gas, no fee; `None` for the other
     /// kinds.
-    pub fn delivered(&self) -> Option<Transaction> {
+    pub fn delivered(&self) -> Option<Transaction<'static>> {
         if self.kind != MessageKind::Call {
             return None;
         }

@@ -37,7 +37,7 @@ pub use checkpoint::{checkpoint_to_json, load_checkpoint, parse_checkpoint};
 pub use locate::{locate, Seg};
 pub use read::{
     load_blocks, load_blocks_after, load_genesis, parse_block, parse_block_on, parse_genesis,
-    parse_json, read_first_beside, read_text, transaction_of,
+    parse_json, read_first_beside, read_text, transaction_of, ReadTx,
 };
 pub use schema::{
     AccessJson, AccountJson, BlockFile, ContractJson, EntryJson, GenesisFile, KeyJson, KindJson,

@@ -19,6 +19,7 @@ use super::schema::{GenesisFile, KindJson, TxJson};
 use super::split::{read_in_pieces, SPLIT_BYTES};
 use super::txs::BlockSeed;
 use super::{InputError, MAX_BLOCK_TXS, MAX_CODE_BYTES, MAX_FILE_BYTES};
+use crate::txblock::TxBlock;
 use crate::workload::World;
 
 /// Reads a file to a string; errors name the file (and, for text that is not UTF-8 or
@@ -322,7 +323,7 @@ pub fn parse_block(
     number: u64,
     world: &World,
     max_txs: usize,
-) -> Result<Vec<Transaction>, InputError> {
+) -> Result<TxBlock, InputError> {
     let max_txs = max_txs.min(MAX_BLOCK_TXS);
     let b = parse_seed(file, text, BlockSeed { file, text, world, max_txs })?;
     use Seg::Key;
@@ -346,7 +347,7 @@ pub fn parse_block(
     }
     match b.error {
         Some(e) => Err(e),
-        None => Ok(b.txs),
+        None => Ok(TxBlock::with_lists(b.txs, b.lists)),
     }
 }
 
@@ -359,7 +360,7 @@ pub fn parse_block_on(
     world: &World,
     max_txs: usize,
     threads: usize,
-) -> Result<Vec<Transaction>, InputError> {
+) -> Result<TxBlock, InputError> {
     if threads > 1 && text.len() >= SPLIT_BYTES {
         let max = max_txs.min(MAX_BLOCK_TXS);
         if let Some((n, txs)) = read_in_pieces(text, world, max, threads) {
@@ -371,6 +372,10 @@ pub fn parse_block_on(
     parse_block(file, text, number, world, max_txs)
 }
 
+/// A transaction as read, before it is placed in its block: its declared access list
+/// is beside it, for the block to own ([`TxBlock`]).
+pub type ReadTx = (Transaction<'static>, Option<AccessList>);
+
 /// Transaction `i` of a block file as the core's [`Transaction`], or why it cannot be.
 pub(super) fn transaction(
     file: &str,
@@ -378,10 +383,10 @@ pub(super) fn transaction(
     i: usize,
     t: &TxJson,
     world: &World,
-) -> Result<Transaction, InputError> {
+) -> Result<ReadTx, InputError> {
     use Seg::{Index, Key};
     let at = |field: &'static str| [Key("transactions"), Index(i), Key(field)];
-    let mut tx = match t.kind {
+    let tx = match t.kind {
         KindJson::Transfer => {
             if t.args.is_some() {
                 return Err(invalid(
@@ -430,6 +435,7 @@ pub(super) fn transaction(
             .map_err(|e| invalid(file, text, &at("args"), e.to_string()))?
         }
     };
+    let mut declared = None;
     if let Some(list) = &t.access {
         let mut out = AccessList::new();
         for a in list {
@@ -443,15 +449,15 @@ pub(super) fn transaction(
                 ));
             }
         }
-        tx.access = Some(out);
+        declared = Some(out);
     }
-    Ok(tx)
+    Ok((tx, declared))
 }
 
 /// One transaction in the block files' form as the core's, with the block files'
 /// checks (a call's contract must exist, at most so many arguments and access entries);
 /// `Err` names the field and what is wrong with it.
-pub fn transaction_of(t: &TxJson, world: &World) -> Result<Transaction, String> {
+pub fn transaction_of(t: &TxJson, world: &World) -> Result<ReadTx, String> {
     transaction("", "", 0, t, world).map_err(|e| {
         let field = e.field.as_deref().and_then(|f| f.strip_prefix("transactions[0]."));
         match field {
@@ -475,7 +481,7 @@ pub fn load_blocks(
     world: &World,
     max_txs: usize,
     threads: usize,
-) -> Result<Vec<Vec<Transaction>>, InputError> {
+) -> Result<Vec<TxBlock>, InputError> {
     load_blocks_after(paths, None, first, world, max_txs, threads)
 }
 
@@ -509,7 +515,7 @@ pub fn load_blocks_after(
     world: &World,
     max_txs: usize,
     threads: usize,
-) -> Result<Vec<Vec<Transaction>>, InputError> {
+) -> Result<Vec<TxBlock>, InputError> {
     paths
         .iter()
         .enumerate()

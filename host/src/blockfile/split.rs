@@ -12,12 +12,13 @@
 
 use std::mem::MaybeUninit;
 
-use parex_core::tx::Transaction;
+use parex_core::tx::{AccessList, Transaction};
 use serde::Deserialize;
 
 use super::read::transaction;
 use super::schema::TxJson;
 use super::values::Amount;
+use crate::txblock::TxBlock;
 use crate::workload::World;
 
 /// Files shorter than this are read on one thread.
@@ -32,7 +33,7 @@ pub fn read_in_pieces(
     world: &World,
     max_txs: usize,
     threads: usize,
-) -> Option<(Option<u64>, Vec<Transaction>)> {
+) -> Option<(Option<u64>, TxBlock)> {
     let bytes = text.as_bytes();
     let mut at = expect(bytes, 0, b"{")?;
     let mut number = None;
@@ -88,7 +89,7 @@ pub fn read_in_pieces(
     if total > max_txs {
         return None;
     }
-    let pieces = |rooms: &[usize], list: &mut [MaybeUninit<Transaction>]| {
+    let pieces = |rooms: &[usize], list: &mut [MaybeUninit<Transaction<'static>>]| {
         std::thread::scope(|s| {
             let mut rest = list;
             let mut readers = Vec::with_capacity(starts.len());
@@ -104,24 +105,34 @@ pub fn read_in_pieces(
         })
     };
     let mut txs = Vec::with_capacity(total);
-    let read = pieces(&rooms, &mut txs.spare_capacity_mut()[..total])?;
+    let mut read = pieces(&rooms, &mut txs.spare_capacity_mut()[..total])?;
     if read.iter().zip(&rooms).all(|(p, &room)| p.written == room && p.aside.is_empty()) {
         // SAFETY: the pieces wrote their rooms whole (`written == room`, each place once:
         // `read_piece`), the rooms cover the first `total` places of the capacity, and
         // the scope joined their threads before this line.
         unsafe { txs.set_len(total) };
     } else {
-        let again = pieces(&vec![0; rooms.len()], &mut [])?;
-        txs = again.into_iter().flat_map(|p| p.aside).collect();
+        read = pieces(&vec![0; rooms.len()], &mut [])?;
+        txs = read.iter_mut().flat_map(|p| std::mem::take(&mut p.aside)).collect();
     }
-    (txs.len() <= max_txs).then_some((number, txs))
+    // Each piece's lists, by index in the piece, to indices in the block.
+    let mut first = 0;
+    let mut lists = Vec::new();
+    for p in read {
+        lists.extend(p.lists.into_iter().map(|(i, list)| (first + i, list)));
+        first += p.count;
+    }
+    (txs.len() <= max_txs).then(|| (number, TxBlock::with_lists(txs, lists)))
 }
 
-/// A piece as read: how many of its transactions went into its room in the list, and
-/// those that did not fit.
+/// A piece as read: how many of its transactions went into its room in the list, those
+/// that did not fit, and the declared access lists of all of them by their index in the
+/// piece (`count` in all).
 struct Piece {
     written: usize,
-    aside: Vec<Transaction>,
+    aside: Vec<Transaction<'static>>,
+    lists: Vec<(usize, AccessList)>,
+    count: usize,
 }
 
 /// The transactions of `piece`, the text of some elements of the array and the commas
@@ -132,10 +143,10 @@ fn read_piece(
     piece: &str,
     world: &World,
     max_txs: usize,
-    room: &mut [MaybeUninit<Transaction>],
+    room: &mut [MaybeUninit<Transaction<'static>>],
 ) -> Option<Piece> {
     let bytes = piece.as_bytes();
-    let mut read = Piece { written: 0, aside: Vec::new() };
+    let mut read = Piece { written: 0, aside: Vec::new(), lists: Vec::new(), count: 0 };
     let mut at = skip_ws(bytes, 0);
     let mut count = 0;
     while at < bytes.len() {
@@ -145,8 +156,12 @@ fn read_piece(
         let t = values.next()?.ok()?;
         at = skip_ws(bytes, at + values.byte_offset());
         // Errors are worded by the whole-file reader: no file name here.
-        let tx = transaction("", "", count, &t, world).ok()?;
+        let (tx, list) = transaction("", "", count, &t, world).ok()?;
+        if let Some(list) = list {
+            read.lists.push((count, list));
+        }
         count += 1;
+        read.count = count;
         if count > max_txs {
             return None;
         }
@@ -223,7 +238,7 @@ mod tests {
     use crate::blockfile::{block_to_json, parse_block};
     use crate::workload::{Generator, Spec, Workload};
 
-    fn block(workload: Workload, txs: usize, declare: u32) -> (World, Vec<Transaction>) {
+    fn block(workload: Workload, txs: usize, declare: u32) -> (World, TxBlock) {
         let mut spec = Spec::new(workload, 200, txs, 1, 0x5B11);
         spec.declare_per_mille = declare;
         let (world, mut gen) = Generator::new(&spec);
@@ -237,7 +252,7 @@ mod tests {
     fn pieces_read_what_the_whole_file_reads() {
         for workload in Workload::ALL {
             let (world, txs) = block(workload, 300, 500);
-            let text = block_to_json(1, &txs);
+            let text = block_to_json(1, txs.txs());
             let whole = parse_block("b.json", &text, 1, &world, 1_000).unwrap();
             assert_eq!(whole, txs);
             for threads in 1..=9 {
@@ -252,7 +267,7 @@ mod tests {
     #[test]
     fn a_cut_inside_an_element_is_refused() {
         let (world, txs) = block(Workload::Token, 40, 1_000);
-        let text = block_to_json(1, &txs).replace("{\"address\"", "\n  {\"address\"");
+        let text = block_to_json(1, txs.txs()).replace("{\"address\"", "\n  {\"address\"");
         assert!(text.matches("\n  {\"address\"").count() > 40);
         let whole = parse_block("b.json", &text, 1, &world, 1_000).unwrap();
         for threads in 2..=16 {
@@ -270,7 +285,7 @@ mod tests {
     #[test]
     fn anything_else_is_left_to_the_whole_file_reader() {
         let (world, txs) = block(Workload::Transfers, 50, 0);
-        let text = block_to_json(1, &txs);
+        let text = block_to_json(1, txs.txs());
         assert!(read_in_pieces(&text, &world, 49, 2).is_none(), "over the capacity");
         let swapped =
             text.replacen("\"number\": 1,\n", "", 1).replacen("}\n", ", \"number\": 1}\n", 1);
@@ -286,6 +301,6 @@ mod tests {
         let (number, split) = read_in_pieces(&without, &world, 1_000, 3).unwrap();
         assert_eq!((number, split), (None, txs));
         let empty = "{\"number\": 1, \"transactions\": [ ]}";
-        assert_eq!(read_in_pieces(empty, &world, 1_000, 4), Some((Some(1), Vec::new())));
+        assert_eq!(read_in_pieces(empty, &world, 1_000, 4), Some((Some(1), TxBlock::default())));
     }
 }

@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use parex_core::tx::Transaction;
+use parex_core::tx::{AccessList, Transaction};
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use super::read::transaction;
@@ -20,7 +20,9 @@ pub(super) struct BlockRead {
     pub(super) number: Option<u64>,
     /// Transactions in the file (converted: at most the capacity).
     pub(super) count: usize,
-    pub(super) txs: Vec<Transaction>,
+    pub(super) txs: Vec<Transaction<'static>>,
+    /// The declared access lists, by index in `txs`.
+    pub(super) lists: Vec<(usize, AccessList)>,
     pub(super) error: Option<InputError>,
 }
 
@@ -98,14 +100,24 @@ impl<'de> Visitor<'de> for TxsSeed<'_> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<BlockRead, A::Error> {
         let b = self.0;
         let room = (b.text.len() / MIN_TX_TEXT).min(b.max_txs);
-        let mut read =
-            BlockRead { number: None, count: 0, txs: Vec::with_capacity(room), error: None };
+        let mut read = BlockRead {
+            number: None,
+            count: 0,
+            txs: Vec::with_capacity(room),
+            lists: Vec::new(),
+            error: None,
+        };
         // Every element is read (a later syntax or type error is still the one reported),
         // but converted only up to the capacity and the first failure.
         while let Some(t) = seq.next_element::<TxJson>()? {
             if read.error.is_none() && read.count < b.max_txs {
                 match transaction(b.file, b.text, read.count, &t, b.world) {
-                    Ok(tx) => read.txs.push(tx),
+                    Ok((tx, list)) => {
+                        if let Some(list) = list {
+                            read.lists.push((read.txs.len(), list));
+                        }
+                        read.txs.push(tx);
+                    }
                     Err(e) => read.error = Some(e),
                 }
             }

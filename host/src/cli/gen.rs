@@ -50,7 +50,7 @@ pub(super) fn execute(a: GenArgs, stdout: &mut dyn Write) -> Result<(), CliError
     write_file(&genesis, &blockfile::genesis_to_json(&world))?;
     for n in 1..=spec.blocks {
         let txs = gen.block();
-        write_file(&block_path(&blocks_dir, n), &blockfile::block_to_json(n as u64, &txs))?;
+        write_file(&block_path(&blocks_dir, n), &blockfile::block_to_json(n as u64, txs.txs()))?;
     }
     let sharded = match spec.cross {
         Some(c) => format!(", {} shards, {}‰ of transfers crossing", c.shards, c.per_mille),

@@ -313,7 +313,7 @@ pub(super) fn execute(
         let statuses = status_counts(&b.receipts);
         let receipts = if a.json {
             let mut digests = vec![[0u8; 32]; txs.len()];
-            tx_hashes(txs, &mut digests, hashing.hasher.as_mut(), &mut hash_bufs.scratch());
+            tx_hashes(txs.txs(), &mut digests, hashing.hasher.as_mut(), &mut hash_bufs.scratch());
             b.receipts
                 .iter()
                 .zip(&digests)

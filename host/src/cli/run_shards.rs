@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use parex_core::tx::Transaction;
+use crate::txblock::BlockTxs;
 use parex_offload::hex::hash_hex;
 use serde::Serialize;
 
@@ -109,7 +109,7 @@ fn shard_doc(s: &ShardBlock) -> ShardDoc {
 pub(super) fn execute(
     a: ShardedArgs<'_>,
     world: &World,
-    blocks: &[Vec<Transaction>],
+    blocks: &[impl BlockTxs],
     shards: u16,
     stdout: &mut dyn Write,
 ) -> Result<(), CliError> {

@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
+use parex_core::tx::Transaction;
 use parex_core::Address;
 use parex_offload::hex::{hash_hex, parse_hex_bytes};
 use serde::Deserialize;
@@ -77,8 +78,8 @@ async fn submit(State(api): State<Arc<Api>>, body: Bytes) -> Reply {
         Ok(s) => s,
         Err(e) => return refuse(StatusCode::BAD_REQUEST, format!("bad JSON: {e}")),
     };
-    let tx = match transaction_of(&s.tx, &api.world) {
-        Ok(tx) => tx,
+    let (tx, list) = match transaction_of(&s.tx, &api.world) {
+        Ok(read) => read,
         Err(e) => return refuse(StatusCode::BAD_REQUEST, format!("bad transaction: {e}")),
     };
     let (Ok(public_key), Ok(signature)) = (
@@ -90,7 +91,7 @@ async fn submit(State(api): State<Arc<Api>>, body: Bytes) -> Reply {
             "public_key must be 32 bytes and signature 64 bytes (0x-prefixed hex)",
         );
     };
-    let signed = SignedTx::new(tx, public_key, signature);
+    let signed = SignedTx::new(Transaction { access: list.as_ref(), ..tx }, public_key, signature);
     if let Err(e) = signed.verify() {
         return refuse(StatusCode::BAD_REQUEST, format!("bad signature: {e}"));
     }

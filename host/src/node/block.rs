@@ -9,11 +9,12 @@
 
 use parex_core::hash::keccak256;
 use parex_core::shard::is_system;
-use parex_core::tx::{Transaction, MAX_ENCODED_LEN};
+use parex_core::tx::{AccessList, Transaction, MAX_ENCODED_LEN};
 use parex_core::{Address, Hash32};
 
 use super::codec::{CodecError, Reader, Wire, Writer, MAX_BLOCK_BYTES};
 use super::types::{BlockValue, PrivateKey, PublicKey, Signature};
+use crate::txblock::TxBlock;
 
 /// The account that `key` signs for: the first 8 bytes (little-endian) of the
 /// Keccak-256 of the key.
@@ -77,8 +78,11 @@ impl std::fmt::Display for TxError {
 /// A transaction with its sender's key and signature.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SignedTx {
-    /// The transaction.
-    pub tx: Transaction,
+    /// The transaction, without its declared access list ([`SignedTx::transaction`]
+    /// has it).
+    pub tx: Transaction<'static>,
+    /// Its declared access list, if it declares one.
+    pub access: Option<AccessList>,
     /// The sender's Ed25519 public key.
     pub public_key: [u8; 32],
     /// The signature over the transaction's hash.
@@ -89,15 +93,22 @@ pub struct SignedTx {
 
 impl SignedTx {
     /// `tx`, signed with `key` (whose account must be the sender's for it to verify).
-    pub fn sign(tx: Transaction, key: &PrivateKey) -> Self {
+    pub fn sign(tx: Transaction<'_>, key: &PrivateKey) -> Self {
         let hash = tx_hash(&tx);
         let signature = key.sign(&signed_bytes(&hash)).to_bytes();
-        Self { tx, public_key: *key.public_key().as_bytes(), signature, hash }
+        Self::new(tx, *key.public_key().as_bytes(), signature)
     }
 
     /// `tx` with a signature made elsewhere.
-    pub fn new(tx: Transaction, public_key: [u8; 32], signature: [u8; 64]) -> Self {
-        Self { hash: tx_hash(&tx), tx, public_key, signature }
+    pub fn new(tx: Transaction<'_>, public_key: [u8; 32], signature: [u8; 64]) -> Self {
+        let hash = tx_hash(&tx);
+        let access = tx.access.cloned();
+        Self { hash, tx: Transaction { access: None, ..tx }, access, public_key, signature }
+    }
+
+    /// The transaction, with its list.
+    pub fn transaction(&self) -> Transaction<'_> {
+        Transaction { access: self.access.as_ref(), ..self.tx.clone() }
     }
 
     /// Checks the signature, and that the key signs for the sender.
@@ -115,7 +126,7 @@ impl SignedTx {
 impl Wire for SignedTx {
     fn put(&self, w: &mut Writer) {
         let mut buf = [0u8; MAX_ENCODED_LEN];
-        let n = self.tx.encode(&mut buf);
+        let n = self.transaction().encode(&mut buf);
         w.bytes(&buf[..n]);
         w.fixed(&self.public_key);
         w.fixed(&self.signature);
@@ -123,11 +134,15 @@ impl Wire for SignedTx {
 
     fn get(r: &mut Reader<'_>) -> Result<Self, CodecError> {
         let encoded = r.bytes(MAX_ENCODED_LEN)?;
-        let tx =
-            Transaction::decode(encoded).map_err(|e| CodecError(format!("transaction: {e:?}")))?;
+        let mut list = AccessList::new();
+        let decoded = Transaction::decode(encoded, &mut list)
+            .map_err(|e| CodecError(format!("transaction: {e:?}")))?;
+        let declared = decoded.access.is_some();
+        let tx = Transaction { access: None, ..decoded };
+        let access = declared.then_some(list);
         let public_key = r.array()?;
         let signature = r.array()?;
-        Ok(Self { hash: keccak256(encoded), tx, public_key, signature })
+        Ok(Self { hash: keccak256(encoded), tx, access, public_key, signature })
     }
 }
 
@@ -142,8 +157,10 @@ pub struct Block {
 
 impl Block {
     /// The transactions without their signatures, as the engines take them.
-    pub fn transactions(&self) -> Vec<Transaction> {
-        self.txs.iter().map(|t| t.tx.clone()).collect()
+    pub fn transactions(&self) -> TxBlock {
+        let lists = self.txs.iter().enumerate();
+        let lists = lists.filter_map(|(i, t)| Some((i, t.access.clone()?))).collect();
+        TxBlock::with_lists(self.txs.iter().map(|t| t.tx.clone()).collect(), lists)
     }
 
     /// The bytes of the block (a versioned document).

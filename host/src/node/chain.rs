@@ -74,7 +74,7 @@ enum Job {
 
 impl Job {
     /// The transactions the job executes, if it executes any.
-    fn txs(&self) -> Option<Vec<&parex_core::tx::Transaction>> {
+    fn txs(&self) -> Option<Vec<&parex_core::tx::Transaction<'_>>> {
         match self {
             Job::Build { candidates, .. } => Some(candidates.iter().map(|t| &t.tx).collect()),
             Job::Check { block, .. } | Job::Commit { block, .. } => {
@@ -216,7 +216,7 @@ fn serve(
                     let txs = choose(&state, candidates, max_txs);
                     let block =
                         scratch.copy(&state).map_err(|e| format!("{e:?}")).and_then(|mut copy| {
-                            let plain: Vec<_> = txs.iter().map(|t| t.tx.clone()).collect();
+                            let plain: Vec<_> = txs.iter().map(SignedTx::transaction).collect();
                             let header =
                                 run.block(&mut copy, tip, &env(tip.height + 1), &plain, threads)?;
                             Ok(Block { value: BlockValue::new(header), txs })
@@ -238,7 +238,7 @@ fn serve(
                                 &mut copy,
                                 tip,
                                 &env(header.number),
-                                &block.transactions(),
+                                block.transactions().txs(),
                                 threads,
                             )?;
                             same(&got, &header)
@@ -254,7 +254,7 @@ fn serve(
                             &mut state,
                             tip,
                             &env(header.number),
-                            &block.transactions(),
+                            block.transactions().txs(),
                             threads,
                         )
                         .and_then(|got| same(&got, &header))

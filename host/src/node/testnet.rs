@@ -203,7 +203,7 @@ pub fn transfer_body(from: usize, nonce: u64, to: usize) -> serde_json::Value {
     let tx = Transaction::transfer(account_of(&key.public_key()), nonce, to, 1, TRANSFER_GAS, 1);
     let signed = SignedTx::sign(tx, &key);
     json!({
-        "tx": tx_to_json(&signed.tx),
+        "tx": tx_to_json(&signed.transaction()),
         "public_key": hex(&signed.public_key),
         "signature": hex(&signed.signature),
     })

@@ -11,6 +11,7 @@ use serde::Serialize;
 use super::{replay_sharded, ShardRun, ShardedError, ShardedOutcome};
 use crate::chain::{replay, ReplayError};
 use crate::engine::Mode;
+use crate::txblock::TxBlock;
 use crate::workload::{Generator, Spec};
 
 /// What a sharded bench measured (`parex bench --shards --json`, fields in
@@ -118,7 +119,7 @@ pub fn measure_sharded(
     let cross = spec.cross.unwrap_or(crate::workload::Cross { shards: 1, per_mille: 0 });
     let (world, mut gen) = Generator::new(spec);
     let blocks: Vec<_> = (0..spec.blocks).map(|_| gen.block()).collect();
-    let txs: usize = blocks.iter().map(Vec::len).sum();
+    let txs: usize = blocks.iter().map(TxBlock::len).sum();
     let run = ShardRun::new(cross.shards, threads);
     let reference = replay_sharded(&world, &blocks, &ShardRun::reference(cross.shards))
         .map_err(ShardBenchError::Sharded)?;

@@ -19,6 +19,7 @@ mod world;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::txblock::{BlockTxs, TxBlock};
 use parex_core::block::BlockHeader;
 use parex_core::engine::Choice;
 use parex_core::error::{BlockError, GenesisError};
@@ -27,7 +28,6 @@ use parex_core::merkle::HashScratch;
 use parex_core::receipt::Receipt;
 use parex_core::shard::{BatchProof, GlobalHeader, Message, ShardError, ShardHeader};
 use parex_core::state::StateEntry;
-use parex_core::tx::Transaction;
 use parex_core::{Address, Hash32, KeccakHasher, Shard};
 
 use crate::engine::{HashBuffers, Mode};
@@ -226,7 +226,7 @@ impl InFlight {
 /// block's transactions go to their senders' shards.
 pub fn replay_sharded(
     world: &World,
-    blocks: &[Vec<Transaction>],
+    blocks: &[impl BlockTxs],
     run: &ShardRun,
 ) -> Result<ShardedOutcome, ShardedError> {
     replay_sharded_from(world, None, blocks, run)
@@ -237,7 +237,7 @@ pub fn replay_sharded(
 pub fn replay_sharded_from(
     world: &World,
     from: Option<&Checkpoint>,
-    blocks: &[Vec<Transaction>],
+    blocks: &[impl BlockTxs],
     run: &ShardRun,
 ) -> Result<ShardedOutcome, ShardedError> {
     let n = run.shards;
@@ -254,7 +254,7 @@ pub fn replay_sharded_from(
     if let Some(c) = from {
         c.check(n)?;
     }
-    let split: Vec<Vec<Vec<Transaction>>> = blocks.iter().map(|b| split_block(b, n)).collect();
+    let split: Vec<Vec<TxBlock>> = blocks.iter().map(|b| split_block(b.txs(), n)).collect();
     let worlds: Vec<World> =
         (0..n).map(|s| shard_world(world, Shard::new(s, n).expect("s < n"))).collect();
     let saved = |s: usize| from.map(|c| (c.states[s].as_slice(), c.headers[s].block_hash));
@@ -275,7 +275,7 @@ pub fn replay_sharded_from(
     // unsharded replay's are.
     for (s, ctx) in ctxs.iter_mut().enumerate() {
         if let Some(largest) = split.iter().map(|b| &b[s]).max_by_key(|b| b.len()) {
-            ctx.reserve(largest, run.mode);
+            ctx.reserve(largest.txs(), run.mode);
         }
     }
     let genesis_roots = ctxs.iter().map(|c| c.state.root()).collect();
@@ -308,7 +308,7 @@ pub fn replay_sharded_from(
         }
         let results = run_shards(&mut pool, &mut ctxs, &order, run.runners, |ctx| {
             let s = ctx.shard.index() as usize;
-            ctx.step(height, &shard_txs[s], &inboxes[s], &in_flight.headers, run.mode)
+            ctx.step(height, shard_txs[s].txs(), &inboxes[s], &in_flight.headers, run.mode)
         })
         .map_err(|WorkerLost| ShardedError::Block {
             height,

@@ -10,6 +10,8 @@ use parex_core::shard::{
 };
 use parex_core::state::{Contract, State, StateEntry};
 use parex_core::tx::{Transaction, TxKind};
+
+use crate::txblock::{BlockTxs, TxBlock};
 use parex_core::{Address, Hash32, Shard};
 use parex_offload::CpuHasher;
 
@@ -31,8 +33,8 @@ impl<'w> Loaded<'w> {
     /// shards may send it, and for the state and messages of `from` when resuming.
     pub(super) fn new(
         shard_world: &'w World,
-        blocks: &[Vec<Transaction>],
-        split: &[Vec<Vec<Transaction>>],
+        blocks: &[impl BlockTxs],
+        split: &[Vec<TxBlock>],
         shard: u16,
         run: &ShardRun,
         from: Option<&Checkpoint>,
@@ -40,13 +42,13 @@ impl<'w> Loaded<'w> {
         let (shards, limits) = (run.shards, &run.limits);
         let saved = from.map_or(0, |c| c.states[shard as usize].len());
         let in_flight = from.iter().flat_map(|c| &c.batches).flat_map(|b| &b.messages);
-        let own: Vec<Vec<Transaction>> = split.iter().map(|b| b[shard as usize].clone()).collect();
+        let own: Vec<TxBlock> = split.iter().map(|b| b[shard as usize].clone()).collect();
         // What messages from other shards may create here: a recipient's balance for a
         // transfer, what a call may write for a delivered call; and a refund's credit
         // for a call of its own to another shard.
         let incoming: usize = blocks
             .iter()
-            .flatten()
+            .flat_map(BlockTxs::txs)
             .map(|tx| {
                 let (home, away) = (Shard::of(tx.from, shards), Shard::of(tx.to(), shards));
                 match tx.kind {
@@ -196,9 +198,10 @@ impl ShardCtx<'_, '_> {
             }
         }
         // The calls delivered here run first in the shard's block, in delivery order.
-        let delivered: Vec<Transaction> = received.iter().filter_map(Message::delivered).collect();
+        let delivered: Vec<Transaction<'static>> =
+            received.iter().filter_map(Message::delivered).collect();
         let calls = delivered.len() as u32;
-        let block: std::borrow::Cow<'_, [Transaction]> = if delivered.is_empty() {
+        let block: std::borrow::Cow<'_, [Transaction<'_>]> = if delivered.is_empty() {
             txs.into()
         } else {
             delivered.into_iter().chain(txs.iter().cloned()).collect::<Vec<_>>().into()

@@ -4,6 +4,8 @@
 use parex_core::shard::{is_system, Message};
 use parex_core::state::StateEntry;
 use parex_core::tx::Transaction;
+
+use crate::txblock::TxBlock;
 use parex_core::{KeyKind, Shard};
 
 use super::ShardedError;
@@ -22,12 +24,12 @@ pub fn shard_world(world: &World, shard: Shard) -> World {
 }
 
 /// `txs` split by their senders' shards, each part in block order.
-pub fn split_block(txs: &[Transaction], shards: u16) -> Vec<Vec<Transaction>> {
+pub fn split_block(txs: &[Transaction<'_>], shards: u16) -> Vec<TxBlock> {
     let mut parts = vec![Vec::new(); shards.max(1) as usize];
     for tx in txs {
         parts[Shard::of(tx.from, shards) as usize].push(tx.clone());
     }
-    parts
+    parts.iter().map(|part| TxBlock::copy_of(part)).collect()
 }
 
 /// What a chain of `shards` shards refuses before it runs: a genesis address among the

@@ -84,7 +84,7 @@ fn run_alone_is_the_only_run_of_its_block() {
         shard: Shard::WHOLE,
         delivered: 0,
     };
-    let block = Block { state: &state, env, txs: &txs };
+    let block = Block { state: &state, env, txs: txs.txs() };
     let (n, w) = Output::lengths(txs.len(), &limits);
     let (mut stack, mut memory) = (vec![0u64; VM_STACK], vec![0u8; VM_MEMORY]);
     let mut access = vec![Access::EMPTY; limits.access_entries()];

@@ -20,7 +20,7 @@ fn pairs_world(n: usize, balance: u64) -> World {
     World { accounts, beneficiary: BENEFICIARY, ..World::default() }
 }
 
-fn transfer(from: u64, nonce: u64, to: u64, value: u64) -> Transaction {
+fn transfer(from: u64, nonce: u64, to: u64, value: u64) -> Transaction<'static> {
     Transaction::transfer(Address(from), nonce, Address(to), value, INTRINSIC_GAS, 1)
 }
 
@@ -37,7 +37,7 @@ fn footprint_edge_cases_match_sequential() {
             a.balance = 50_000;
         }
     }
-    let free = |mut tx: Transaction| {
+    let free = |mut tx: Transaction<'static>| {
         tx.gas_price = 0;
         tx
     };
@@ -81,7 +81,8 @@ fn footprint_beneficiary_sending_in_a_large_block_matches_sequential() {
             a.balance = 1_000_000;
         }
     }
-    let mut block = gen.block();
+    let generated = gen.block();
+    let mut block = generated.txs().to_vec();
     for k in 0..6u64 {
         let at = (k as usize * 557) % block.len();
         block.insert(at, transfer(world.beneficiary.0, k, 0x1000 + k, 10 + k));
@@ -96,7 +97,7 @@ fn disjoint_declared_transfers_never_abort() {
     let block: Vec<_> = (0..n as u64)
         .map(|i| {
             let mut tx = transfer(0x1000 + 2 * i, 0, 0x1000 + 2 * i + 1, 10 + i);
-            tx.access = Some(declare(&tx, None, |_| 0));
+            tx.access = Some(leak(declare(&tx, None, |_| 0)));
             tx
         })
         .collect();
@@ -120,15 +121,16 @@ fn undeclared_access_is_flagged_and_still_exact() {
     let mut accounts = world.accounts.clone();
     accounts[7].balance = 0;
     let world = World { accounts, ..world };
-    let declared = |mut tx: Transaction| {
-        tx.access = Some(declare(&tx, None, |_| 0));
+    let declared = |mut tx: Transaction<'static>| {
+        tx.access = Some(leak(declare(&tx, None, |_| 0)));
         tx
     };
     let mut undeclared = transfer(0x1000, 0, 0x1007, 5_000);
-    undeclared.access = Some(Default::default()); // declares nothing: the credit is undeclared
+    undeclared.access = Some(leak(Default::default())); // declares nothing: the credit is undeclared
     let mut read_only = transfer(0x1002, 0, 0x1003, 7);
-    read_only.access = Some(declare(&read_only, None, |_| 0));
-    read_only.access.as_mut().unwrap()[0].write = false; // declared read, but written
+    let mut list = declare(&read_only, None, |_| 0);
+    list[0].write = false; // declared read, but written
+    read_only.access = Some(leak(list));
     let block = vec![
         declared(transfer(0x1004, 0, 0x1005, 1)),
         undeclared,
@@ -152,11 +154,11 @@ fn undeclared_access_is_flagged_and_still_exact() {
 #[test]
 fn empty_blocks_match() {
     let (world, mut gen) = Generator::new(&Spec::new(Workload::Mixed, 20, 50, 2, 3));
-    let blocks = vec![vec![], gen.block(), vec![], gen.block()];
+    let blocks = vec![TxBlock::default(), gen.block(), TxBlock::default(), gen.block()];
     assert_same(&world, &blocks, &[1, 2, 4], 2);
     assert_same_on(Path::Engine, &world, &blocks, &[1, 2, 4], 2);
     let (world, mut gen) = Generator::new(&Spec::new(Workload::Transfers, 20, 50, 2, 3));
-    let blocks = vec![vec![], gen.block(), vec![], gen.block()];
+    let blocks = vec![TxBlock::default(), gen.block(), TxBlock::default(), gen.block()];
     assert_same_on(Path::Footprint, &world, &blocks, &[1, 2, 4], 2);
 }
 
@@ -188,16 +190,16 @@ fn a_transaction_list_hashed_beside_another_block_is_not_used() {
     let mode = Mode::Parallel(2);
     // Block 1 executed, then block 2 (on the state before block 1: its list is what
     // counts here), then block 1 committed: block 2's list must not be used for it.
-    let first = exec.execute(&state, &env(1), &blocks[0], mode).expect("block 1");
-    exec.execute(&state, &env(1), &blocks[1], mode).expect("block 2, early");
+    let first = exec.execute(&state, &env(1), blocks[0].txs(), mode).expect("block 1");
+    exec.execute(&state, &env(1), blocks[1].txs(), mode).expect("block 2, early");
     assert_eq!(first.choice.engine, EngineKind::Sequential, "a contended block runs on one worker");
     let (_, hash) = exec
-        .commit(&mut state, [0; 32], &env(1), &blocks[0], &first, &mut KeccakHasher, 2)
+        .commit(&mut state, [0; 32], &env(1), blocks[0].txs(), &first, &mut KeccakHasher, 2)
         .expect("commit 1");
     assert_eq!(hash, want.blocks[0].hash, "block 1");
-    let second = exec.execute(&state, &env(2), &blocks[1], mode).expect("block 2");
+    let second = exec.execute(&state, &env(2), blocks[1].txs(), mode).expect("block 2");
     let (_, hash) = exec
-        .commit(&mut state, hash, &env(2), &blocks[1], &second, &mut KeccakHasher, 2)
+        .commit(&mut state, hash, &env(2), blocks[1].txs(), &second, &mut KeccakHasher, 2)
         .expect("commit 2");
     // Whatever part of block 2's list the helper hashed before the engine was done (it
     // starts no part after), the commitment hashed the rest.
@@ -217,13 +219,13 @@ fn buffers_are_sized_from_the_block() {
     let spec = Spec::new(Workload::Transfers, 100, 1_000, 2, 0x16);
     let (world, mut gen) = Generator::new(&spec);
     let blocks = vec![gen.block(), gen.block()];
-    assert_eq!(Output::lengths_of(&blocks[0], &limits), (1_000, 1_000 * FOOTPRINT));
+    assert_eq!(Output::lengths_of(blocks[0].txs(), &limits), (1_000, 1_000 * FOOTPRINT));
     assert!(FOOTPRINT < limits.writes_per_tx());
     assert_eq!(state_capacity(&world, &blocks, &limits), world.words() + 2_000 * 2 + 16);
     let spec = Spec::new(Workload::Amm, 100, 10, 1, 0x16);
     let (_, mut gen) = Generator::new(&spec);
     let calls = gen.block();
-    assert_eq!(Output::lengths_of(&calls, &limits).1, 10 * limits.writes_per_tx());
+    assert_eq!(Output::lengths_of(calls.txs(), &limits).1, 10 * limits.writes_per_tx());
     // And the blocks still run to the sequential roots with these buffers.
     assert_same(&world, &blocks, &[2], 1);
 }

@@ -101,8 +101,8 @@ fn predicted_blocks_match_sequential() {
     let mut history = History::new();
     for (txs, b) in chain.iter().zip(&out.blocks) {
         let predicted = b.choice.reason == Reason::Predicted;
-        assert_eq!(predicted, history.predicts_contended(txs), "block {}", b.header.number);
-        assert_eq!(b.prediction, history.learn(txs, &b.choice, &b.stats));
+        assert_eq!(predicted, history.predicts_contended(txs.txs()), "block {}", b.header.number);
+        assert_eq!(b.prediction, history.learn(txs.txs(), &b.choice, &b.stats));
     }
     let off = run(false);
     assert!(off
@@ -133,11 +133,15 @@ fn mispredicted_blocks_match_sequential() {
     // Taught that a block of these calls was contended (Block-STM gave up on it).
     let gave_up =
         Choice { engine: EngineKind::Sequential, reason: Reason::Contended, ..Choice::default() };
-    exec.history_mut().expect("on by default").learn(&blocks[0], &gave_up, &Default::default());
+    exec.history_mut().expect("on by default").learn(
+        blocks[0].txs(),
+        &gave_up,
+        &Default::default(),
+    );
     let mut loaded = WorldState::new(&world, state_capacity(&world, &blocks, &limits));
     let (mut state, contracts) = loaded.load(&mut KeccakHasher).expect("genesis");
     let (mut parent, mut reasons) = ([0; 32], Vec::new());
-    for (i, txs) in blocks.iter().enumerate() {
+    for (i, txs) in blocks.iter().map(TxBlock::txs).enumerate() {
         let env = BlockEnv {
             number: i as u64 + 1,
             beneficiary: world.beneficiary,

@@ -34,10 +34,11 @@ use std::fmt::Write as _;
 use parex::core::engine::EngineKind;
 use parex::core::exec::HotKeys;
 use parex::core::exec::Limits;
-use parex::core::tx::Transaction;
+use parex::core::tx::{AccessList, Transaction};
 use parex::core::KeccakHasher;
 use parex::host::chain::{replay, replay_with_hot_keys, ChainOutcome};
 use parex::host::engine::Mode;
+use parex::host::txblock::{BlockTxs, TxBlock};
 use parex::host::workload::{Spec, Workload, World};
 use proptest::prelude::*;
 use proptest::test_runner::RngSeed;
@@ -47,8 +48,14 @@ mod generated;
 mod handbuilt;
 mod hot;
 
+/// `list` for as long as the tests run (a test's few lists, declared by transactions
+/// kept in plain `Vec`s).
+pub(crate) fn leak(list: AccessList) -> &'static AccessList {
+    Box::leak(Box::new(list))
+}
+
 /// Replays `blocks` on `world` with `mode` and the default limits.
-pub(crate) fn replay_with(world: &World, blocks: &[Vec<Transaction>], mode: Mode) -> ChainOutcome {
+pub(crate) fn replay_with(world: &World, blocks: &[impl BlockTxs], mode: Mode) -> ChainOutcome {
     replay(world, blocks, mode, Limits::DEFAULT, &mut KeccakHasher)
         .unwrap_or_else(|e| panic!("{mode:?} replay failed: {e}"))
 }
@@ -95,7 +102,7 @@ impl Path {
 /// Returns the sequential outcome.
 pub(crate) fn assert_same(
     world: &World,
-    blocks: &[Vec<Transaction>],
+    blocks: &[impl BlockTxs],
     threads: &[usize],
     reruns: usize,
 ) -> ChainOutcome {
@@ -106,7 +113,7 @@ pub(crate) fn assert_same(
 pub(crate) fn assert_same_on(
     path: Path,
     world: &World,
-    blocks: &[Vec<Transaction>],
+    blocks: &[impl BlockTxs],
     threads: &[usize],
     reruns: usize,
 ) -> (ChainOutcome, usize) {
@@ -142,7 +149,7 @@ pub(crate) fn assert_same_on(
 /// predicted writer in all.
 pub(crate) fn assert_same_with_hot_keys(
     world: &World,
-    blocks: &[Vec<Transaction>],
+    blocks: &[impl BlockTxs],
     threads: &[usize],
     keys: HotKeys,
 ) -> u64 {
@@ -163,7 +170,7 @@ pub(crate) fn assert_same_with_hot_keys(
 }
 
 /// The first difference between a sequential and a parallel outcome, if any.
-fn diff(seq: &ChainOutcome, par: &ChainOutcome, blocks: &[Vec<Transaction>]) -> Option<String> {
+fn diff(seq: &ChainOutcome, par: &ChainOutcome, blocks: &[impl BlockTxs]) -> Option<String> {
     let mut d = String::new();
     if seq.genesis_root != par.genesis_root {
         let _ = writeln!(d, "genesis root: {:02x?} vs {:02x?}", seq.genesis_root, par.genesis_root);
@@ -182,7 +189,9 @@ fn diff(seq: &ChainOutcome, par: &ChainOutcome, blocks: &[Vec<Transaction>]) -> 
                 d,
                 "block {b}: first differing receipt at tx {i} ({differing} differ in all)\n  \
                  tx:         {:?}\n  sequential: {:?}\n  parallel:   {:?}",
-                blocks[b][i], s.receipts[i], p.receipts[i]
+                blocks[b].txs()[i],
+                s.receipts[i],
+                p.receipts[i]
             );
         }
         if s.header != p.header {

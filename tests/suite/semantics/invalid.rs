@@ -26,8 +26,8 @@ fn invalid_transactions_change_nothing() {
                 .collect::<AccessList>(),
         )
     };
-    let with_list = |mut tx: Transaction, l: Option<AccessList>| {
-        tx.access = l;
+    let with_list = |mut tx: Transaction<'static>, l: Option<AccessList>| {
+        tx.access = l.map(|l| &*Box::leak(Box::new(l)));
         tx
     };
     let dup = list(&[(StateKey::balance(BOB), true), (StateKey::balance(BOB), false)]);

@@ -103,7 +103,7 @@ fn with_account(mut w: World, addr: Address, balance: u64, nonce: u64) -> World 
 }
 
 fn genesis(w: &World) -> Words {
-    Words::of(&replay_with(w, &[], Mode::Sequential).state)
+    Words::of(&replay_with(w, &[] as &[Vec<Transaction>], Mode::Sequential).state)
 }
 
 /// Runs one block (sequential, checked against both parallel paths) and returns
@@ -118,12 +118,12 @@ fn run(w: &World, txs: &[Transaction]) -> (Vec<Receipt>, Words) {
     (out.blocks[0].receipts.clone(), Words::of(&out.state))
 }
 
-fn call(from: Address, nonce: u64, to: Address, value: u64, args: &[u64]) -> Transaction {
+fn call(from: Address, nonce: u64, to: Address, value: u64, args: &[u64]) -> Transaction<'static> {
     Transaction::call(from, nonce, to, value, args, GAS, 1).expect("args fit")
 }
 
 /// Sends `txs` in order, each from its sender with consecutive nonces.
-fn sequenced(txs: Vec<Transaction>) -> Vec<Transaction> {
+fn sequenced(txs: Vec<Transaction<'_>>) -> Vec<Transaction<'_>> {
     let mut nonces: BTreeMap<Address, u64> = BTreeMap::new();
     txs.into_iter()
         .map(|mut tx| {

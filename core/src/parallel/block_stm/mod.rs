@@ -126,7 +126,7 @@ const EXEC_FLUSH: u32 = 32;
 pub struct BlockStm<'a, S: StateReader> {
     state: &'a S,
     env: BlockEnv<'a>,
-    txs: &'a [Transaction],
+    txs: &'a [Transaction<'a>],
     sched: Scheduler<'a>,
     mv: MvMemory<'a>,
     data: &'a [TxData],

@@ -181,7 +181,7 @@ const BALANCE: usize = 6;
 pub struct FootprintEngine<'a, S: StateReader> {
     state: &'a S,
     env: BlockEnv<'a>,
-    txs: &'a [Transaction],
+    txs: &'a [Transaction<'a>],
     mem: FootprintMemory<'a>,
     parts: usize,
     /// Cells per transaction ([`width`]), and the multiplier that divides a cell by it
