@@ -88,8 +88,8 @@ pub type AccessList = Vec<AccessEntry, MAX_ACCESS>;
 /// A transaction. Its declared access list, if any, is borrowed (`'a`): a block's
 /// transactions are read side by side by every worker, and a list held inline took 200
 /// of a transaction's 304 bytes, room that a native transfer never used (now 104
-/// bytes). A host's block owns its lists beside its transactions; an appliance's
-/// lists are in its static memory (`crate::reference::block`).
+/// bytes). A host's block owns its lists beside its transactions; an appliance hands in
+/// memory for its lists (`crate::reference::block`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Transaction<'a> {
