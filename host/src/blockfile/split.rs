@@ -148,7 +148,6 @@ fn read_piece(
     let bytes = piece.as_bytes();
     let mut read = Piece { written: 0, aside: Vec::new(), lists: Vec::new(), count: 0 };
     let mut at = skip_ws(bytes, 0);
-    let mut count = 0;
     while at < bytes.len() {
         // One element at a time, straight from the file's text; then a comma and the
         // next element, or the piece's end.
@@ -156,13 +155,12 @@ fn read_piece(
         let t = values.next()?.ok()?;
         at = skip_ws(bytes, at + values.byte_offset());
         // Errors are worded by the whole-file reader: no file name here.
-        let (tx, list) = transaction("", "", count, &t, world).ok()?;
+        let (tx, list) = transaction("", "", read.count, &t, world).ok()?;
         if let Some(list) = list {
-            read.lists.push((count, list));
+            read.lists.push((read.count, list));
         }
-        count += 1;
-        read.count = count;
-        if count > max_txs {
+        read.count += 1;
+        if read.count > max_txs {
             return None;
         }
         match room.get_mut(read.written) {
