@@ -187,25 +187,23 @@ impl Executor {
     }
 
     /// Grows every buffer the block `txs` needs in `mode` (outside timing): sized from
-    /// its transactions ([`Output::lengths_of`]), with the memory of the engine the
+    /// its transactions (their [`Survey`], [`survey_on`]), with the memory of the engine the
     /// policy chooses first ([`Policy::choose`]; another engine's grows if a fallback
     /// runs it).
     pub fn reserve(&mut self, txs: &[Transaction], mode: Mode) {
+        let survey = survey_on(txs, &self.limits, mode.workers());
         let mut policy = Policy::predicting(mode, self.history.as_ref(), txs);
-        policy.survey = Some(survey_on(txs, &self.limits, mode.workers()));
-        self.reserve_for(txs, mode, &policy);
+        policy.survey = Some(survey);
+        self.reserve_for(txs, mode, &policy, &survey);
     }
 
-    /// [`Self::reserve`] with `policy`, whose survey of `txs` gives the lengths.
-    fn reserve_for(&mut self, txs: &[Transaction], mode: Mode, policy: &Policy) {
+    /// [`Self::reserve`] with `policy`; `survey` is the survey of `txs`.
+    fn reserve_for(&mut self, txs: &[Transaction], mode: Mode, policy: &Policy, survey: &Survey) {
         let workers = match mode {
             Mode::Sequential => 0,
             _ => mode.workers(),
         };
-        let (_, writes) = match policy.survey {
-            Some(survey) if survey.txs == txs.len() => survey.lengths(),
-            _ => Output::lengths_of(txs, &self.limits),
-        };
+        let (_, writes) = survey.lengths();
         if self.dirty.len() < 2 * writes {
             // Zeroed memory: the commitment maps the part its dirty leaves use.
             self.dirty = vec![0; 2 * writes];
@@ -265,7 +263,7 @@ impl Executor {
         // and again in `run_block`), side by side on the block's workers.
         let survey = survey_on(txs, &self.limits, workers.max(1));
         policy.survey = Some(survey);
-        self.reserve_for(txs, mode, &policy);
+        self.reserve_for(txs, mode, &policy, &survey);
         let (_, writes) = survey.lengths();
         // Fresh room is written on the block's workers (`filled`): its page faults are a
         // large part of a large block's time outside the engine.
