@@ -26,6 +26,7 @@ use parex_offload::hex::hash_hex;
 use parex_offload::CpuHasher;
 use serde::Serialize;
 
+use crate::capacity::capacity;
 use crate::chain::{replay, replay_predicting, ChainOutcome, ReplayError};
 use crate::engine::Mode;
 use crate::workload::{Generator, Spec, Workload};
@@ -207,6 +208,14 @@ pub struct RunReport {
     /// two engines run back to back in a round): how much the machine moved between
     /// rounds.
     pub speedup_rounds: Vec<f64>,
+    /// The machine's ceiling for `threads` workers: how much faster that many threads of
+    /// pure computation ran at once than one alone ([`crate::capacity`]), the median of
+    /// `capacity_rounds`: what more workers alone can give. A speed-up above it comes from
+    /// doing less work than the sequential engine, or from the cores' own caches.
+    pub capacity: f64,
+    /// The ceiling in each round: the mean of a probe just before and one just after its
+    /// parallel run.
+    pub capacity_rounds: Vec<f64>,
     /// Share of the parallel run's time spent committing (where the hashing is).
     pub hashing_share: f64,
     /// Keccak permutations of the commitment per transaction (the parallel run's).
@@ -400,14 +409,16 @@ pub fn measure(
     let warm = par_replay(hasher)?;
     tick();
     let mut mismatch = first_difference(&reference, &warm).map(|d| format!("warm-up: {d}"));
-    let (mut seq, mut par) = (Vec::new(), Vec::new());
+    let (mut seq, mut par, mut capacity_rounds) = (Vec::new(), Vec::new(), Vec::new());
     for round in 1..=repeats.max(1) {
         let s = match seq_hasher.as_deref_mut() {
             Some(h) => replay(&world, &blocks, seq_mode, limits, h)?,
             None => replay(&world, &blocks, seq_mode, limits, hasher)?,
         };
         tick();
+        let before = capacity(case.threads);
         let p = par_replay(hasher)?;
+        capacity_rounds.push((before + capacity(case.threads)) / 2.0);
         tick();
         for (engine, out) in [("sequential", &s), ("parallel", &p)] {
             if mismatch.is_none() {
@@ -430,6 +441,9 @@ pub fn measure(
             }
         })
         .collect();
+    let mut ceilings = capacity_rounds.clone();
+    ceilings.sort_by(f64::total_cmp);
+    let capacity = ceilings[ceilings.len() / 2];
     let total = spec.txs * spec.blocks;
     let sequential = median(seq, total, false);
     let parallel = median(par, total, true);
@@ -463,6 +477,8 @@ pub fn measure(
         parallel,
         speedup,
         speedup_rounds,
+        capacity,
+        capacity_rounds,
         hashing_share,
         perms_per_tx,
         raw_perm_rate,
@@ -528,6 +544,7 @@ pub fn table(runs: &[RunReport]) -> String {
         "par TPS",
         "speedup",
         "rounds",
+        "ceiling",
         "re-exec",
         "fell back",
         "hashing",
@@ -535,7 +552,7 @@ pub fn table(runs: &[RunReport]) -> String {
         "rate",
         "roots",
     ];
-    let rows: Vec<[String; 16]> = runs
+    let rows: Vec<[String; 17]> = runs
         .iter()
         .map(|r| {
             [
@@ -549,6 +566,7 @@ pub fn table(runs: &[RunReport]) -> String {
                 format!("{:.0}", r.parallel.tps),
                 format!("{:.2}x", r.speedup),
                 rounds_range(&r.speedup_rounds),
+                format!("{:.2}x", r.capacity),
                 r.parallel.reexecutions.unwrap_or(0).to_string(),
                 format!("{}/{}", r.parallel.fell_back_blocks.unwrap_or(0), r.blocks),
                 format!("{:.1}%", 100.0 * r.hashing_share),

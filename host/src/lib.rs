@@ -1,6 +1,7 @@
 //! parex-host: the `parex` binary's library.
 pub mod bench;
 pub mod blockfile;
+pub mod capacity;
 pub mod chain;
 pub mod cli;
 pub mod engine;

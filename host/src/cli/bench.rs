@@ -155,7 +155,8 @@ pub(super) fn execute(
         writeln!(
             stdout,
             "parex bench: hasher {used}; median of {} rounds after a warm-up; TPS = transactions / \
-             (execution + commitment) time; hashing = commitment share of the parallel time",
+             (execution + commitment) time; ceiling = the machine's own speed-up on as many threads \
+             of pure computation; hashing = commitment share of the parallel time",
             a.repeats
         )
         .map_err(output_error)?;

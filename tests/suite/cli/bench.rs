@@ -58,6 +58,11 @@ fn bench_json_has_every_documented_field() {
     let rounds = r["speedup_rounds"].as_array().expect("speedup_rounds");
     assert_eq!(rounds.len() as u64, r["repeats"].as_u64().unwrap(), "{r}");
     assert!(rounds.iter().all(|x| x.as_f64().is_some_and(|v| v > 0.0)), "{r}");
+    // The machine's ceiling, measured in every round.
+    let ceilings = r["capacity_rounds"].as_array().expect("capacity_rounds");
+    assert_eq!(ceilings.len(), rounds.len(), "{r}");
+    assert!(ceilings.iter().all(|x| x.as_f64().is_some_and(|v| v > 0.0)), "{r}");
+    assert!(r["capacity"].as_f64().is_some_and(|v| v > 0.0), "{r}");
     assert_eq!(r["workload"], "amm");
     assert_eq!(r["txs"], 50);
     assert_eq!(r["accounts"], 20);
