@@ -29,6 +29,7 @@ use serde::Serialize;
 use crate::capacity::capacity;
 use crate::chain::{replay, replay_predicting, ChainOutcome, ReplayError};
 use crate::engine::Mode;
+use crate::pool::side_by_side;
 use crate::workload::{Generator, Spec, Workload};
 
 /// Default user accounts at low contention.
@@ -513,11 +514,7 @@ fn raw_rate(hasher: &mut (dyn Hasher + Send), threads: usize) -> f64 {
     if !hasher.runs_on_cpu() {
         return run(hasher);
     }
-    std::thread::scope(|s| {
-        let handles: Vec<_> =
-            (0..threads.max(1)).map(|_| s.spawn(|| run(&mut CpuHasher::single_thread()))).collect();
-        handles.into_iter().map(|h| h.join().unwrap_or(0.0)).sum()
-    })
+    side_by_side(0..threads.max(1), |_| run(&mut CpuHasher::single_thread())).into_iter().sum()
 }
 
 /// The lowest and highest of the rounds' speed-ups, `1.21-1.63` (one round: its own).

@@ -14,6 +14,8 @@ use std::time::Instant;
 
 use parex_core::keccak256;
 
+use crate::pool::side_by_side;
+
 /// Permutations each thread runs in one probe: about 4 ms of one core's time (a
 /// Keccak-f\[1600\] permutation takes about 400 ns on the project's VM).
 const PROBE_PERMUTATIONS: u32 = 10_000;
@@ -40,12 +42,7 @@ pub fn capacity(threads: usize) -> f64 {
     work();
     let alone = start.elapsed().as_secs_f64();
     let start = Instant::now();
-    std::thread::scope(|s| {
-        for _ in 1..threads {
-            s.spawn(work);
-        }
-        work();
-    });
+    side_by_side(0..threads, |_| work());
     let together = start.elapsed().as_secs_f64();
     if together > 0.0 {
         threads as f64 * alone / together

@@ -19,12 +19,14 @@
 //!
 //! One concern a file: `values.rs` (the scalar value types, how they read and print),
 //! `schema.rs` (the documents' structs), `read.rs` (reading, parsing, the whole-file
-//! checks), `locate.rs` (field paths and their positions in the text), `write.rs` (the
+//! checks), `load.rs` (paths to blocks), `split.rs` (a large block read in pieces, from
+//! its text or straight from its file), `locate.rs` (field paths and their positions in the text), `write.rs` (the
 //! documents' text, [`write_atomic`]). Everything public is re-exported here.
 
 use std::fmt;
 
 mod checkpoint;
+mod load;
 mod locate;
 mod read;
 mod schema;
@@ -34,16 +36,16 @@ mod values;
 mod write;
 
 pub use checkpoint::{checkpoint_to_json, load_checkpoint, parse_checkpoint};
+pub use load::{load_blocks, load_blocks_after, load_genesis, read_first_beside, Prepared};
 pub use locate::{locate, Seg};
 pub use read::{
-    load_blocks, load_blocks_after, load_genesis, parse_block, parse_block_on, parse_genesis,
-    parse_json, read_first_beside, read_text, transaction_of, ReadTx,
+    parse_block, parse_block_on, parse_genesis, parse_json, read_text, transaction_of, ReadTx,
 };
 pub use schema::{
     AccessJson, AccountJson, BlockFile, ContractJson, EntryJson, GenesisFile, KeyJson, KindJson,
     StateDump, StorageJson, TxJson,
 };
-pub use split::read_in_pieces;
+pub use split::{read_in_pieces, read_in_windows};
 pub use values::{Addr, Amount, Digest, HexBytes, Slot, Word};
 pub use write::{
     block_to_json, genesis_to_json, sample_of, state_to_json, tx_to_json, write_atomic,

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use parex_core::shard::{is_system, SYSTEM_ADDRESSES};
 use parex_core::state::{GenesisAccount, GenesisStorage};
@@ -19,6 +19,7 @@ use super::schema::{GenesisFile, KindJson, TxJson};
 use super::split::{read_in_pieces, SPLIT_BYTES};
 use super::txs::BlockSeed;
 use super::{InputError, MAX_BLOCK_TXS, MAX_CODE_BYTES, MAX_FILE_BYTES};
+use crate::pool::side_by_side;
 use crate::txblock::TxBlock;
 use crate::workload::World;
 
@@ -135,21 +136,12 @@ fn read_on(
     bytes[..head.len()].copy_from_slice(&head);
     let rest = &mut bytes[head.len()..size];
     let share = rest.len().div_ceil(threads).max(1);
-    let utf8 = std::thread::scope(|s| {
-        let readers: Vec<_> = rest
-            .chunks_mut(share)
-            .enumerate()
-            .map(|(i, part)| {
-                let at = (head.len() + i * share) as u64;
-                s.spawn(move || {
-                    file.read_exact_at(part, at).map(|()| std::str::from_utf8(part).is_ok())
-                })
-            })
-            .collect();
-        readers.into_iter().try_fold(std::str::from_utf8(&head).is_ok(), |utf8, r| {
-            let part = r.join().unwrap_or_else(|p| std::panic::resume_unwind(p))?;
-            Ok::<_, std::io::Error>(utf8 && part)
-        })
+    let parts = side_by_side(rest.chunks_mut(share).enumerate(), |(i, part)| {
+        let at = (head.len() + i * share) as u64;
+        file.read_exact_at(part, at).map(|()| std::str::from_utf8(part).is_ok())
+    });
+    let utf8 = parts.into_iter().try_fold(std::str::from_utf8(&head).is_ok(), |utf8, part| {
+        Ok::<_, std::io::Error>(utf8 && part?)
     })?;
     file.seek(SeekFrom::Start(size as u64))?;
     Ok((bytes, utf8))
@@ -465,69 +457,6 @@ pub fn transaction_of(t: &TxJson, world: &World) -> Result<ReadTx, String> {
             None => e.message,
         }
     })
-}
-
-/// Reads and parses a genesis file.
-pub fn load_genesis(path: &Path) -> Result<World, InputError> {
-    let text = read_text(path)?;
-    parse_genesis(&path.display().to_string(), &text)
-}
-
-/// Reads and parses block files, numbered from `first` in the order given (1 for a
-/// chain from its genesis), each on up to `threads` threads (see [`parse_block_on`]).
-pub fn load_blocks(
-    paths: &[PathBuf],
-    first: u64,
-    world: &World,
-    max_txs: usize,
-    threads: usize,
-) -> Result<Vec<TxBlock>, InputError> {
-    load_blocks_after(paths, None, first, world, max_txs, threads)
-}
-
-/// The first of `paths` read to text ([`read_text`]) on up to `threads` threads while
-/// `genesis` runs on this one (a large block's read takes its page faults while the
-/// genesis file is parsed), with `genesis`'s result. Read only if it is a regular file,
-/// which the read cannot keep waiting (a pipe could, and `genesis` may fail first).
-pub fn read_first_beside<G: Send>(
-    paths: &[PathBuf],
-    threads: usize,
-    genesis: impl FnOnce() -> G + Send,
-) -> (G, Option<Result<String, InputError>>) {
-    let first = paths.first().filter(|p| fs::metadata(p).is_ok_and(|m| m.is_file()));
-    match first {
-        None => (genesis(), None),
-        Some(path) => std::thread::scope(|s| {
-            let read = s.spawn(move || read_text_on(path, threads));
-            let g = genesis();
-            // Reading cannot panic; `join` fails only if it did.
-            (g, Some(read.join().unwrap_or_else(|p| std::panic::resume_unwind(p))))
-        }),
-    }
-}
-
-/// [`load_blocks`], the first file's text already read ([`read_first_beside`]) when
-/// `first_text` is given.
-pub fn load_blocks_after(
-    paths: &[PathBuf],
-    mut first_text: Option<Result<String, InputError>>,
-    first: u64,
-    world: &World,
-    max_txs: usize,
-    threads: usize,
-) -> Result<Vec<TxBlock>, InputError> {
-    paths
-        .iter()
-        .enumerate()
-        .map(|(i, p)| {
-            let text = match first_text.take() {
-                Some(read) => read?,
-                None => read_text_on(p, threads)?,
-            };
-            let file = p.display().to_string();
-            parse_block_on(&file, &text, first + i as u64, world, max_txs, threads)
-        })
-        .collect()
 }
 
 #[cfg(test)]

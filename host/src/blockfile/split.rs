@@ -1,6 +1,6 @@
 //! A large block file read on several threads: its `transactions` array cut where a line
-//! starts an element, each piece read by its own thread with `serde_json` as an array
-//! of its own ([`read_in_pieces`]).
+//! starts an element, each piece read by its own thread with `serde_json`, element by
+//! element ([`locate`], then [`read_located`]).
 //!
 //! The cuts are guesses, and each guess is checked: a piece is the text from one cut to
 //! the comma before the next, and it must read as a whole array by itself. A cut inside
@@ -9,8 +9,18 @@
 //! and the pieces' elements, in order, are the array's. Anything else (another shape of
 //! document, any error, more transactions than the capacity) gives `None`, and the
 //! caller reads the file whole, which also finds and words every error.
+//!
+//! The text comes from a [`Source`]: a text in memory ([`read_in_pieces`]), or a file
+//! read a window at a time ([`FileSource`]), so that a large block file is never held
+//! whole. Locating the pieces reads the document's head and tail, the text around each
+//! cut, and each piece once (to count its elements, side by side); reading them reads
+//! each piece once more, a window at a time, into a buffer that stays in the cache. Its
+//! bytes are never written to fresh memory, whose page faults cost more than the copy
+//! (a 109 MB block: about 27,000 faults, and 109 MB less at the peak).
 
+use std::fs::File;
 use std::mem::MaybeUninit;
+use std::os::unix::fs::FileExt;
 
 use parex_core::tx::{AccessList, Transaction};
 use serde::Deserialize;
@@ -18,11 +28,113 @@ use serde::Deserialize;
 use super::read::transaction;
 use super::schema::TxJson;
 use super::values::Amount;
+use crate::pool::side_by_side;
 use crate::txblock::TxBlock;
 use crate::workload::World;
 
 /// Files shorter than this are read on one thread.
 pub(super) const SPLIT_BYTES: usize = 8 << 20;
+
+/// Bytes of a file a piece's reader holds at a time: a window (in the core's cache).
+const FILE_WINDOW: u64 = 256 << 10;
+
+/// The most bytes read at once to find the document's head, its tail, or a cut.
+const PROBE: u64 = 64 << 10;
+
+/// Where a block document's bytes come from (see the module docs). Positions are byte
+/// offsets in the document.
+pub(super) trait Source: Sync {
+    /// The document's length.
+    fn len(&self) -> u64;
+    /// Bytes from `at` to at most `end`: all of them from a text in memory, a window's
+    /// worth from a file (read into `buf`); empty only if `at >= end`. `None` if they
+    /// cannot be read (the file ended early, say).
+    fn window<'b>(&'b self, at: u64, end: u64, buf: &'b mut Vec<u8>) -> Option<&'b [u8]>;
+    /// Exactly the bytes `at..end` (at most [`PROBE`] of them).
+    fn span<'b>(&'b self, at: u64, end: u64, buf: &'b mut Vec<u8>) -> Option<&'b [u8]>;
+    /// [`Self::window`] as text, up to the last whole character when the window's end
+    /// cuts one (not the piece's end); `None` if it is not UTF-8, or empty. One check of
+    /// the window, where reading its strings from bytes would check each of them.
+    fn text<'b>(&'b self, at: u64, end: u64, buf: &'b mut Vec<u8>) -> Option<&'b str> {
+        let bytes = self.window(at, end, buf)?;
+        let text = match std::str::from_utf8(bytes) {
+            Ok(text) => text,
+            Err(e) if e.error_len().is_none() && at + (bytes.len() as u64) < end => {
+                std::str::from_utf8(&bytes[..e.valid_up_to()]).ok()?
+            }
+            Err(_) => return None,
+        };
+        (!text.is_empty()).then_some(text)
+    }
+}
+
+impl Source for str {
+    fn len(&self) -> u64 {
+        str::len(self) as u64
+    }
+    fn window<'b>(&'b self, at: u64, end: u64, buf: &'b mut Vec<u8>) -> Option<&'b [u8]> {
+        self.span(at, end, buf)
+    }
+    fn span<'b>(&'b self, at: u64, end: u64, _: &'b mut Vec<u8>) -> Option<&'b [u8]> {
+        self.as_bytes().get(usize::try_from(at).ok()?..usize::try_from(end).ok()?)
+    }
+    fn text<'b>(&'b self, at: u64, end: u64, _: &'b mut Vec<u8>) -> Option<&'b str> {
+        self.get(usize::try_from(at).ok()?..usize::try_from(end).ok()?)
+    }
+}
+
+/// A file of `len` bytes, read by position (so threads share it, each with its own
+/// buffer), a window at a time.
+pub(super) struct FileSource<'f> {
+    pub(super) file: &'f File,
+    pub(super) len: u64,
+}
+
+impl Source for FileSource<'_> {
+    fn len(&self) -> u64 {
+        self.len
+    }
+    fn window<'b>(&'b self, at: u64, end: u64, buf: &'b mut Vec<u8>) -> Option<&'b [u8]> {
+        self.span(at, end.min(at.saturating_add(FILE_WINDOW)), buf)
+    }
+    fn span<'b>(&'b self, at: u64, end: u64, buf: &'b mut Vec<u8>) -> Option<&'b [u8]> {
+        let n = usize::try_from(end.checked_sub(at)?).ok()?;
+        if buf.len() < n {
+            buf.resize(n, 0); // once per reader: its windows reuse the memory
+        }
+        self.file.read_exact_at(&mut buf[..n], at).ok()?;
+        Some(&buf[..n])
+    }
+}
+
+/// A text in memory seen `.1` bytes at a time, as a file is: how the tests and the fuzz
+/// target check the windows' edges ([`read_in_windows`]).
+struct Windows<'a>(&'a str, u64);
+
+impl Source for Windows<'_> {
+    fn len(&self) -> u64 {
+        self.0.len() as u64
+    }
+    fn window<'b>(&'b self, at: u64, end: u64, buf: &'b mut Vec<u8>) -> Option<&'b [u8]> {
+        self.0.span(at, end.min(at.saturating_add(self.1)), buf)
+    }
+    fn span<'b>(&'b self, at: u64, end: u64, buf: &'b mut Vec<u8>) -> Option<&'b [u8]> {
+        self.0.span(at, end, buf)
+    }
+}
+
+/// Where a block document's pieces lie ([`locate`]).
+#[derive(Debug)]
+pub(super) struct Layout {
+    /// The document's `number`, if given.
+    pub(super) number: Option<u64>,
+    /// Each piece's first byte (the `{` of its first element) and its end (the comma
+    /// before the next piece, or the array's `]`).
+    starts: Vec<u64>,
+    ends: Vec<u64>,
+    /// Each piece's lines that start an element: its room in the block's list.
+    rooms: Vec<usize>,
+}
 
 /// The transactions of the block document `text` and its `number` if given, read on
 /// `threads` threads; `None` when the document is not of the shape
@@ -34,82 +146,108 @@ pub fn read_in_pieces(
     max_txs: usize,
     threads: usize,
 ) -> Option<(Option<u64>, TxBlock)> {
-    let bytes = text.as_bytes();
-    let mut at = expect(bytes, 0, b"{")?;
+    let layout = locate(text, threads)?;
+    Some((layout.number, read_located(text, &layout, world, max_txs)?))
+}
+
+/// [`read_in_pieces`], the text seen `window` bytes at a time as a large file is (the
+/// same answer for every window).
+pub fn read_in_windows(
+    text: &str,
+    world: &World,
+    max_txs: usize,
+    threads: usize,
+    window: usize,
+) -> Option<(Option<u64>, TxBlock)> {
+    let src = Windows(text, window.max(1) as u64);
+    let layout = locate(&src, threads)?;
+    Some((layout.number, read_located(&src, &layout, world, max_txs)?))
+}
+
+/// Finds the pieces of the block document in `src` for `threads` readers, and counts
+/// their elements (side by side, a piece on each thread); `None` if the document is not
+/// of the expected shape (see [`read_in_pieces`]).
+pub(super) fn locate<S: Source + ?Sized>(src: &S, threads: usize) -> Option<Layout> {
+    let len = src.len();
+    let mut buf = Vec::new();
+    let head = src.span(0, len.min(PROBE), &mut buf)?;
+    let mut at = expect(head, 0, b"{")?;
     let mut number = None;
-    if let Some(after) = expect(bytes, at, b"\"number\"") {
-        let colon = expect(bytes, after, b":")?;
-        let (n, end) = value::<Amount>(text, colon)?;
+    if let Some(after) = expect(head, at, b"\"number\"") {
+        let colon = expect(head, after, b":")?;
+        let (n, end) = value::<Amount>(head, colon)?;
         number = Some(n.0);
-        at = expect(bytes, end, b",")?;
+        at = expect(head, end, b",")?;
     }
-    at = expect(bytes, at, b"\"transactions\"")?;
-    at = expect(bytes, at, b":")?;
-    let first = expect(bytes, at, b"[")?;
+    at = expect(head, at, b"\"transactions\"")?;
+    at = expect(head, at, b":")?;
+    let first = expect(head, at, b"[")? as u64;
     // The array's `]`: the document ends `] }` (and white space).
-    let close = back_over(bytes, back_over(bytes, bytes.len(), b'}')?, b']')?;
-    if close < first {
-        return None;
-    }
+    let from = len.saturating_sub(PROBE).max(first);
+    let tail = src.span(from, len, &mut buf)?;
+    let close = from + back_over(tail, back_over(tail, tail.len(), b'}')?, b']')? as u64;
     // Where each piece starts: the first element, then a line that starts an element
     // after each even share of the array; and where it ends: at the comma before the
     // next piece, or at the `]`.
     let mut starts = vec![first];
-    for k in 1..threads {
-        let from = first + (close - first) * k / threads;
-        match element_line(&bytes[..close], from.max(*starts.last()? + 1)) {
+    for k in 1..threads as u64 {
+        let guess = first + (close - first) * k / threads as u64;
+        match element_line(src, guess.max(*starts.last()? + 1), close, &mut buf) {
             Some(start) => starts.push(start),
             None => break,
         }
     }
     let mut ends = Vec::with_capacity(starts.len());
     for &next in &starts[1..] {
-        ends.push(back_over(bytes, next, b',')?);
+        let from = next.saturating_sub(PROBE).max(first);
+        let before = src.span(from, next, &mut buf)?;
+        ends.push(from + back_over(before, before.len(), b',')? as u64);
     }
     ends.push(close);
     // Each piece's room in the one list: its lines that start an element (one per
     // transaction in the files `parex gen` writes, so the list is written in place, each
     // transaction once). A piece of another count is read again into a list of its own
     // (the rooms' text may have any layout), and the lists are joined.
-    // Counted side by side, a piece on each thread (a pass over 109 MB took about 10 ms
-    // on one thread).
-    let rooms: Vec<usize> = std::thread::scope(|s| {
-        let counts: Vec<_> = starts
-            .iter()
-            .zip(&ends)
-            .map(|(&start, &end)| s.spawn(move || element_lines(&bytes[start..end])))
-            .collect();
-        // Counting cannot panic; `join` fails only if it did.
-        counts
-            .into_iter()
-            .map(|c| c.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            .collect()
-    });
+    let pieces = starts.iter().zip(&ends);
+    let rooms = side_by_side(pieces, |(&start, &end)| element_lines(src, start, end));
+    let rooms = rooms.into_iter().collect::<Option<Vec<usize>>>()?;
+    Some(Layout { number, starts, ends, rooms })
+}
+
+/// The transactions of the located pieces of `src`, read side by side, a piece on each
+/// thread; `None` if a piece does not read (see the module docs) or they are more than
+/// `max_txs`.
+pub(super) fn read_located<S: Source + ?Sized>(
+    src: &S,
+    layout: &Layout,
+    world: &World,
+    max_txs: usize,
+) -> Option<TxBlock> {
+    let Layout { starts, ends, rooms, .. } = layout;
     let total: usize = rooms.iter().sum();
     if total > max_txs {
         return None;
     }
     let pieces = |rooms: &[usize], list: &mut [MaybeUninit<Transaction<'static>>]| {
-        std::thread::scope(|s| {
-            let mut rest = list;
-            let mut readers = Vec::with_capacity(starts.len());
-            for ((&start, &end), &room) in starts.iter().zip(&ends).zip(rooms) {
-                let (mine, after) = std::mem::take(&mut rest).split_at_mut(room);
-                rest = after;
-                let piece = &text[start..end];
-                readers.push(s.spawn(move || read_piece(piece, world, max_txs, mine)));
-            }
-            let read: Vec<Option<Piece>> =
-                readers.into_iter().map(|r| r.join().ok().flatten()).collect();
-            read.into_iter().collect::<Option<Vec<Piece>>>()
-        })
+        // Each piece with its room, the rooms cut from the list in order.
+        let mut rest = list;
+        let mut parts = Vec::with_capacity(starts.len());
+        for ((&start, &end), &room) in starts.iter().zip(ends).zip(rooms) {
+            let (mine, after) = std::mem::take(&mut rest).split_at_mut(room);
+            rest = after;
+            parts.push((start, end, mine));
+        }
+        let read = side_by_side(parts, |(start, end, room)| {
+            read_piece(src, start, end, world, max_txs, room)
+        });
+        read.into_iter().collect::<Option<Vec<Piece>>>()
     };
     let mut txs = Vec::with_capacity(total);
-    let mut read = pieces(&rooms, &mut txs.spare_capacity_mut()[..total])?;
-    if read.iter().zip(&rooms).all(|(p, &room)| p.written == room && p.aside.is_empty()) {
+    let mut read = pieces(rooms, &mut txs.spare_capacity_mut()[..total])?;
+    if read.iter().zip(rooms).all(|(p, &room)| p.written == room && p.aside.is_empty()) {
         // SAFETY: the pieces wrote their rooms whole (`written == room`, each place once:
         // `read_piece`), the rooms cover the first `total` places of the capacity, and
-        // the scope joined their threads before this line.
+        // `side_by_side` joined their threads before this line.
         unsafe { txs.set_len(total) };
     } else {
         read = pieces(&vec![0; rooms.len()], &mut [])?;
@@ -122,7 +260,7 @@ pub fn read_in_pieces(
         lists.extend(p.lists.into_iter().map(|(i, list)| (first + i, list)));
         first += p.count;
     }
-    (txs.len() <= max_txs).then(|| (number, TxBlock::with_lists(txs, lists)))
+    (txs.len() <= max_txs).then(|| TxBlock::with_lists(txs, lists))
 }
 
 /// A piece as read: how many of its transactions went into its room in the list, those
@@ -135,79 +273,145 @@ struct Piece {
     count: usize,
 }
 
-/// The transactions of `piece`, the text of some elements of the array and the commas
-/// between them, in order: the first written into `room` (each place once), those
-/// beyond it kept aside; `None` if it is not such a text, or a transaction is not valid,
-/// or it has more than `max_txs`.
-fn read_piece(
-    piece: &str,
+/// The transactions of the piece `start..end` of `src`, the text of some elements of
+/// the array and the commas between them, in order: the first written into `room` (each
+/// place once), those beyond it kept aside; `None` if it is not such a text, or a
+/// transaction is not valid, or it has more than `max_txs`.
+fn read_piece<S: Source + ?Sized>(
+    src: &S,
+    start: u64,
+    end: u64,
     world: &World,
     max_txs: usize,
     room: &mut [MaybeUninit<Transaction<'static>>],
 ) -> Option<Piece> {
-    let bytes = piece.as_bytes();
     let mut read = Piece { written: 0, aside: Vec::new(), lists: Vec::new(), count: 0 };
-    let mut at = skip_ws(bytes, 0);
-    while at < bytes.len() {
-        // One element at a time, straight from the file's text; then a comma and the
-        // next element, or the piece's end.
-        let mut values = serde_json::Deserializer::from_str(&piece[at..]).into_iter::<TxJson>();
-        let t = values.next()?.ok()?;
-        at = skip_ws(bytes, at + values.byte_offset());
-        // Errors are worded by the whole-file reader: no file name here.
-        let (tx, list) = transaction("", "", read.count, &t, world).ok()?;
-        if let Some(list) = list {
-            read.lists.push((read.count, list));
-        }
-        read.count += 1;
-        if read.count > max_txs {
-            return None;
-        }
-        match room.get_mut(read.written) {
-            Some(place) => {
-                place.write(tx);
-                read.written += 1;
+    let mut buf = Vec::new();
+    // The first byte not read yet, and whether an element was read last (a comma or the
+    // piece's end must follow).
+    let (mut at, mut after_element) = (start, false);
+    while at < end {
+        let text = src.text(at, end, &mut buf)?;
+        let (window, last) = (text.as_bytes(), at + text.len() as u64 == end);
+        let mut i = skip_ws(window, 0);
+        while i < window.len() {
+            if after_element {
+                if window[i] != b',' {
+                    return None;
+                }
+                (i, after_element) = (skip_ws(window, i + 1), false);
+                if i == window.len() {
+                    if last {
+                        return None; // a comma before the array's end
+                    }
+                    break;
+                }
             }
-            None => read.aside.push(tx),
+            // One element at a time, straight from the text.
+            let mut values = serde_json::Deserializer::from_str(text.get(i..)?).into_iter();
+            let t: TxJson = match values.next()? {
+                Ok(t) => t,
+                // Cut by the window's end: read again from the element's start (a window
+                // that starts with an element holds it whole, or it is too large).
+                Err(e) if e.is_eof() && !last && i > 0 => break,
+                Err(_) => return None,
+            };
+            (i, after_element) = (skip_ws(window, i + values.byte_offset()), true);
+            // Errors are worded by the whole-file reader: no file name here.
+            let (tx, list) = transaction("", "", read.count, &t, world).ok()?;
+            if let Some(list) = list {
+                read.lists.push((read.count, list));
+            }
+            read.count += 1;
+            if read.count > max_txs {
+                return None;
+            }
+            match room.get_mut(read.written) {
+                Some(place) => {
+                    place.write(tx);
+                    read.written += 1;
+                }
+                None => read.aside.push(tx),
+            }
         }
-        match bytes.get(at) {
-            None => break,
-            Some(b',') => at = skip_ws(bytes, at + 1),
-            Some(_) => return None,
-        }
-        if at == bytes.len() {
-            return None; // a comma before the array's end
-        }
+        at += i as u64;
     }
-    Some(read)
+    // A comma must not be the piece's last text.
+    (read.count == 0 || after_element).then_some(read)
 }
 
 /// The value of type `T` that starts at `at`, and where it ends.
-fn value<'de, T: Deserialize<'de>>(text: &'de str, at: usize) -> Option<(T, usize)> {
-    let mut values = serde_json::Deserializer::from_str(text.get(at..)?).into_iter::<T>();
+fn value<'de, T: Deserialize<'de>>(bytes: &'de [u8], at: usize) -> Option<(T, usize)> {
+    let mut values = serde_json::Deserializer::from_slice(bytes.get(at..)?).into_iter::<T>();
     let value = values.next()?.ok()?;
     Some((value, at + values.byte_offset()))
 }
 
-/// How many lines of `bytes` start (after white space) with `{`.
-fn element_lines(bytes: &[u8]) -> usize {
-    let starts_element = |line: &[u8]| line.iter().find(|b| !b" \t".contains(b)) == Some(&b'{');
-    // The first line of a piece starts with its first element.
-    let first = usize::from(bytes.first() == Some(&b'{'));
-    first + memchr::memchr_iter(b'\n', bytes).filter(|&i| starts_element(&bytes[i + 1..])).count()
+/// How many lines of `src` from `start` to `end` start (after blanks) with `{`: the
+/// first (where a piece starts) and each after a newline.
+fn element_lines<S: Source + ?Sized>(src: &S, start: u64, end: u64) -> Option<usize> {
+    let mut buf = Vec::new();
+    let (mut count, mut at) = (0, start);
+    // Whether the text read so far ends at the start of a line (before its blanks).
+    let mut line_start = true;
+    while at < end {
+        let window = src.window(at, end, &mut buf)?;
+        if window.is_empty() {
+            return None;
+        }
+        let mut i = 0;
+        loop {
+            if line_start {
+                let Some(k) = window[i..].iter().position(|b| !b" \t".contains(b)) else {
+                    break; // blanks to the window's end: the line starts in the next
+                };
+                count += usize::from(window[i + k] == b'{');
+                (i, line_start) = (i + k, false);
+            }
+            match memchr::memchr(b'\n', &window[i..]) {
+                Some(k) => (i, line_start) = (i + k + 1, true),
+                None => break,
+            }
+        }
+        at += window.len() as u64;
+    }
+    Some(count)
 }
 
-/// The first position from `from` that starts a line whose first byte other than white
-/// space is `{`: that byte's.
-fn element_line(bytes: &[u8], from: usize) -> Option<usize> {
+/// The first position in `from..end` that starts a line whose first byte other than
+/// blanks is `{`: that byte's.
+fn element_line<S: Source + ?Sized>(
+    src: &S,
+    from: u64,
+    end: u64,
+    buf: &mut Vec<u8>,
+) -> Option<u64> {
     let mut at = from;
-    loop {
-        at += bytes.get(at..)?.iter().position(|&b| b == b'\n')? + 1;
-        let start = at + bytes[at..].iter().take_while(|&&b| b == b' ' || b == b'\t').count();
-        if bytes.get(start) == Some(&b'{') {
-            return Some(start);
+    while at < end {
+        let bytes = src.span(at, end.min(at + PROBE), buf)?;
+        let mut next = at + bytes.len() as u64;
+        let mut i = 0;
+        while let Some(k) = memchr::memchr(b'\n', &bytes[i..]) {
+            let line = i + k + 1;
+            let start =
+                line + bytes[line..].iter().take_while(|&&b| b == b' ' || b == b'\t').count();
+            if start == bytes.len() {
+                // The line's first byte is past these bytes: look again from its newline
+                // (if that moves on at all).
+                next = at + (line - 1) as u64;
+                if next == at {
+                    return None;
+                }
+                break;
+            }
+            if bytes[start] == b'{' {
+                return Some(at + start as u64);
+            }
+            i = line;
         }
+        at = next;
     }
+    None
 }
 
 /// Where `byte` is, the last byte before `end` other than white space; `None` if that is
@@ -260,6 +464,40 @@ mod tests {
         }
     }
 
+    /// Read a window at a time, as a large file is, the pieces read the same: windows
+    /// that cut elements anywhere (an element larger than a window leaves the block to
+    /// the whole-file reader), declared lists included.
+    #[test]
+    fn windows_read_what_the_whole_file_reads() {
+        for workload in Workload::ALL {
+            let (world, txs) = block(workload, 120, 500);
+            let text = block_to_json(1, txs.txs());
+            for window in [1, 2, 61, 97, 150, 509, 4_096] {
+                for threads in 1..=4 {
+                    let read = read_in_windows(&text, &world, 1_000, threads, window);
+                    if let Some((number, split)) = &read {
+                        assert_eq!((*number, split), (Some(1), &txs), "{workload:?} {window}");
+                    }
+                    if window <= 2 || window >= 4_096 {
+                        assert_eq!(read.is_some(), window >= 4_096, "{workload:?} {window}");
+                    }
+                }
+            }
+            // Other layouts: every element on one line, blank lines and indents.
+            let one_line = text.replace(",\n", ", ");
+            let spaced = text.replace(",\n", " ,\n\n \t").replace("[\n", "[\n\n\n");
+            for text in [one_line, spaced] {
+                for window in [150, 509, 4_096] {
+                    if let Some((_, split)) = read_in_windows(&text, &world, 1_000, 3, window) {
+                        assert_eq!(split, txs, "{workload:?} {window}");
+                    }
+                }
+                let read = read_in_windows(&text, &world, 1_000, 3, 4_096);
+                assert_eq!(read.map(|r| r.1).as_ref(), Some(&txs), "{workload:?}");
+            }
+        }
+    }
+
     /// A cut inside an element (here: a line that starts an access entry) is refused,
     /// never read as an element; the document is then read whole.
     #[test]
@@ -275,7 +513,8 @@ mod tests {
         }
         // Cut after the first line of an element: refused.
         let first = text.find("\n  {\"address\"").unwrap() + 3;
-        assert!(read_piece(&text[first..], &world, 1_000, &mut []).is_none());
+        let (first, len) = (first as u64, text.len() as u64);
+        assert!(read_piece(text.as_str(), first, len, &world, 1_000, &mut []).is_none());
     }
 
     /// Other shapes, errors and a block over the capacity are left to the whole-file
@@ -290,6 +529,18 @@ mod tests {
         assert!(read_in_pieces(&swapped, &world, 1_000, 2).is_none(), "number last");
         let bad = text.replacen("\"value\":", "\"value\": -", 7);
         assert!(read_in_pieces(&bad, &world, 1_000, 2).is_none(), "a bad value");
+        let comma = text.replacen("}\n  ]", "},\n  ]", 1);
+        assert!(comma.contains("},\n  ]"));
+        for window in [100, 4_096] {
+            assert!(read_in_windows(&comma, &world, 1_000, 2, window).is_none(), "a last comma");
+        }
+        assert!(read_in_pieces(&comma, &world, 1_000, 2).is_none(), "a comma before the end");
+        // Text that is not ASCII cannot be a block's (a character in a value): wherever a
+        // window's end cuts it, the pieces leave it to the whole-file reader.
+        let accent = text.replacen("\"0x", "\"0x\u{e9}", 9);
+        for window in [3, 61, 97, 150, 4_096] {
+            assert!(read_in_windows(&accent, &world, 1_000, 2, window).is_none(), "{window}");
+        }
         let trailing = text.replacen("}\n", "} x", 1);
         assert!(read_in_pieces(&trailing, &world, 1_000, 2).is_none(), "trailing text");
         // Every element on one line: the one piece is read again into a list of its own.

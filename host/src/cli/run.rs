@@ -85,7 +85,7 @@ impl Timings {
             (
                 "genesis file",
                 self.genesis_file,
-                "read and parsed, the first block file read meanwhile".to_string(),
+                "read and parsed, the first block file made ready meanwhile".to_string(),
             ),
             ("block files", self.block_files, format!("{blocks} read and parsed")),
             ("genesis state", out.load_time, "loaded and hashed".to_string()),
@@ -265,8 +265,8 @@ pub(super) fn execute(
     let started = Instant::now();
     let threads = a.threads.unwrap_or_else(available_threads);
     let readers = if a.sequential { 1 } else { threads };
-    // The first block file is read while the genesis file is parsed (on one thread).
-    let (world, first_text) =
+    // The first block file is made ready while the genesis file is parsed (on one thread).
+    let (world, first_ready) =
         blockfile::read_first_beside(&a.blocks, readers, || blockfile::load_genesis(&a.genesis));
     let world = world?;
     let genesis_file = started.elapsed();
@@ -279,7 +279,7 @@ pub(super) fn execute(
     let resume = a.resume.as_deref().map(blockfile::load_checkpoint).transpose()?;
     let first = resume.as_ref().map_or(1, |c| c.height + 1);
     let blocks =
-        blockfile::load_blocks_after(&a.blocks, first_text, first, &world, a.max_txs, readers)?;
+        blockfile::load_blocks_after(&a.blocks, first_ready, first, &world, a.max_txs, readers)?;
     let timings = Timings { started, genesis_file, block_files: started.elapsed() - genesis_file };
     if let Some(shards) = world.shards {
         if a.dump_state.is_some() {

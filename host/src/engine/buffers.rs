@@ -21,6 +21,8 @@ use parex_core::Hash32;
 
 use parex_core::engine::WorkerMemory;
 
+use crate::pool::side_by_side;
+
 /// VM stack depth used by the host.
 pub const VM_STACK: usize = 256;
 /// VM memory bytes used by the host.
@@ -46,16 +48,9 @@ pub(super) fn filled<T: Send>(n: usize, threads: usize, f: impl Fn() -> T + Sync
         return (0..n).map(|_| f()).collect();
     }
     let mut v = Vec::with_capacity(n);
-    let share = n.div_ceil(threads);
-    std::thread::scope(|s| {
-        let mut shares = v.spare_capacity_mut()[..n].chunks_mut(share);
-        let first = shares.next();
-        for part in shares {
-            s.spawn(|| part.iter_mut().for_each(|x| _ = x.write(f())));
-        }
-        first.into_iter().flatten().for_each(|x| _ = x.write(f()));
-    });
-    // SAFETY: the scope joined every thread (a panic in one resumes at its end, before
+    let shares = v.spare_capacity_mut()[..n].chunks_mut(n.div_ceil(threads));
+    side_by_side(shares, |part| part.iter_mut().for_each(|x| _ = x.write(f())));
+    // SAFETY: `side_by_side` joined every thread (a panic in one resumes there, before
     // this line), and the shares, disjoint, covered the first `n` elements of the
     // capacity: each was written once.
     unsafe { v.set_len(n) };

@@ -31,7 +31,7 @@ pub use buffers::{
 };
 pub use parex_core::policy::Mode;
 
-use crate::pool::{Pool, WorkerLost};
+use crate::pool::{side_by_side, Pool, WorkerLost};
 use buffers::{filled, zeroed};
 use workers::PoolWorkers;
 
@@ -47,19 +47,10 @@ pub fn survey_on(txs: &[Transaction], limits: &Limits, threads: usize) -> Survey
     if threads == 1 || txs.len() < SURVEY_ON_THREADS {
         return Survey::of(txs, limits);
     }
-    let share = txs.len().div_ceil(threads);
-    std::thread::scope(|s| {
-        let mut parts = txs.chunks(share);
-        let first = parts.next().unwrap_or_default();
-        let others: Vec<_> = parts.map(|part| s.spawn(move || Survey::of(part, limits))).collect();
-        let mut survey = Survey::of(first, limits);
-        for other in others {
-            // A pass over transactions cannot panic; `join` fails only if it did.
-            let part = other.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
-            survey = survey.then(part);
-        }
-        survey
-    })
+    side_by_side(txs.chunks(txs.len().div_ceil(threads)), |part| Survey::of(part, limits))
+        .into_iter()
+        .reduce(Survey::then)
+        .unwrap_or_else(|| Survey::of(txs, limits))
 }
 
 /// Reusable memory for executing blocks of up to some size.
