@@ -214,8 +214,8 @@ pub struct RunReport {
     /// `capacity_rounds`: what more workers alone can give. A speed-up above it comes from
     /// doing less work than the sequential engine, or from the cores' own caches.
     pub capacity: f64,
-    /// The ceiling in each round: the mean of a probe just before and one just after its
-    /// parallel run.
+    /// The ceiling in each round: the mean of a probe just before its sequential run and
+    /// one just after its parallel run.
     pub capacity_rounds: Vec<f64>,
     /// Share of the parallel run's time spent committing (where the hashing is).
     pub hashing_share: f64,
@@ -412,12 +412,13 @@ pub fn measure(
     let mut mismatch = first_difference(&reference, &warm).map(|d| format!("warm-up: {d}"));
     let (mut seq, mut par, mut capacity_rounds) = (Vec::new(), Vec::new(), Vec::new());
     for round in 1..=repeats.max(1) {
+        // The ceiling is probed around the round, which runs its engines back to back.
+        let before = capacity(case.threads);
         let s = match seq_hasher.as_deref_mut() {
             Some(h) => replay(&world, &blocks, seq_mode, limits, h)?,
             None => replay(&world, &blocks, seq_mode, limits, hasher)?,
         };
         tick();
-        let before = capacity(case.threads);
         let p = par_replay(hasher)?;
         capacity_rounds.push((before + capacity(case.threads)) / 2.0);
         tick();
@@ -444,7 +445,8 @@ pub fn measure(
         .collect();
     let mut ceilings = capacity_rounds.clone();
     ceilings.sort_by(f64::total_cmp);
-    let capacity = ceilings[ceilings.len() / 2];
+    // The lower median for an even count, as `median` takes the engines' round.
+    let capacity = ceilings[(ceilings.len() - 1) / 2];
     let total = spec.txs * spec.blocks;
     let sequential = median(seq, total, false);
     let parallel = median(par, total, true);

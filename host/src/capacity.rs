@@ -5,16 +5,18 @@
 //! of one physical core, and the host may run other guests on them, so two threads of
 //! pure computation that share nothing may run anywhere between 1× and 2× as fast as
 //! one. On the project's 2-vCPU VM this moved between 1.46× and 2.18× within a minute
-//! (BENCHMARKS.md). That is what more workers alone can give a parallel engine (beyond
-//! it only by doing less work, or from the cores' own caches), so `parex bench` measures
-//! it in every round, around the parallel engine's run ([`capacity`]).
+//! (BENCHMARKS.md). That is about what more workers alone can give a parallel engine, so
+//! `parex bench` measures it in every round, before the sequential run and after the
+//! parallel one ([`capacity`]). An engine can beat it by doing less work than the
+//! sequential one, from each core's own caches, or, on hyperthreads, because code that
+//! waits for memory shares a core better than pure arithmetic does.
 
 use std::hint::black_box;
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
 
 use parex_core::keccak256;
-
-use crate::pool::side_by_side;
 
 /// Permutations each thread runs in one probe: about 4 ms of one core's time (a
 /// Keccak-f\[1600\] permutation takes about 400 ns on the project's VM).
@@ -30,24 +32,52 @@ fn work() {
     black_box(h);
 }
 
-/// The probe: the time of one thread's work alone, then of the same work on `threads`
-/// threads at once; returns `threads × alone / together` (1 for one thread, and at most
-/// about `threads` on as many idle cores).
+/// How long [`work`] takes.
+fn timed() -> Duration {
+    let start = Instant::now();
+    work();
+    start.elapsed()
+}
+
+/// The probe: one thread's work alone, then the same work on `threads` threads at once
+/// (released together once every thread has started, each timed on its own, the slowest
+/// counted: thread start-up is not in it), then alone again; returns `threads × alone /
+/// together`, `alone` the mean of its two runs (1 for one thread, and at most about
+/// `threads` on as many idle cores). 0 if a thread could not be started.
 pub fn capacity(threads: usize) -> f64 {
     let threads = threads.max(1);
     if threads == 1 {
         return 1.0;
     }
-    let start = Instant::now();
-    work();
-    let alone = start.elapsed().as_secs_f64();
-    let start = Instant::now();
-    side_by_side(0..threads, |_| work());
-    let together = start.elapsed().as_secs_f64();
-    if together > 0.0 {
-        threads as f64 * alone / together
-    } else {
-        0.0
+    let before = timed();
+    let go = AtomicBool::new(false);
+    let together = thread::scope(|s| {
+        let mut others = Vec::with_capacity(threads - 1);
+        for _ in 1..threads {
+            let waiting = || {
+                // Acquire/Release on `go` orders nothing else: it only holds the thread.
+                while !go.load(Ordering::Acquire) {
+                    thread::yield_now();
+                }
+                timed()
+            };
+            // A thread that cannot be started leaves the probe without an answer (and
+            // the others are released all the same, so that the scope can end).
+            match thread::Builder::new().spawn_scoped(s, waiting) {
+                Ok(t) => others.push(t),
+                Err(_) => break,
+            }
+        }
+        let all = others.len() + 1 == threads;
+        go.store(true, Ordering::Release);
+        let mine = timed();
+        let slowest = others.into_iter().filter_map(|t| t.join().ok()).fold(mine, Duration::max);
+        all.then_some(slowest)
+    });
+    let alone = (before + timed()).as_secs_f64() / 2.0;
+    match together {
+        Some(t) if !t.is_zero() => threads as f64 * alone / t.as_secs_f64(),
+        _ => 0.0,
     }
 }
 

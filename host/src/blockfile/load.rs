@@ -2,13 +2,15 @@
 //! ([`load_genesis`], [`load_blocks`]), the first block file made ready while the genesis
 //! parses ([`read_first_beside`]).
 //!
-//! A large regular block file is read straight from the file by the pieces' threads
-//! (`split.rs`), a window at a time, and never held whole; anything else, and a large
-//! file that does not read in pieces, is read to text and parsed ([`parse_block_on`]),
-//! which finds and words every error.
+//! With more than one thread, a large regular block file of the usual layout is read
+//! straight from the file by the pieces' threads (`split.rs`), a window at a time, and
+//! never held whole; anything else, and a large file that does not read in pieces (or
+//! changed meanwhile), is read to text and parsed ([`parse_block_on`]), which finds and
+//! words every error.
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use super::read::{parse_block, parse_block_on, parse_genesis, read_text, read_text_on};
 use super::split::{locate, read_located, FileSource, Layout, SPLIT_BYTES};
@@ -28,7 +30,14 @@ pub struct Prepared(Ready);
 
 enum Ready {
     Text(Result<String, InputError>),
-    Located { file: File, len: u64, layout: Layout },
+    /// `len` and `modified`: the file's, when it was located (a file that changes before
+    /// it is read is read whole).
+    Located {
+        file: File,
+        len: u64,
+        modified: Option<SystemTime>,
+        layout: Layout,
+    },
 }
 
 impl Prepared {
@@ -38,10 +47,10 @@ impl Prepared {
     fn of(path: &Path, threads: usize) -> Self {
         if threads > 1 {
             if let Ok(file) = File::open(path) {
-                let len = file.metadata().ok().filter(|m| m.is_file()).map_or(0, |m| m.len());
+                let (len, modified) = stamp(&file);
                 if (SPLIT_BYTES as u64..=MAX_FILE_BYTES).contains(&len) {
                     if let Some(layout) = locate(&FileSource { file: &file, len }, threads) {
-                        return Self(Ready::Located { file, len, layout });
+                        return Self(Ready::Located { file, len, modified, layout });
                     }
                 }
             }
@@ -61,18 +70,28 @@ impl Prepared {
         let name = path.display().to_string();
         match self.0 {
             Ready::Text(text) => parse_block_on(&name, &text?, number, world, max_txs, threads),
-            Ready::Located { file, len, layout } => {
+            Ready::Located { file, len, modified, layout } => {
                 let src = FileSource { file: &file, len };
                 let max = max_txs.min(MAX_BLOCK_TXS);
-                if let Some(txs) = read_located(&src, &layout, world, max) {
-                    if layout.number.is_none_or(|n| n == number) {
-                        return Ok(txs);
+                if layout.number.is_none_or(|n| n == number) {
+                    if let Some(txs) = read_located(&src, &layout, world, max) {
+                        if stamp(&file) == (len, modified) {
+                            return Ok(txs);
+                        }
                     }
                 }
                 // The whole-file reader finds the error and words it.
                 parse_block(&name, &read_text_on(path, threads)?, number, world, max_txs)
             }
         }
+    }
+}
+
+/// A regular file's length and modification time (length 0 for anything else).
+fn stamp(file: &File) -> (u64, Option<SystemTime>) {
+    match file.metadata() {
+        Ok(m) if m.is_file() => (m.len(), m.modified().ok()),
+        _ => (0, None),
     }
 }
 

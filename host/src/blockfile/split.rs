@@ -3,10 +3,11 @@
 //! element ([`locate`], then [`read_located`]).
 //!
 //! The cuts are guesses, and each guess is checked: a piece is the text from one cut to
-//! the comma before the next, and it must read as a whole array by itself. A cut inside
-//! an element would leave that element's `{` unclosed in the piece before it (a line
-//! break cannot be inside a string), so every cut that reads is between two elements,
-//! and the pieces' elements, in order, are the array's. Anything else (another shape of
+//! the comma before the next, and it must read, element by element, as one or more
+//! elements of an array and the commas between them (the array's only piece may be
+//! empty). A cut inside an element would leave that element's `{` unclosed in the piece
+//! before it (a line break cannot be inside a string), so every cut that reads is
+//! between two elements, and the pieces' elements, in order, are the array's. Anything else (another shape of
 //! document, any error, more transactions than the capacity) gives `None`, and the
 //! caller reads the file whole, which also finds and words every error.
 //!
@@ -50,7 +51,8 @@ pub(super) trait Source: Sync {
     /// worth from a file (read into `buf`); empty only if `at >= end`. `None` if they
     /// cannot be read (the file ended early, say).
     fn window<'b>(&'b self, at: u64, end: u64, buf: &'b mut Vec<u8>) -> Option<&'b [u8]>;
-    /// Exactly the bytes `at..end` (at most [`PROBE`] of them).
+    /// Exactly the bytes `at..end` (a few kilobytes to find the head, the tail or a cut,
+    /// or a window).
     fn span<'b>(&'b self, at: u64, end: u64, buf: &'b mut Vec<u8>) -> Option<&'b [u8]>;
     /// [`Self::window`] as text, up to the last whole character when the window's end
     /// cuts one (not the piece's end); `None` if it is not UTF-8, or empty. One check of
@@ -240,7 +242,10 @@ pub(super) fn read_located<S: Source + ?Sized>(
         let read = side_by_side(parts, |(start, end, room)| {
             read_piece(src, start, end, world, max_txs, room)
         });
-        read.into_iter().collect::<Option<Vec<Piece>>>()
+        let read = read.into_iter().collect::<Option<Vec<Piece>>>()?;
+        // Every piece holds an element, or the array is one empty piece: an empty first
+        // piece is the text between `[` and a comma (`[ , {...}`, which is no array).
+        (read.len() == 1 || read.iter().all(|p| p.count > 0)).then_some(read)
     };
     let mut txs = Vec::with_capacity(total);
     let mut read = pieces(rooms, &mut txs.spare_capacity_mut()[..total])?;
@@ -540,6 +545,14 @@ mod tests {
         let accent = text.replacen("\"0x", "\"0x\u{e9}", 9);
         for window in [3, 61, 97, 150, 4_096] {
             assert!(read_in_windows(&accent, &world, 1_000, 2, window).is_none(), "{window}");
+        }
+        // A comma before the first element, with the first cut just after it.
+        let element = r#"{"from":"0x1000","nonce":0,"gas_limit":21000,"gas_price":1,"kind":"transfer","to":"0x2000","value":5}"#;
+        let leading = format!("{{\"transactions\": [,{}{element}]}}", "\n".repeat(200));
+        assert!(parse_block("b.json", &leading, 1, &world, 1_000).is_err());
+        assert!(read_in_pieces(&leading, &world, 1_000, 2).is_none(), "a leading comma");
+        for window in [128, 200, 4_096] {
+            assert!(read_in_windows(&leading, &world, 1_000, 2, window).is_none(), "{window}");
         }
         let trailing = text.replacen("}\n", "} x", 1);
         assert!(read_in_pieces(&trailing, &world, 1_000, 2).is_none(), "trailing text");
