@@ -2,7 +2,6 @@
 //! every error one [`InputError`]), documents to the core's types with the checks that
 //! need the whole file ([`parse_genesis`], [`parse_block`]).
 
-use std::collections::HashMap;
 use std::fs;
 use std::path::Path;
 
@@ -195,6 +194,21 @@ fn json_error(file: &str, field: Option<String>, e: serde_json::Error) -> InputE
     InputError { file: file.to_string(), position, field, message }
 }
 
+/// The first of `keys` equal to an earlier one, with that one's index: `(i, j)`, `j < i`,
+/// the least such `i` (before it the keys are distinct, so `j` is the only earlier one).
+/// Found by sorting: a hash set of 100,000 genesis accounts took a fifth of the genesis
+/// file's parse (`HashMap::insert`, 42 M of 206 M instructions).
+fn first_repeat<K: Ord>(keys: impl Iterator<Item = K>) -> Option<(usize, usize)> {
+    let mut sorted: Vec<(K, usize)> = keys.enumerate().map(|(i, k)| (k, i)).collect();
+    sorted.sort_unstable();
+    sorted.windows(2).filter(|w| w[0].0 == w[1].0).map(|w| (w[1].1, w[0].1)).min()
+}
+
+/// The earlier index of `repeat` if it is at `i`.
+fn repeat_at(repeat: Option<(usize, usize)>, i: usize) -> Option<usize> {
+    repeat.filter(|&(at, _)| at == i).map(|(_, j)| j)
+}
+
 /// Parses and checks a genesis document.
 pub fn parse_genesis(file: &str, text: &str) -> Result<World, InputError> {
     let g: GenesisFile = parse_json(file, text)?;
@@ -222,10 +236,10 @@ pub fn parse_genesis(file: &str, text: &str) -> Result<World, InputError> {
         _ => Ok(()),
     };
     system(g.beneficiary.0, &[Key("beneficiary")])?;
-    let mut seen: HashMap<u64, usize> = HashMap::new();
+    let repeat = first_repeat(g.accounts.iter().map(|a| a.address.0));
     let mut supply: u64 = 0;
     for (i, a) in g.accounts.iter().enumerate() {
-        if let Some(j) = seen.insert(a.address.0, i) {
+        if let Some(j) = repeat_at(repeat, i) {
             return Err(invalid(
                 file,
                 text,
@@ -249,9 +263,9 @@ pub fn parse_genesis(file: &str, text: &str) -> Result<World, InputError> {
             nonce: a.nonce.0,
         });
     }
-    let mut seen: HashMap<u64, usize> = HashMap::new();
+    let repeat = first_repeat(g.contracts.iter().map(|c| c.address.0));
     for (i, c) in g.contracts.iter().enumerate() {
-        if let Some(j) = seen.insert(c.address.0, i) {
+        if let Some(j) = repeat_at(repeat, i) {
             return Err(invalid(
                 file,
                 text,
@@ -271,9 +285,9 @@ pub fn parse_genesis(file: &str, text: &str) -> Result<World, InputError> {
         world.contracts.push((Address(c.address.0), c.code.0.clone()));
     }
     world.contracts.sort_by_key(|c| c.0);
-    let mut seen: HashMap<(u64, u64), usize> = HashMap::new();
+    let repeat = first_repeat(g.storage.iter().map(|s| (s.address.0, s.slot.0)));
     for (i, s) in g.storage.iter().enumerate() {
-        if let Some(j) = seen.insert((s.address.0, s.slot.0), i) {
+        if let Some(j) = repeat_at(repeat, i) {
             return Err(invalid(
                 file,
                 text,
@@ -462,6 +476,41 @@ pub fn transaction_of(t: &TxJson, world: &World) -> Result<ReadTx, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The first repeat is the least index equal to an earlier key, with that key's one
+    /// earlier index; a genesis names the first error in file order, whatever kind.
+    #[test]
+    fn the_first_repeat_is_named() {
+        assert_eq!(first_repeat([5, 3, 5, 3, 5].into_iter()), Some((2, 0)));
+        assert_eq!(first_repeat([1, 2, 9, 4, 2, 1].into_iter()), Some((4, 1)));
+        assert_eq!(first_repeat([7, 7, 7].into_iter()), Some((1, 0)));
+        assert_eq!(first_repeat([1, 2, 3].into_iter()), None);
+        assert_eq!(first_repeat(std::iter::empty::<u64>()), None);
+        let acct = |a: &str, b: &str| format!(r#"{{"address":"{a}","balance":{b}}}"#);
+        let genesis = |accounts: &[String], rest: &str| {
+            format!(r#"{{"beneficiary":"0xbeef","accounts":[{}]{rest}}}"#, accounts.join(","))
+        };
+        let big = "18446744073709551615";
+        // A repeat after an overflow: the overflow is first.
+        let text = genesis(&[acct("0x1", "5"), acct("0x2", big), acct("0x1", "1")], "");
+        let e = parse_genesis("g.json", &text).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("accounts[1].balance"), "{e}");
+        let text =
+            genesis(&[acct("0x3", "1"), acct("0x1", "1"), acct("0x3", "1"), acct("0x1", "1")], "");
+        let e = parse_genesis("g.json", &text).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("accounts[2].address"), "{e}");
+        assert!(e.message.contains("duplicate account 0x3 (also accounts[0])"), "{e}");
+        let code = r#"{"address":"0xc1","code":"0x00"}"#;
+        let text = genesis(&[], &format!(r#","contracts":[{code},{code}]"#));
+        let e = parse_genesis("g.json", &text).unwrap_err();
+        assert!(e.message.contains("duplicate contract 0xc1 (also contracts[0])"), "{e}");
+        let word = |slot: &str| format!(r#"{{"address":"0xc1","slot":"{slot}","value":1}}"#);
+        let storage = [word("0x1"), word("0x2"), word("0x1")].join(",");
+        let text = genesis(&[], &format!(r#","contracts":[{code}],"storage":[{storage}]"#));
+        let e = parse_genesis("g.json", &text).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("storage[2].slot"), "{e}");
+        assert!(e.message.contains("(also storage[0])"), "{e}");
+    }
 
     /// A file past the size read on several threads comes back byte for byte, whatever
     /// the thread count.
