@@ -12,7 +12,7 @@
 use std::cell::UnsafeCell;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -25,8 +25,9 @@ const SPINS: u32 = 64;
 /// a scoped thread of its own; the results in the items' order. For one-off passes over
 /// large buffers (a file's parts read, a block surveyed, fresh memory faulted in, its
 /// pieces parsed), where starting a thread (about 50 µs) is small beside the pass; a
-/// block's workers run on the [`Pool`] instead. A panic in `f` resumes on the calling
-/// thread once the others are joined.
+/// block's workers run on the [`Pool`] instead. An item whose thread cannot be started
+/// runs on the calling thread too, after the first (slower, never a failure). A panic in
+/// `f` resumes on the calling thread once the others are joined.
 pub fn side_by_side<T: Send, R: Send>(
     items: impl IntoIterator<Item = T>,
     f: impl Fn(T) -> R + Sync,
@@ -34,15 +35,47 @@ pub fn side_by_side<T: Send, R: Send>(
     let mut items = items.into_iter();
     let Some(first) = items.next() else { return Vec::new() };
     let f = &f;
+    // Each other item waits in a slot its thread takes it from; if the thread cannot be
+    // started (or has not started by the time this one is free), the item is still
+    // there, for this thread.
+    let slots: Vec<Mutex<Option<T>>> = items.map(|item| Mutex::new(Some(item))).collect();
     thread::scope(|s| {
-        let others: Vec<_> = items.map(|item| s.spawn(move || f(item))).collect();
-        let mut out = Vec::with_capacity(others.len() + 1);
+        let threads: Vec<_> = slots
+            .iter()
+            .map(|slot| {
+                let run = move || lock(slot).take().map(f);
+                spawn_scoped(s, run).ok()
+            })
+            .collect();
+        let mut out = Vec::with_capacity(slots.len() + 1);
         out.push(f(first));
-        out.extend(
-            others.into_iter().map(|h| h.join().unwrap_or_else(|p| panic::resume_unwind(p))),
-        );
+        let here: Vec<Option<R>> = slots.iter().map(|slot| lock(slot).take().map(f)).collect();
+        for (t, mine) in threads.into_iter().zip(here) {
+            let theirs = t.and_then(|t| t.join().unwrap_or_else(|p| panic::resume_unwind(p)));
+            // One of the two ran the item: whoever took it from the slot.
+            out.extend(mine.or(theirs));
+        }
         out
     })
+}
+
+/// A slot's lock; a poisoned one (a panic while it was held, which `take` cannot cause)
+/// is used all the same.
+fn lock<T>(slot: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// `thread::Builder::spawn_scoped`; in this module's tests, refused while
+/// `REFUSE_THREADS` is set (as the system refuses a thread past its limits).
+fn spawn_scoped<'s, 'e, R: Send + 's>(
+    s: &'s thread::Scope<'s, 'e>,
+    run: impl FnOnce() -> R + Send + 's,
+) -> std::io::Result<thread::ScopedJoinHandle<'s, R>> {
+    #[cfg(test)]
+    if tests::REFUSE_THREADS.load(Ordering::Relaxed) {
+        return Err(std::io::Error::other("refused in a test"));
+    }
+    thread::Builder::new().spawn_scoped(s, run)
 }
 
 /// A job: called with the worker's index.
@@ -266,6 +299,24 @@ fn pause(spins: u32) {
 mod tests {
     use super::*;
     use std::sync::atomic::AtomicUsize;
+
+    /// Makes `spawn_scoped` refuse (`side_by_side`'s threads).
+    pub(super) static REFUSE_THREADS: AtomicBool = AtomicBool::new(false);
+
+    /// Every item's result comes back in order, whether its thread started or not (then
+    /// it ran on the calling thread).
+    #[test]
+    fn side_by_side_runs_every_item_in_order() {
+        let square = |x: u64| x * x;
+        assert_eq!(side_by_side(1..=5u64, square), vec![1, 4, 9, 16, 25]);
+        assert_eq!(side_by_side(std::iter::empty::<u64>(), square), Vec::<u64>::new());
+        // Relaxed: read by the threads this test starts after storing it.
+        REFUSE_THREADS.store(true, Ordering::Relaxed);
+        let here = thread::current().id();
+        let ran = side_by_side(0..4, |i| (i, thread::current().id() == here));
+        REFUSE_THREADS.store(false, Ordering::Relaxed);
+        assert_eq!(ran, vec![(0, true), (1, true), (2, true), (3, true)]);
+    }
 
     #[test]
     fn every_worker_runs_once_per_job() {
