@@ -310,7 +310,7 @@ mod tests {
         let square = |x: u64| x * x;
         assert_eq!(side_by_side(1..=5u64, square), vec![1, 4, 9, 16, 25]);
         assert_eq!(side_by_side(std::iter::empty::<u64>(), square), Vec::<u64>::new());
-        // Relaxed: read by the threads this test starts after storing it.
+        // Relaxed: `spawn_scoped` reads it on this thread.
         REFUSE_THREADS.store(true, Ordering::Relaxed);
         let here = thread::current().id();
         let ran = side_by_side(0..4, |i| (i, thread::current().id() == here));

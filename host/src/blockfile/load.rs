@@ -120,10 +120,17 @@ pub fn read_first_beside<G: Send>(
     match first {
         None => (genesis(), None),
         Some(path) => std::thread::scope(|s| {
-            let read = s.spawn(move || Prepared::of(path, threads));
+            // A thread that cannot be started: the file is made ready after the genesis.
+            let read = std::thread::Builder::new()
+                .spawn_scoped(s, move || Prepared::of(path, threads))
+                .ok();
             let g = genesis();
             // Reading cannot panic; `join` fails only if it did.
-            (g, Some(read.join().unwrap_or_else(|p| std::panic::resume_unwind(p))))
+            let ready = match read {
+                Some(read) => read.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
+                None => Prepared::of(path, threads),
+            };
+            (g, Some(ready))
         }),
     }
 }
