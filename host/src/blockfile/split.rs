@@ -17,7 +17,7 @@
 //! cut, and each piece once (to count its elements, side by side); reading them reads
 //! each piece once more, a window at a time, into a buffer that stays in the cache. Its
 //! bytes are never written to fresh memory, whose page faults cost more than the copy
-//! (a 109 MB block: about 27,000 faults, and 109 MB less at the peak).
+//! (a 109 MB block: about 27,000 faults; see BENCHMARKS.md).
 
 use std::fs::File;
 use std::mem::MaybeUninit;
@@ -51,8 +51,8 @@ pub(super) trait Source: Sync {
     /// worth from a file (read into `buf`); empty only if `at >= end`. `None` if they
     /// cannot be read (the file ended early, say).
     fn window<'b>(&'b self, at: u64, end: u64, buf: &'b mut Vec<u8>) -> Option<&'b [u8]>;
-    /// Exactly the bytes `at..end` (a few kilobytes to find the head, the tail or a cut,
-    /// or a window).
+    /// Exactly the bytes `at..end` (at most [`PROBE`] to find the head, the tail or a
+    /// cut, or a window).
     fn span<'b>(&'b self, at: u64, end: u64, buf: &'b mut Vec<u8>) -> Option<&'b [u8]>;
     /// [`Self::window`] as text, up to the last whole character when the window's end
     /// cuts one (not the piece's end); `None` if it is not UTF-8, or empty. One check of
