@@ -105,7 +105,11 @@ use mvmemory::MvMemory;
 use readout::ReadParts;
 pub use readout::READ_PARTS;
 use scheduler::{Scheduler, Task};
-use store::MvView;
+use store::{MvView, WriteLists};
+
+/// A worker's scratch: its access set, VM scratch, conflict tally and write lists.
+type Scratch<'s, 'w> =
+    (&'s mut AccessSet<'w>, &'s mut VmScratch<'w>, &'s mut HotKeys, &'s mut WriteLists);
 
 use super::{too_small, wait_until, AbortFlag};
 
@@ -348,7 +352,8 @@ impl<S: StateReader + Sync> BlockStm<'_, S> {
             return Ok(());
         }
         let mut hot = HotKeys::new();
-        self.tasks(index, &mut acc, &mut vm, &mut hot, idle);
+        let mut lists = WriteLists::new();
+        self.tasks(index, (&mut acc, &mut vm, &mut hot, &mut lists), idle);
         if !hot.is_empty() {
             let _g = self.conflicts_lock.lock();
             let mut all = self.conflicts.get();
@@ -364,9 +369,7 @@ impl<S: StateReader + Sync> BlockStm<'_, S> {
     fn tasks(
         &self,
         index: usize,
-        acc: &mut AccessSet<'_>,
-        vm: &mut VmScratch<'_>,
-        hot: &mut HotKeys,
+        (acc, vm, hot, lists): Scratch<'_, '_>,
         idle: &mut impl FnMut(u32),
     ) {
         let mut task: Option<Task> = None;
@@ -382,7 +385,7 @@ impl<S: StateReader + Sync> BlockStm<'_, S> {
             task = match task {
                 Some(task @ (Task::Execute(t, i) | Task::ExecuteInOrder(t, i))) => {
                     let in_order = matches!(task, Task::ExecuteInOrder(..));
-                    match self.execute(t, i, in_order, (acc, vm, hot), &mut execs) {
+                    match self.execute(t, i, in_order, (acc, vm, hot, lists), &mut execs) {
                         Ok(next) => {
                             if execs >= EXEC_FLUSH {
                                 flush(&mut execs);
@@ -396,7 +399,7 @@ impl<S: StateReader + Sync> BlockStm<'_, S> {
                         }
                     }
                 }
-                Some(Task::Validate(t, i)) => self.validate(t, i, hot),
+                Some(Task::Validate(t, i)) => self.validate(t, i, hot, lists),
                 None => {
                     let mut spins = 0;
                     loop {
@@ -466,7 +469,7 @@ impl<S: StateReader + Sync> BlockStm<'_, S> {
         t: u32,
         inc: u32,
         in_order: bool,
-        (acc, vm, hot): (&mut AccessSet<'_>, &mut VmScratch<'_>, &mut HotKeys),
+        (acc, vm, hot, lists): Scratch<'_, '_>,
         execs: &mut u32,
     ) -> Result<Option<Task>, Abort> {
         let tx = &self.txs[t as usize];
@@ -509,7 +512,8 @@ impl<S: StateReader + Sync> BlockStm<'_, S> {
                     // A higher transaction may have read a predicted key in the moment
                     // between this one's claim and its estimate, and its write there is
                     // no new path (the estimate is in its list): validate them all again.
-                    let wrote_new_path = self.record(t, inc, in_order, acc, receipt)? || first;
+                    let wrote_new_path =
+                        self.record(t, inc, in_order, acc, receipt, lists)? || first;
                     return Ok(self.sched.finish_execution(t, inc, wrote_new_path));
                 }
             }
