@@ -136,10 +136,12 @@ const SAMPLE_TXS: usize = 512;
 pub(super) const FIRST_TABLE: usize = 1024;
 /// ...and at most this many (a larger block doubles it as its keys need).
 pub(super) const LARGE_TABLE: usize = 1 << 16;
-/// How many transactions ahead the planner starts loading committed-state index slots,
-/// and the entries they point to.
+/// How many transactions (touches, in the planner) ahead the engine starts loading what
+/// it will read, in stages: index slots (or places), then what they point to, then (the
+/// executors) the previous touchers' `done` words.
 const PREFETCH_INDEX: usize = 16;
 const PREFETCH_ENTRY: usize = 8;
+const PREFETCH_DONE: usize = 4;
 /// Consecutive transactions that go to one lane together, unless a hot chain (see
 /// [`HOT`]) takes them to its own.
 pub const BATCH: usize = 64;

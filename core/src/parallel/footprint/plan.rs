@@ -165,15 +165,21 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
                     table = &whole[..live];
                     refile(table, &keys[..ids], kbase);
                 }
-                // Committed-state lookups miss the cache: start them a few touches ahead,
-                // the index slot first and the entry it names later.
+                // Committed-state lookups and this table's miss the cache: start them a
+                // few touches ahead, the index slots first and the records they name
+                // later (a key's record is where its first probe most often ends).
                 if let Some(a) = list.get(i + PREFETCH_INDEX) {
-                    self.state.prefetch(&a.get().key(), 0);
+                    let key = a.get().key();
+                    self.state.prefetch(&key, 0);
+                    prefetch(&table[slot_of(&key, live)]);
                 }
                 if let Some(a) = list.get(i + PREFETCH_ENTRY) {
                     let key = a.get().key();
                     self.state.prefetch(&key, 1);
-                    prefetch(&table[slot_of(&key, live)]);
+                    let id = table[slot_of(&key, live)].get();
+                    if let Some(rec) = self.mem.keys.get(id as usize) {
+                        prefetch(rec);
+                    }
                 }
                 let touch = e.get();
                 let key = touch.key();
