@@ -7,9 +7,10 @@
 //! elements of an array and the commas between them (the array's only piece may be
 //! empty). A cut inside an element would leave that element's `{` unclosed in the piece
 //! before it (a line break cannot be inside a string), so every cut that reads is
-//! between two elements, and the pieces' elements, in order, are the array's. Anything else (another shape of
-//! document, any error, more transactions than the capacity) gives `None`, and the
-//! caller reads the file whole, which also finds and words every error.
+//! between two elements, and the pieces' elements, in order, are the array's. Anything
+//! else (another shape of document, any error, more transactions than the capacity)
+//! gives `None`, and the caller reads the file whole, which also finds and words every
+//! error.
 //!
 //! The text comes from a [`Source`]: a text in memory ([`read_in_pieces`]), or a file
 //! read a window at a time ([`FileSource`]), so that a large block file is never held

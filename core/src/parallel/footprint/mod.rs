@@ -138,7 +138,7 @@ pub(super) const FIRST_TABLE: usize = 1024;
 pub(super) const LARGE_TABLE: usize = 1 << 16;
 /// How many transactions (touches, in the planner) ahead the engine starts loading what
 /// it will read, in stages: index slots (or places), then what they point to, then (the
-/// executors) the previous touchers' `done` words.
+/// executors) the previous touchers' values and `done` words.
 const PREFETCH_INDEX: usize = 16;
 const PREFETCH_ENTRY: usize = 8;
 const PREFETCH_DONE: usize = 4;
