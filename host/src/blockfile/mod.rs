@@ -20,11 +20,13 @@
 //! One concern a file: `values.rs` (the scalar value types, how they read and print),
 //! `schema.rs` (the documents' structs), `read.rs` (reading, parsing, the whole-file
 //! checks), `load.rs` (paths to blocks), `split.rs` (a large block read in pieces, from
-//! its text or straight from its file), `locate.rs` (field paths and their positions in the text), `write.rs` (the
+//! its text or straight from its file), `canonical.rs` (its transactions read without
+//! `serde_json` when written as `parex gen` writes them), `locate.rs` (field paths and their positions in the text), `write.rs` (the
 //! documents' text, [`write_atomic`]). Everything public is re-exported here.
 
 use std::fmt;
 
+mod canonical;
 mod checkpoint;
 mod load;
 mod locate;

@@ -1,6 +1,7 @@
 //! A large block file read on several threads: its `transactions` array cut where a line
-//! starts an element, each piece read by its own thread with `serde_json`, element by
-//! element ([`locate`], then [`read_located`]).
+//! starts an element, each piece read by its own thread, element by element ([`locate`],
+//! then [`read_located`]): with [`canonical::read_tx`] where the element is written as
+//! `parex gen` writes it, else with `serde_json`.
 //!
 //! The cuts are guesses, and each guess is checked: a piece is the text from one cut to
 //! the comma before the next, and it must read, element by element, as one or more
@@ -27,8 +28,8 @@ use std::os::unix::fs::FileExt;
 use parex_core::tx::{AccessList, Transaction};
 use serde::Deserialize;
 
+use super::canonical;
 use super::read::transaction;
-use super::schema::TxJson;
 use super::values::Amount;
 use crate::pool::side_by_side;
 use crate::txblock::TxBlock;
@@ -313,16 +314,24 @@ fn read_piece<S: Source + ?Sized>(
                     break;
                 }
             }
-            // One element at a time, straight from the text.
-            let mut values = serde_json::Deserializer::from_str(text.get(i..)?).into_iter();
-            let t: TxJson = match values.next()? {
-                Ok(t) => t,
-                // Cut by the window's end: read again from the element's start (a window
-                // that starts with an element holds it whole, or it is too large).
-                Err(e) if e.is_eof() && !last && i > 0 => break,
-                Err(_) => return None,
+            // One element at a time, straight from the text: in the canonical form
+            // without `serde_json` (the same value), else with it.
+            let rest = text.get(i..)?;
+            let (t, len) = match canonical::read_tx(rest) {
+                Some(read) => read,
+                None => {
+                    let mut values = serde_json::Deserializer::from_str(rest).into_iter();
+                    match values.next()? {
+                        Ok(t) => (t, values.byte_offset()),
+                        // Cut by the window's end: read again from the element's start (a
+                        // window that starts with an element holds it whole, or it is
+                        // too large).
+                        Err(e) if e.is_eof() && !last && i > 0 => break,
+                        Err(_) => return None,
+                    }
+                }
             };
-            (i, after_element) = (skip_ws(window, i + values.byte_offset()), true);
+            (i, after_element) = (skip_ws(window, i + len), true);
             // Errors are worded by the whole-file reader: no file name here.
             let (tx, list) = transaction("", "", read.count, &t, world).ok()?;
             if let Some(list) = list {
