@@ -2,9 +2,9 @@
 //! ([`load_genesis`], [`load_blocks`]), the first block file made ready while the genesis
 //! parses ([`read_first_beside`]).
 //!
-//! With more than one thread, a large regular block file of the usual layout is read
-//! straight from the file by the pieces' threads (`split.rs`), a window at a time, and
-//! never held whole; anything else, and a large file that does not read in pieces (or
+//! A large regular block file of the usual layout is read straight from the file by the
+//! pieces' threads (`split.rs`; one piece on one thread), a window at a time, and never
+//! held whole; anything else, and a large file that does not read in pieces (or
 //! changed meanwhile), is read to text and parsed ([`parse_block_on`]), which finds and
 //! words every error.
 
@@ -45,13 +45,11 @@ impl Prepared {
     /// [`SPLIT_BYTES`] to [`MAX_FILE_BYTES`] whose pieces can be found, else read to text
     /// ([`read_text_on`]: its errors, a file too large among them).
     fn of(path: &Path, threads: usize) -> Self {
-        if threads > 1 {
-            if let Ok(file) = File::open(path) {
-                let (len, modified) = stamp(&file);
-                if (SPLIT_BYTES as u64..=MAX_FILE_BYTES).contains(&len) {
-                    if let Some(layout) = locate(&FileSource { file: &file, len }, threads) {
-                        return Self(Ready::Located { file, len, modified, layout });
-                    }
+        if let Ok(file) = File::open(path) {
+            let (len, modified) = stamp(&file);
+            if (SPLIT_BYTES as u64..=MAX_FILE_BYTES).contains(&len) {
+                if let Some(layout) = locate(&FileSource { file: &file, len }, threads) {
+                    return Self(Ready::Located { file, len, modified, layout });
                 }
             }
         }
@@ -174,7 +172,7 @@ mod tests {
         fs::create_dir_all(&dir).unwrap();
         let path = dir.join("block.json");
         fs::write(&path, &text).unwrap();
-        for threads in [2, 3, 4] {
+        for threads in [1, 2, 3, 4] {
             let ready = Prepared::of(&path, threads);
             assert!(matches!(ready.0, Ready::Located { .. }), "{threads}");
             assert_eq!(ready.parse(&path, 3, &world, 80_000, threads).as_ref(), Ok(&txs));

@@ -367,7 +367,7 @@ pub fn parse_block_on(
     max_txs: usize,
     threads: usize,
 ) -> Result<TxBlock, InputError> {
-    if threads > 1 && text.len() >= SPLIT_BYTES {
+    if text.len() >= SPLIT_BYTES {
         let max = max_txs.min(MAX_BLOCK_TXS);
         if let Some((n, txs)) = read_in_pieces(text, world, max, threads) {
             if n.is_none_or(|n| n == number) {
