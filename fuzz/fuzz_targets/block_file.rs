@@ -19,7 +19,7 @@ fuzz_target!(|data: &[u8]| {
         ..World::default()
     };
     let whole = parse_block("fuzz/block.json", text, 1, &world, 1_000);
-    for threads in [2, 3] {
+    for threads in [1, 2, 3] {
         if let Some((number, txs)) = read_in_pieces(text, &world, 1_000, threads) {
             if number.is_none_or(|n| n == 1) {
                 assert_eq!(whole.as_ref().ok(), Some(&txs), "pieces read otherwise");

@@ -21,8 +21,9 @@
 //! `schema.rs` (the documents' structs), `read.rs` (reading, parsing, the whole-file
 //! checks), `load.rs` (paths to blocks), `split.rs` (a large block read in pieces, from
 //! its text or straight from its file), `canonical.rs` (its transactions read without
-//! `serde_json` when written as `parex gen` writes them), `locate.rs` (field paths and their positions in the text), `write.rs` (the
-//! documents' text, [`write_atomic`]). Everything public is re-exported here.
+//! `serde_json` when written as `parex gen` writes them), `locate.rs` (field paths and
+//! their positions in the text), `write.rs` (the documents' text, [`write_atomic`]).
+//! Everything public is re-exported here.
 
 use std::fmt;
 

@@ -1,7 +1,7 @@
-//! A large block file read on several threads: its `transactions` array cut where a line
-//! starts an element, each piece read by its own thread, element by element ([`locate`],
-//! then [`read_located`]): with [`canonical::read_tx`] where the element is written as
-//! `parex gen` writes it, else with `serde_json`.
+//! A large block file read in pieces, on as many threads: its `transactions` array cut
+//! where a line starts an element, each piece read by its own thread, element by element
+//! ([`locate`], then [`read_located`]): with [`canonical::read_tx`] where the element is
+//! written as `parex gen` writes it, else with `serde_json`.
 //!
 //! The cuts are guesses, and each guess is checked: a piece is the text from one cut to
 //! the comma before the next, and it must read, element by element, as one or more
@@ -35,7 +35,7 @@ use crate::pool::side_by_side;
 use crate::txblock::TxBlock;
 use crate::workload::World;
 
-/// Files shorter than this are read on one thread.
+/// Files shorter than this are read whole (on one thread), not in pieces.
 pub(super) const SPLIT_BYTES: usize = 8 << 20;
 
 /// Bytes of a file a piece's reader holds at a time: a window (in the core's cache).
