@@ -157,17 +157,19 @@ pub fn load_blocks_after(
 mod tests {
     use super::*;
     use crate::blockfile::block_to_json;
+    use crate::blockfile::split::FILE_WINDOW;
     use crate::workload::{Generator, Spec, Workload};
 
     /// A large block file read from the file in pieces, a window at a time, gives the
     /// block that was written; its errors are the whole-file reader's.
     #[test]
     fn a_large_file_reads_from_the_file_in_pieces() {
-        let spec = Spec::new(Workload::Token, 500, 70_000, 1, 0xF11E);
+        let spec = Spec::new(Workload::Token, 500, 5_000, 1, 0xF11E);
         let (world, mut gen) = Generator::new(&spec);
         let txs = gen.block();
         let text = block_to_json(3, txs.txs());
-        assert!(text.len() >= SPLIT_BYTES, "{}", text.len());
+        // Past the size read in pieces, and more than one window of the file.
+        assert!(text.len() >= SPLIT_BYTES.max(2 * FILE_WINDOW as usize), "{}", text.len());
         let dir = std::env::temp_dir().join(format!("parex-load-{}", std::process::id()));
         fs::create_dir_all(&dir).unwrap();
         let path = dir.join("block.json");
@@ -175,21 +177,21 @@ mod tests {
         for threads in [1, 2, 3, 4] {
             let ready = Prepared::of(&path, threads);
             assert!(matches!(ready.0, Ready::Located { .. }), "{threads}");
-            assert_eq!(ready.parse(&path, 3, &world, 80_000, threads).as_ref(), Ok(&txs));
+            assert_eq!(ready.parse(&path, 3, &world, 6_000, threads).as_ref(), Ok(&txs));
         }
         let paths = [path.clone()];
         let (_, ready) = read_first_beside(&paths, 2, || ());
-        assert_eq!(load_blocks_after(&paths, ready, 3, &world, 80_000, 2), Ok(vec![txs]));
+        assert_eq!(load_blocks_after(&paths, ready, 3, &world, 6_000, 2), Ok(vec![txs]));
         // The number, the capacity and a bad value: the whole-file reader's words.
-        let wrong = load_blocks(&paths, 4, &world, 80_000, 2).unwrap_err();
+        let wrong = load_blocks(&paths, 4, &world, 6_000, 2).unwrap_err();
         assert!(wrong.message.contains("expected 4"), "{wrong}");
-        let full = load_blocks(&paths, 3, &world, 69_999, 2).unwrap_err();
-        assert!(full.message.contains("more than the capacity of 69999"), "{full}");
+        let full = load_blocks(&paths, 3, &world, 4_999, 2).unwrap_err();
+        assert!(full.message.contains("more than the capacity of 4999"), "{full}");
         let at = text.rfind("\"value\":").unwrap() + "\"value\":".len();
         let bad = format!("{}-{}", &text[..at], &text[at..]);
         fs::write(&path, &bad).unwrap();
-        let e = load_blocks(&paths, 3, &world, 80_000, 2).unwrap_err();
-        assert_eq!(e.field.as_deref(), Some("transactions[69999].value"), "{e}");
+        let e = load_blocks(&paths, 3, &world, 6_000, 2).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("transactions[4999].value"), "{e}");
         fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -22,6 +22,9 @@ use crate::pool::side_by_side;
 use crate::txblock::TxBlock;
 use crate::workload::World;
 
+/// Files read to text from this size on are read on several threads ([`read_on`]).
+const PARTS_BYTES: usize = 8 << 20;
+
 /// Reads a file to a string; errors name the file (and, for text that is not UTF-8 or
 /// starts with a byte order mark, the position).
 pub fn read_text(path: &Path) -> Result<String, InputError> {
@@ -96,7 +99,7 @@ fn read_bounded(path: &Path, threads: usize) -> Result<(Vec<u8>, bool), String> 
     }
     let mut utf8 = false;
     if started {
-        if threads > 1 && size >= SPLIT_BYTES as u64 && bytes.len() as u64 <= size {
+        if threads > 1 && size >= PARTS_BYTES as u64 && bytes.len() as u64 <= size {
             let ahead = size - bytes.len() as u64;
             (bytes, utf8) = read_on(reader.get_ref(), bytes, size as usize, threads)
                 .map_err(|e| format!("cannot read: {e}"))?;
@@ -519,7 +522,7 @@ mod tests {
         let path = std::env::temp_dir().join(format!("parex-read-{}.json", std::process::id()));
         let mut text = String::from("{\"text\": \"");
         let mut x = 0x9E37_79B9_u32;
-        while text.len() < SPLIT_BYTES + 12_345 {
+        while text.len() < PARTS_BYTES + 12_345 {
             x ^= x << 13;
             x ^= x >> 17;
             x ^= x << 5;
@@ -543,7 +546,7 @@ mod tests {
         let path = std::env::temp_dir().join(format!("parex-utf8-{}.json", std::process::id()));
         // Two- to four-byte characters throughout: the parts' ends fall inside some.
         let mut text = String::from("{\"text\": \"");
-        while text.len() < SPLIT_BYTES + 4_321 {
+        while text.len() < PARTS_BYTES + 4_321 {
             text.push_str("é€𝄞a");
         }
         text.push_str("\"}");
