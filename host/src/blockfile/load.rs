@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use super::read::{parse_block, parse_block_on, parse_genesis, read_text, read_text_on};
-use super::split::{locate, read_located, FileSource, Layout, SPLIT_BYTES};
+use super::split::{locate, pieces, read_located, FileSource, Layout, SPLIT_BYTES};
 use super::{InputError, MAX_BLOCK_TXS, MAX_FILE_BYTES};
 use crate::txblock::TxBlock;
 use crate::workload::World;
@@ -48,7 +48,8 @@ impl Prepared {
         if let Ok(file) = File::open(path) {
             let (len, modified) = stamp(&file);
             if (SPLIT_BYTES as u64..=MAX_FILE_BYTES).contains(&len) {
-                if let Some(layout) = locate(&FileSource { file: &file, len }, threads) {
+                let src = FileSource { file: &file, len };
+                if let Some(layout) = locate(&src, pieces(len, threads)) {
                     return Self(Ready::Located { file, len, modified, layout });
                 }
             }

@@ -15,7 +15,7 @@ use serde::de::{DeserializeOwned, DeserializeSeed};
 
 use super::locate::{invalid, Seg};
 use super::schema::{GenesisFile, KindJson, TxJson};
-use super::split::{read_in_pieces, SPLIT_BYTES};
+use super::split::{pieces, read_in_pieces, SPLIT_BYTES};
 use super::txs::BlockSeed;
 use super::{InputError, MAX_BLOCK_TXS, MAX_CODE_BYTES, MAX_FILE_BYTES};
 use crate::pool::side_by_side;
@@ -372,7 +372,8 @@ pub fn parse_block_on(
 ) -> Result<TxBlock, InputError> {
     if text.len() >= SPLIT_BYTES {
         let max = max_txs.min(MAX_BLOCK_TXS);
-        if let Some((n, txs)) = read_in_pieces(text, world, max, threads) {
+        let parts = pieces(text.len() as u64, threads);
+        if let Some((n, txs)) = read_in_pieces(text, world, max, parts) {
             if n.is_none_or(|n| n == number) {
                 return Ok(txs);
             }

@@ -40,6 +40,17 @@ use crate::workload::World;
 /// [`canonical`] elements, a thread a piece) costs less than its threads' start.
 pub(super) const SPLIT_BYTES: usize = 64 << 10;
 
+/// The least text a piece is given ([`pieces`]): a thread started for less costs more
+/// than it saves.
+const PIECE_BYTES: u64 = 32 << 10;
+
+/// How many pieces a document of `len` bytes is read in with `threads` threads: one a
+/// thread, each of at least [`PIECE_BYTES`] (one for a shorter document).
+pub(super) fn pieces(len: u64, threads: usize) -> usize {
+    let most = usize::try_from(len / PIECE_BYTES).unwrap_or(usize::MAX);
+    threads.min(most).max(1)
+}
+
 /// Bytes of a file a piece's reader holds at a time: a window (in the core's cache).
 pub(super) const FILE_WINDOW: u64 = 256 << 10;
 
@@ -513,6 +524,17 @@ mod tests {
                 assert_eq!(read.map(|r| r.1).as_ref(), Some(&txs), "{workload:?}");
             }
         }
+    }
+
+    /// A document gets a piece a thread, each of at least `PIECE_BYTES`: a small one is
+    /// not cut into a thread per transaction when `--threads` is large.
+    #[test]
+    fn pieces_are_not_too_small() {
+        assert_eq!(pieces(0, 4), 1);
+        assert_eq!(pieces(PIECE_BYTES - 1, 512), 1);
+        assert_eq!(pieces(20 * PIECE_BYTES + 5, 64), 20);
+        assert_eq!(pieces(1 << 30, 2), 2);
+        assert_eq!(pieces(1 << 30, 0), 1);
     }
 
     /// A cut inside an element (here: a line that starts an access entry) is refused,
