@@ -22,7 +22,7 @@ use super::values::{Addr, Amount, Slot, Word};
 /// The transaction at the start of `text`, and the bytes it takes; `None` if it is not
 /// written in the canonical form (see the module docs).
 pub(super) fn read_tx(text: &str) -> Option<(TxJson, usize)> {
-    let mut c = Cursor { text, b: text.as_bytes(), at: 0 };
+    let mut c = Cursor { text, at: 0 };
     c.lit(b"{\"from\":")?;
     let from = c.addr()?;
     c.lit(b",\"nonce\":")?;
@@ -41,9 +41,8 @@ pub(super) fn read_tx(text: &str) -> Option<(TxJson, usize)> {
     let to = c.addr()?;
     c.lit(b",\"value\":")?;
     let value = c.amount()?;
-    let args =
-        if c.opt(b",\"args\":[") { Some(c.list(b']', |c| Some(Word(c.u64()?)))?) } else { None };
-    let access = if c.opt(b",\"access\":[") { Some(c.list(b']', Cursor::access)?) } else { None };
+    let args = if c.opt(b",\"args\":[") { Some(c.list(|c| c.u64().map(Word))?) } else { None };
+    let access = if c.opt(b",\"access\":[") { Some(c.list(Cursor::access)?) } else { None };
     c.lit(b"}")?;
     let tx = TxJson { from, nonce, gas_limit, gas_price, kind, to, value, args, access };
     Some((tx, c.at))
@@ -52,12 +51,15 @@ pub(super) fn read_tx(text: &str) -> Option<(TxJson, usize)> {
 /// A position in the text being matched.
 struct Cursor<'a> {
     text: &'a str,
-    /// `text`'s bytes.
-    b: &'a [u8],
     at: usize,
 }
 
 impl<'a> Cursor<'a> {
+    /// The bytes from the position on (none past the end).
+    fn rest(&self) -> &'a [u8] {
+        self.text.as_bytes().get(self.at..).unwrap_or_default()
+    }
+
     /// Exactly `token` next.
     fn lit(&mut self, token: &[u8]) -> Option<()> {
         self.opt(token).then_some(())
@@ -65,7 +67,7 @@ impl<'a> Cursor<'a> {
 
     /// Whether `token` is next (and if so, steps over it).
     fn opt(&mut self, token: &[u8]) -> bool {
-        let next = self.b.get(self.at..self.at + token.len()) == Some(token);
+        let next = self.rest().starts_with(token);
         if next {
             self.at += token.len();
         }
@@ -75,7 +77,7 @@ impl<'a> Cursor<'a> {
     /// A JSON integer from 0 to `u64::MAX`, as `serde_json` reads one: digits with no
     /// leading zero, not followed by a fraction, an exponent or more digits.
     fn u64(&mut self) -> Option<u64> {
-        let digits = self.b.get(self.at..)?;
+        let digits = self.rest();
         let len = digits.iter().take_while(|d| d.is_ascii_digit()).count();
         if len == 0 || (len > 1 && digits[0] == b'0') {
             return None;
@@ -99,7 +101,7 @@ impl<'a> Cursor<'a> {
     /// its visitor.
     fn string(&mut self) -> Option<&'a str> {
         self.lit(b"\"")?;
-        let rest = self.b.get(self.at..)?;
+        let rest = self.rest();
         let len = rest.iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
         if rest[len] != b'"' {
             return None;
@@ -119,15 +121,15 @@ impl<'a> Cursor<'a> {
         self.hex().map(Addr)
     }
 
-    /// Items separated by commas, then `close`; the opening bracket is already read.
-    fn list<T>(&mut self, close: u8, item: impl Fn(&mut Self) -> Option<T>) -> Option<Vec<T>> {
+    /// Items separated by commas, then `]`; the `[` is already read.
+    fn list<T>(&mut self, item: impl Fn(&mut Self) -> Option<T>) -> Option<Vec<T>> {
         let mut items = Vec::new();
-        if self.opt(&[close]) {
+        if self.opt(b"]") {
             return Some(items);
         }
         loop {
             items.push(item(self)?);
-            if self.opt(&[close]) {
+            if self.opt(b"]") {
                 return Some(items);
             }
             self.lit(b",")?;

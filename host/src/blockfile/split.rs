@@ -35,9 +35,9 @@ use crate::pool::side_by_side;
 use crate::txblock::TxBlock;
 use crate::workload::World;
 
-/// Files shorter than this are read whole (on one thread), not in pieces: about 600
-/// transactions. From this size on, reading in pieces (the file's text never held whole,
-/// [`canonical`] elements, a thread a piece) costs less than its threads' start.
+/// Files shorter than this (about 600 transactions) are read whole, on one thread, not
+/// in pieces. From this size on, what reading in pieces saves (the file's text never
+/// held whole, [`canonical`] elements, a thread a piece) outweighs its threads' start.
 pub(super) const SPLIT_BYTES: usize = 64 << 10;
 
 /// The least text a piece is given ([`pieces`]): a thread started for less costs more
