@@ -42,11 +42,12 @@
 //!    balance is chained instead, and its partition's owner plans the credits too,
 //!    merged with its groups in block order. The key records and tables take one entry
 //!    per touch, each partition its share, so memory does not grow with the partitions.
-//!    A partition's table is used from its start, a slot per touch of the partition
-//!    first (from [`FIRST_TABLE`] to [`LARGE_TABLE`] slots), doubled (its keys filed
-//!    again) whenever it is half full: it is as large as the distinct keys need, which
-//!    in a large block are often far fewer than the touches, and the rest of it is
-//!    never written (on a host, never mapped).
+//!    A partition's table is used from its start, two slots per touch of the partition
+//!    first (at most [`LARGE_TABLE`] slots; a smaller block's table is never filed
+//!    again), doubled (its keys filed again) whenever it is half
+//!    full: it is as large as the distinct keys need, which in a large block are often
+//!    far fewer than the touches, and the rest of it is never written (on a host, never
+//!    mapped).
 //! 3. **Execute**, in batches of [`BATCH`] consecutive transactions; worker `i` owns
 //!    every `parts`-th batch from `i`. A transaction reads its sources, waits for the
 //!    previous toucher of each chained key (in a low-contention block it nearly always
@@ -130,11 +131,9 @@ pub const MAX_PARTITIONS: usize = 16;
 const _: () = assert!(MAX_PARTITIONS.is_power_of_two() && MAX_PARTITIONS <= 32);
 /// Transactions whose footprints are sampled to choose the key ranges.
 const SAMPLE_TXS: usize = 512;
-/// Slots of a partition's key table first taken into use (see "Plan" above): one per
-/// touch of the partition (half full if its keys are touched twice on average), at
-/// least this many...
-pub(super) const FIRST_TABLE: usize = 1024;
-/// ...and at most this many (a larger block doubles it as its keys need).
+/// Slots of a partition's key table first taken into use (see "Plan" above): two per
+/// touch of the partition (at most half full whatever its keys), at most this many (a
+/// larger block doubles it as its keys need).
 pub(super) const LARGE_TABLE: usize = 1 << 16;
 /// How many transactions (touches, in the planner) ahead the engine starts loading what
 /// it will read, in stages: index slots (or places), then what they point to, then (the

@@ -140,7 +140,7 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
         let kbase = region.start;
         let keys = &self.mem.keys[region];
         // The table's part in use (see "Plan" in the module docs), cleared.
-        let mut live = whole.len().min((whole.len() / 2).clamp(FIRST_TABLE, LARGE_TABLE));
+        let mut live = whole.len().min(LARGE_TABLE);
         let mut table = &whole[..live];
         table.iter().for_each(|s| s.set(EMPTY_SLOT));
         let mut ids = 0usize;
