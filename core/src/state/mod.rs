@@ -145,12 +145,22 @@ pub trait StateReader {
     /// The value under `key`, 0 when absent.
     fn read(&self, key: &StateKey) -> u64;
 
-    /// A hint that `key` will be read soon. `stage` 0 may start loading the first level
-    /// of the lookup (an index slot); stage 1, issued later, the value itself. Only a
-    /// hint: it never changes a result. The default does nothing.
+    /// [`Self::read`] for a caller that has the key's [`StateKey::table_hash`] already
+    /// (`hash`), which a hashed lookup then need not compute again. The default ignores
+    /// it.
     #[inline(always)]
-    fn prefetch(&self, key: &StateKey, stage: u8) {
-        let _ = (key, stage);
+    fn read_hashed(&self, key: &StateKey, hash: u64) -> u64 {
+        let _ = hash;
+        self.read(key)
+    }
+
+    /// A hint that `key`, whose [`StateKey::table_hash`] is `hash`, will be read soon.
+    /// `stage` 0 may start loading the first level of the lookup (an index slot); stage
+    /// 1, issued later, the value itself. Only a hint: it never changes a result. The
+    /// default does nothing.
+    #[inline(always)]
+    fn prefetch(&self, key: &StateKey, hash: u64, stage: u8) {
+        let _ = (key, hash, stage);
     }
 }
 
@@ -517,8 +527,18 @@ impl StateReader for State<'_> {
     }
 
     #[inline]
-    fn prefetch(&self, key: &StateKey, stage: u8) {
-        let slot = home_slot(self.live_index(), key);
+    fn read_hashed(&self, key: &StateKey, hash: u64) -> u64 {
+        let index = self.live_index();
+        match probe_from(index, self.entries, key, hash as usize & (index.len() - 1)) {
+            Ok(i) => self.entries[i].value,
+            Err(_) => 0,
+        }
+    }
+
+    #[inline]
+    fn prefetch(&self, key: &StateKey, hash: u64, stage: u8) {
+        let _ = key;
+        let slot = hash as usize & (self.live_index().len() - 1);
         if stage == 0 {
             prefetch(&self.index[slot]);
         } else if let Some(e) = self.entries.get(self.index[slot] as usize) {
@@ -534,8 +554,18 @@ impl StateReader for State<'_> {
 /// executor's block overlay. Terminates because both keep the index at most half full.
 #[inline]
 pub(crate) fn probe(index: &[u32], entries: &[StateEntry], key: &StateKey) -> Result<usize, usize> {
+    probe_from(index, entries, key, home_slot(index, key))
+}
+
+/// [`probe`] from `key`'s home slot `slot`.
+#[inline]
+fn probe_from(
+    index: &[u32],
+    entries: &[StateEntry],
+    key: &StateKey,
+    mut slot: usize,
+) -> Result<usize, usize> {
     let mask = index.len() - 1;
-    let mut slot = home_slot(index, key);
     loop {
         let e = index[slot];
         if e == EMPTY {

@@ -238,7 +238,7 @@ fn read_versions<S: StateReader>(
         };
         *slot = StateEntry { key, value };
         if delta {
-            state.prefetch(&key, 0);
+            state.prefetch(&key, key.table_hash(), 0);
             let at = lagged % STATE_LAG;
             // `lagging` only holds indices of entries already written.
             if lagged >= STATE_LAG {
@@ -248,7 +248,7 @@ fn read_versions<S: StateReader>(
             }
             if lagged >= STATE_LAG / 2 {
                 if let Some(e) = out.get(lagging[(lagged - STATE_LAG / 2) % STATE_LAG]) {
-                    state.prefetch(&e.key, 1);
+                    state.prefetch(&e.key, e.key.table_hash(), 1);
                 }
             }
             lagging[at] = len;

@@ -141,6 +141,8 @@ pub(super) const LARGE_TABLE: usize = 1 << 16;
 const PREFETCH_INDEX: usize = 16;
 const PREFETCH_ENTRY: usize = 8;
 const PREFETCH_DONE: usize = 4;
+// The planner's ring of key hashes in flight (`plan`) holds the stages' distances.
+const _: () = assert!(PREFETCH_ENTRY < PREFETCH_INDEX && PREFETCH_DONE < PREFETCH_ENTRY);
 /// Consecutive transactions that go to one lane together, unless a hot chain (see
 /// [`HOT`]) takes them to its own.
 pub const BATCH: usize = 64;

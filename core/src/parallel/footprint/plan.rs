@@ -148,16 +148,26 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
         if self.pooled() && self.ben_part == p && !self.txs.is_empty() {
             // The beneficiary's balance is a summed key without touches: the partition's
             // first record, its sum added by the tally (`tally_keys`).
-            let (Some(slot), Some(rec)) = (table.get(slot_of(&ben, live)), keys.first()) else {
+            let (Some(slot), Some(rec)) =
+                (table.get(slot_of(ben.table_hash(), live)), keys.first())
+            else {
                 return Err(Abort::FootprintFull);
             };
             slot.set(kbase as u32);
             rec.set(KeyRecord::new(ben, self.state.read(&ben)));
             ids = 1;
         }
-        // Gives each touch its key's id.
+        // Gives each touch its key's id. Each touch's key is hashed once, when the first
+        // prefetch for it is issued, for every lookup of it (the table's and the state's):
+        // `hashes` holds the hashes of the touches from `i` on that are in flight.
         let mut give_ids = |list: &[Slot<Touch>]| -> Result<(), Abort> {
+            let mut hashes = [0u64; PREFETCH_INDEX];
+            for (h, a) in hashes.iter_mut().zip(list) {
+                *h = a.get().key().table_hash();
+            }
             for (i, e) in list.iter().enumerate() {
+                // Read before touch `i + PREFETCH_INDEX` takes its place.
+                let hash = hashes[i % PREFETCH_INDEX];
                 // Room for one more key, the table at most half full so that probes stay
                 // short and always end: else the part in use doubles.
                 if 2 * (ids + 1) > live && live < whole.len() {
@@ -170,20 +180,23 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
                 // later (a key's record is where its first probe most often ends).
                 if let Some(a) = list.get(i + PREFETCH_INDEX) {
                     let key = a.get().key();
-                    self.state.prefetch(&key, 0);
-                    prefetch(&table[slot_of(&key, live)]);
+                    let hash = key.table_hash();
+                    hashes[i % PREFETCH_INDEX] = hash;
+                    self.state.prefetch(&key, hash, 0);
+                    prefetch(&table[slot_of(hash, live)]);
                 }
                 if let Some(a) = list.get(i + PREFETCH_ENTRY) {
                     let key = a.get().key();
-                    self.state.prefetch(&key, 1);
-                    let id = table[slot_of(&key, live)].get();
+                    let hash = hashes[(i + PREFETCH_ENTRY) % PREFETCH_INDEX];
+                    self.state.prefetch(&key, hash, 1);
+                    let id = table[slot_of(hash, live)].get();
                     if let Some(rec) = self.mem.keys.get(id as usize) {
                         prefetch(rec);
                     }
                 }
                 let touch = e.get();
                 let key = touch.key();
-                let mut i = slot_of(&key, live);
+                let mut i = slot_of(hash, live);
                 let id = loop {
                     let id = table[i].get();
                     if id == EMPTY_SLOT {
@@ -192,7 +205,7 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
                         }
                         let id = kbase + ids;
                         table[i].set(id as u32);
-                        let mut rec = KeyRecord::new(key, self.state.read(&key));
+                        let mut rec = KeyRecord::new(key, self.state.read_hashed(&key, hash));
                         rec.fixed = touch.id == ONLY_READS;
                         keys[ids].set(rec);
                         ids += 1;
@@ -272,7 +285,7 @@ fn refile(table: &[Slot<u32>], keys: &[Slot<KeyRecord>], kbase: usize) {
     table.iter().for_each(|s| s.set(EMPTY_SLOT));
     let len = table.len();
     for (n, rec) in keys.iter().enumerate() {
-        let mut i = slot_of(&rec.get().key, len);
+        let mut i = slot_of(rec.get().key.table_hash(), len);
         // At most half full: an empty slot exists.
         while table[i].get() != EMPTY_SLOT {
             i = if i + 1 == len { 0 } else { i + 1 };
@@ -281,9 +294,10 @@ fn refile(table: &[Slot<u32>], keys: &[Slot<KeyRecord>], kbase: usize) {
     }
 }
 
-/// The slot where a table of `len` slots starts looking for `key`: its hash scaled to
-/// the length (multiply-shift, so that a partition's table can have any length).
+/// The slot where a table of `len` slots starts looking for a key whose
+/// [`StateKey::table_hash`] is `hash`: the hash scaled to the length (multiply-shift, so
+/// that a partition's table can have any length).
 #[inline]
-fn slot_of(key: &StateKey, len: usize) -> usize {
-    ((key.table_hash() as u128 * len as u128) >> 64) as usize
+fn slot_of(hash: u64, len: usize) -> usize {
+    ((hash as u128 * len as u128) >> 64) as usize
 }
