@@ -60,7 +60,9 @@ pub enum TxKind {
 pub struct AccessEntry {
     addr: Address,
     slot: u64,
-    kind: KeyKind,
+    /// The key's kind, as its byte ([`StateKey::to_bytes`]'s tag): a [`KeyKind`] is a
+    /// word.
+    kind: u8,
     /// Declared as written (a write implies a read may happen too).
     pub write: bool,
 }
@@ -69,13 +71,18 @@ impl AccessEntry {
     /// `key`, declared as written or not.
     #[inline]
     pub const fn new(key: StateKey, write: bool) -> Self {
-        Self { addr: key.addr, slot: key.slot, kind: key.kind, write }
+        Self { addr: key.addr, slot: key.slot, kind: key.kind as u8, write }
     }
 
     /// The key.
     #[inline]
     pub const fn key(&self) -> StateKey {
-        StateKey { addr: self.addr, kind: self.kind, slot: self.slot }
+        // Only `new` writes `kind`, from a `KeyKind`.
+        let kind = match KeyKind::from_u8(self.kind) {
+            Some(k) => k,
+            None => KeyKind::Storage,
+        };
+        StateKey { addr: self.addr, kind, slot: self.slot }
     }
 }
 
@@ -172,7 +179,7 @@ impl Transaction<'_> {
     pub fn access_list_is_well_formed(&self) -> bool {
         let Some(list) = &self.access else { return true };
         list.iter().enumerate().all(|(i, a)| {
-            a.kind != KeyKind::CodeHash && list[..i].iter().all(|b| b.key() != a.key())
+            a.key().kind != KeyKind::CodeHash && list[..i].iter().all(|b| b.key() != a.key())
         })
     }
 
