@@ -27,8 +27,8 @@ use parex_offload::CpuHasher;
 use serde::Serialize;
 
 use crate::capacity::capacity;
-use crate::chain::{replay, replay_predicting, ChainOutcome, ReplayError};
-use crate::engine::Mode;
+use crate::chain::{replay_kept, ChainOutcome, ReplayError};
+use crate::engine::{Executor, Mode};
 use crate::pool::side_by_side;
 use crate::workload::{Generator, Spec, Workload};
 
@@ -399,13 +399,20 @@ pub fn measure(
     let seq_mode = Mode::Sequential;
     let par_mode = Mode::Parallel(case.threads.max(1));
 
+    // One executor per engine for the warm-up and every round, as a node keeps one: the
+    // rounds measure blocks executed one after another, not the first block's start
+    // (threads, fresh memory), which the warm-up pays.
+    let (mut seq_exec, mut par_exec) = (Executor::new(limits), Executor::new(limits));
+    let mut seq_replay = |h: &mut (dyn Hasher + Send)| {
+        replay_kept(&mut seq_exec, &world, &blocks, seq_mode, h, true)
+    };
     let reference = match seq_hasher.as_deref_mut() {
-        Some(h) => replay(&world, &blocks, seq_mode, limits, h)?,
-        None => replay(&world, &blocks, seq_mode, limits, hasher)?,
+        Some(h) => seq_replay(h)?,
+        None => seq_replay(hasher)?,
     };
     tick();
-    let par_replay = |h: &mut (dyn Hasher + Send)| {
-        replay_predicting(&world, &blocks, par_mode, limits, h, case.predict)
+    let mut par_replay = |h: &mut (dyn Hasher + Send)| {
+        replay_kept(&mut par_exec, &world, &blocks, par_mode, h, case.predict)
     };
     let warm = par_replay(hasher)?;
     tick();
@@ -415,8 +422,8 @@ pub fn measure(
         // The ceiling is probed around the round, which runs its engines back to back.
         let before = capacity(case.threads);
         let s = match seq_hasher.as_deref_mut() {
-            Some(h) => replay(&world, &blocks, seq_mode, limits, h)?,
-            None => replay(&world, &blocks, seq_mode, limits, hasher)?,
+            Some(h) => seq_replay(h)?,
+            None => seq_replay(hasher)?,
         };
         tick();
         let p = par_replay(hasher)?;

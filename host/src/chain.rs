@@ -182,7 +182,24 @@ pub fn replay_with_hot_keys<H: Hasher + ?Sized>(
     replay_on(world, blocks, mode, limits, hasher, |exec| exec.force_hot_keys(Some(keys)))
 }
 
-/// [`replay`] on an executor set up by `setup`.
+/// [`replay_predicting`] on `exec`, an executor kept from earlier replays, as a node keeps
+/// its executor from block to block: its buffers are grown and faulted in, its helper
+/// threads started and awake, and those costs, which a fresh executor pays in its first
+/// block, are not measured again. Its history predictor starts afresh, so every replay
+/// makes the same choices.
+pub fn replay_kept<H: Hasher + ?Sized>(
+    exec: &mut Executor,
+    world: &World,
+    blocks: &[impl BlockTxs],
+    mode: Mode,
+    hasher: &mut H,
+    predict: bool,
+) -> Result<ChainOutcome, ReplayError> {
+    exec.set_predict(predict);
+    replay_with(exec, world, blocks, mode, hasher)
+}
+
+/// [`replay`] on a fresh executor set up by `setup`.
 fn replay_on<H: Hasher + ?Sized>(
     world: &World,
     blocks: &[impl BlockTxs],
@@ -191,14 +208,26 @@ fn replay_on<H: Hasher + ?Sized>(
     hasher: &mut H,
     setup: impl FnOnce(&mut Executor),
 ) -> Result<ChainOutcome, ReplayError> {
+    let mut exec = Executor::new(limits);
+    setup(&mut exec);
+    replay_with(&mut exec, world, blocks, mode, hasher)
+}
+
+/// [`replay`] on `exec` as it is.
+fn replay_with<H: Hasher + ?Sized>(
+    exec: &mut Executor,
+    world: &World,
+    blocks: &[impl BlockTxs],
+    mode: Mode,
+    hasher: &mut H,
+) -> Result<ChainOutcome, ReplayError> {
+    let limits = exec.limits();
     let load = Instant::now();
     let capacity = state_capacity_on(world, blocks, &limits, mode.workers());
     let mut loaded = WorldState::new(world, capacity);
     let (mut state, contracts) = loaded.load(hasher).map_err(ReplayError::Genesis)?;
     let genesis_root = state.root();
     let load_time = load.elapsed();
-    let mut exec = Executor::new(limits);
-    setup(&mut exec);
     let mut parent = [0u8; 32];
     let mut out = Vec::with_capacity(blocks.len());
     // One output for every block: the engines write straight into it.
