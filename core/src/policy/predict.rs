@@ -34,6 +34,14 @@
 //! contract loses a block of trust, and after [`KEY_TRUST`] such blocks it is forgotten
 //! (a wrong key, never written, goes that way).
 //!
+//! A block in which three in four of the transactions waited for a hot key's previous
+//! caller ([`ExecStats::predicted_waits`]) ran as one chain, in block order, on workers
+//! handing its keys to each other: no faster than the sequential engine, and slower by
+//! Block-STM's bookkeeping (a chain of swaps on one AMM pool ran at about 0.8× the
+//! sequential time, block after block). The history counts such a block as contended,
+//! like one Block-STM gave up on: its contracts become hot and the next blocks run on the
+//! sequential engine, with the same doubling checks.
+//!
 //! The prediction only chooses the engine, and every engine gives the same result:
 //! whatever the history, a block's receipts, state and roots are those of the
 //! sequential executor. The history depends on the blocks and on how their engines
@@ -71,7 +79,8 @@ pub enum Prediction {
     Sequential,
     /// Predicted not contended, and Block-STM ran it without giving up.
     Hit,
-    /// Predicted not contended, but Block-STM gave up on it as contended.
+    /// Predicted not contended, but Block-STM gave up on it as contended, or ran it as
+    /// one chain (see the module docs).
     Miss,
 }
 
@@ -83,7 +92,7 @@ pub struct Predictions {
     pub sequential: u64,
     /// Run on Block-STM, which did not give up.
     pub hits: u64,
-    /// Run on Block-STM, which gave up as contended.
+    /// Run on Block-STM, which gave up as contended or ran the block as one chain.
     pub misses: u64,
 }
 
@@ -147,6 +156,18 @@ impl History {
             self.learn_keys(txs, &stats.conflicts);
         }
         let main = main_contracts(txs);
+        let contended = match (ran.engine, ran.reason) {
+            (EngineKind::Sequential, Reason::Contended) => true,
+            (EngineKind::BlockStm, Reason::Contracts) => ran_as_chain(txs, stats),
+            _ => false,
+        };
+        if contended {
+            for &contract in &main {
+                self.trust(contract);
+            }
+            self.predictions.misses += 1;
+            return Some(Prediction::Miss);
+        }
         let called = |h: &Hot| main.contains(&h.contract);
         match (ran.engine, ran.reason) {
             (EngineKind::Sequential, Reason::Predicted) => {
@@ -155,13 +176,6 @@ impl History {
                 }
                 self.predictions.sequential += 1;
                 Some(Prediction::Sequential)
-            }
-            (EngineKind::Sequential, Reason::Contended) => {
-                for contract in main {
-                    self.trust(contract);
-                }
-                self.predictions.misses += 1;
-                Some(Prediction::Miss)
             }
             (EngineKind::BlockStm, Reason::Contracts) => {
                 // Checked and found fine: forget the contracts it checked.
@@ -256,6 +270,12 @@ fn main_contracts(txs: &[Transaction]) -> Vec<Address, COUNTED> {
     counts.iter().filter(|(_, n)| 4 * n >= txs.len()).map(|(c, _)| *c).collect()
 }
 
+/// Whether Block-STM ran `txs` as one chain: three in four of them waited for a hot
+/// key's previous caller (see the module docs).
+fn ran_as_chain(txs: &[Transaction], stats: &ExecStats) -> bool {
+    !txs.is_empty() && stats.predicted_waits.saturating_mul(4) >= 3 * txs.len() as u64
+}
+
 #[cfg(test)]
 mod tests {
     extern crate std;
@@ -299,6 +319,23 @@ mod tests {
         let mut half = calls(8, 5);
         half.extend(calls(7, 5));
         assert!(h.predicts_contended(&half));
+    }
+
+    /// A block that Block-STM ran with three in four of its calls waiting for a hot key
+    /// ran as one chain: contended, like a block it gave up on; fewer waits are fine.
+    #[test]
+    fn a_block_run_as_one_chain_is_contended() {
+        let mut h = History::new();
+        let block = calls(7, 12);
+        let checked = ran(EngineKind::BlockStm, Reason::Contracts);
+        let waits = |n| ExecStats { predicted_waits: n, ..ExecStats::default() };
+        assert_eq!(h.learn(&block, &checked, &waits(8)), Some(Prediction::Hit));
+        assert!(!h.predicts_contended(&block));
+        assert_eq!(h.learn(&block, &checked, &waits(9)), Some(Prediction::Miss));
+        assert!(h.predicts_contended(&block));
+        assert_eq!(h.predictions, Predictions { sequential: 0, hits: 1, misses: 1 });
+        // The empty block is no chain.
+        assert_eq!(h.learn(&[], &checked, &waits(0)), Some(Prediction::Hit));
     }
 
     #[test]
