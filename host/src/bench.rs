@@ -160,7 +160,7 @@ pub struct BlockEngine {
     pub engine: &'static str,
     /// Why (`parex_core::engine::Reason::name`): `requested`, `known_footprints`, `contracts`,
     /// `looks_contended`, `contended`, `predicted_contended`, `footprint_failed`,
-    /// `block_stm_failed`, `key_table_full`, `no_footprint_memory`.
+    /// `block_stm_failed`, `key_table_full`, `no_footprint_memory`, `one_worker`.
     pub reason: &'static str,
 }
 

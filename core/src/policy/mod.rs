@@ -24,9 +24,10 @@ pub enum Mode {
     /// The sequential engine.
     Sequential,
     /// The policy's choice, on this many workers: a block of native transfers goes to
-    /// the footprint engine, any other block to Block-STM, a block that looks like a
-    /// chain of dependencies to the sequential engine; an engine that gives up hands
-    /// the block to the next (footprint → Block-STM → sequential).
+    /// the footprint engine (on one worker, to the sequential engine), any other block
+    /// to Block-STM, a block that looks like a chain of dependencies to the sequential
+    /// engine; an engine that gives up hands the block to the next (footprint →
+    /// Block-STM → sequential).
     Parallel(usize),
     /// Block-STM on this many workers through its scheduler (even one), with its
     /// contention fallback off and no other engine after it: every block runs through
@@ -124,6 +125,7 @@ impl Policy {
                         on(EngineKind::Sequential, Reason::Predicted)
                     }
                     None => stm(Reason::Contracts),
+                    Some(_) if workers == 1 => on(EngineKind::Sequential, Reason::OneWorker),
                     Some(_) if looks_contended(txs) => {
                         on(EngineKind::Sequential, Reason::LooksContended)
                     }
@@ -302,4 +304,39 @@ pub fn looks_contended(txs: &[Transaction]) -> bool {
     let busiest = loads.iter().copied().max().unwrap_or(0);
     let unbalanced = sampled >= BALANCE_SAMPLE && 4 * busiest >= 3 * sampled;
     sampled > 0 && (waits * SERIAL_RATIO >= sampled || unbalanced)
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+
+    use super::*;
+    use crate::types::Address;
+
+    /// Transfers go to the footprint engine on two workers and to the sequential engine
+    /// on one; contract calls without lists go to Block-STM either way (its one-worker
+    /// form on one).
+    #[test]
+    fn one_worker_runs_transfers_sequentially() {
+        let transfers: std::vec::Vec<Transaction<'static>> = (0..64u64)
+            .map(|i| Transaction::transfer(Address(i), 0, Address(1000 + i), 1, 21_000, 1))
+            .collect();
+        let calls: std::vec::Vec<Transaction<'static>> = (0..64u64)
+            .map(|i| {
+                Transaction::call(Address(i), 0, Address(5000 + i), 0, &[], 100_000, 1).unwrap()
+            })
+            .collect();
+        let choose =
+            |workers, txs: &[Transaction]| Policy::new(Mode::Parallel(workers)).choose(txs);
+        let two = choose(2, &transfers);
+        assert_eq!((two.engine, two.reason), (EngineKind::Footprint, Reason::KnownFootprints));
+        let one = choose(1, &transfers);
+        assert_eq!((one.engine, one.reason), (EngineKind::Sequential, Reason::OneWorker));
+        assert!(!one.reason.fell_back());
+        let stm = choose(1, &calls);
+        assert_eq!(
+            (stm.engine, stm.reason, stm.alone),
+            (EngineKind::BlockStm, Reason::Contracts, true)
+        );
+    }
 }
