@@ -164,6 +164,10 @@ pub trait StateReader {
     }
 }
 
+/// Whether [`prefetch`] asks the processor anything on this target: where it does not,
+/// work done only to prefetch (hashing keys ahead) is skipped.
+pub(crate) const PREFETCHES: bool = cfg!(target_arch = "x86_64");
+
 /// Asks the processor to start loading the cache line of `p` (a no-op where the core
 /// has no portable way to ask).
 #[inline(always)]
