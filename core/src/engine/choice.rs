@@ -44,10 +44,11 @@ pub enum Reason {
     Contracts,
     /// Known footprints, but the caller has no footprint memory (an appliance).
     NoFootprintMemory,
-    /// Known footprints, one worker: the footprint engine's plan costs more than it
-    /// saves without a second worker to share the block (1.39× the sequential time on
-    /// the default transfers row), so the sequential engine runs it, as Aptos' executor
-    /// does at a concurrency of one.
+    /// One worker: no parallel engine beats the sequential one without a second worker
+    /// to share the block (the footprint engine's plan cost 1.39× the sequential time on
+    /// the default transfers row, Block-STM's one-worker form 1.06× on token
+    /// transfers), so the sequential engine runs it, as Aptos' executor does at a
+    /// concurrency of one.
     OneWorker,
     /// A block of known footprints whose read keys (senders, declared keys) repeat so
     /// often that it is a chain ([`crate::policy::looks_contended`]).

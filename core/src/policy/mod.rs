@@ -24,10 +24,10 @@ pub enum Mode {
     /// The sequential engine.
     Sequential,
     /// The policy's choice, on this many workers: a block of native transfers goes to
-    /// the footprint engine (on one worker, to the sequential engine), any other block
-    /// to Block-STM, a block that looks like a chain of dependencies to the sequential
-    /// engine; an engine that gives up hands the block to the next (footprint →
-    /// Block-STM → sequential).
+    /// the footprint engine, any other block to Block-STM, a block that looks like a
+    /// chain of dependencies to the sequential engine; an engine that gives up hands the
+    /// block to the next (footprint → Block-STM → sequential). On one worker (or 0),
+    /// every block goes to the sequential engine ([`Reason::OneWorker`]).
     Parallel(usize),
     /// Block-STM on this many workers through its scheduler (even one), with its
     /// contention fallback off and no other engine after it: every block runs through
@@ -113,11 +113,11 @@ impl Policy {
                 width: self.width(txs).unwrap_or(0),
                 ..on(EngineKind::Footprint, Reason::Requested)
             },
+            Mode::Parallel(n) if n <= 1 => on(EngineKind::Sequential, Reason::OneWorker),
             Mode::Parallel(_) => {
                 let stm = |reason| Choice {
                     contention_fallback: true,
                     predicted: self.predicted,
-                    alone: workers == 1,
                     ..on(EngineKind::BlockStm, reason)
                 };
                 match self.width(txs) {
@@ -125,7 +125,6 @@ impl Policy {
                         on(EngineKind::Sequential, Reason::Predicted)
                     }
                     None => stm(Reason::Contracts),
-                    Some(_) if workers == 1 => on(EngineKind::Sequential, Reason::OneWorker),
                     Some(_) if looks_contended(txs) => {
                         on(EngineKind::Sequential, Reason::LooksContended)
                     }
@@ -313,11 +312,10 @@ mod tests {
     use super::*;
     use crate::types::Address;
 
-    /// Transfers go to the footprint engine on two workers and to the sequential engine
-    /// on one; contract calls without lists go to Block-STM either way (its one-worker
-    /// form on one).
+    /// Transfers go to the footprint engine on two workers, contract calls without lists
+    /// to Block-STM; on one worker, both go to the sequential engine.
     #[test]
-    fn one_worker_runs_transfers_sequentially() {
+    fn one_worker_runs_every_block_sequentially() {
         let transfers: std::vec::Vec<Transaction<'static>> = (0..64u64)
             .map(|i| Transaction::transfer(Address(i), 0, Address(1000 + i), 1, 21_000, 1))
             .collect();
@@ -333,10 +331,10 @@ mod tests {
         let one = choose(1, &transfers);
         assert_eq!((one.engine, one.reason), (EngineKind::Sequential, Reason::OneWorker));
         assert!(!one.reason.fell_back());
-        let stm = choose(1, &calls);
-        assert_eq!(
-            (stm.engine, stm.reason, stm.alone),
-            (EngineKind::BlockStm, Reason::Contracts, true)
-        );
+        let stm = choose(2, &calls);
+        assert_eq!((stm.engine, stm.reason), (EngineKind::BlockStm, Reason::Contracts));
+        let one = choose(1, &calls);
+        assert_eq!((one.engine, one.reason), (EngineKind::Sequential, Reason::OneWorker));
+        assert_eq!(choose(0, &calls).engine, EngineKind::Sequential);
     }
 }

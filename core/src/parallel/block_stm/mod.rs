@@ -45,8 +45,9 @@
 //! decide, and `run_alone` runs the transactions in order through the same execution
 //! over the multi-version memory and the same read-out, without the scheduler's shared
 //! counters and status locks, and without read sets, write lists or version nodes
-//! (nothing runs twice). The policy does so for one worker under `Mode::Parallel`; the
-//! appliance checks both forms.
+//! (nothing runs twice). `Mode::BlockStmAlone` runs it; under `Mode::Parallel` the
+//! policy sends a one-worker block to the sequential engine instead, which has become
+//! the faster of the two (`Reason::OneWorker`). The appliance checks both forms.
 //!
 //! When every transaction's footprint is known before execution (a block of native
 //! transfers), speculation is wasted work: the policy sends such a block to the
