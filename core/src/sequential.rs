@@ -15,7 +15,7 @@ use crate::error::{BlockError, Invariant};
 use crate::exec::{execute_transaction, AccessSet, ExecStats, View, Write};
 use crate::parallel::too_small;
 use crate::receipt::Receipt;
-use crate::state::{prefetch, StateEntry, StateReader, EMPTY, PREFETCHES};
+use crate::state::{home_slot, prefetch, StateEntry, StateReader, EMPTY, PREFETCHES};
 use crate::sync::{AtomicU32, Ordering, UnsafeCell};
 use crate::tx::{Transaction, TxKind};
 use crate::types::StateKey;
@@ -68,11 +68,10 @@ impl Overlay<'_> {
             _ => None,
         };
         let keys = [Some(StateKey::nonce(tx.from)), Some(StateKey::balance(tx.from)), to];
-        let mask = self.index.len() - 1;
         for key in keys.iter().flatten() {
             let hash = key.table_hash();
             state.prefetch(key, hash, stage);
-            let slot = &self.index[hash as usize & mask];
+            let slot = &self.index[home_slot(self.index, hash)];
             if stage == 0 {
                 prefetch(slot);
             } else if let Some(e) = self.entries.get(*slot as usize) {

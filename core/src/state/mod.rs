@@ -483,7 +483,7 @@ impl<'a> State<'a> {
     /// first empty slot of `key`'s probe sequence.
     fn file(&mut self, key: &StateKey, entry: usize) {
         let mask = self.live - 1;
-        let mut slot = home_slot(self.live_index(), key);
+        let mut slot = home_slot(self.live_index(), key.table_hash());
         // Keys are never removed and the load is at most 1/2: an empty slot exists.
         while self.index[slot] != EMPTY {
             slot = (slot + 1) & mask;
@@ -533,7 +533,7 @@ impl StateReader for State<'_> {
     #[inline]
     fn read_hashed(&self, key: &StateKey, hash: u64) -> u64 {
         let index = self.live_index();
-        match probe_from(index, self.entries, key, hash as usize & (index.len() - 1)) {
+        match probe_from(index, self.entries, key, home_slot(index, hash)) {
             Ok(i) => self.entries[i].value,
             Err(_) => 0,
         }
@@ -542,7 +542,7 @@ impl StateReader for State<'_> {
     #[inline]
     fn prefetch(&self, key: &StateKey, hash: u64, stage: u8) {
         let _ = key;
-        let slot = hash as usize & (self.live_index().len() - 1);
+        let slot = home_slot(self.live_index(), hash);
         if stage == 0 {
             prefetch(&self.index[slot]);
         } else if let Some(e) = self.entries.get(self.index[slot] as usize) {
@@ -558,7 +558,7 @@ impl StateReader for State<'_> {
 /// executor's block overlay. Terminates because both keep the index at most half full.
 #[inline]
 pub(crate) fn probe(index: &[u32], entries: &[StateEntry], key: &StateKey) -> Result<usize, usize> {
-    probe_from(index, entries, key, home_slot(index, key))
+    probe_from(index, entries, key, home_slot(index, key.table_hash()))
 }
 
 /// [`probe`] from `key`'s home slot `slot`.
@@ -597,10 +597,11 @@ pub fn sort_by_key(entries: &mut [StateEntry]) {
     }
 }
 
-/// Where probing for `key` starts in an open-addressing `index` (a power of two long).
+/// Where probing starts in an open-addressing `index` (a power of two long) for a key
+/// whose [`StateKey::table_hash`] is `hash`.
 #[inline]
-fn home_slot(index: &[u32], key: &StateKey) -> usize {
-    key.table_hash() as usize & (index.len() - 1)
+pub(crate) fn home_slot(index: &[u32], hash: u64) -> usize {
+    hash as usize & (index.len() - 1)
 }
 
 /// The committed code digest: the first 8 bytes (LE) of Keccak-256 of the code.

@@ -188,7 +188,7 @@ impl<'s, 'a> Staging<'s, 'a> {
         for j in 0..n {
             if let Some(ahead) = self.writes.get(j + PREFETCH_INDEX) {
                 let index = state.live_index();
-                prefetch(&index[home_slot(index, &ahead.key)]);
+                prefetch(&index[home_slot(index, ahead.key.table_hash())]);
             }
             if self.found[j].get() == EMPTY {
                 state.file(&self.writes[j].key, entry);

@@ -179,10 +179,11 @@ impl<S: StateReader> View for MvView<'_, S> {
     fn read(&mut self, key: &StateKey) -> Result<u64, Interrupt> {
         // Most keys a block reads are not in the multi-version memory: start loading the
         // committed state's index slot now, so that its miss overlaps the probe's.
-        self.state.prefetch(key, key.table_hash(), 0);
+        let hash = key.table_hash();
+        self.state.prefetch(key, hash, 0);
         match self.mv.read(key, self.txn) {
             MvRead::Value(v) => Ok(v),
-            MvRead::Storage(d) => Ok(self.state.read(key).wrapping_add(d)),
+            MvRead::Storage(d) => Ok(self.state.read_hashed(key, hash).wrapping_add(d)),
             MvRead::Dependency(b) => {
                 self.blocked = Some(*key);
                 Err(Interrupt::Dependency(b))

@@ -44,10 +44,9 @@
 //!    per touch, each partition its share, so memory does not grow with the partitions.
 //!    A partition's table is used from its start, two slots per touch of the partition
 //!    first (at most [`LARGE_TABLE`] slots; a smaller block's table is never filed
-//!    again), doubled (its keys filed again) whenever it is half
-//!    full: it is as large as the distinct keys need, which in a large block are often
-//!    far fewer than the touches, and the rest of it is never written (on a host, never
-//!    mapped).
+//!    again), doubled (its keys filed again) whenever it is half full: it is as large as
+//!    the distinct keys need, which in a large block are often far fewer than the
+//!    touches, and the rest of it is never written (on a host, never mapped).
 //! 3. **Execute**, in batches of [`BATCH`] consecutive transactions; worker `i` owns
 //!    every `parts`-th batch from `i`. A transaction reads its sources, waits for the
 //!    previous toucher of each chained key (in a low-contention block it nearly always
