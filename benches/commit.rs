@@ -1,6 +1,7 @@
 //! Commitment throughput (transactions/s) on its own: the roots and the block hash of
 //! an executed 10,000-transaction block, on one part (the sequential engine's way) and
-//! on one part per worker (the parallel engine's), with the CPU's multi-lane Keccak.
+//! on two workers (the parallel engine's, in the parts `parex_host::engine::commit_parts` says),
+//! with the CPU's multi-lane Keccak.
 //!
 //! Cases: transfers over 100,000 accounts (about 20,000 written leaves of 100,000, the
 //! transaction and receipt lists) and token transfers over 100,000 accounts (storage

@@ -7,7 +7,7 @@
 pub mod buffers;
 mod workers;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -37,6 +37,42 @@ use workers::PoolWorkers;
 
 /// Blocks from this many transactions are surveyed on several threads ([`survey_on`]).
 const SURVEY_ON_THREADS: usize = 1 << 16;
+
+/// A commitment on several workers is cut into this many parts per worker, which the
+/// workers claim one at a time ([`claim_parts`]): a worker whose core runs slower (a
+/// busy sibling hyperthread, a VM's neighbour) takes fewer of them, where one part per
+/// worker left the others waiting for its last one. Measured on the development VM,
+/// where one vCPU often hashed at 60% of the other's rate: see BENCHMARKS.md.
+pub const PARTS_PER_WORKER: usize = 4;
+
+/// The parts a commitment on `workers` workers is cut into (see [`PARTS_PER_WORKER`]).
+pub fn commit_parts(workers: usize) -> usize {
+    match workers {
+        0 | 1 => 1,
+        w => (w * PARTS_PER_WORKER).min(MAX_PARTS),
+    }
+}
+
+/// Runs `part(worker, p)` for every `p` in `0..parts` on `workers` workers of `pool`,
+/// each worker claiming the next part not yet claimed until none is left.
+fn claim_parts(
+    pool: &mut Pool,
+    workers: usize,
+    parts: usize,
+    part: &(dyn Fn(usize, usize) + Sync),
+) -> Result<(), WorkerLost> {
+    let next = AtomicUsize::new(0);
+    pool.run(workers.min(parts), &|w| loop {
+        // Relaxed: the counter only hands out distinct parts; what a part needs was
+        // written before the pool posted the job, and what it writes is read after the
+        // pool joined the workers.
+        let p = next.fetch_add(1, Ordering::Relaxed);
+        if p >= parts {
+            break;
+        }
+        part(w, p);
+    })
+}
 
 /// The block's [`Survey`] (its footprint width, and the keys it may write and create),
 /// its parts read side by side on up to `threads` scoped threads when it is large. A
@@ -275,7 +311,8 @@ impl Executor {
         // The transaction list's share of the commitment, for the workers a one-worker
         // engine leaves idle: helper `i` of `h` runs every `h`-th part from `i - 1`.
         self.tx_list = None;
-        let list = TxList::new(txs, &mut self.digests, workers).ok().filter(|_| workers > 1);
+        let list =
+            TxList::new(txs, &mut self.digests, commit_parts(workers)).ok().filter(|_| workers > 1);
         let list_perms = AtomicU64::new(0);
         // Set when the one-worker engine is done: a helper starts no more parts of the
         // list then (the commitment hashes the parts left, on every worker).
@@ -326,8 +363,9 @@ impl Executor {
     /// Commits an executed block onto `state`; returns the header and its hash.
     ///
     /// With `workers > 1` and a CPU hasher ([`Hasher::runs_on_cpu`]), the commitment is
-    /// split into that many parts ([`Commit`]) hashed on the executor's workers (the
-    /// calling thread and the pool's helpers), each with a one-thread multi-lane
+    /// split into [`commit_parts`] parts ([`Commit`], [`PARTS_PER_WORKER`] per worker),
+    /// which the executor's workers (the calling thread and the pool's helpers) claim
+    /// one after another and hash, each with a one-thread multi-lane
     /// [`CpuHasher`]; `hasher` hashes the few top levels. Otherwise (one worker, or a
     /// device hasher, whose batches should all go to the device) it runs on the calling
     /// thread with `hasher`, the whole commitment as one batch
@@ -344,16 +382,20 @@ impl Executor {
         hasher: &mut H,
         workers: usize,
     ) -> Result<(BlockHeader, Hash32), BlockError> {
-        if self.dirty.len() < 2 * executed.writes().len() {
-            self.dirty.resize(2 * executed.writes().len(), 0);
+        // Room for the written-leaf bitmap too (see `Staging::dirty_len`), with some to
+        // spare for the leaves the next blocks add.
+        let dirty = Staging::dirty_len(state, executed.writes().len());
+        if self.dirty.len() < dirty {
+            self.dirty.resize(dirty + dirty / 8, 0);
         }
         if self.digests.len() < digests_len(txs.len()) {
             self.digests.resize(digests_len(txs.len()), [0; 32]);
         }
-        let parts = if hasher.runs_on_cpu() { workers.clamp(1, MAX_PARTS) } else { 1 };
+        let workers = if hasher.runs_on_cpu() { workers.clamp(1, MAX_PARTS) } else { 1 };
+        let parts = commit_parts(workers);
         let mut hasher = Counting::new(hasher);
         let worker_perms = AtomicU64::new(0);
-        while self.workers.len() < parts {
+        while self.workers.len() < workers {
             self.workers.push(WorkerBuffers::new(&self.limits));
         }
         Commit::check(txs, &executed.receipts, &self.digests)?;
@@ -381,9 +423,11 @@ impl Executor {
             // words are partly updated, an error the caller cannot retry (see `Pool`).
             let lost = || BlockError::WorkerLost;
             let pool = &mut self.pool;
-            pool.run(parts, &|i| staging.lookup_part(i)).map_err(|WorkerLost| lost())?;
+            claim_parts(pool, workers, parts, &|_, p| staging.lookup_part(p))
+                .map_err(|WorkerLost| lost())?;
             let updates = staging.updates()?;
-            pool.run(parts, &|i| updates.run_part(i)).map_err(|WorkerLost| lost())?;
+            claim_parts(pool, workers, parts, &|_, p| updates.run_part(p))
+                .map_err(|WorkerLost| lost())?;
             let tree = staging.finish();
             let mut job = Commit::new(tree, txs, &executed.receipts, &mut self.digests)?;
             if let Some((token, _, _, perms)) = tx_list {
@@ -391,11 +435,11 @@ impl Executor {
                 beside = perms;
             }
             let slots: Vec<Mutex<&mut WorkerBuffers>> =
-                self.workers[..parts].iter_mut().map(Mutex::new).collect();
-            pool.run(parts, &|i| {
-                let mut w = slots[i].lock().unwrap_or_else(PoisonError::into_inner);
+                self.workers[..workers].iter_mut().map(Mutex::new).collect();
+            claim_parts(pool, workers, parts, &|wi, p| {
+                let mut w = slots[wi].lock().unwrap_or_else(PoisonError::into_inner);
                 let mut h = Counting::new(CpuHasher::single_thread());
-                job.run_part(i, &mut h, &mut w.hash.scratch());
+                job.run_part(p, &mut h, &mut w.hash.scratch());
                 // Relaxed: read after the pool joined the workers.
                 worker_perms.fetch_add(h.permutations, Ordering::Relaxed);
             })
