@@ -1,7 +1,7 @@
 //! The footprint engine's read-out: summed deltas added up, written keys counted, each
 //! partition's final values written after the lower partitions' and sorted.
 
-use crate::state::{sort_by_key, StateReader};
+use crate::state::{sort_into, StateReader};
 use crate::sync::Ordering;
 
 use super::*;
@@ -57,28 +57,25 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
             self.written[..p].iter().map(|c| c.load(Ordering::Relaxed) as usize).sum();
         let ids = self.counts[p].load(Ordering::Relaxed) as usize;
         let keys = &self.mem.keys[self.key_region(p)][..ids];
-        let out = &self.out[offset..];
-        // Keys that some toucher wrote, in id order; keys only read are not written.
-        let mut written = 0;
-        for k in keys {
+        let written = self.written[p].load(Ordering::Relaxed) as usize;
+        let Some(out) = self.out.get(offset..offset + written) else { return };
+        let key = |k: &Slot<KeyRecord>| {
             let rec = k.get();
-            if !rec.wrote {
-                continue;
-            }
-            let value = if rec.chained {
+            rec.wrote.then_some(rec.key)
+        };
+        let value = |k: &Slot<KeyRecord>| {
+            let rec = k.get();
+            if rec.chained {
                 self.mem.values[rec.last as usize].get()
             } else {
                 rec.base.wrapping_add(rec.sum)
-            };
-            out[written].set(StateEntry { key: rec.key, value });
-            written += 1;
-        }
-        let out = &out[..written];
+            }
+        };
         // SAFETY: `Slot<T>` is `repr(transparent)` over `UnsafeCell<T>`, which has the
         // layout of `T`; this region of `out` belongs to partition `p`, claimed by this
         // worker alone, and nobody reads it before the workers are joined.
-        let entries =
+        let out =
             unsafe { core::slice::from_raw_parts_mut(out.as_ptr() as *mut StateEntry, written) };
-        sort_by_key(entries);
+        sort_into(keys, key, value, out);
     }
 }
