@@ -16,9 +16,10 @@
 //!    the place of a new key in the tree: both follow key order as on one thread), puts
 //!    the written leaves in order and returns the tree's [`TreeJob`]. Given room for a
 //!    bitmap of the leaves ([`Staging::dirty_len`]), it marks each written leaf there and
-//!    reads them back in order, which is several times faster than sorting them (330 µs
-//!    for the 27,000 writes of 10,000 transfers on the development VM, on the one
-//!    thread while the others wait); with less room, it sorts them.
+//!    reads them back in order; with less room, it sorts them. (The whole step took
+//!    77 µs against 122 µs sorting, for the 27,000 writes of 10,000 transfers over
+//!    100,000 accounts committed again and again on the development VM, no key new: on
+//!    the one thread, while the others wait.)
 //!
 //! Every step reads what an earlier step wrote only after the caller joined the threads
 //! that ran it.

@@ -41,8 +41,8 @@ const SURVEY_ON_THREADS: usize = 1 << 16;
 /// A commitment on several workers is cut into this many parts per worker, which the
 /// workers claim one at a time ([`claim_parts`]): a worker whose core runs slower (a
 /// busy sibling hyperthread, a VM's neighbour) takes fewer of them, where one part per
-/// worker left the others waiting for its last one. Measured on the development VM,
-/// where one vCPU often hashed at 60% of the other's rate: see BENCHMARKS.md.
+/// worker left the others waiting for its last one. On the development VM the helper
+/// thread's vCPU hashed at 60–85% of the calling thread's rate: see BENCHMARKS.md.
 pub const PARTS_PER_WORKER: usize = 4;
 
 /// The parts a commitment on `workers` workers is cut into (see [`PARTS_PER_WORKER`]).

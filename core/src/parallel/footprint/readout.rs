@@ -58,7 +58,11 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
         let ids = self.counts[p].load(Ordering::Relaxed) as usize;
         let keys = &self.mem.keys[self.key_region(p)][..ids];
         let written = self.written[p].load(Ordering::Relaxed) as usize;
-        let Some(out) = self.out.get(offset..offset + written) else { return };
+        // In bounds: `prepare` checked that the output holds a value per cell.
+        let Some(out) = self.out.get(offset..offset + written) else {
+            self.fail(Abort::BadScratch);
+            return;
+        };
         let key = |k: &Slot<KeyRecord>| {
             let rec = k.get();
             rec.wrote.then_some(rec.key)
