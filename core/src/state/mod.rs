@@ -381,6 +381,13 @@ impl<'a> State<'a> {
         probe(self.live_index(), self.entries, key)
     }
 
+    /// [`Self::probe`] for a key whose [`StateKey::table_hash`] is `hash`.
+    #[inline]
+    fn probe_hashed(&self, key: &StateKey, hash: u64) -> Result<usize, usize> {
+        let index = self.live_index();
+        probe_from(index, self.entries, key, home_slot(index, hash))
+    }
+
     /// The index's live part.
     #[inline]
     fn live_index(&self) -> &[u32] {
@@ -535,8 +542,7 @@ impl StateReader for State<'_> {
 
     #[inline]
     fn read_hashed(&self, key: &StateKey, hash: u64) -> u64 {
-        let index = self.live_index();
-        match probe_from(index, self.entries, key, home_slot(index, hash)) {
+        match self.probe_hashed(key, hash) {
             Ok(i) => self.entries[i].value,
             Err(_) => 0,
         }

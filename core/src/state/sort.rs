@@ -27,14 +27,15 @@ fn wide_key(e: &StateEntry) -> u128 {
     (e.key.addr.0 as u128) << 64 | (e.key.kind as u128) << 62 | e.key.slot as u128
 }
 
-/// Sorts a few `entries` by `key`, moving each entry left past the greater ones.
+/// Sorts a few `entries` (slots in 62 bits) by key, moving each entry left past the
+/// greater ones.
 #[cfg(target_pointer_width = "64")]
-fn insertion_sort(entries: &mut [StateEntry], key: impl Fn(&StateEntry) -> u128) {
+fn insertion_sort(entries: &mut [StateEntry]) {
     for i in 1..entries.len() {
         let e = entries[i];
-        let k = key(&e);
+        let k = wide_key(&e);
         let mut j = i;
-        while j > 0 && key(&entries[j - 1]) > k {
+        while j > 0 && wide_key(&entries[j - 1]) > k {
             entries[j] = entries[j - 1];
             j -= 1;
         }
@@ -131,7 +132,7 @@ pub(crate) fn sort_into<T>(
                     if !narrow {
                         bucket.sort_unstable_by_key(|e| e.key);
                     } else if bucket.len() <= SMALL_BUCKET {
-                        insertion_sort(bucket, wide_key);
+                        insertion_sort(bucket);
                     } else {
                         bucket.sort_unstable_by_key(wide_key);
                     }

@@ -24,7 +24,7 @@
 //! Every step reads what an earlier step wrote only after the caller joined the threads
 //! that ran it.
 
-use super::{home_slot, prefetch, probe_from, State, StateEntry, StateReader, EMPTY};
+use super::{prefetch, State, StateEntry, StateReader, EMPTY};
 use crate::error::BlockError;
 use crate::merkle::{Leaf, TreeJob, MAX_PARTS};
 use crate::sync::{settled, Slot};
@@ -162,7 +162,6 @@ impl<'s, 'a> Staging<'s, 'a> {
         for (k, w) in writes.iter().enumerate().take(PREFETCH_INDEX) {
             hashes[k] = w.key.table_hash();
         }
-        let index = state.live_index();
         // Part p writes only its range of `found`, `leaf` and its own counts (module docs).
         for (k, j) in range.enumerate() {
             let hash = hashes[k % PREFETCH_INDEX];
@@ -175,8 +174,7 @@ impl<'s, 'a> Staging<'s, 'a> {
                 state.prefetch(&a.key, hashes[(k + PREFETCH_ENTRY) % PREFETCH_INDEX], 1);
             }
             let key = &writes[k].key;
-            let (found, leaf) = match probe_from(index, state.entries, key, home_slot(index, hash))
-            {
+            let (found, leaf) = match state.probe_hashed(key, hash) {
                 Ok(i) => (i as u32, state.leaf_of[i]),
                 Err(_) => {
                     new += 1;
@@ -235,8 +233,7 @@ impl<'s, 'a> Staging<'s, 'a> {
             if let (Some(a), Some(EMPTY)) =
                 (self.writes.get(ahead), self.found.get(ahead).map(Slot::get))
             {
-                let index = state.live_index();
-                prefetch(&index[home_slot(index, a.key.table_hash())]);
+                state.prefetch(&a.key, a.key.table_hash(), 0);
             }
             if self.found[j].get() == EMPTY {
                 state.file(&self.writes[j].key, entry);
