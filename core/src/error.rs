@@ -59,6 +59,10 @@ pub enum BlockError {
     /// The footprint engine's key tables ran out (cannot happen when sized by
     /// `FootprintMemory::lengths`).
     FootprintFull,
+    /// A transaction read (or set) the beneficiary's balance while Block-STM pooled the
+    /// credits to it ([`crate::engine::Credits::Pooled`]): run it again with the credits
+    /// in the multi-version memory.
+    BeneficiaryRead,
     /// A transaction touched a key outside its footprint, or not in the planned way
     /// (the footprint engine; impossible for footprints computed by
     /// [`crate::tx::Transaction::footprint`], but checked).
@@ -101,6 +105,8 @@ pub enum Invariant {
     Interrupted,
     /// The write set handed to the commitment is not sorted and unique.
     UnsortedWrites,
+    /// Pooled credits to the beneficiary found no record of its balance (Block-STM).
+    PooledCredits,
 }
 
 /// Why an engine's workers stopped a block early: the one code the workers of an engine
@@ -123,17 +129,20 @@ pub enum Abort {
     FootprintFull = 5,
     /// [`BlockError::OffFootprint`].
     OffFootprint = 6,
+    /// [`BlockError::BeneficiaryRead`].
+    BeneficiaryRead = 7,
 }
 
 impl Abort {
     /// Every code, in `repr` order.
-    pub const ALL: [Abort; 6] = [
+    pub const ALL: [Abort; 7] = [
         Self::BadScratch,
         Self::MvFull,
         Self::Contended,
         Self::EstimateInOrder,
         Self::FootprintFull,
         Self::OffFootprint,
+        Self::BeneficiaryRead,
     ];
 
     /// The abort stored as `code`; `None` for `0` (no abort) or an unknown code.
@@ -162,6 +171,9 @@ impl fmt::Display for BlockError {
                 write!(f, "multi-version table full: the block writes more than {records} keys")
             }
             Self::FootprintFull => f.write_str("footprint table full"),
+            Self::BeneficiaryRead => f.write_str(
+                "a transaction read the beneficiary's balance while its credits were pooled",
+            ),
             Self::OffFootprint => f.write_str("a transaction left its planned footprint"),
             Self::Invariant(what) => write!(f, "engine invariant failed: {what}"),
             Self::Undelivered { index } => write!(
@@ -187,6 +199,7 @@ impl fmt::Display for Invariant {
             Self::AloneTwice => "the one-worker form ran after workers began, or twice",
             Self::Interrupted => "the sequential view interrupted",
             Self::UnsortedWrites => "write set not sorted and unique",
+            Self::PooledCredits => "pooled credits found no record of the beneficiary's balance",
         })
     }
 }

@@ -160,7 +160,8 @@ pub struct BlockEngine {
     pub engine: &'static str,
     /// Why (`parex_core::engine::Reason::name`): `requested`, `known_footprints`, `contracts`,
     /// `looks_contended`, `contended`, `predicted_contended`, `footprint_failed`,
-    /// `block_stm_failed`, `key_table_full`, `no_footprint_memory`, `one_worker`.
+    /// `block_stm_failed`, `key_table_full`, `beneficiary_read`, `no_footprint_memory`,
+    /// `one_worker`.
     pub reason: &'static str,
 }
 

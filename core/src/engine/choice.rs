@@ -65,6 +65,10 @@ pub enum Reason {
     /// Block-STM's key table was full ([`crate::error::BlockError::MvFull`]): again, with one record
     /// per write.
     KeyTableFull,
+    /// A transaction read the beneficiary's balance while Block-STM pooled its credits
+    /// ([`crate::error::BlockError::BeneficiaryRead`]): again, with the credits as
+    /// versions ([`Credits::Versioned`]).
+    BeneficiaryRead,
 }
 
 impl Reason {
@@ -82,6 +86,7 @@ impl Reason {
             Self::FootprintFailed => "footprint_failed",
             Self::BlockStmFailed => "block_stm_failed",
             Self::KeyTableFull => "key_table_full",
+            Self::BeneficiaryRead => "beneficiary_read",
         }
     }
 
@@ -112,6 +117,21 @@ pub enum KeyTable {
     Full,
 }
 
+/// How Block-STM keeps what transactions add to the beneficiary's balance (every fee).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Credits {
+    /// Outside the multi-version memory: each worker sums the credits of the
+    /// transactions it executed (their latest incarnations), and the read-out adds the
+    /// sums, so the balance's version list is not a lock that every transaction takes. A
+    /// block in which a transaction reads the balance fails with
+    /// [`crate::error::BlockError::BeneficiaryRead`] and runs again with `Versioned`.
+    #[default]
+    Pooled,
+    /// As versions of the balance, like every other write.
+    Versioned,
+}
+
 /// One decision of the policy: which engine, on how many workers, why.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -124,6 +144,8 @@ pub struct Choice {
     pub workers: usize,
     /// Block-STM's key records.
     pub keys: KeyTable,
+    /// How Block-STM keeps the credits to the beneficiary (not in its one-worker form).
+    pub credits: Credits,
     /// Block-STM gives up on a contended block ([`crate::error::BlockError::Contended`]).
     pub contention_fallback: bool,
     /// Block-STM in its one-worker form.

@@ -38,7 +38,7 @@
 mod choice;
 mod survey;
 
-pub use choice::{Choice, EngineKind, KeyTable, Reason};
+pub use choice::{Choice, Credits, EngineKind, KeyTable, Reason};
 pub use survey::Survey;
 
 use crate::error::BlockError;

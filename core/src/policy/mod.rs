@@ -10,7 +10,7 @@ pub use predict::{
 };
 pub use run::{run_block, Memory, Workers};
 
-use crate::engine::{Choice, EngineKind, KeyTable, Reason, Survey};
+use crate::engine::{Choice, Credits, EngineKind, KeyTable, Reason, Survey};
 use crate::error::BlockError;
 use crate::exec::HotKeys;
 use crate::parallel::footprint::{width, SERIAL_RATIO};
@@ -152,6 +152,12 @@ impl Policy {
             (failed.engine, error, failed.keys)
         {
             return Some(Choice { keys: KeyTable::Full, reason: Reason::KeyTableFull, ..*failed });
+        }
+        if let (EngineKind::BlockStm, BlockError::BeneficiaryRead, Credits::Pooled) =
+            (failed.engine, error, failed.credits)
+        {
+            let versioned = Choice { credits: Credits::Versioned, ..*failed };
+            return Some(Choice { reason: Reason::BeneficiaryRead, ..versioned });
         }
         if !matches!(self.mode, Mode::Parallel(_)) {
             return None;

@@ -1,6 +1,7 @@
 //! Hand-built blocks: the footprint scheduler's special cases, declared and undeclared
 //! access lists, empty blocks.
 
+use parex::core::engine::Reason;
 use parex::core::exec::INTRINSIC_GAS;
 use parex::core::receipt::Status;
 use parex::core::state::GenesisAccount;
@@ -24,23 +25,31 @@ fn transfer(from: u64, nonce: u64, to: u64, value: u64) -> Transaction<'static> 
     Transaction::transfer(Address(from), nonce, Address(to), value, INTRINSIC_GAS, 1)
 }
 
+/// `tx` without a fee.
+fn free(mut tx: Transaction<'static>) -> Transaction<'static> {
+    tx.gas_price = 0;
+    tx
+}
+
+/// Four pairs of accounts and a beneficiary that can pay for transfers of its own.
+fn funded_beneficiary_world() -> World {
+    let mut world = pairs_world(4, 1_000_000);
+    for a in &mut world.accounts {
+        if a.addr == BENEFICIARY {
+            a.balance = 50_000;
+        }
+    }
+    world
+}
+
 /// The footprint scheduler on the shapes of transfer its footprints special-case: self
 /// transfers, transfers to and from the beneficiary (which makes the beneficiary's
 /// balance a read key), new recipients, zero values, failures that still pay fees,
 /// rejections that write nothing, free gas, and several transactions per sender.
 #[test]
 fn footprint_edge_cases_match_sequential() {
-    let mut world = pairs_world(4, 1_000_000);
+    let world = funded_beneficiary_world();
     let ben = BENEFICIARY.0;
-    for a in &mut world.accounts {
-        if a.addr == BENEFICIARY {
-            a.balance = 50_000;
-        }
-    }
-    let free = |mut tx: Transaction<'static>| {
-        tx.gas_price = 0;
-        tx
-    };
     let block = vec![
         transfer(0x1000, 0, 0x1001, 5),
         transfer(0x1002, 0, 0x1002, 7),          // to itself
@@ -68,6 +77,46 @@ fn footprint_edge_cases_match_sequential() {
         let blocks = vec![block.clone(), block];
         assert_same_on(Path::Footprint, &world, &blocks, &[1, 2, 3, 4, 8], 20);
     }
+}
+
+/// Block-STM pools the credits to the beneficiary (`Credits::Pooled`) and, when a
+/// transaction reads its balance (here: the beneficiary sends, in a block of transfers
+/// and in one of contract calls), runs the block again with the credits as versions
+/// (reason `beneficiary_read`). Blocks that credit it nothing, or only free transfers,
+/// keep it out of the write set or in it exactly as the sequential executor does.
+#[test]
+fn block_stm_pools_credits_and_reruns_when_the_beneficiary_is_read() {
+    let world = funded_beneficiary_world();
+    let ben = BENEFICIARY.0;
+    let sends = vec![transfer(0x1000, 0, ben, 5), transfer(ben, 0, 0x1001, 7)];
+    let credits = vec![transfer(0x1000, 0, 0x1001, 5), transfer(0x1002, 0, ben, 9)];
+    let rejected = vec![transfer(0x1005, 7, 0x1006, 1), transfer(0x1000, 9, ben, 1)];
+    let free_only = vec![free(transfer(0x1006, 0, 0x1007, 3)), free(transfer(0x1002, 0, ben, 3))];
+    for (block, reread) in [(sends, true), (credits, false), (rejected, false), (free_only, false)]
+    {
+        let blocks = vec![block.clone(), block];
+        assert_same_on(Path::Engine, &world, &blocks, &[1, 2, 3, 4], 5);
+        let par = replay_with(&world, &blocks, Mode::BlockStm(2));
+        let reason = par.blocks[0].choice.reason;
+        assert_eq!(reason == Reason::BeneficiaryRead, reread, "{reason:?}");
+    }
+
+    let spec = Spec { fail_per_mille: 50, ..Spec::new(Workload::Mixed, 200, 400, 2, 0xBE2) };
+    let (mut world, mut gen) = Generator::new(&spec);
+    for a in &mut world.accounts {
+        if a.addr == world.beneficiary {
+            a.balance = 1_000_000;
+        }
+    }
+    let generated: Vec<_> = (0..2).map(|_| gen.block()).collect();
+    let mut blocks: Vec<Vec<Transaction>> = generated.iter().map(|b| b.txs().to_vec()).collect();
+    assert_same_on(Path::Engine, &world, &blocks, &[2, 4], 2);
+    blocks[1].insert(150, transfer(world.beneficiary.0, 0, 0x1000, 10));
+    assert_same_on(Path::Engine, &world, &blocks, &[2, 4], 2);
+    assert_same(&world, &blocks, &[2], 2);
+    let par = replay_with(&world, &blocks, Mode::BlockStm(2));
+    let reasons: Vec<_> = par.blocks.iter().map(|b| b.choice.reason).collect();
+    assert_eq!(reasons, [Reason::Requested, Reason::BeneficiaryRead]);
 }
 
 /// A large block in which the beneficiary sends now and then: its partition is listed

@@ -45,10 +45,12 @@ impl<S: StateReader + Sync> BlockStm<'_, S> {
         self.prep_done.store(chunks, Ordering::Relaxed);
         self.sched.halt();
         self.alone = true;
+        // Nothing to pool with one worker: the credits go in as versions.
+        self.pooled = None;
         let (mut acc, mut vm) = self.scratch(worker)?;
         for t in 0..n as u32 {
             let ti = t as usize;
-            let mut view = MvView { mv: &self.mv, state: self.state, txn: t, blocked: None };
+            let mut view = MvView::new(&self.mv, self.state, t, None);
             let Ok(receipt) =
                 execute_transaction(&self.txs[ti], &self.env, &mut view, &mut acc, &mut vm)
             else {

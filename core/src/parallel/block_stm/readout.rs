@@ -16,7 +16,9 @@ use crate::state::{sort_by_key, StateEntry, StateReader};
 use crate::sync::{claimed, settled, AtomicBool, AtomicU32, Ordering};
 
 use super::mvmemory::{FinalVersions, MvRead};
+use super::store::Pool;
 use super::{scheduler, too_small, BlockStm};
+use crate::types::StateKey;
 
 /// Most parts a block is read out in (more workers than this leave the rest to these).
 pub const READ_PARTS: usize = 8;
@@ -111,6 +113,7 @@ impl<'a, S: StateReader + Sync> BlockStm<'a, S> {
                     hottest: self.conflicts.get().heaviest(),
                 });
             }
+            Some(Abort::BeneficiaryRead) => return Err(BlockError::BeneficiaryRead),
             Some(Abort::BadScratch | Abort::FootprintFull | Abort::OffFootprint) => {
                 return Err(BlockError::BadScratch)
             }
@@ -158,7 +161,7 @@ impl<'a, S: StateReader + Sync> BlockStm<'a, S> {
             core::array::from_fn::<_, READ_PARTS, _>(|p| self.read.lens[p].load(Ordering::Relaxed));
         let records = self.mv.records();
         let ran = !self.alone && parts >= 2 && lens[..parts].iter().all(|&l| l != NOT_READ);
-        let Self { mut mv, receipts, out, state, .. } = self;
+        let Self { mut mv, receipts, out, state, pooled, pool, .. } = self;
         let out = settled(out);
         let len = match ran.then(|| merge_runs(out, records, parts, &lens)).flatten() {
             Some(len) => len,
@@ -168,7 +171,35 @@ impl<'a, S: StateReader + Sync> BlockStm<'a, S> {
                 len
             }
         };
+        let len = match pooled {
+            Some(ben) => add_credits(out, len, ben, &pool.get())?,
+            None => len,
+        };
         Ok(Outcome { receipts: &receipts[..n], writes: &mut out[..len], stats })
+    }
+}
+
+/// Adds the pooled credits to the beneficiary's balance `ben` in the sorted write set
+/// `out[..len]`, where its record (reserved by the first credit, with no version) read
+/// out as the committed value; or takes the balance out again when no transaction's last
+/// incarnation credited it. Returns the write set's new length.
+fn add_credits(
+    out: &mut [StateEntry],
+    len: usize,
+    ben: StateKey,
+    pool: &Pool,
+) -> Result<usize, BlockError> {
+    match out[..len].binary_search_by(|e| e.key.cmp(&ben)) {
+        Ok(i) if pool.count != 0 => {
+            out[i].value = out[i].value.wrapping_add(pool.sum);
+            Ok(len)
+        }
+        Ok(i) => {
+            out.copy_within(i + 1..len, i);
+            Ok(len - 1)
+        }
+        Err(_) if pool.count == 0 => Ok(len),
+        Err(_) => Err(BlockError::Invariant(Invariant::PooledCredits)),
     }
 }
 

@@ -3,7 +3,7 @@
 //! validation that use them (steps 2 and 3 of the worker loop in the module docs).
 
 use crate::error::Abort;
-use crate::exec::{AccessSet, HotKeys, Limits, View, Write};
+use crate::exec::{Access, AccessSet, HotKeys, Limits, View, Write};
 use crate::receipt::Receipt;
 use crate::state::StateReader;
 use crate::sync::{Ordering, RawSpin, UnsafeCell};
@@ -30,6 +30,9 @@ pub struct TxData {
     pub(super) writes_len: UnsafeCell<u32>,
     /// The latest incarnation's receipt.
     pub(super) receipt: UnsafeCell<Receipt>,
+    /// What the latest incarnation added to the beneficiary's balance, while the block
+    /// pools those credits (see `Pool`): (1, amount) if it added, (0, 0) if not.
+    pub(super) credit: UnsafeCell<(u32, u64)>,
 }
 
 // SAFETY: under `BlockStm::run_alone` only its thread exists (it holds the
@@ -38,8 +41,8 @@ pub struct TxData {
 // the worker that claimed its chunk, and the barrier's release/acquire orders that before
 // everything else. Then: `reads_meta` (and the transaction's read cells) are accessed
 // only under `reads_lock`, except that an in-order execution writes its mark without it
-// (`record` says why no one can be reading then). `writes_len`, the write cells and
-// `receipt` are written only by the worker executing the transaction (status
+// (`record` says why no one can be reading then). `writes_len`, the write cells,
+// `credit` and `receipt` are written only by the worker executing the transaction (status
 // `Executing`, exclusive) and read by the executor of its next incarnation, by the
 // validator that aborted it (status `Aborting`), or after all workers joined; each of
 // those is ordered after the writes by the acquire/release of the status lock
@@ -62,6 +65,8 @@ impl TxData {
         self.reads_meta.with_mut(|p| unsafe { *p = (NOT_RECORDED, 0) });
         // SAFETY: as above.
         self.writes_len.with_mut(|p| unsafe { *p = 0 });
+        // SAFETY: as above.
+        self.credit.with_mut(|p| unsafe { *p = (0, 0) });
     }
 
     /// Empty.
@@ -71,6 +76,7 @@ impl TxData {
             reads_meta: UnsafeCell::new((NOT_RECORDED, 0)),
             writes_len: UnsafeCell::new(0),
             receipt: UnsafeCell::new(Receipt::EMPTY),
+            credit: UnsafeCell::new((0, 0)),
         }
     }
 }
@@ -172,6 +178,22 @@ pub(super) struct MvView<'v, S: StateReader> {
     pub(super) txn: u32,
     /// The key of the last read that hit an estimate.
     pub(super) blocked: Option<StateKey>,
+    /// The beneficiary's balance while its credits are pooled (see `Pool`), and whether
+    /// the transaction read it: the value read (the committed one) misses the credits
+    /// of the transactions before, so the block must run again without pooling.
+    pub(super) pooled: Option<StateKey>,
+    pub(super) read_pooled: bool,
+}
+
+impl<'v, S: StateReader> MvView<'v, S> {
+    pub(super) fn new(
+        mv: &'v MvMemory<'v>,
+        state: &'v S,
+        txn: u32,
+        pooled: Option<StateKey>,
+    ) -> Self {
+        Self { mv, state, txn, blocked: None, pooled, read_pooled: false }
+    }
 }
 
 impl<S: StateReader> View for MvView<'_, S> {
@@ -181,6 +203,10 @@ impl<S: StateReader> View for MvView<'_, S> {
         // committed state's index slot now, so that its miss overlaps the probe's.
         let hash = key.table_hash();
         self.state.prefetch(key, hash, 0);
+        if self.pooled == Some(*key) {
+            self.read_pooled = true;
+            return Ok(self.state.read_hashed(key, hash));
+        }
         match self.mv.read(key, self.txn) {
             MvRead::Value(v) => Ok(v),
             MvRead::Storage(d) => Ok(self.state.read_hashed(key, hash).wrapping_add(d)),
@@ -208,8 +234,9 @@ impl<S: StateReader + Sync> BlockStm<'_, S> {
         }
     }
 
-    /// Publishes an incarnation's read set, write set and receipt. Returns whether it
-    /// wrote a key the previous incarnation did not.
+    /// Publishes an incarnation's read set, write set, receipt and (while pooled) credit
+    /// to the beneficiary. Returns whether it wrote a key the previous incarnation did
+    /// not.
     ///
     /// An execution claimed in order read only final values, so no validation of it can
     /// fail: release builds record no read set for it, only the `IN_ORDER` mark, which
@@ -224,6 +251,12 @@ impl<S: StateReader + Sync> BlockStm<'_, S> {
         receipt: Receipt,
         lists: &mut WriteLists,
     ) -> Result<bool, Abort> {
+        // Its credit to the beneficiary while pooled, kept out of the multi-version
+        // memory (a read or a set of the balance fails the block first).
+        let credit = match self.pooled {
+            Some(ben) => credit_of(acc, &ben)?,
+            None => (0, 0),
+        };
         let ti = t as usize;
         let data = &self.data[ti];
         if in_order && !cfg!(debug_assertions) {
@@ -253,7 +286,7 @@ impl<S: StateReader + Sync> BlockStm<'_, S> {
 
         // Write set: t is Executing, so this worker owns t's write list and free nodes.
         let base = ti * self.writes_per_tx;
-        let WriteLists { old, new } = lists;
+        let WriteLists { old, new, pool } = lists;
         self.write_list(ti, old);
         for &(key, node, slot) in old.iter() {
             if !acc_writes(acc, &key) {
@@ -262,7 +295,8 @@ impl<S: StateReader + Sync> BlockStm<'_, S> {
         }
         new.clear();
         let mut wrote_new_path = false;
-        for a in acc.accesses().iter().filter(|a| a.write != Write::None) {
+        let versioned = |a: &&Access| a.write != Write::None && Some(a.key) != self.pooled;
+        for a in acc.accesses().iter().filter(versioned) {
             let (node, slot, existing) = match old.iter().find(|(k, _, _)| *k == a.key) {
                 Some(&(_, node, slot)) => {
                     self.mv.write_at(slot, t, node, true, a.write, false);
@@ -303,6 +337,15 @@ impl<S: StateReader + Sync> BlockStm<'_, S> {
         data.writes_len.with_mut(|p| unsafe { *p = new.len() as u32 });
         // SAFETY: t is Executing; this worker owns t's receipt (TxData docs).
         data.receipt.with_mut(|p| unsafe { *p = receipt });
+        if let Some(ben) = self.pooled {
+            // SAFETY: as above, for t's credit.
+            let old = data.credit.with_mut(|p| unsafe { core::mem::replace(&mut *p, credit) });
+            pool.replace(old, credit);
+            if credit.0 != 0 && !pool.reserved {
+                self.mv.reserve(&ben).map_err(|_| Abort::MvFull)?;
+                pool.reserved = true;
+            }
+        }
         Ok(wrote_new_path)
     }
 
@@ -374,6 +417,17 @@ impl<S: StateReader + Sync> BlockStm<'_, S> {
     }
 }
 
+/// What the execution recorded in `acc` added to the pooled balance `ben`: `(1, amount)`,
+/// or `(0, 0)` if it did not touch it; an error if it read or set it.
+fn credit_of(acc: &AccessSet<'_>, ben: &StateKey) -> Result<(u32, u64), Abort> {
+    match acc.accesses().iter().find(|a| a.key == *ben).map(|a| (a.read, a.write)) {
+        None | Some((None, Write::None)) => Ok((0, 0)),
+        Some((None, Write::Add(x))) => Ok((1, x)),
+        // Read or set: the value it saw misses earlier credits (`MvView`).
+        Some(_) => Err(Abort::BeneficiaryRead),
+    }
+}
+
 /// Whether the execution recorded in `acc` wrote `key`.
 pub(super) fn acc_writes(acc: &AccessSet<'_>, key: &StateKey) -> bool {
     acc.accesses().iter().any(|a| a.key == *key && a.write != Write::None)
@@ -393,16 +447,44 @@ pub(super) type WriteList = heapless::Vec<WriteEntry, MAX_WRITE_LIST>;
 
 /// A worker's two write lists for [`BlockStm::record`] and [`BlockStm::validate`], made
 /// once per block: a `WriteList` made per call costs a 2 KiB `memset` (the compiler
-/// zeroes the whole `heapless::Vec`), about a tenth of a swap's instructions.
+/// zeroes the whole `heapless::Vec`), about a tenth of a swap's instructions. And the
+/// worker's pool of credits to the beneficiary.
 pub(super) struct WriteLists {
     /// The incarnation's previous write list.
     old: WriteList,
     /// The one it records.
     new: WriteList,
+    pub(super) pool: Pool,
 }
 
 impl WriteLists {
     pub(super) fn new() -> Self {
-        Self { old: WriteList::new(), new: WriteList::new() }
+        Self { old: WriteList::new(), new: WriteList::new(), pool: Pool::default() }
+    }
+}
+
+/// One worker's share of the credits to the beneficiary ([`crate::engine::Credits::Pooled`]):
+/// each incarnation it records adds its credit and takes away the one of the incarnation
+/// it replaces (which another worker may have pooled), so the workers' pools add up, in
+/// wrapping arithmetic, to the credits of every transaction's last incarnation.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Pool {
+    /// Transactions that credit the beneficiary, and the credits' (wrapping) sum.
+    pub(super) count: u32,
+    pub(super) sum: u64,
+    /// This worker has reserved the balance's key record (`MvMemory::reserve`).
+    pub(super) reserved: bool,
+}
+
+impl Pool {
+    fn replace(&mut self, old: (u32, u64), new: (u32, u64)) {
+        self.count = self.count.wrapping_add(new.0).wrapping_sub(old.0);
+        self.sum = self.sum.wrapping_add(new.1).wrapping_sub(old.1);
+    }
+
+    /// Adds another worker's pool.
+    pub(super) fn merge(&mut self, other: &Pool) {
+        self.count = self.count.wrapping_add(other.count);
+        self.sum = self.sum.wrapping_add(other.sum);
     }
 }

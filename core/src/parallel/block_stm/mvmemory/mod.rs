@@ -319,6 +319,18 @@ impl<'a> MvMemory<'a> {
         }
     }
 
+    /// Gives `key` a record, if it has none, whose list holds no version and no node and
+    /// reads as the committed value: for a key whose writes are kept outside the memory
+    /// but read out with the block's (the beneficiary's pooled credits, which the
+    /// read-out adds). Returns its slot.
+    pub fn reserve(&self, key: &StateKey) -> Result<u32, MvFull> {
+        let none = NodeData { txn: 0, next: NIL, estimate: false, value: Write::Add(0) };
+        match self.probe(key, Some((UNLINKED, none)))? {
+            Some((slot, _)) => Ok(slot),
+            None => Err(MvFull),
+        }
+    }
+
     /// Finds `key`'s slot; if it has none and `claim` is given, claims one whose list is
     /// that one node (or a list without nodes, for node `UNLINKED`). `Some((slot,
     /// claimed))`.
