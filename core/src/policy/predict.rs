@@ -156,7 +156,13 @@ impl History {
             self.learn_keys(txs, &stats.conflicts);
         }
         let main = main_contracts(txs);
-        let contended = match (ran.engine, ran.reason) {
+        // A block run again for reading the beneficiary's balance counts as the run of
+        // the policy's choice it is.
+        let reason = match ran.reason {
+            Reason::BeneficiaryRead => Reason::Contracts,
+            r => r,
+        };
+        let contended = match (ran.engine, reason) {
             (EngineKind::Sequential, Reason::Contended) => true,
             (EngineKind::BlockStm, Reason::Contracts) => ran_as_chain(txs, stats),
             _ => false,
@@ -169,7 +175,7 @@ impl History {
             return Some(Prediction::Miss);
         }
         let called = |h: &Hot| main.contains(&h.contract);
-        match (ran.engine, ran.reason) {
+        match (ran.engine, reason) {
             (EngineKind::Sequential, Reason::Predicted) => {
                 for h in self.hot.iter_mut().filter(|h| called(h)) {
                     h.trust = h.trust.saturating_sub(1);
@@ -336,6 +342,10 @@ mod tests {
         assert_eq!(h.predictions, Predictions { sequential: 0, hits: 1, misses: 1 });
         // The empty block is no chain.
         assert_eq!(h.learn(&[], &checked, &waits(0)), Some(Prediction::Hit));
+        // Nor does a block run again for reading the beneficiary's balance differ.
+        let reran = ran(EngineKind::BlockStm, Reason::BeneficiaryRead);
+        assert_eq!(h.learn(&block, &reran, &waits(9)), Some(Prediction::Miss));
+        assert_eq!(h.learn(&[], &reran, &waits(0)), Some(Prediction::Hit));
     }
 
     #[test]
