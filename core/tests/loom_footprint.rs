@@ -26,8 +26,9 @@
 //!   `BATCH + 1` transfers: 63 independent ones to one sink (a summed key), then
 //!   transaction 63 sends to an empty account and transaction 64, alone in batch 1
 //!   (worker 1's own), spends it. With one near dependency in 65 transactions the block
-//!   is not serial, so worker 1 waits on transaction 63's `done` flag (an acquire load
-//!   pairing with worker 0's release store) unless it claimed batch 0 itself. Two
+//!   is not serial, so worker 1 sets transaction 64 aside and, its batch having no
+//!   next, waits on transaction 63's `done` flag (an acquire load pairing with worker
+//!   0's release store) unless it claimed batch 0 itself. Two
 //!   partitions (the splitter falls on address 117, between the senders).
 //!
 //! What is covered: the engine's atomics and their orderings (phase claims and

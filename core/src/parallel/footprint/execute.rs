@@ -131,7 +131,10 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
         }
     }
 
-    /// Runs claimed batch `b`.
+    /// Runs claimed batch `b`, setting aside the transactions whose previous touchers
+    /// are not done yet (see "Execute" in the module docs): those run once their
+    /// touchers are done, checked before each next transaction, or waiting when
+    /// [`ASIDE`] are aside or the batch has no next.
     fn run_batch(
         &self,
         b: usize,
@@ -140,13 +143,56 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
     ) -> Result<(), Abort> {
         let n = self.txs.len();
         let start = b * batch;
+        // The first transaction of a batch keeps its batch's claim.
+        let lane = |t: usize| if t == start { Lane::First } else { Lane::Batch };
+        // Set aside, in block order: each transaction and the one it waits for.
+        let mut aside = [(0usize, 0usize); ASIDE];
+        let mut held = 0;
         for t in start..((b + 1) * batch).min(n) {
             self.prefetch_ahead(t);
-            // The first transaction of a batch keeps its batch's claim.
-            let lane = if t == start { Lane::First } else { Lane::Batch };
-            self.execute(t, lane, w)?;
+            if held > 0 {
+                held = self.run_aside(&mut aside, held, false, w, lane)?;
+            }
+            if held == ASIDE {
+                held = self.run_aside(&mut aside, held, true, w, lane)?;
+            }
+            if let Some(prev) = self.execute(t, lane(t), true, w)? {
+                aside[held] = (t, prev);
+                held += 1;
+            }
         }
+        self.run_aside(&mut aside, held, true, w, lane)?;
         Ok(())
+    }
+
+    /// Runs the first `held` transactions set aside (`run_batch`), in order: with
+    /// `wait`, every one (waiting for what it waits for); otherwise those whose
+    /// previous toucher is done now, keeping the others aside (perhaps waiting for
+    /// another key now). Returns how many are still aside.
+    fn run_aside(
+        &self,
+        aside: &mut [(usize, usize); ASIDE],
+        held: usize,
+        wait: bool,
+        w: &mut Worker<'_, '_, impl FnMut(u32)>,
+        lane: impl Fn(usize) -> Lane,
+    ) -> Result<usize, Abort> {
+        let mut kept = 0;
+        for k in 0..held {
+            let (t, prev) = aside[k];
+            // Relaxed: only a hint; `execute` loads the word again (acquire) before it
+            // reads the toucher's values.
+            if !wait && self.flags(self.mem.done[prev].0.load(Ordering::Relaxed)) & DONE == 0 {
+                aside[kept] = (t, prev);
+                kept += 1;
+                continue;
+            }
+            if let Some(prev) = self.execute(t, lane(t), !wait, w)? {
+                aside[kept] = (t, prev);
+                kept += 1;
+            }
+        }
+        Ok(kept)
     }
 
     /// Starts loading what later transactions than `t` read first, written by the
@@ -198,15 +244,17 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
         }
     }
 
-    /// Executes transaction `t` (execute), of a batch or of lane `lane`. Before waiting
-    /// for a previous toucher, lets `before_wait` run that toucher's lane if nobody
-    /// claimed it.
+    /// Executes transaction `t` (execute), of a batch or of lane `lane`. With
+    /// `set_aside`, a transaction whose previous toucher of some key is not done yet is
+    /// not executed: returns that toucher. Otherwise, before waiting for it, lets
+    /// `before_wait` run that toucher's lane if nobody claimed it.
     pub(super) fn execute(
         &self,
         t: usize,
         lane: Lane,
+        set_aside: bool,
         w: &mut Worker<'_, '_, impl FnMut(u32)>,
-    ) -> Result<(), Abort> {
+    ) -> Result<Option<usize>, Abort> {
         let tx = &self.txs[t];
         // Set in place rather than returned by `Footprint::of`, whose 272 bytes were
         // copied with a call to `memmove` here (see `Footprint::set`).
@@ -240,6 +288,9 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
                 // Acquire: pairs with the release store of the previous toucher, so its
                 // value below is complete.
                 if self.flags(done.load(Ordering::Acquire)) & DONE == 0 {
+                    if set_aside {
+                        return Ok(Some(self.tx_of(prev)));
+                    }
                     self.before_wait(t, self.tx_of(prev), w)?;
                     w.tally.waits += 1;
                     let mut spins = 0;
@@ -303,6 +354,6 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
         };
         let flags = kept | DONE | wrote;
         self.mem.done[t].0.store(self.round << ROUND_SHIFT | flags, Ordering::Release);
-        Ok(())
+        Ok(None)
     }
 }

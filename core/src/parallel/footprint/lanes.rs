@@ -248,7 +248,7 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
                 }
                 let t = t - 1;
                 self.prefetch_ahead(t);
-                self.execute(t, Lane::Stamped(lane), w)?;
+                self.execute(t, Lane::Stamped(lane), false, w)?;
             }
             return Ok(());
         }

@@ -56,7 +56,12 @@
 //!    when it starts one, and before starting an own batch runs every lower batch that
 //!    nobody claimed; so every batch a transaction may wait on is claimed, each worker
 //!    runs its batches in block order, and the lowest unfinished transaction can always
-//!    run: no deadlock, whatever the number of workers.
+//!    run: no deadlock, whatever the number of workers. Within a batch, a transaction
+//!    whose previous toucher is not done yet (another worker's, or one set aside) is set
+//!    aside, up to [`ASIDE`] of them, and the batch goes on with the next; those set
+//!    aside run in block order as soon as their touchers are done, and at the latest
+//!    when the batch ends (waiting then). The order changes nothing but the waiting:
+//!    every transaction's values come from the plan.
 //!
 //!    **Lanes.** When batches would mostly wait for each other (one transaction in
 //!    [`SERIAL_RATIO`] reads a key written fewer than `NEAR` transactions before), the
@@ -145,6 +150,9 @@ const _: () = assert!(PREFETCH_ENTRY < PREFETCH_INDEX && PREFETCH_DONE < PREFETC
 /// Consecutive transactions that go to one lane together, unless a hot chain (see
 /// [`HOT`]) takes them to its own.
 pub const BATCH: usize = 64;
+/// Transactions of a batch a worker sets aside at most while their previous touchers
+/// (another worker's) are not done (`run_batch`).
+const ASIDE: usize = 8;
 /// Touches that make a key's chain hot: its transactions run in one lane.
 pub const HOT: u32 = 8;
 /// A read of a key whose previous toucher is fewer than this many transactions earlier,
