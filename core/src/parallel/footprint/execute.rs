@@ -45,6 +45,24 @@ impl View for FootprintView<'_> {
     }
 }
 
+/// The transactions a worker set aside (see "Execute" in the module docs), in block
+/// order: each, where it comes from, and the previous toucher it found not done.
+pub(super) struct Aside {
+    txs: [(usize, Lane, usize); ASIDE],
+    held: usize,
+}
+
+impl Aside {
+    pub(super) const fn new() -> Self {
+        Self { txs: [(0, Lane::Batch, 0); ASIDE], held: 0 }
+    }
+
+    /// Forgets those aside (none of them ran).
+    pub(super) fn clear(&mut self) {
+        self.held = 0;
+    }
+}
+
 /// One worker while it executes: its access set and VM scratch, what it counts, how it
 /// idles while it waits, and the lanes it claimed.
 pub(super) struct Worker<'w, 's, I> {
@@ -87,23 +105,27 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
         w: &mut Worker<'_, '_, impl FnMut(u32)>,
     ) -> Result<(), Abort> {
         let batches = self.txs.len().div_ceil(batch);
+        let aside = &mut Aside::new();
         let mut cursor = 0;
         let mut own = index % self.parts;
         let mut mine = own < batches && self.claim_batch(own, batch);
         loop {
             while cursor < own.min(batches) {
                 if self.claim_batch(cursor, batch) {
-                    self.run_batch(cursor, batch, w)?;
+                    self.run_batch(cursor, batch, aside, w)?;
                 }
                 cursor += 1;
             }
-            if own >= batches || self.failed() {
+            if self.failed() {
                 return Ok(());
+            }
+            if own >= batches {
+                return self.run_aside(aside, true, w);
             }
             let next = own + self.parts;
             let next_mine = next < batches && self.claim_batch(next, batch);
             if mine {
-                self.run_batch(own, batch, w)?;
+                self.run_batch(own, batch, aside, w)?;
             }
             cursor = own + 1;
             (own, mine) = (next, next_mine);
@@ -134,65 +156,80 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
     /// Runs claimed batch `b`, setting aside the transactions whose previous touchers
     /// are not done yet (see "Execute" in the module docs): those run once their
     /// touchers are done, checked before each next transaction, or waiting when
-    /// [`ASIDE`] are aside or the batch has no next.
+    /// [`ASIDE`] are aside.
     fn run_batch(
         &self,
         b: usize,
         batch: usize,
+        aside: &mut Aside,
         w: &mut Worker<'_, '_, impl FnMut(u32)>,
     ) -> Result<(), Abort> {
-        let n = self.txs.len();
-        let start = b * batch;
-        // The first transaction of a batch keeps its batch's claim.
-        let lane = |t: usize| if t == start { Lane::First } else { Lane::Batch };
-        // Set aside, in block order: each transaction and the one it waits for.
-        let mut aside = [(0usize, 0usize); ASIDE];
-        let mut held = 0;
+        let (n, start) = (self.txs.len(), b * batch);
         for t in start..((b + 1) * batch).min(n) {
-            self.prefetch_ahead(t);
-            if held > 0 {
-                held = self.run_aside(&mut aside, held, false, w, lane)?;
-            }
-            if held == ASIDE {
-                held = self.run_aside(&mut aside, held, true, w, lane)?;
-            }
-            if let Some(prev) = self.execute(t, lane(t), true, w)? {
-                aside[held] = (t, prev);
-                held += 1;
-            }
+            // The first transaction of a batch keeps its batch's claim.
+            let lane = if t == start { Lane::First } else { Lane::Batch };
+            self.run_or_set_aside(t, lane, aside, w)?;
         }
-        self.run_aside(&mut aside, held, true, w, lane)?;
         Ok(())
     }
 
-    /// Runs the first `held` transactions set aside (`run_batch`), in order: with
-    /// `wait`, every one (waiting for what it waits for); otherwise those whose
-    /// previous toucher is done now, keeping the others aside (perhaps waiting for
-    /// another key now). Returns how many are still aside.
-    fn run_aside(
+    /// Runs transaction `t` of lane `lane`, or sets it aside if a previous toucher is
+    /// not done yet: first runs those set aside whose touchers are done, and if
+    /// [`ASIDE`] are still aside, all of them (waiting).
+    pub(super) fn run_or_set_aside(
         &self,
-        aside: &mut [(usize, usize); ASIDE],
-        held: usize,
+        t: usize,
+        lane: Lane,
+        aside: &mut Aside,
+        w: &mut Worker<'_, '_, impl FnMut(u32)>,
+    ) -> Result<(), Abort> {
+        self.prefetch_ahead(t);
+        if aside.held > 0 {
+            self.run_aside(aside, false, w)?;
+        }
+        if aside.held == ASIDE {
+            self.run_aside(aside, true, w)?;
+        }
+        if let Some(prev) = self.execute(t, lane, true, w)? {
+            aside.txs[aside.held] = (t, lane, prev);
+            aside.held += 1;
+        }
+        Ok(())
+    }
+
+    /// Runs the transactions set aside, in block order: with `wait`, every one
+    /// (waiting for what it waits for); otherwise those whose previous toucher is done
+    /// now, keeping the others aside (perhaps waiting for another key now). If waiting
+    /// made this worker claim a lane (`before_wait`), the rest are dropped: the caller
+    /// (`run_below`) scans its lanes again from the start and finds them there, in
+    /// order with the new lane's transactions (which the rest may wait for).
+    pub(super) fn run_aside(
+        &self,
+        aside: &mut Aside,
         wait: bool,
         w: &mut Worker<'_, '_, impl FnMut(u32)>,
-        lane: impl Fn(usize) -> Lane,
-    ) -> Result<usize, Abort> {
-        let mut kept = 0;
-        for k in 0..held {
-            let (t, prev) = aside[k];
+    ) -> Result<(), Abort> {
+        let (mut kept, mask) = (0, w.lanes.claimed());
+        for k in 0..aside.held {
+            let (t, lane, prev) = aside.txs[k];
             // Relaxed: only a hint; `execute` loads the word again (acquire) before it
             // reads the toucher's values.
             if !wait && self.flags(self.mem.done[prev].0.load(Ordering::Relaxed)) & DONE == 0 {
-                aside[kept] = (t, prev);
+                aside.txs[kept] = (t, lane, prev);
                 kept += 1;
                 continue;
             }
-            if let Some(prev) = self.execute(t, lane(t), !wait, w)? {
-                aside[kept] = (t, prev);
+            if let Some(prev) = self.execute(t, lane, !wait, w)? {
+                aside.txs[kept] = (t, lane, prev);
                 kept += 1;
             }
+            if w.lanes.claimed() != mask {
+                aside.held = 0;
+                return Ok(());
+            }
         }
-        Ok(kept)
+        aside.held = kept;
+        Ok(())
     }
 
     /// Starts loading what later transactions than `t` read first, written by the
@@ -247,7 +284,9 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
     /// Executes transaction `t` (execute), of a batch or of lane `lane`. With
     /// `set_aside`, a transaction whose previous toucher of some key is not done yet is
     /// not executed: returns that toucher. Otherwise, before waiting for it, lets
-    /// `before_wait` run that toucher's lane if nobody claimed it.
+    /// `before_wait` run that toucher's lane if nobody claimed it (which runs this
+    /// worker's lanes below `t`: so every transaction below `t` that this worker set
+    /// aside must be done by then, as `run_aside` ensures).
     pub(super) fn execute(
         &self,
         t: usize,

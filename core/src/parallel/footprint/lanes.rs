@@ -13,7 +13,7 @@ use crate::state::StateReader;
 use crate::sync::Ordering;
 use crate::tx::Footprint;
 
-use super::execute::{Lane, Worker};
+use super::execute::{Aside, Lane, Worker};
 use super::*;
 
 /// One worker's lanes: those it claimed (bit `l`).
@@ -38,6 +38,11 @@ impl Lanes {
     /// For a block run in batches (`FootprintEngine::run_batches`).
     pub(super) fn batches() -> Self {
         Self { mask: 0, kind: LaneKind::Batches }
+    }
+
+    /// The lanes this worker claimed (bit `l`).
+    pub(super) fn claimed(&self) -> u32 {
+        self.mask
     }
 
     /// Whether this worker claimed `lane`.
@@ -192,7 +197,8 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
         self.lane_claims[lane].load(Ordering::Relaxed) != 0
     }
 
-    /// Runs the stamped lanes (execute, when some chain is hot): this worker's own lane (its index), with the lanes it
+    /// Runs the stamped lanes (execute, when some chain is hot): this worker's own lane
+    /// (its index), with the lanes it
     /// claims on the way (a transaction about to wait for one nobody claimed), then
     /// every lane nobody claimed. Each lane is claimed once; a worker runs the
     /// transactions of all its lanes in block order (see `run_below`), so the lowest
@@ -220,19 +226,24 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
     }
 
     /// Runs, in block order, every transaction below `limit` of this worker's lanes that
-    /// is not done yet. A lane claimed meanwhile (by `before_wait`, deeper down) makes it
-    /// start over, so that when it returns every transaction of its lanes below `limit`
-    /// is done, whatever was claimed.
+    /// is not done yet, setting aside those whose previous touchers are not done (as in
+    /// batches: see "Execute" in the module docs). A lane claimed meanwhile (by
+    /// `before_wait`, deeper down) makes it drop those set aside and start over, so
+    /// that when it returns every transaction of its lanes below `limit` is done,
+    /// whatever was claimed.
     fn run_below(
         &self,
         limit: usize,
         w: &mut Worker<'_, '_, impl FnMut(u32)>,
     ) -> Result<(), Abort> {
+        let aside = &mut Aside::new();
         'scan: loop {
             let mask = w.lanes.mask;
             let mut t = 0;
             while t < limit {
                 if w.lanes.mask != mask {
+                    // Those set aside are not done: the scan finds them again.
+                    aside.clear();
                     continue 'scan;
                 }
                 let lane = self.stamp_of(t);
@@ -246,9 +257,16 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
                 if done {
                     continue;
                 }
-                let t = t - 1;
-                self.prefetch_ahead(t);
-                self.execute(t, Lane::Stamped(lane), false, w)?;
+                self.run_or_set_aside(t - 1, Lane::Stamped(lane), aside, w)?;
+            }
+            // Running those set aside may claim lanes (`before_wait`), and then drops
+            // the rest; as may the last transaction's turn above.
+            if w.lanes.mask == mask {
+                self.run_aside(aside, true, w)?;
+            }
+            if w.lanes.mask != mask {
+                aside.clear();
+                continue 'scan;
             }
             return Ok(());
         }

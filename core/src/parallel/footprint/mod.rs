@@ -56,12 +56,15 @@
 //!    when it starts one, and before starting an own batch runs every lower batch that
 //!    nobody claimed; so every batch a transaction may wait on is claimed, each worker
 //!    runs its batches in block order, and the lowest unfinished transaction can always
-//!    run: no deadlock, whatever the number of workers. Within a batch, a transaction
-//!    whose previous toucher is not done yet (another worker's, or one set aside) is set
-//!    aside, up to [`ASIDE`] of them, and the batch goes on with the next; those set
-//!    aside run in block order as soon as their touchers are done, and at the latest
-//!    when the batch ends (waiting then). The order changes nothing but the waiting:
-//!    every transaction's values come from the plan.
+//!    run: no deadlock, whatever the number of workers. A transaction whose previous
+//!    toucher is not done yet (another worker's, or one set aside) is set aside, up to
+//!    [`ASIDE`] of them, and the worker goes on with the next, into its next batch if
+//!    need be; those set aside run in block order as soon as their touchers are done
+//!    (checked before each next transaction), and waiting when [`ASIDE`] are aside or
+//!    the worker has no batch left. The order changes nothing but the waiting: every
+//!    transaction's values come from the plan. Nor can it deadlock: a worker's lowest
+//!    transaction set aside is its lowest unfinished one, and it is the first it waits
+//!    for.
 //!
 //!    **Lanes.** When batches would mostly wait for each other (one transaction in
 //!    [`SERIAL_RATIO`] reads a key written fewer than `NEAR` transactions before), the
@@ -69,9 +72,9 @@
 //!    with at least [`HOT`] touches: an NFT collection's counter, a pool's reserves, a
 //!    busy sender) goes whole to one lane, balanced by touches, and each transaction
 //!    runs in its heaviest chain's lane, so a chain never waits for itself. Workers
-//!    claim lanes and run them in block order. If the lanes would still wait for each
-//!    other as often, or one lane holds three in four transactions, the block runs in
-//!    one lane. A key that every toucher declares read-only is *fixed*: everyone reads
+//!    claim lanes and run them in block order, setting transactions aside the same
+//!    way. If the lanes would still wait for each other as often, or one lane holds
+//!    three in four transactions, the block runs in one lane. A key that every toucher declares read-only is *fixed*: everyone reads
 //!    its committed value, and a transaction that writes it anyway breaks the plan.
 //! 4. **Read out**, per partition: first the deltas of summed keys (and the pools) are
 //!    added up and the written keys counted (keys only read are not part of the write
