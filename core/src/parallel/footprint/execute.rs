@@ -50,11 +50,15 @@ impl View for FootprintView<'_> {
 pub(super) struct Aside {
     txs: [(usize, Lane, usize); ASIDE],
     held: usize,
+    /// At most this many (0: never any).
+    most: usize,
 }
 
 impl Aside {
-    pub(super) const fn new() -> Self {
-        Self { txs: [(0, Lane::Batch, 0); ASIDE], held: 0 }
+    /// Room for [`ASIDE`] transactions set aside; none if `alone` (a worker that runs
+    /// the whole block would only set aside what waits for its own).
+    pub(super) const fn new(alone: bool) -> Self {
+        Self { txs: [(0, Lane::Batch, 0); ASIDE], held: 0, most: if alone { 0 } else { ASIDE } }
     }
 
     /// Forgets those aside (none of them ran).
@@ -105,7 +109,8 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
         w: &mut Worker<'_, '_, impl FnMut(u32)>,
     ) -> Result<(), Abort> {
         let batches = self.txs.len().div_ceil(batch);
-        let aside = &mut Aside::new();
+        // One batch: this worker runs the whole block.
+        let aside = &mut Aside::new(batches == 1);
         let mut cursor = 0;
         let mut own = index % self.parts;
         let mut mine = own < batches && self.claim_batch(own, batch);
@@ -187,10 +192,10 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
         if aside.held > 0 {
             self.run_aside(aside, false, w)?;
         }
-        if aside.held == ASIDE {
+        if aside.held == aside.most {
             self.run_aside(aside, true, w)?;
         }
-        if let Some(prev) = self.execute(t, lane, true, w)? {
+        if let Some(prev) = self.execute(t, lane, aside.most > 0, w)? {
             aside.txs[aside.held] = (t, lane, prev);
             aside.held += 1;
         }

@@ -236,7 +236,7 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
         limit: usize,
         w: &mut Worker<'_, '_, impl FnMut(u32)>,
     ) -> Result<(), Abort> {
-        let aside = &mut Aside::new();
+        let aside = &mut Aside::new(false);
         'scan: loop {
             let mask = w.lanes.mask;
             let mut t = 0;

@@ -64,7 +64,7 @@
 //!    the worker has no batch left. The order changes nothing but the waiting: every
 //!    transaction's values come from the plan. Nor can it deadlock: a worker's lowest
 //!    transaction set aside is its lowest unfinished one, and it is the first it waits
-//!    for.
+//!    for. (A block of one batch, which one worker runs, sets none aside.)
 //!
 //!    **Lanes.** When batches would mostly wait for each other (one transaction in
 //!    [`SERIAL_RATIO`] reads a key written fewer than `NEAR` transactions before), the
@@ -153,9 +153,10 @@ const _: () = assert!(PREFETCH_ENTRY < PREFETCH_INDEX && PREFETCH_DONE < PREFETC
 /// Consecutive transactions that go to one lane together, unless a hot chain (see
 /// [`HOT`]) takes them to its own.
 pub const BATCH: usize = 64;
-/// Transactions of a batch a worker sets aside at most while their previous touchers
-/// (another worker's) are not done (`run_batch`).
-const ASIDE: usize = 8;
+/// Transactions a worker sets aside at most while their previous touchers are not done
+/// (`run_or_set_aside`). Declared contract blocks, in one process against 8: 24 took
+/// 2–15% less time, 64 another 1–5% (BENCHMARKS.md).
+const ASIDE: usize = 32;
 /// Touches that make a key's chain hot: its transactions run in one lane.
 pub const HOT: u32 = 8;
 /// A read of a key whose previous toucher is fewer than this many transactions earlier,
