@@ -191,9 +191,9 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
         self.prefetch_ahead(t);
         if aside.held > 0 {
             self.run_aside(aside, false, w)?;
-        }
-        if aside.held == aside.most {
-            self.run_aside(aside, true, w)?;
+            if aside.held == aside.most {
+                self.run_aside(aside, true, w)?;
+            }
         }
         if let Some(prev) = self.execute(t, lane, aside.most > 0, w)? {
             aside.txs[aside.held] = (t, lane, prev);
@@ -229,7 +229,7 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
                 kept += 1;
             }
             if w.lanes.claimed() != mask {
-                aside.held = 0;
+                aside.clear();
                 return Ok(());
             }
         }
@@ -328,14 +328,15 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
                 src.base
             } else {
                 let prev = src.prev as usize;
-                let done = &self.mem.done[self.tx_of(prev)].0;
+                let toucher = self.tx_of(prev);
+                let done = &self.mem.done[toucher].0;
                 // Acquire: pairs with the release store of the previous toucher, so its
                 // value below is complete.
                 if self.flags(done.load(Ordering::Acquire)) & DONE == 0 {
                     if set_aside {
-                        return Ok(Some(self.tx_of(prev)));
+                        return Ok(Some(toucher));
                     }
-                    self.before_wait(t, self.tx_of(prev), w)?;
+                    self.before_wait(t, toucher, w)?;
                     w.tally.waits += 1;
                     let mut spins = 0;
                     while self.flags(done.load(Ordering::Acquire)) & DONE == 0 {

@@ -198,12 +198,11 @@ impl<S: StateReader + Sync> FootprintEngine<'_, S> {
     }
 
     /// Runs the stamped lanes (execute, when some chain is hot): this worker's own lane
-    /// (its index), with the lanes it
-    /// claims on the way (a transaction about to wait for one nobody claimed), then
-    /// every lane nobody claimed. Each lane is claimed once; a worker runs the
-    /// transactions of all its lanes in block order (see `run_below`), so the lowest
-    /// unfinished transaction can always run: no deadlock, whatever the number of
-    /// workers.
+    /// (its index), with the lanes it claims on the way (a transaction about to wait for
+    /// one nobody claimed), then every lane nobody claimed. Each lane is claimed once; a
+    /// worker runs the transactions of all its lanes in block order (see `run_below`),
+    /// so the lowest unfinished transaction can always run: no deadlock, whatever the
+    /// number of workers.
     pub(super) fn run_lanes(
         &self,
         index: usize,

@@ -74,8 +74,9 @@
 //!    runs in its heaviest chain's lane, so a chain never waits for itself. Workers
 //!    claim lanes and run them in block order, setting transactions aside the same
 //!    way. If the lanes would still wait for each other as often, or one lane holds
-//!    three in four transactions, the block runs in one lane. A key that every toucher declares read-only is *fixed*: everyone reads
-//!    its committed value, and a transaction that writes it anyway breaks the plan.
+//!    three in four transactions, the block runs in one lane. A key that every toucher
+//!    declares read-only is *fixed*: everyone reads its committed value, and a
+//!    transaction that writes it anyway breaks the plan.
 //! 4. **Read out**, per partition: first the deltas of summed keys (and the pools) are
 //!    added up and the written keys counted (keys only read are not part of the write
 //!    set); then each partition writes its keys' final values after the lower
