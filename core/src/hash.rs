@@ -81,7 +81,7 @@ pub struct Levels<'a> {
     pub ends: &'a [u32],
     /// Level ends, non-decreasing, the last one covering every message and link.
     pub levels: &'a [LevelEnd],
-    /// Links, in level order.
+    /// Links, in level order; within a level, in byte order and not overlapping.
     pub links: &'a [Link],
 }
 
@@ -89,7 +89,9 @@ impl Levels<'_> {
     /// True when the batch is consistent (checked in one pass, so that an implementation
     /// may run it without bounds checks): ends and level ends non-decreasing and in
     /// range, the last level ending at the last message and link, and every link
-    /// copying a message of an earlier level into 32 bytes of a message of its own.
+    /// copying a message of an earlier level into 32 bytes of a message of its own,
+    /// after the bytes of the level's previous link: a level's links never overlap, so a
+    /// device may copy them all at once.
     pub fn is_valid(&self, out_len: usize) -> bool {
         let (n, data) = (self.ends.len(), self.data.len());
         let sorted = self.ends.windows(2).all(|w| w[0] <= w[1]);
@@ -116,10 +118,14 @@ impl Levels<'_> {
                 m => self.ends[m as usize - 1],
             } as u64;
             let links = &self.links[start.links as usize..end.links as usize];
-            if links.iter().any(|l| {
-                l.from >= start.msgs || (l.at as u64) < first_byte || l.at as u64 + 32 > end_byte
-            }) {
-                return false;
+            // `free`: the first byte not yet written by this level's links.
+            let mut free = first_byte;
+            for l in links {
+                let at = l.at as u64;
+                if l.from >= start.msgs || at < free || at + 32 > end_byte {
+                    return false;
+                }
+                free = at + 32;
             }
             start = *end;
         }
@@ -309,12 +315,15 @@ mod tests {
         let ends = [40u32, 80];
         let link = |at, from| Link { at, from };
         let end = |msgs, links| LevelEnd { msgs, links };
-        let cases: [(&[LevelEnd], &[Link]); 5] = [
+        let cases: [(&[LevelEnd], &[Link]); 7] = [
             (&[end(100, 0), end(2, 0)], &[]),
             (&[end(2, 0), end(1, 0), end(2, 0)], &[]),
             (&[end(1, 0), end(2, 1)], &[link(60, 1)]),
             (&[end(1, 0), end(2, 1)], &[link(20, 0)]),
             (&[end(1, 1), end(2, 1)], &[link(0, 0)]),
+            // Overlapping, and out of byte order: a device copies a level's links at once.
+            (&[end(1, 0), end(2, 2)], &[link(40, 0), link(41, 0)]),
+            (&[end(1, 0), end(2, 2)], &[link(48, 0), link(40, 0)]),
         ];
         for (levels, links) in cases {
             let mut data = [7u8; 80];

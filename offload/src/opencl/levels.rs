@@ -13,11 +13,11 @@ use ocl::core::{self as cl, ArgVal, Context, Mem, MemFlags};
 use parex_core::hash::{LevelEnd, Levels, Link};
 use parex_core::Hash32;
 
-/// Writes `src` (if any) into `dst`, returning once the write is done. (Blocking: with
-/// non-blocking uploads, PoCL hashed a message before its level's data had arrived in
-/// about one run in 60 of `random_levels_batches_match_cpu`, always the same message of
-/// the same batch; with blocking ones, none in 160. A pageable upload is a copy in the
-/// driver either way.)
+/// Writes `src` (if any) into `dst`, returning once the write is done. (A pageable
+/// upload is a copy in the driver either way. An occasional wrong digest in
+/// `random_levels_batches_match_cpu`, once blamed on non-blocking uploads, came from
+/// the test's overlapping links, which the links kernel copies all at once: such
+/// batches are now invalid.)
 ///
 /// # Safety
 ///

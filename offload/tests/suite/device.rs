@@ -318,7 +318,7 @@ fn no_platform_is_a_fast_typed_error() {
 }
 
 /// A random levels batch: level 0 of variable-length messages, then levels whose
-/// messages embed 0–3 digests of earlier levels at random offsets.
+/// messages embed 0–3 digests of earlier levels at random, non-overlapping offsets.
 fn levels_of<'a>(
     data: &'a mut [u8],
     ends: &'a [u32],
@@ -339,9 +339,16 @@ fn random_levels(rng: &mut Rng) -> (Vec<u8>, Vec<u32>, Vec<LevelEnd>, Vec<Link>)
             data.extend(rng.bytes(len));
             ends.push(data.len() as u32);
             if level > 0 && first > 0 {
+                // In byte order, never overlapping (`Levels::is_valid`).
+                let mut free = at;
                 for _ in 0..rng.below(4) {
-                    let offset = at + rng.below(len - 31);
+                    let room = at + len - free;
+                    if room < 32 {
+                        break;
+                    }
+                    let offset = free + rng.below(room - 31);
                     links.push(Link { at: offset as u32, from: rng.below(first) as u32 });
+                    free = offset + 32;
                 }
             }
         }
