@@ -3,11 +3,16 @@
 //!
 //! With several workers the key records are read out side by side: each worker that
 //! sees the scheduler done claims parts ([`ReadParts`]); a part reads its range of the
-//! records into a run of the output above the records' count, and sorts it; `finish`
-//! merges the runs below (keys are distinct across records, so the runs are disjoint
-//! and the merge is the sorted write set). The serial read-out covers every other case
-//! (one worker, a part that could not run, an output too short for the runs), with the
-//! same result: the sorted final values of the keys that have a version.
+//! records into a run at the top of the output (the records' ranges laid out in the
+//! output's last `records` entries), and sorts it; `finish` merges the runs to the
+//! bottom (keys are distinct across records, so the runs are disjoint and the merge is
+//! the sorted write set). The merge writes below every entry it has yet to read as long
+//! as the room under the runs exceeds what the other runs could put in front of each
+//! one (`merge_runs`): an output of twice the records always has it, and so does a
+//! block of native transfers on a few workers, whose output holds four entries a
+//! transaction for about two records. The serial read-out covers every other case (one
+//! worker, a part that could not run, too little room), with the same result: the
+//! sorted final values of the keys that have a version.
 
 use crate::engine::Outcome;
 use crate::error::{Abort, BlockError, Invariant};
@@ -76,7 +81,10 @@ impl<'a, S: StateReader + Sync> BlockStm<'a, S> {
     fn read_out_part(&self, p: usize) -> u32 {
         let records = self.mv.records();
         let range = part_range(p, self.read.parts, records);
-        let Some(run) = self.out.get(records + range.start..records + range.end) else {
+        let Some(top) = self.out.len().checked_sub(records) else {
+            return NOT_READ;
+        };
+        let Some(run) = self.out.get(top + range.start..top + range.end) else {
             return NOT_READ;
         };
         // SAFETY: the run is this part's alone: the parts' ranges are disjoint, only the
@@ -203,22 +211,34 @@ fn add_credits(
     }
 }
 
-/// Merges the parts' sorted runs (part `p`'s: `lens[p]` entries from `records` plus the
-/// start of its range) into `out[..total]`, below them (a run holds at most one entry
-/// per record of its range, so the runs start at or above `total`); returns `total`, or
-/// `None` (nothing done) if a run does not lie within its range and the output.
+/// Merges the parts' sorted runs (part `p`'s: `lens[p]` entries from `out.len() -
+/// records` plus the start of its range) into `out[..total]`; returns `total`, or `None`
+/// (nothing done) if a run does not lie within its range and the output, or if the
+/// merge could overwrite an entry it has yet to read.
+///
+/// The merge writes entry `w` once it has taken `w` entries from the runs. Run `q`'s
+/// next entry lies at `top + start_q + taken_q` (`top = out.len() - records`, `start_q`
+/// its range's start), and in front of it at most the other runs' `total - len_q`
+/// entries are written: so when `total - len_q < top + start_q` for every run `q` that
+/// has entries, no write lands on an entry not yet taken.
 fn merge_runs(out: &mut [StateEntry], records: usize, parts: usize, lens: &[u32]) -> Option<usize> {
     let parts = parts.min(READ_PARTS);
+    let top = out.len().checked_sub(records)?;
     let mut heads = [0usize; READ_PARTS];
     let mut ends = [0usize; READ_PARTS];
+    let mut total = 0;
     for p in 0..parts {
         let range = part_range(p, parts, records);
         let len = *lens.get(p)? as usize;
-        if len > range.len() || records + range.end > out.len() {
+        if len > range.len() {
             return None;
         }
-        heads[p] = records + range.start;
+        heads[p] = top + range.start;
         ends[p] = heads[p] + len;
+        total += len;
+    }
+    if (0..parts).any(|q| ends[q] > heads[q] && total - (ends[q] - heads[q]) >= heads[q]) {
+        return None;
     }
     let mut len = 0;
     loop {
@@ -300,31 +320,85 @@ fn read_versions<S: StateReader>(
 
 #[cfg(all(test, not(loom)))]
 mod tests {
+    extern crate std;
     use super::*;
     use crate::types::{Address, StateKey};
+    use std::vec::Vec;
 
     fn entry(addr: u64, value: u64) -> StateEntry {
         StateEntry { key: StateKey::balance(Address(addr)), value }
     }
 
-    #[test]
-    fn runs_merge_into_the_sorted_write_set_below_them() {
-        // 10 records in 3 parts (ranges 0..3, 3..6, 6..10); runs above the records.
-        let records = 10;
-        let mut out = [entry(0, 0); 20];
-        let runs: [&[u64]; 3] = [&[2, 9], &[1, 5, 7], &[0, 3, 4, 8]];
-        let mut lens = [0u32; 3];
+    /// Lays `runs` (addresses, sorted) out at the top of `out` as the read-out parts do,
+    /// merges them, and checks the result against a sort of the same entries.
+    fn merge_at_the_top(out_len: usize, records: usize, runs: &[&[u64]]) -> Option<usize> {
+        let mut out = std::vec![entry(u64::MAX, 0); out_len];
+        let top = out_len - records;
+        let mut lens = std::vec![0u32; runs.len()];
+        let mut want = Vec::new();
         for (p, run) in runs.iter().enumerate() {
-            let start = records + part_range(p, 3, records).start;
+            let start = top + part_range(p, runs.len(), records).start;
             for (i, &a) in run.iter().enumerate() {
                 out[start + i] = entry(a, a * 10);
+                want.push(a);
             }
             lens[p] = run.len() as u32;
         }
-        assert_eq!(merge_runs(&mut out, records, 3, &lens), Some(9));
-        let merged = out[..9].iter().map(|e| e.key.addr.0);
-        assert!(merged.eq([0, 1, 2, 3, 4, 5, 7, 8, 9]));
-        assert!(out[..9].iter().all(|e| e.value == e.key.addr.0 * 10));
+        want.sort_unstable();
+        let total = merge_runs(&mut out, records, runs.len(), &lens)?;
+        assert_eq!(total, want.len());
+        assert!(out[..total].iter().map(|e| e.key.addr.0).eq(want.iter().copied()));
+        assert!(out[..total].iter().all(|e| e.value == e.key.addr.0 * 10));
+        Some(total)
+    }
+
+    #[test]
+    fn runs_merge_into_the_sorted_write_set_below_them() {
+        // 10 records in 3 parts (ranges 0..3, 3..6, 6..10).
+        let runs: [&[u64]; 3] = [&[2, 9], &[1, 5, 7], &[0, 3, 4, 8]];
+        assert_eq!(merge_at_the_top(20, 10, &runs), Some(9));
+        // The other runs could put 9 - 2 entries in front of the first run's head: it
+        // must lie above 7.
+        assert_eq!(merge_at_the_top(18, 10, &runs), Some(9));
+        assert_eq!(merge_at_the_top(17, 10, &runs), None);
+        // Two full runs over 10 records (ranges 0..5, 5..10) with 5 entries beneath
+        // them: the second run's 5 could overwrite the first's head, so no merge.
+        let full: [&[u64]; 2] = [&[1, 3, 5, 7, 9], &[0, 2, 4, 6, 8]];
+        assert_eq!(merge_at_the_top(15, 10, &full), None);
+        assert_eq!(merge_at_the_top(16, 10, &full), Some(10));
+        // Runs shorter than their ranges need less room.
+        let short: [&[u64]; 2] = [&[1, 3, 5], &[0, 2, 4]];
+        assert_eq!(merge_at_the_top(14, 10, &short), Some(6));
+        assert_eq!(merge_at_the_top(13, 10, &short), None);
+    }
+
+    /// Every layout of small runs that `merge_runs` accepts merges exactly (the check
+    /// above against overwriting), and an output of twice the records is always taken.
+    #[test]
+    fn every_accepted_layout_merges_exactly() {
+        for records in 0..9usize {
+            for parts in 2..4usize {
+                for extra in 0..=records {
+                    // Runs as long as their ranges, or one short, addresses interleaved.
+                    for short in 0..2usize {
+                        let mut runs = Vec::new();
+                        for p in 0..parts {
+                            let n = part_range(p, parts, records).len().saturating_sub(short);
+                            runs.push(
+                                (0..n as u64)
+                                    .map(|i| i * parts as u64 + p as u64)
+                                    .collect::<Vec<_>>(),
+                            );
+                        }
+                        let runs: Vec<&[u64]> = runs.iter().map(|r| r.as_slice()).collect();
+                        let merged = merge_at_the_top(records + extra, records, &runs);
+                        if extra == records {
+                            assert!(merged.is_some(), "{records} {parts} {extra} {short}");
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]
@@ -332,8 +406,8 @@ mod tests {
         let mut out = [entry(0, 0); 12];
         // Part 0 of 2 over 6 records has 3 records: a run of 4 cannot be its.
         assert_eq!(merge_runs(&mut out, 6, 2, &[4, 0]), None);
-        // Part 1's run would end at 12 + ... past the output's 12 entries.
-        assert_eq!(merge_runs(&mut out, 8, 2, &[0, 4]), None);
+        // More records than the output holds.
+        assert_eq!(merge_runs(&mut out, 13, 2, &[0, 4]), None);
         assert_eq!(merge_runs(&mut out, 0, 2, &[0, 0]), Some(0));
     }
 }
