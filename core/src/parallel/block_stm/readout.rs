@@ -323,7 +323,7 @@ mod tests {
     extern crate std;
     use super::*;
     use crate::types::{Address, StateKey};
-    use std::vec::Vec;
+    use std::{vec, vec::Vec};
 
     fn entry(addr: u64, value: u64) -> StateEntry {
         StateEntry { key: StateKey::balance(Address(addr)), value }
@@ -332,9 +332,9 @@ mod tests {
     /// Lays `runs` (addresses, sorted) out at the top of `out` as the read-out parts do,
     /// merges them, and checks the result against a sort of the same entries.
     fn merge_at_the_top(out_len: usize, records: usize, runs: &[&[u64]]) -> Option<usize> {
-        let mut out = std::vec![entry(u64::MAX, 0); out_len];
+        let mut out = vec![entry(u64::MAX, 0); out_len];
         let top = out_len - records;
-        let mut lens = std::vec![0u32; runs.len()];
+        let mut lens = vec![0u32; runs.len()];
         let mut want = Vec::new();
         for (p, run) in runs.iter().enumerate() {
             let start = top + part_range(p, runs.len(), records).start;
@@ -374,21 +374,25 @@ mod tests {
 
     /// Every layout of small runs that `merge_runs` accepts merges exactly (the check
     /// above against overwriting), and an output of twice the records is always taken.
+    /// The keys interleave the runs, or put them one after another either way (the
+    /// runs at the bottom taken last: the case the check guards against).
     #[test]
     fn every_accepted_layout_merges_exactly() {
+        let orders: [fn(u64, u64, u64) -> u64; 3] = [
+            |i, p, parts| i * parts + p,
+            |i, p, _| p * 100 + i,
+            |i, p, parts| (parts - p) * 100 + i,
+        ];
         for records in 0..9usize {
-            for parts in 2..4usize {
+            for parts in 2..5usize {
                 for extra in 0..=records {
-                    // Runs as long as their ranges, or one short, addresses interleaved.
-                    for short in 0..2usize {
+                    // Runs as long as their ranges, or one short.
+                    for (short, key) in (0..2usize).flat_map(|s| orders.map(|o| (s, o))) {
                         let mut runs = Vec::new();
                         for p in 0..parts {
                             let n = part_range(p, parts, records).len().saturating_sub(short);
-                            runs.push(
-                                (0..n as u64)
-                                    .map(|i| i * parts as u64 + p as u64)
-                                    .collect::<Vec<_>>(),
-                            );
+                            let (p, parts) = (p as u64, parts as u64);
+                            runs.push((0..n as u64).map(|i| key(i, p, parts)).collect::<Vec<_>>());
                         }
                         let runs: Vec<&[u64]> = runs.iter().map(|r| r.as_slice()).collect();
                         let merged = merge_at_the_top(records + extra, records, &runs);
