@@ -192,5 +192,8 @@ fn hot_declared_lanes_with_transactions_set_aside_match_sequential() {
         let chain: Vec<_> = (0..spec.blocks).map(|_| gen.block()).collect();
         assert_same_on(Path::Footprint, &world, &chain, &[3, 5], 1);
     }
-    eprintln!("{cases} hot declared chains of 3 blocks on 3 workers in {:.1?}", start.elapsed());
+    eprintln!(
+        "{cases} hot declared chains of 3 blocks on 3 and 5 workers in {:.1?}",
+        start.elapsed()
+    );
 }
