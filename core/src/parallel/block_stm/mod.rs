@@ -505,6 +505,7 @@ impl<S: StateReader + Sync> BlockStm<'_, S> {
         execs: &mut u32,
     ) -> Result<Option<Task>, Abort> {
         let tx = &self.txs[t as usize];
+        self.prefetch_record(t as usize);
         let predicted = self.predicted_keys(tx).next().is_some();
         if inc == 0 && predicted {
             // Claimed for its first run: its predicted estimates go in now, at the head

@@ -440,6 +440,15 @@ impl<'a> MvMemory<'a> {
         }
     }
 
+    /// Starts loading node `n` (only a hint: it changes nothing; out of range does
+    /// nothing).
+    #[inline]
+    pub(crate) fn prefetch_node(&self, n: usize) {
+        if let Some(node) = self.nodes.get(n) {
+            crate::state::prefetch(node);
+        }
+    }
+
     /// Reads the key in `slot` as transaction `txn` sees it.
     pub fn read_at(&self, slot: u32, txn: u32) -> MvRead {
         self.with_list(slot, |list| {
