@@ -8,7 +8,9 @@
 //!   its live part is used: the first power of two of slots that holds the entries at
 //!   most a quarter full, grown (every entry filed again) as keys are added. The rest is
 //!   never written, so a host's index sized for the keys a block might create is not
-//!   mapped for the keys it does not (32 MB for a block of a million transfers).
+//!   mapped for the keys it does not (32 MB for a block of a million transfers). Its
+//!   layout is that of filing the entries one by one in entry order, also when a block's
+//!   new keys are filed by several workers at once (`filing.rs`).
 //! * `leaves`: the Merkle leaves in insertion order, one per account (its balance, nonce
 //!   and code hash) and one per storage word; `leaf_of[i]` is entry `i`'s leaf.
 //! * `nodes`: the Merkle tree (see [`crate::merkle`]).
@@ -33,6 +35,7 @@ fn live_len(total: usize, max: usize) -> usize {
     (4 * total).max(MIN_LIVE).next_power_of_two().min(max)
 }
 
+mod filing;
 mod sort;
 mod stage;
 
@@ -595,7 +598,13 @@ fn probe_from(
 /// whose [`StateKey::table_hash`] is `hash`.
 #[inline]
 pub(crate) fn home_slot(index: &[u32], hash: u64) -> usize {
-    hash as usize & (index.len() - 1)
+    home_slot_of(index.len(), hash)
+}
+
+/// [`home_slot`] in an index of `len` slots (a power of two).
+#[inline]
+pub(crate) fn home_slot_of(len: usize, hash: u64) -> usize {
+    hash as usize & (len - 1)
 }
 
 /// The committed code digest: the first 8 bytes (LE) of Keccak-256 of the code.

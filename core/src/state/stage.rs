@@ -5,25 +5,32 @@
 //!    accounts): finds each written key's entry and leaf, or notes it as new (with the
 //!    leaf of its account, if the account has one), and counts the part's new keys and
 //!    the new leaves they need. Reads the state only.
-//! 2. [`Staging::updates`] checks that the new keys fit (so far nothing has changed) and
-//!    gives each part its first new entry and new leaf (the counts of the parts before
-//!    it); [`Updates::run_part`], per part, sets the words and leaves of its keys, and
-//!    writes its new keys' entries and leaves from those places. Parts write disjoint
-//!    entries and leaves: an account's words share a leaf, a part's range holds every
-//!    write of the accounts in it, and the new ones go where the counts put them.
-//! 3. [`Staging::finish`], on one thread: files the new entries in the index, in key
-//!    order (the layout of the index does not depend on the number of parts, nor does
-//!    the place of a new key in the tree: both follow key order as on one thread), puts
-//!    the written leaves in order and returns the tree's [`TreeJob`]. Given room for a
-//!    bitmap of the leaves ([`Staging::dirty_len`]), it marks each written leaf there and
-//!    reads them back in order; with less room, it sorts them. (The whole step took
-//!    77 µs against 122 µs sorting, for the 27,000 writes of 10,000 transfers over
-//!    100,000 accounts committed again and again on the development VM, no key new: on
-//!    the one thread, while the others wait.)
+//! 2. [`Staging::updates`] checks that the new keys fit (so far nothing has changed),
+//!    grows the index if they need it, and gives each part its first new entry and new
+//!    leaf (the counts of the parts before it); [`Updates::run_part`], per part, sets the
+//!    words and leaves of its keys, writes its new keys' entries and leaves from those
+//!    places, and files the new entries in the index (`filing.rs`). Parts write
+//!    disjoint entries and leaves: an account's words share a leaf, a part's range holds
+//!    every write of the accounts in it, and the new ones go where the counts put them.
+//!    They share the index, through compare-and-swap; its layout comes out as filing
+//!    the new entries one by one in entry order (key order) gives, whatever the number
+//!    of parts and however their threads interleave.
+//! 3. [`Staging::finish`], on one thread: puts the written leaves in order and returns
+//!    the tree's [`TreeJob`] (the place of a new key in the tree follows key order, as
+//!    on one thread). Given room for a bitmap of the leaves ([`Staging::dirty_len`]), it
+//!    marks each written leaf there and reads them back in order; with less room, it
+//!    sorts them. (This took 77 µs against 122 µs sorting, for the 27,000 writes of
+//!    10,000 transfers over 100,000 accounts committed again and again on the
+//!    development VM, no key new: on the one thread, while the others wait. Filing the
+//!    new keys was part of this step until it took 230–380 µs a block of the same
+//!    transfers, a third of whose writes are new nonce words.)
 //!
 //! Every step reads what an earlier step wrote only after the caller joined the threads
 //! that ran it.
 
+use core::sync::atomic::AtomicU32;
+
+use super::filing::{atomics, file_shared};
 use super::{prefetch, State, StateEntry, StateReader, EMPTY};
 use crate::error::BlockError;
 use crate::merkle::{Leaf, TreeJob, MAX_PARTS};
@@ -207,7 +214,9 @@ impl<'s, 'a> Staging<'s, 'a> {
             return Err(BlockError::StateFull { needed: entry, capacity: state.capacity() });
         }
         self.ends = (entry, leaf);
+        state.reserve_index(entry);
         Ok(Updates {
+            index: atomics(&mut state.index[..state.live]),
             entries: Slot::from_mut_slice(state.entries),
             leaves: Slot::from_mut_slice(state.leaves),
             leaf_of: Slot::from_mut_slice(state.leaf_of),
@@ -220,26 +229,12 @@ impl<'s, 'a> Staging<'s, 'a> {
         })
     }
 
-    /// After every update ran (and its threads were joined): files the new entries in the
-    /// index and returns the rehashing of the written leaves, in `parts` parts (step 3).
+    /// After every update ran (and its threads were joined): returns the rehashing of the
+    /// written leaves, in `parts` parts (step 3).
     pub fn finish(self) -> TreeJob<'s> {
         let state = self.state;
-        state.reserve_index(self.ends.0);
-        let mut entry = state.len;
-        let n = self.writes.len();
         let bits = self.bits;
-        for j in 0..n {
-            let ahead = j + PREFETCH_INDEX;
-            if let (Some(a), Some(EMPTY)) =
-                (self.writes.get(ahead), self.found.get(ahead).map(Slot::get))
-            {
-                state.prefetch(&a.key, a.key.table_hash(), 0);
-            }
-            if self.found[j].get() == EMPTY {
-                state.file(&self.writes[j].key, entry);
-                entry += 1;
-            }
-            let leaf = self.leaf[j].get() as usize;
+        for leaf in self.leaf.iter().map(|l| l.get() as usize) {
             if let Some(word) = bits.get_mut(leaf / 32) {
                 *word |= 1 << (leaf % 32);
             }
@@ -290,6 +285,8 @@ impl<'s, 'a> Staging<'s, 'a> {
 
 /// The updates of a block's keys (see [`Staging::updates`]).
 pub struct Updates<'u> {
+    /// The index's live part, which the parts file their new entries in.
+    index: &'u [AtomicU32],
     entries: &'u [Slot<StateEntry>],
     leaves: &'u [Slot<Leaf>],
     leaf_of: &'u [Slot<u32>],
@@ -307,9 +304,10 @@ impl Updates<'_> {
         self.parts
     }
 
-    /// Sets the words and leaves of part `p`'s keys, and writes its new keys' entries
-    /// and leaves (every written key's leaf ends in `leaf`). Each part must run once, on
-    /// any thread, before [`Staging::finish`]; an index out of range does nothing.
+    /// Sets the words and leaves of part `p`'s keys, writes its new keys' entries and
+    /// leaves (every written key's leaf ends in `leaf`) and files the new entries in the
+    /// index. Each part must run once, on any thread, before [`Staging::finish`]; an
+    /// index out of range does nothing.
     pub fn run_part(&self, p: usize) {
         if p >= self.parts {
             return;
@@ -359,6 +357,7 @@ impl Updates<'_> {
             entry.set(StateEntry { key: w.key, value: w.value });
             if new_entry {
                 leaf_of.set(l);
+                file_shared(self.index, i, &w.key);
             }
             let mut v = leaf.get();
             v.set(w.key.kind, w.value);
@@ -503,6 +502,7 @@ mod tests {
                 }
                 prop_assert_eq!(one.entries(), many.entries());
                 prop_assert_eq!(one.leaves(), many.leaves());
+                prop_assert_eq!(&one.index[..one.live], &many.index[..many.live]);
                 // Every account word sits in its account's one leaf.
                 for (i, e) in many.entries().iter().enumerate() {
                     let leaf = many.leaves()[many.leaf_of[i] as usize];
@@ -593,6 +593,9 @@ mod tests {
                 prop_assert_eq!(staged.entries(), model.entries());
                 prop_assert_eq!(staged.leaves(), model.leaves());
                 prop_assert_eq!(&staged.leaf_of[..staged.len], &model.leaf_of[..model.len]);
+                // The index too: the parts (run in reverse, so later entries are filed
+                // first) leave the layout of filing key by key.
+                prop_assert_eq!(&staged.index[..staged.live], &model.index[..model.live]);
                 for e in model.entries() {
                     prop_assert_eq!(staged.get(&e.key), Some(e.value));
                 }
