@@ -58,6 +58,8 @@ pub struct Staging<'s, 'a> {
     /// New keys each part found, and the new leaves they need.
     new: [Slot<u32>; MAX_PARTS],
     new_leaves: [Slot<u32>; MAX_PARTS],
+    /// Each part's writes follow the one before them in key order (the first one too).
+    sorted: [Slot<bool>; MAX_PARTS],
     /// Part `p`'s first new entry and first new leaf (set by [`Self::updates`]).
     firsts: [(u32, u32); MAX_PARTS],
     /// Entries and leaves in use once the new keys are in.
@@ -91,7 +93,8 @@ impl<'s, 'a> Staging<'s, 'a> {
     /// them) for `parts` parts (at most [`MAX_PARTS`]); `dirty` needs
     /// `2 * writes.len()` elements, and [`Self::dirty_len`] for the faster way to order
     /// the written leaves (see the module docs). Nothing changes until
-    /// [`Self::updates`] succeeds.
+    /// [`Self::updates`] succeeds; it fails on writes out of order, which the lookups
+    /// check as they go (side by side, rather than here on one thread).
     pub fn new(
         state: &'s mut State<'a>,
         writes: &'s [StateEntry],
@@ -105,9 +108,6 @@ impl<'s, 'a> Staging<'s, 'a> {
                 needed: 2 * n,
                 given: dirty.len(),
             });
-        }
-        if writes.windows(2).any(|w| w[0].key >= w[1].key) {
-            return Err(BlockError::Invariant(crate::error::Invariant::UnsortedWrites));
         }
         let parts = parts.clamp(1, MAX_PARTS);
         let mut ranges = [0u32; MAX_PARTS + 1];
@@ -139,6 +139,7 @@ impl<'s, 'a> Staging<'s, 'a> {
             parts,
             new: [const { Slot::new(0u32) }; MAX_PARTS],
             new_leaves: [const { Slot::new(0u32) }; MAX_PARTS],
+            sorted: [const { Slot::new(true) }; MAX_PARTS],
             firsts: [(0, 0); MAX_PARTS],
             ends: (0, 0),
         })
@@ -162,7 +163,7 @@ impl<'s, 'a> Staging<'s, 'a> {
         let state = &*self.state;
         let range = self.range(p);
         let writes = &self.writes[range.clone()];
-        let (mut new, mut new_leaves) = (0, 0);
+        let (mut new, mut new_leaves, mut sorted) = (0, 0, true);
         // Each key is hashed once, `PREFETCH_INDEX` writes ahead: its hash waits in
         // `hashes` for the prefetches and the lookup.
         let mut hashes = [0u64; PREFETCH_INDEX];
@@ -181,6 +182,8 @@ impl<'s, 'a> Staging<'s, 'a> {
                 state.prefetch(&a.key, hashes[(k + PREFETCH_ENTRY) % PREFETCH_INDEX], 1);
             }
             let key = &writes[k].key;
+            // Strictly after the write before it, which may be the previous part's last.
+            sorted &= j == 0 || self.writes[j - 1].key < *key;
             let (found, leaf) = match state.probe_hashed(key, hash) {
                 Ok(i) => (i as u32, state.leaf_of[i]),
                 Err(_) => {
@@ -197,12 +200,17 @@ impl<'s, 'a> Staging<'s, 'a> {
         }
         self.new[p].set(new);
         self.new_leaves[p].set(new_leaves);
+        self.sorted[p].set(sorted);
     }
 
     /// After every lookup (and the threads that ran them were joined): checks that the
-    /// new keys fit, places each part's new keys after the earlier parts', and hands out
-    /// the updates (step 2). On error nothing has changed.
+    /// writes were in key order and that the new keys fit, places each part's new keys
+    /// after the earlier parts', and hands out the updates (step 2). On error nothing has
+    /// changed.
     pub fn updates(&mut self) -> Result<Updates<'_>, BlockError> {
+        if !self.sorted[..self.parts].iter().all(Slot::get) {
+            return Err(BlockError::Invariant(crate::error::Invariant::UnsortedWrites));
+        }
         let state = &mut *self.state;
         let (mut entry, mut leaf) = (state.len, state.leaf_len);
         for p in 0..self.parts {
@@ -395,6 +403,41 @@ mod tests {
         w.sort_by_key(|e| e.key);
         w.dedup_by_key(|e| e.key);
         w
+    }
+
+    /// Writes out of key order, or a key twice, anywhere (a part's first write against
+    /// the previous part's last included), fail the updates, and nothing changes.
+    #[test]
+    fn writes_out_of_order_change_nothing() {
+        let accounts: Vec<GenesisAccount> = (0..20u64)
+            .map(|a| GenesisAccount { addr: Address(a), balance: a * 10 + 1, nonce: 0 })
+            .collect();
+        let raw: Vec<(u64, u8, u64)> = (0..30u64).map(|a| (a, (a % 2) as u8, a + 7)).collect();
+        let sorted = writes(&raw);
+        let n = sorted.len();
+        for parts in 1..=4 {
+            for at in 1..n {
+                let mut swapped = sorted.clone();
+                swapped.swap(at - 1, at);
+                let mut doubled = sorted.clone();
+                doubled[at] = doubled[at - 1];
+                for bad in [swapped, doubled] {
+                    let mut b = bufs(100);
+                    let mut st = state(&mut b, &accounts);
+                    let before = (st.entries().to_vec(), st.leaves().to_vec(), st.root());
+                    let mut dirty = std::vec![0u32; Staging::dirty_len(&st, n)];
+                    let mut staging = Staging::new(&mut st, &bad, &mut dirty, parts).unwrap();
+                    for p in 0..staging.parts() {
+                        staging.lookup_part(p);
+                    }
+                    assert!(matches!(
+                        staging.updates(),
+                        Err(BlockError::Invariant(crate::error::Invariant::UnsortedWrites))
+                    ));
+                    assert_eq!(before, (st.entries().to_vec(), st.leaves().to_vec(), st.root()));
+                }
+            }
+        }
     }
 
     /// A lookup with the key's hash handed in reads what a plain one does, for words
