@@ -25,10 +25,9 @@ pub(super) fn atomics(index: &mut [u32]) -> &[AtomicU32] {
 /// passes hold smaller ones (filed before it), and it takes the first empty one. Given
 /// the set of entries, exactly one layout has that property (the deterministic linear
 /// probing of Shun and Blelloch, "Phase-Concurrent Hash Tables for Determinism", SPAA
-/// 2014). So an entry passes slots holding smaller
-/// entries, and takes the first slot that holds a larger one or none (`EMPTY` is the
-/// largest number); the larger one it displaces goes on from the next slot, as if it
-/// were filed now. Every step keeps the property (a displaced entry's slots up to its
+/// 2014). So an entry passes slots holding smaller entries, and takes the first slot
+/// that holds a larger one or none (`EMPTY` is the largest number); the larger one it
+/// displaces goes on from the next slot, as if it were filed now. Every step keeps the property (a displaced entry's slots up to its
 /// old one hold smaller entries, and its old one now a smaller one), and a slot's number
 /// only ever falls, so when every entry is filed the layout is the one of entry order,
 /// however the threads interleaved. Old entries are all smaller than new ones, so they

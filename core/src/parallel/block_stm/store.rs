@@ -235,8 +235,9 @@ impl<S: StateReader + Sync> BlockStm<'_, S> {
     /// neighbouring transactions use lie too far apart for the processor's stride
     /// prefetchers; left to `record`, each is a miss that stalls it. Measured on the
     /// development VM (2 workers, 5,000-transaction blocks, paired in one process):
-    /// Block-STM 19% faster on native transfers, 3–7% on contract blocks. Only a hint:
-    /// it changes no result.
+    /// Block-STM about a fifth faster on native transfers, 8–9% on mixed blocks, up to
+    /// 8% on contract blocks (none on AMM swaps; BENCHMARKS.md). Only a hint: it changes
+    /// no result.
     pub(super) fn prefetch_record(&self, t: usize) {
         if !PREFETCHES {
             return;
